@@ -1,0 +1,40 @@
+# CNNSlicer: two commands on a fresh Debian machine.
+#   make run   installs what is missing, builds in release, opens the shipped default
+#   make test  installs what is missing, builds and runs the test suite
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := pkg-config libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev \
+                libopenblas-dev zlib1g-dev fonts-dejavu-core dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RELEASE_BIN := .build/release/cnnslicer
+
+.PHONY: deps build release run test bench clean
+
+# Quick when everything is present: one dpkg-query, no apt-get.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product cnnslicer
+
+run: release
+	$(RELEASE_BIN)
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	bash tools/bench.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,105 @@
+/// A view of one tap's values for the images of a batch, valid only during the
+/// observer call (the buffer is reused by later nodes).
+public struct TapActivation {
+    public let tap: Int
+    /// Images in this batch.
+    public let batch: Int
+    /// Per-image shape, as in `TapInfo.shape`.
+    public let shape: [Int]
+    /// `batch × shape` values, image-major (NCHW).
+    public let values: UnsafeBufferPointer<Float>
+}
+
+/// Channels to zero at taps: ablation for CAR (SPEC §4).
+public struct AblationMask: Sendable, Equatable, Hashable {
+    public var channels: [Int: Set<Int>]
+
+    public init(_ channels: [Int: Set<Int>] = [:]) { self.channels = channels.filter { !$0.value.isEmpty } }
+
+    public var isEmpty: Bool { channels.isEmpty }
+
+    public func adding(tap: Int, channel: Int) -> AblationMask {
+        var copy = self
+        copy.channels[tap, default: []].insert(channel)
+        return copy
+    }
+}
+
+/// Runs one planned network on one thread. Not thread-safe: give each worker its own.
+public final class Executor {
+    public let network: Network
+    let plan: ExecutionPlan
+    private var buffers: [UnsafeMutablePointer<Float>]
+    private let scratch: UnsafeMutablePointer<Float>
+
+    public var capacity: Int { plan.capacity }
+
+    init(network: Network, plan: ExecutionPlan) {
+        self.network = network
+        self.plan = plan
+        buffers = plan.bufferSizes.map { size in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
+            p.initialize(repeating: 0, count: max(size, 1))
+            return p
+        }
+        scratch = .allocate(capacity: max(plan.scratchSize, 1))
+        scratch.initialize(repeating: 0, count: max(plan.scratchSize, 1))
+    }
+
+    deinit {
+        for b in buffers { b.deallocate() }
+        scratch.deallocate()
+    }
+
+    /// The buffer the next run reads its input from: fill `count × inputShape`
+    /// floats here to avoid a copy, then call `run(count:)`.
+    public var inputBuffer: UnsafeMutablePointer<Float> { buffers[plan.inputBuffer] }
+
+    /// Runs `count` images already written to `inputBuffer`.
+    ///
+    /// - Returns: the logits, `count × classCount`, valid until the next run.
+    @discardableResult
+    public func run(count: Int, mask: AblationMask = AblationMask(),
+                    observer: ((TapActivation) -> Void)? = nil) -> UnsafeBufferPointer<Float> {
+        precondition(count > 0 && count <= plan.capacity, "batch of \(count) outside 1...\(plan.capacity)")
+        let taps = network.taps
+        if !mask.isEmpty { applyMask(mask, tap: 0, buffer: inputBuffer, count: count) }
+        if let observer {
+            observer(TapActivation(tap: 0, batch: count, shape: taps[0].shape,
+                                   values: UnsafeBufferPointer(start: inputBuffer, count: count * taps[0].valuesPerImage)))
+        }
+        for step in plan.steps {
+            let output = buffers[step.outputBuffer]
+            step.kernel.run(KernelIO(inputs: step.inputBuffers.map { buffers[$0] }, output: output,
+                                     scratch: scratch, batch: count))
+            guard let tap = step.tap else { continue }
+            if !mask.isEmpty { applyMask(mask, tap: tap, buffer: output, count: count) }
+            if let observer {
+                observer(TapActivation(tap: tap, batch: count, shape: taps[tap].shape,
+                                       values: UnsafeBufferPointer(start: output, count: count * taps[tap].valuesPerImage)))
+            }
+        }
+        return UnsafeBufferPointer(start: buffers[plan.outputBuffer], count: count * network.classCount)
+    }
+
+    /// Copies `input` (count × inputShape floats) in and runs.
+    @discardableResult
+    public func run(input: UnsafeBufferPointer<Float>, count: Int, mask: AblationMask = AblationMask(),
+                    observer: ((TapActivation) -> Void)? = nil) -> UnsafeBufferPointer<Float> {
+        let n = count * network.inputShape.reduce(1, *)
+        precondition(input.count >= n, "input holds \(input.count) floats, \(n) needed")
+        if let base = input.baseAddress { inputBuffer.update(from: base, count: n) }
+        return run(count: count, mask: mask, observer: observer)
+    }
+
+    private func applyMask(_ mask: AblationMask, tap: Int, buffer: UnsafeMutablePointer<Float>, count: Int) {
+        guard let channels = mask.channels[tap] else { return }
+        let info = network.taps[tap]
+        let per = info.valuesPerChannel, c = info.channels
+        for n in 0..<count {
+            for ch in channels where ch >= 0 && ch < c {
+                (buffer + (n * c + ch) * per).update(repeating: 0, count: per)
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+
+/// BatchNormalization in inference mode, folded into one scale and shift per channel.
+struct BatchNormKernel: Kernel {
+    let outputShape: [Int]
+    let scale: [Float]
+    let shift: [Float]
+    let planeSize: Int
+    var inPlaceInput: Int? { 0 }
+
+    func run(_ io: KernelIO) {
+        let channels = scale.count
+        scale.withUnsafeBufferPointer { a in
+            shift.withUnsafeBufferPointer { b in
+                for n in 0..<io.batch {
+                    for c in 0..<channels {
+                        let offset = (n * channels + c) * planeSize
+                        let x = io.inputs[0] + offset, y = io.output + offset
+                        let s = a[c], t = b[c]
+                        for i in 0..<planeSize { y[i] = x[i] * s + t }
+                    }
+                }
+            }
+        }
+    }
+
+    static func make(_ c: NodeContext) throws -> BuiltNode {
+        let shape = try c.runtimeShape(0)
+        guard shape.count >= 2 else { throw c.failure("input rank \(shape.count) has no channel axis") }
+        if try c.int("training_mode", default: 0) != 0 {
+            throw c.unsupported("BatchNormalization in training mode; export the model after model.eval()")
+        }
+        if c.node.outputs.dropFirst().contains(where: { !$0.isEmpty }) {
+            throw c.unsupported("BatchNormalization with running-statistics outputs (training mode)")
+        }
+        let channels = shape[1]
+        let gamma = try c.constant(1, "scale").floatValues
+        let beta = try c.constant(2, "bias").floatValues
+        let mean = try c.constant(3, "mean").floatValues
+        let variance = try c.constant(4, "var").floatValues
+        guard [gamma, beta, mean, variance].allSatisfy({ $0.count == channels }) else {
+            throw c.failure("parameters do not have \(channels) values each")
+        }
+        let epsilon = try c.float("epsilon", default: 1e-5)
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for i in 0..<channels {
+            // Computed in double so the folded form matches y = γ(x−μ)/√(σ²+ε)+β to float rounding.
+            let s = Double(gamma[i]) / (Double(variance[i]) + Double(epsilon)).squareRoot()
+            scale[i] = Float(s)
+            shift[i] = Float(Double(beta[i]) - Double(mean[i]) * s)
+        }
+        return .kernel(BatchNormKernel(outputShape: shape, scale: scale, shift: shift,
+                                       planeSize: product(shape[2...])), runtimeInputs: [0])
+    }
+}

@@ -1,0 +1,302 @@
+import Foundation
+import Synchronization
+
+/// A tap: the output of a node that computes something (SPEC §2), or the input.
+public struct TapInfo: Sendable, Equatable {
+    public let index: Int
+    /// The node's name, else its output tensor's name; "input" for the input tap.
+    public let name: String
+    public let opType: String
+    /// Shape of one image's values: [C, H, W] for rank-4 taps, [F] for rank-2.
+    public let shape: [Int]
+
+    public var channels: Int { shape.first ?? 1 }
+    /// Values per channel (H·W, or 1 for a rank-2 tap).
+    public var valuesPerChannel: Int { shape.dropFirst().reduce(1, *) }
+    public var valuesPerImage: Int { shape.reduce(1, *) }
+}
+
+/// One kernel call in a plan.
+struct PlanStep: Sendable {
+    let kernel: any Kernel
+    let inputBuffers: [Int]
+    let outputBuffer: Int
+    let tap: Int?
+    let nodeIndex: Int
+}
+
+/// The executable form of a graph at one batch capacity: kernels in order and
+/// the buffers they read and write, shared between values whose lifetimes do
+/// not overlap.
+struct ExecutionPlan: Sendable {
+    let capacity: Int
+    let steps: [PlanStep]
+    /// Floats per physical buffer.
+    let bufferSizes: [Int]
+    let inputBuffer: Int
+    let outputBuffer: Int
+    let scratchSize: Int
+}
+
+/// A checked, planned ONNX classifier: input shape, output classes, taps.
+///
+/// Immutable and shareable between threads; each thread runs it through its
+/// own `Executor`.
+public final class Network: Sendable {
+    public let model: ONNXModel
+    public let path: String
+    /// Per-image input shape, e.g. [1, 28, 28].
+    public let inputShape: [Int]
+    public let inputName: String
+    public let outputName: String
+    /// Number of classes (the logits' width).
+    public let classCount: Int
+    public let taps: [TapInfo]
+    /// Nodes in the topological order used for execution.
+    public let orderedNodes: [ONNXNode]
+    private let plans = Mutex<[Int: ExecutionPlan]>([:])
+
+    public convenience init(contentsOf path: String) throws {
+        try self.init(model: try ONNXModel(contentsOf: path))
+    }
+
+    public init(model: ONNXModel) throws {
+        self.model = model
+        self.path = model.path
+        let file = model.path
+        guard (7...21).contains(model.opsetVersion) else {
+            throw EngineError.unsupported(file: file, reason: "opset \(model.opsetVersion) (supported: 7–21, tested 11–17)")
+        }
+        let inputs = model.dataInputs
+        guard inputs.count == 1, let input = inputs.first else {
+            throw EngineError.unsupported(file: file, reason: "\(inputs.count) graph inputs; a classifier has exactly one")
+        }
+        guard input.elementType == nil || input.elementType == .float else {
+            throw EngineError.unsupported(file: file, reason: "input '\(input.name)' is not float32")
+        }
+        guard let dims = input.dims, dims.count >= 2 else {
+            throw EngineError.unsupported(file: file, reason: "input '\(input.name)' has no declared shape of rank ≥ 2")
+        }
+        var perImage: [Int] = []
+        for (i, d) in dims.enumerated().dropFirst() {
+            guard case let .value(v) = d, v > 0 else {
+                throw EngineError.unsupported(file: file, reason: "input '\(input.name)' dimension \(i) is not a fixed size")
+            }
+            perImage.append(v)
+        }
+        guard let output = model.graph.outputs.first else {
+            throw EngineError.invalidGraph(file: file, reason: "the graph has no output")
+        }
+        self.inputShape = perImage
+        self.inputName = input.name
+        self.outputName = output.name
+        self.orderedNodes = try Network.topologicalOrder(model)
+        // Planning at capacity 1 checks every node and gives the taps' shapes.
+        let (plan, taps, outShape) = try Network.buildPlan(model: model, nodes: orderedNodes, inputName: input.name,
+                                                           inputShape: perImage, outputName: output.name, capacity: 1)
+        guard outShape.count == 2 else {
+            throw EngineError.unsupported(file: file, reason: "output '\(output.name)' has shape \(outShape); a classifier gives (N, K) logits")
+        }
+        self.classCount = outShape[1]
+        self.taps = taps
+        plans.withLock { $0[1] = plan }
+    }
+
+    public func tap(named name: String) -> TapInfo? { taps.first { $0.name == name } }
+
+    /// Float parameters in the model's initializers.
+    public var parameterCount: Int {
+        model.graph.initializers.values.filter(\.isFloatingPoint).reduce(0) { $0 + $1.elementCount }
+    }
+
+    public var metadataMean: [Float]? { Network.floats(model.metadataValue("cnnslicer.mean")) }
+    public var metadataStd: [Float]? { Network.floats(model.metadataValue("cnnslicer.std")) }
+    public var metadataLabels: [String]? {
+        model.metadataValue("cnnslicer.labels").map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+    }
+
+    static func floats(_ text: String?) -> [Float]? {
+        guard let text else { return nil }
+        let values = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        return values.isEmpty ? nil : values
+    }
+
+    func plan(capacity: Int) throws -> ExecutionPlan {
+        if let plan = plans.withLock({ $0[capacity] }) { return plan }
+        let (plan, _, _) = try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName,
+                                                 inputShape: inputShape, outputName: outputName, capacity: capacity)
+        plans.withLock { $0[capacity] = plan }
+        return plan
+    }
+
+    public func makeExecutor(capacity: Int) throws -> Executor {
+        guard capacity > 0 else { throw EngineError.invalidRequest("batch size must be positive") }
+        return Executor(network: self, plan: try plan(capacity: capacity))
+    }
+
+    /// Kahn's algorithm, taking ready nodes in file order so that an already
+    /// sorted graph (every exporter's output) keeps its order.
+    static func topologicalOrder(_ model: ONNXModel) throws -> [ONNXNode] {
+        let nodes = model.graph.nodes
+        var producer: [String: Int] = [:]
+        for (i, node) in nodes.enumerated() {
+            for output in node.outputs where !output.isEmpty {
+                if producer[output] != nil || model.graph.initializers[output] != nil {
+                    throw EngineError.invalidGraph(file: model.path, reason: "node '\(node.displayName)': output '\(output)' is produced twice")
+                }
+                producer[output] = i
+            }
+        }
+        let known = Set(model.graph.inputs.map(\.name)).union(model.graph.initializers.keys)
+        var waiting = [Int](repeating: 0, count: nodes.count)
+        var consumers = [[Int]](repeating: [], count: nodes.count)
+        for (i, node) in nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty {
+                if let p = producer[input] {
+                    waiting[i] += 1
+                    consumers[p].append(i)
+                } else if !known.contains(input) {
+                    throw EngineError.invalidGraph(file: model.path, reason: "node '\(node.displayName)' (\(node.opType)): input '\(input)' is never produced")
+                }
+            }
+        }
+        var ready = Set((0..<nodes.count).filter { waiting[$0] == 0 })
+        var order: [ONNXNode] = []
+        order.reserveCapacity(nodes.count)
+        while let next = ready.min() {
+            ready.remove(next)
+            order.append(nodes[next])
+            for c in consumers[next] {
+                waiting[c] -= 1
+                if waiting[c] == 0 { ready.insert(c) }
+            }
+        }
+        if order.count != nodes.count {
+            let stuck = (0..<nodes.count).first { waiting[$0] > 0 }.map { nodes[$0].displayName } ?? "?"
+            throw EngineError.invalidGraph(file: model.path, reason: "the graph has a cycle through node '\(stuck)'")
+        }
+        return order
+    }
+
+    /// Builds kernels, taps and buffer assignments for one batch capacity.
+    static func buildPlan(model: ONNXModel, nodes: [ONNXNode], inputName: String, inputShape: [Int],
+                          outputName: String, capacity: Int) throws -> (ExecutionPlan, [TapInfo], [Int]) {
+        let file = model.path
+        enum Value { case constant(ONNXTensor), runtime(storage: Int, shape: [Int]) }
+        var values: [String: Value] = [:]
+        for (name, tensor) in model.graph.initializers { values[name] = .constant(tensor) }
+        // Logical storages: one per kernel output; aliases share their source's.
+        var storageSizes: [Int] = [capacity * product(inputShape)]
+        values[inputName] = .runtime(storage: 0, shape: [capacity] + inputShape)
+        var taps = [TapInfo(index: 0, name: "input", opType: "Input", shape: inputShape)]
+        struct PendingStep { let kernel: any Kernel; let inputs: [Int]; let output: Int; let tap: Int?; let node: Int }
+        var pending: [PendingStep] = []
+        var scratch = 0
+        var tapNames: Set<String> = ["input"]
+
+        for (nodeIndex, node) in nodes.enumerated() {
+            guard node.domain.isEmpty || node.domain == "ai.onnx" else {
+                throw EngineError.unsupported(file: file, reason: "node '\(node.displayName)': operator \(node.domain).\(node.opType) is outside the ONNX domain")
+            }
+            guard let factory = KernelRegistry.factory(for: node.opType) else {
+                throw EngineError.unsupported(file: file, reason: "operator \(node.opType) in node '\(node.displayName)' (supported: \(KernelRegistry.supportedOperators.joined(separator: ", ")))")
+            }
+            let planInputs: [PlanValue?] = try node.inputs.map { name in
+                if name.isEmpty { return nil }
+                switch values[name] {
+                case let .constant(t)?: return .constant(t)
+                case let .runtime(_, shape)?: return .runtime(shape: shape)
+                case nil: throw EngineError.invalidGraph(file: file, reason: "node '\(node.displayName)': input '\(name)' is not available")
+                }
+            }
+            let context = NodeContext(node: node, opset: model.opsetVersion, file: file, inputs: planInputs)
+            guard let outputName = node.outputs.first, !outputName.isEmpty else {
+                throw EngineError.invalidGraph(file: file, reason: "node '\(node.displayName)' has no output")
+            }
+            switch try factory(context) {
+            case let .constant(tensor):
+                values[outputName] = .constant(tensor)
+            case let .alias(index, shape):
+                guard case let .runtime(storage, _)? = values[node.inputs[index]] else {
+                    throw context.failure("aliases a constant")
+                }
+                values[outputName] = .runtime(storage: storage, shape: shape)
+            case let .kernel(kernel, runtimeInputs):
+                let inputStorages: [Int] = try runtimeInputs.map { i in
+                    guard case let .runtime(storage, _)? = values[node.inputs[i]] else { throw context.failure("input \(i) is not data") }
+                    return storage
+                }
+                let shape = kernel.outputShape
+                guard shape.first == capacity else {
+                    throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                }
+                let storage = storageSizes.count
+                storageSizes.append(product(shape))
+                scratch = max(scratch, kernel.scratchCount)
+                values[outputName] = .runtime(storage: storage, shape: shape)
+                var tapIndex: Int?
+                if !KernelRegistry.valueMovingOperators.contains(node.opType) {
+                    var name = node.name.isEmpty ? outputName : node.name
+                    if tapNames.contains(name) { name = outputName }
+                    tapNames.insert(name)
+                    tapIndex = taps.count
+                    taps.append(TapInfo(index: taps.count, name: name, opType: node.opType, shape: Array(shape.dropFirst())))
+                }
+                pending.append(PendingStep(kernel: kernel, inputs: inputStorages, output: storage, tap: tapIndex, node: nodeIndex))
+            }
+        }
+        guard case let .runtime(outputStorage, outputShape)? = values[outputName] else {
+            throw EngineError.invalidGraph(file: file, reason: "output '\(outputName)' is not computed from the input")
+        }
+
+        // Lifetimes: a storage is needed until its last reader runs; the output until the end.
+        var lastUse = [Int](repeating: -1, count: storageSizes.count)
+        for (i, step) in pending.enumerated() { for s in step.inputs { lastUse[s] = max(lastUse[s], i) } }
+        lastUse[outputStorage] = Int.max
+        // Physical buffers, handed out best-fit from a free list as lifetimes end.
+        var physicalOf = [Int](repeating: -1, count: storageSizes.count)
+        var bufferSizes: [Int] = []
+        var free: [Int] = []
+        physicalOf[0] = 0
+        bufferSizes.append(storageSizes[0])
+        var releasedAt: [[Int]] = Array(repeating: [], count: pending.count)
+        for s in 0..<storageSizes.count where lastUse[s] >= 0 && lastUse[s] < pending.count { releasedAt[lastUse[s]].append(s) }
+        if lastUse[0] < 0 { free.append(0) }  // input unused by any kernel (degenerate)
+        for (i, step) in pending.enumerated() {
+            let need = storageSizes[step.output]
+            var chosen: Int?
+            if let inPlace = step.kernel.inPlaceInput {
+                let source = step.inputs[inPlace]
+                if lastUse[source] == i && step.inputs.filter({ $0 == source }).count == 1
+                    && bufferSizes[physicalOf[source]] >= need {
+                    chosen = physicalOf[source]
+                }
+            }
+            if chosen == nil {
+                let fits = free.enumerated().filter { bufferSizes[$0.element] >= need }
+                if let best = fits.min(by: { bufferSizes[$0.element] < bufferSizes[$1.element] }) {
+                    chosen = best.element
+                    free.remove(at: best.offset)
+                } else if let largest = free.enumerated().max(by: { bufferSizes[$0.element] < bufferSizes[$1.element] }) {
+                    chosen = largest.element
+                    bufferSizes[largest.element] = need
+                    free.remove(at: largest.offset)
+                } else {
+                    chosen = bufferSizes.count
+                    bufferSizes.append(need)
+                }
+            }
+            physicalOf[step.output] = chosen!
+            // Inputs read for the last time by this step are free for the next step.
+            for s in releasedAt[i] where physicalOf[s] != chosen! { free.append(physicalOf[s]) }
+            if lastUse[step.output] < 0 && step.output != outputStorage { free.append(chosen!) }
+        }
+        let steps = pending.map {
+            PlanStep(kernel: $0.kernel, inputBuffers: $0.inputs.map { physicalOf[$0] },
+                     outputBuffer: physicalOf[$0.output], tap: $0.tap, nodeIndex: $0.node)
+        }
+        let plan = ExecutionPlan(capacity: capacity, steps: steps, bufferSizes: bufferSizes, inputBuffer: 0,
+                                 outputBuffer: physicalOf[outputStorage], scratchSize: scratch)
+        return (plan, taps, outputShape)
+    }
+}
