@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import SlicerData
+import SlicerEngine
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Top-1 accuracy of a model on a labelled image set, overall and per class.")
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "Images per batch.")
+    var batch: Int = 64
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int = defaultThreadCount()
+
+    @Flag(name: .long, help: "Print {\"images\", \"accuracy\", \"class_accuracy\"} as JSON.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let workload = try Workload(model: model, data: data)
+            guard workload.images.labels.contains(where: { $0 >= 0 }) else {
+                throw DataError.emptySet(path: workload.images.source, detail: "no labelled images to evaluate")
+            }
+            let predictions = try classify(workload, batchSize: batch, threads: threads)
+            let perClass = predictions.classAccuracy
+            if json {
+                print("{\"images\": \(workload.images.count), \"accuracy\": \(jsonNumber(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(jsonNumber).joined(separator: ", "))]}")
+                return
+            }
+            printReport(workload, predictions)
+        }
+    }
+}
+
+func printReport(_ workload: Workload, _ predictions: Predictions) {
+    let counts = workload.images.classCounts
+    print("model:    \(workload.network.path)")
+    print("data:     \(workload.images.source) (\(workload.images.count) images)")
+    print(String(format: "accuracy: %.2f%%", predictions.accuracy * 100))
+    let width = max(5, workload.classNames.map(\.count).max() ?? 5)
+    for (k, accuracy) in predictions.classAccuracy.enumerated() {
+        let name = workload.classNames[k].padding(toLength: width, withPad: " ", startingAt: 0)
+        let n = k < counts.count ? counts[k] : 0
+        let text = accuracy.map { String(format: "%6.2f%%", $0 * 100) } ?? "     —"
+        print("  \(name)  \(text)  (\(n) images)")
+    }
+}
+
+struct DemoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "The shipped default: the Fashion-MNIST CNN, its taps, and its accuracy on the Fashion-MNIST test set.")
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var data: DataOptions
+
+    func run() throws {
+        try reportingErrors {
+            let workload = try Workload(model: model, data: data)
+            let network = workload.network
+            print("taps of \(network.path):")
+            for tap in network.taps {
+                print("  \(tap.index)\t\(tap.opType)\t(\(tap.shape.map(String.init).joined(separator: "×")))\t\(tap.name)")
+            }
+            let start = Date()
+            let predictions = try classify(workload, batchSize: 64, threads: defaultThreadCount())
+            let seconds = Date().timeIntervalSince(start)
+            printReport(workload, predictions)
+            print(String(format: "%.0f images/s on %d threads", Double(workload.images.count) / seconds, defaultThreadCount()))
+        }
+    }
+}

@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import SlicerData
+import SlicerEngine
+
+extension Split: ExpressibleByArgument {}
+extension ResizeMode: ExpressibleByArgument {}
+
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "ONNX model file.")
+    var model: String?
+
+    func loadNetwork() throws -> Network {
+        try Network(contentsOf: model ?? ShippedDefault.modelPath())
+    }
+}
+
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Images: IDX pair, CIFAR-10 folder (binary or python), image folder, image file, or mnist / fashion-mnist / cifar10.")
+    var data: String?
+
+    @Option(name: .long, help: "Dataset split for IDX and CIFAR data: test or train.")
+    var split: Split = .test
+
+    @Option(name: .long, help: "Use only the first N images in dataset order.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Per-channel means, comma-separated (default: the model's cnnslicer.mean, else 0).")
+    var mean: String?
+
+    @Option(name: .long, help: "Per-channel standard deviations, comma-separated (default: the model's cnnslicer.std, else 1).")
+    var std: String?
+
+    @Option(name: .long, help: "Class names, comma-separated (default: the model's cnnslicer.labels, else the dataset's).")
+    var labels: String?
+
+    @Option(name: .long, help: "Resize images whose size differs from the model's input: nearest or bilinear. Image files are always resized (bilinear by default).")
+    var resize: ResizeMode?
+
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+    }
+}
+
+/// A model with the images it will run on, preprocessed per SPEC §1.
+struct Workload {
+    let network: Network
+    let images: LabeledImages
+    let preprocessing: Preprocessing
+    let classNames: [String]
+
+    init(model: ModelOptions, data: DataOptions) throws {
+        network = try model.loadNetwork()
+        let shape = network.inputShape
+        guard shape.count == 3 else {
+            throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
+        }
+        let size = ImageSize(width: shape[2], height: shape[1])
+        let source = data.data ?? (model.model == nil ? ShippedDefault.dataName : nil)
+        guard let source else { throw ValidationError("--data is required with --model") }
+        let loaded = try DatasetLoader.load(source, split: data.split, limit: data.limit,
+                                            channels: shape[0] == 1 ? 1 : 3, imageSize: size)
+        guard loaded.count > 0 else { throw DataError.emptySet(path: loaded.source, detail: "no images") }
+        // Data sets come in their native size: a different size means the wrong
+        // data for this model unless the user asks for resizing.
+        if (loaded.height, loaded.width) != (shape[1], shape[2]) && data.resize == nil {
+            throw EngineError.shapeMismatch(
+                file: loaded.source,
+                reason: "images are \(loaded.channels)×\(loaded.height)×\(loaded.width) but \(network.path) takes \(shape.map(String.init).joined(separator: "×")); pass --resize bilinear|nearest to resize")
+        }
+        if loaded.channels != shape[0] && !(loaded.channels == 1 || (loaded.channels == 3 && shape[0] == 1)) {
+            throw EngineError.shapeMismatch(file: loaded.source, reason: "images have \(loaded.channels) channels, \(network.path) takes \(shape[0])")
+        }
+        images = loaded
+        let mean = try Workload.parseFloats(data.mean, flag: "--mean") ?? network.metadataMean ?? [0]
+        let std = try Workload.parseFloats(data.std, flag: "--std") ?? network.metadataStd ?? [1]
+        for (name, values) in [("mean", mean), ("std", std)] where values.count != 1 && values.count != shape[0] {
+            throw ValidationError("\(name) has \(values.count) values for \(shape[0]) input channels")
+        }
+        guard std.allSatisfy({ $0 != 0 }) else { throw ValidationError("std must not be 0") }
+        preprocessing = Preprocessing(mean: mean, std: std, resize: data.resize ?? .bilinear)
+        let names = data.labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            ?? network.metadataLabels ?? loaded.classNames
+        classNames = (0..<network.classCount).map { $0 < names.count ? names[$0] : "class \($0)" }
+        if let maxLabel = loaded.labels.max(), maxLabel >= network.classCount {
+            throw EngineError.shapeMismatch(file: loaded.source, reason: "label \(maxLabel) but \(network.path) has \(network.classCount) classes")
+        }
+    }
+
+    static func parseFloats(_ text: String?, flag: String) throws -> [Float]? {
+        guard let text else { return nil }
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = parts.compactMap(Float.init)
+        guard values.count == parts.count, !values.isEmpty else { throw ValidationError("\(flag) expects comma-separated numbers, got '\(text)'") }
+        return values
+    }
+
+    /// Writes images `range` of the set into an executor's input buffer.
+    func fill(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
+        let s = network.inputShape
+        try preprocessing.fill(images, indices: range, channels: s[0], height: s[1], width: s[2], into: buffer)
+    }
+}
+
+/// Where `cnnslicer` looks for what it ships: the default model and the
+/// bundled data subset.
+enum ShippedDefault {
+    static let dataName = "fashion-mnist"
+    static let modelFile = "models/fashion_mnist_cnn.onnx"
+
+    /// `assets/` beside the executable's package: `$CNNSLICER_ASSETS`, then up
+    /// from the executable (`.build/release/cnnslicer` → `./assets`), then the
+    /// working directory.
+    static func assetsDirectory() -> String? {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["CNNSLICER_ASSETS"] { candidates.append(env) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("assets").path)
+            candidates.append(dir.appendingPathComponent("share/cnnslicer/assets").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        candidates.append(FileManager.default.currentDirectoryPath + "/assets")
+        return candidates.first { FileManager.default.fileExists(atPath: $0 + "/" + modelFile) }
+    }
+
+    static func modelPath() throws -> String {
+        guard let assets = assetsDirectory() else {
+            throw CLIError("\(modelFile): shipped default model not found (set CNNSLICER_ASSETS to the project's assets folder, or pass --model)")
+        }
+        return assets + "/" + modelFile
+    }
+}
+
+/// Classification results over a set, per SPEC §4: top-1 of the argmax, ties to the lowest index.
+struct Predictions {
+    var predicted: [Int]
+    var labels: [Int]
+    let classCount: Int
+
+    var accuracy: Double {
+        let labelled = zip(predicted, labels).filter { $0.1 >= 0 }
+        guard !labelled.isEmpty else { return .nan }
+        return Double(labelled.filter { $0.0 == $0.1 }.count) / Double(labelled.count)
+    }
+
+    /// nil for a class without images.
+    var classAccuracy: [Double?] {
+        var right = [Int](repeating: 0, count: classCount), total = right
+        for (p, y) in zip(predicted, labels) where y >= 0 && y < classCount {
+            total[y] += 1
+            if p == y { right[y] += 1 }
+        }
+        return (0..<classCount).map { total[$0] > 0 ? Double(right[$0]) / Double(total[$0]) : nil }
+    }
+
+    static func argmax(_ row: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        for i in 1..<max(row.count, 1) where row[i] > row[best] { best = i }
+        return best
+    }
+}
+
+/// Runs the whole workload, returning every image's prediction.
+func classify(_ workload: Workload, batchSize: Int, threads: Int) throws -> Predictions {
+    let network = workload.network
+    let k = network.classCount
+    let total = workload.images.count
+    let results = UncheckedPredictions(count: total)
+    let runner = BatchRunner(network: network, batchSize: batchSize, threads: threads)
+    try runner.run(total: total, fill: { range, buffer in
+        try workload.fill(range, into: buffer)
+    }, process: { _, range, executor in
+        let logits = executor.run(count: range.count)
+        for (j, i) in range.enumerated() {
+            let row = UnsafeBufferPointer(rebasing: logits[(j * k)..<((j + 1) * k)])
+            if row.contains(where: { !$0.isFinite }) {
+                throw EngineError.invalidRequest("\(network.path): non-finite logits for image \(i) of \(workload.images.source)")
+            }
+            results.set(i, Predictions.argmax(row))
+        }
+    })
+    return Predictions(predicted: results.values, labels: workload.images.labels, classCount: k)
+}
+
+/// Disjoint per-image slots written by several workers; each index is written once.
+final class UncheckedPredictions: @unchecked Sendable {
+    private var storage: UnsafeMutableBufferPointer<Int>
+    init(count: Int) { storage = .allocate(capacity: count); storage.initialize(repeating: -1) }
+    deinit { storage.deallocate() }
+    func set(_ i: Int, _ v: Int) { storage[i] = v }
+    var values: [Int] { Array(storage) }
+}
+
+func jsonNumber(_ value: Double?) -> String {
+    guard let value, value.isFinite else { return "null" }
+    return String(format: "%.6f", value)
+}
+
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
