@@ -1,0 +1,190 @@
+import CSDL2
+
+/// Target size for images read from files.
+public struct ImageSize: Sendable, Equatable, CustomStringConvertible {
+    public var width: Int
+    public var height: Int
+
+    public init(width: Int, height: Int) {
+        self.width = width
+        self.height = height
+    }
+
+    public var description: String { "\(width)×\(height)" }
+}
+
+/// Reads PNG/JPEG images with SDL2_image: a folder with one subfolder per
+/// class (the torchvision ImageFolder layout), or a single unlabelled image.
+public enum ImageFolderReader {
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    static func isImageFileName(_ name: String) -> Bool {
+        guard let dot = name.lastIndex(of: ".") else { return false }
+        return imageExtensions.contains(name[name.index(after: dot)...].lowercased())
+    }
+
+    /// Class subfolders (sorted by name) and their image files (sorted by name).
+    static func classFolders(in directory: String) throws -> [(name: String, files: [String])] {
+        try FileIO.listDirectory(directory).compactMap { name in
+            let folder = FileIO.join(directory, name)
+            guard FileIO.isDirectory(folder) else { return nil }
+            let files = try FileIO.listDirectory(folder).filter(isImageFileName).map { FileIO.join(folder, $0) }
+            return (name, files)
+        }
+    }
+
+    static func looksLikeImageFolder(_ directory: String) -> Bool {
+        guard let folders = try? classFolders(in: directory) else { return false }
+        return folders.contains { !$0.files.isEmpty }
+    }
+
+    /// Loads a class-per-subfolder image folder. Class indices follow the
+    /// sorted subfolder names; images are taken in sorted file-name order.
+    /// - Parameters:
+    ///   - channels: 1 or 3; nil keeps 3 unless every image is 8-bit grayscale.
+    ///     Colour is reduced to one channel with the luminance weights
+    ///     0.299, 0.587, 0.114; gray is replicated to three.
+    ///   - targetSize: resize every image to this size (rounded to bytes).
+    ///     Without it all images must have the size of the first one.
+    ///   - resize: how to resize when `targetSize` differs from an image's size.
+    ///   - limit: stop after this many images.
+    public static func load(directory: String, channels: Int? = nil, targetSize: ImageSize? = nil,
+                            resize: ResizeMode = .bilinear, limit: Int? = nil) throws -> LabeledImages {
+        try checkChannels(channels, source: directory)
+        let folders = try classFolders(in: directory)
+        guard !folders.isEmpty else {
+            throw DataError.emptySet(path: directory, detail: "no class subfolders")
+        }
+        var collected: [DecodedImage] = []
+        var labels: [Int] = []
+        var reference: (size: ImageSize, file: String)?
+        loading: for (classIndex, folder) in folders.enumerated() {
+            for file in folder.files {
+                if let limit, labels.count >= limit { break loading }
+                var image = try decode(path: file)
+                if let targetSize {
+                    image = image.resized(to: targetSize, mode: resize)
+                } else if let reference, reference.size != image.size {
+                    throw DataError.shapeMismatch(
+                        path: file,
+                        detail: "image is \(image.size), but \(reference.file) is \(reference.size); give a target size to resize")
+                }
+                if reference == nil { reference = (image.size, file) }
+                collected.append(image)
+                labels.append(classIndex)
+            }
+        }
+        guard let size = reference?.size else {
+            throw DataError.emptySet(path: directory, detail: "no PNG or JPEG files in the class subfolders")
+        }
+        let outputChannels = channels ?? (collected.allSatisfy(\.isGray) ? 1 : 3)
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity(collected.count * outputChannels * size.width * size.height)
+        for image in collected { image.appendPlanes(channels: outputChannels, to: &pixels) }
+        return LabeledImages(validatedChannels: outputChannels, height: size.height, width: size.width, pixels: pixels,
+                             labels: labels, classNames: folders.map(\.name), source: directory)
+    }
+
+    /// Loads one image file as an unlabelled set of one image.
+    public static func loadImage(path: String, channels: Int? = nil, targetSize: ImageSize? = nil,
+                                 resize: ResizeMode = .bilinear) throws -> LabeledImages {
+        try checkChannels(channels, source: path)
+        var image = try decode(path: path)
+        if let targetSize { image = image.resized(to: targetSize, mode: resize) }
+        let outputChannels = channels ?? (image.isGray ? 1 : 3)
+        var pixels: [UInt8] = []
+        image.appendPlanes(channels: outputChannels, to: &pixels)
+        return LabeledImages(validatedChannels: outputChannels, height: image.size.height, width: image.size.width,
+                             pixels: pixels, labels: [-1], classNames: [], source: path)
+    }
+
+    static func checkChannels(_ channels: Int?, source: String) throws {
+        if let channels, channels != 1 && channels != 3 {
+            throw DataError.invalidArgument(source: source, detail: "channels must be 1 or 3, got \(channels)")
+        }
+    }
+
+    /// An image as planar R, G, B bytes, plus whether the file was 8-bit gray.
+    struct DecodedImage {
+        var size: ImageSize
+        var rgb: [UInt8]
+        var isGray: Bool
+
+        func resized(to target: ImageSize, mode: ResizeMode) -> DecodedImage {
+            guard target != size else { return self }
+            let scaled = Resampler.resizeBytes(rgb, channels: 3, height: size.height, width: size.width,
+                                               toHeight: target.height, width: target.width, mode: mode)
+            return DecodedImage(size: target, rgb: scaled, isGray: isGray)
+        }
+
+        func appendPlanes(channels: Int, to pixels: inout [UInt8]) {
+            let planeSize = size.width * size.height
+            if channels == 3 {
+                pixels.append(contentsOf: rgb)
+            } else if isGray {
+                pixels.append(contentsOf: rgb[0..<planeSize]) // R == G == B
+            } else {
+                for i in 0..<planeSize {
+                    let luminance = 0.299 * Float(rgb[i]) + 0.587 * Float(rgb[planeSize + i]) + 0.114 * Float(rgb[2 * planeSize + i])
+                    pixels.append(UInt8(max(0, min(255, luminance.rounded()))))
+                }
+            }
+        }
+    }
+
+    /// Decodes a PNG/JPEG with SDL2_image and converts it to planar RGB.
+    static func decode(path: String) throws -> DecodedImage {
+        guard FileIO.isFile(path) else {
+            throw DataError.missingFile(path: path, detail: "no such image file")
+        }
+        guard let surface = IMG_Load(path) else {
+            throw DataError.corrupt(path: path, detail: "cannot decode image: \(String(cString: SDL_GetError()))")
+        }
+        defer { SDL_FreeSurface(surface) }
+        let isGray = isEightBitGray(surface)
+        // Converting to RGB24 handles palettes, gray, 16-bit and RGBA alike
+        // (alpha is dropped: CNN inputs have no alpha channel).
+        guard let rgbSurface = SDL_ConvertSurfaceFormat(surface, UInt32(SDL_PIXELFORMAT_RGB24.rawValue), 0) else {
+            throw DataError.corrupt(path: path, detail: "cannot convert image to RGB: \(String(cString: SDL_GetError()))")
+        }
+        defer { SDL_FreeSurface(rgbSurface) }
+        // Locking is a no-op for ordinary surfaces but required before
+        // touching `pixels` of an RLE-accelerated one.
+        guard SDL_LockSurface(rgbSurface) == 0 else {
+            throw DataError.corrupt(path: path, detail: "cannot lock image surface: \(String(cString: SDL_GetError()))")
+        }
+        defer { SDL_UnlockSurface(rgbSurface) }
+        let width = Int(rgbSurface.pointee.w), height = Int(rgbSurface.pointee.h)
+        guard width > 0, height > 0, let base = rgbSurface.pointee.pixels else {
+            throw DataError.corrupt(path: path, detail: "image has no pixels")
+        }
+        let pitch = Int(rgbSurface.pointee.pitch)
+        let source = base.assumingMemoryBound(to: UInt8.self)
+        let planeSize = width * height
+        var rgb = [UInt8](repeating: 0, count: 3 * planeSize)
+        rgb.withUnsafeMutableBufferPointer { planes in
+            for y in 0..<height {
+                let row = source + y * pitch
+                for x in 0..<width {
+                    let i = y * width + x
+                    planes[i] = row[3 * x]
+                    planes[planeSize + i] = row[3 * x + 1]
+                    planes[2 * planeSize + i] = row[3 * x + 2]
+                }
+            }
+        }
+        return DecodedImage(size: ImageSize(width: width, height: height), rgb: rgb, isGray: isGray)
+    }
+
+    /// SDL_image gives 8-bit gray files as an 8-bit indexed surface whose
+    /// palette is all gray; that is the "this image is grayscale" signal.
+    static func isEightBitGray(_ surface: UnsafeMutablePointer<SDL_Surface>) -> Bool {
+        guard let format = surface.pointee.format, format.pointee.BitsPerPixel == 8,
+              let palette = format.pointee.palette, let colors = palette.pointee.colors else { return false }
+        for index in 0..<Int(palette.pointee.ncolors) {
+            let color = colors[index]
+            if color.r != color.g || color.g != color.b { return false }
+        }
+        return true
+    }
+}
