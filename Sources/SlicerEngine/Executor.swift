@@ -1,3 +1,5 @@
+import Dispatch
+
 /// A view of one tap's values for the images of a batch, valid only during the
 /// observer call (the buffer is reused by later nodes).
 public struct TapActivation {
@@ -33,6 +35,11 @@ public final class Executor {
     private let scratch: UnsafeMutablePointer<Float>
 
     public var capacity: Int { plan.capacity }
+
+    /// Seconds spent in each node (by `orderedNodes` index) when profiling is on.
+    public private(set) var nodeSeconds: [Int: Double] = [:]
+    /// Time every kernel call; off by default because reading the clock costs.
+    public var isProfiling = false
 
     init(network: Network, plan: ExecutionPlan) {
         self.network = network
@@ -70,8 +77,12 @@ public final class Executor {
         }
         for step in plan.steps {
             let output = buffers[step.outputBuffer]
+            let started = isProfiling ? DispatchTime.now().uptimeNanoseconds : 0
             step.kernel.run(KernelIO(inputs: step.inputBuffers.map { buffers[$0] }, output: output,
                                      scratch: scratch, batch: count))
+            if isProfiling {
+                nodeSeconds[step.nodeIndex, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            }
             guard let tap = step.tap else { continue }
             if !mask.isEmpty { applyMask(mask, tap: tap, buffer: output, count: count) }
             if let observer {

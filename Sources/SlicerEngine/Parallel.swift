@@ -67,7 +67,7 @@ public final class BatchRunner: Sendable {
 }
 
 /// Hands non-Sendable per-thread objects to the worker that alone uses them.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }

@@ -26,6 +26,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: "Timed runs; the median is reported.")
     var repeats: Int = 3
 
+    @Flag(name: .long, help: "Also print the time spent per operator type (one thread) to stderr.")
+    var profile = false
+
     func validate() throws {
         guard batch > 0, images > 0, threads > 0, repeats > 0 else {
             throw ValidationError("--batch, --images, --threads and --repeats must be positive")
@@ -68,12 +71,41 @@ struct BenchCommand: ParsableCommand {
                 return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
             _ = try timedRun()
+            if profile { try printProfile(network, input: shared.value, pool: pool) }
             let times = try (0..<repeats).map { _ in try timedRun() }.sorted()
             let median = times[times.count / 2]
             print("""
             {"model": \(jsonString(network.path)), "batch": \(batch), "threads": \(threads), "images": \(images), \
             "repeats": \(repeats), "infer_images_per_s": \(String(format: "%.1f", Double(images) / median))}
             """)
+        }
+    }
+}
+
+extension BenchCommand {
+    /// Runs the images once on one executor with kernel timing and sums by operator.
+    func printProfile(_ network: Network, input: [Float], pool: Int) throws {
+        let executor = try network.makeExecutor(capacity: batch)
+        executor.isProfiling = true
+        let perImage = network.inputShape.reduce(1, *)
+        var done = 0
+        while done < images {
+            let n = min(batch, images - done)
+            for j in 0..<n {
+                let i = (done + j) % pool
+                input.withUnsafeBufferPointer { (executor.inputBuffer + j * perImage).update(from: $0.baseAddress! + i * perImage, count: perImage) }
+            }
+            executor.run(count: n)
+            done += n
+        }
+        for (node, seconds) in executor.nodeSeconds.sorted(by: { $0.key < $1.key }) {
+            FileHandle.standardError.write(Data("  \(network.orderedNodes[node].displayName)  \(String(format: "%.4f", seconds)) s\n".utf8))
+        }
+        var byOp: [String: Double] = [:]
+        for (node, seconds) in executor.nodeSeconds { byOp[network.orderedNodes[node].opType, default: 0] += seconds }
+        let total = byOp.values.reduce(0, +)
+        for (op, seconds) in byOp.sorted(by: { $0.value > $1.value }) {
+            FileHandle.standardError.write(Data(String(format: "%-20@ %8.3f s  %5.1f%%\n", op as NSString, seconds, 100 * seconds / total).utf8))
         }
     }
 }

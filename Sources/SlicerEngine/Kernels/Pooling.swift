@@ -6,58 +6,74 @@ struct PoolKernel: Kernel {
     let height: Int, width: Int
     let window: Window2D
 
+    /// For each output row (column): the first input row (column) of its window and
+    /// the range of window taps that fall inside the image, computed once at plan time.
+    let rowSpans: [WindowSpan]
+    let colSpans: [WindowSpan]
+    var scratchCount: Int { width }
+
     func run(_ io: KernelIO) {
         let planes = io.batch * outputShape[1]
         let w = window
         let outPlane = w.outH * w.outW, inPlane = height * width
+        let isPlain2x2 = w.kernelH == 2 && w.kernelW == 2 && w.strideH == 2 && w.strideW == 2
+            && w.padTop == 0 && w.padLeft == 0 && 2 * w.outH <= height && 2 * w.outW <= width
+        let input = io.inputs[0]
         for plane in 0..<planes {
-            let x = io.inputs[0] + plane * inPlane
+            let x = input + plane * inPlane
             let y = io.output + plane * outPlane
-            for r in 0..<w.outH {
-                let h0 = r * w.strideH - w.padTop
-                for col in 0..<w.outW {
-                    let w0 = col * w.strideW - w.padLeft
-                    switch mode {
-                    case .max:
+            switch mode {
+            case .max where isPlain2x2:
+                maxPool2x2(x, y, io.scratch, outH: w.outH, outW: w.outW, width: width)
+            case .max:
+                for r in 0..<w.outH {
+                    let rs = rowSpans[r]
+                    for c in 0..<w.outW {
+                        let cs = colSpans[c]
                         var best = -Float.infinity
-                        var sawNaN = false
-                        for ki in 0..<w.kernelH {
-                            let ih = h0 + ki * w.dilationH
-                            if ih < 0 || ih >= height { continue }
-                            for kj in 0..<w.kernelW {
-                                let iw = w0 + kj * w.dilationW
-                                if iw < 0 || iw >= width { continue }
-                                let v = x[ih * width + iw]
-                                if v > best { best = v } else if v.isNaN { sawNaN = true }
-                            }
+                        var ki = rs.first
+                        while ki < rs.last {
+                            let row = x + (rs.origin + ki * w.dilationH) * width + cs.origin
+                            var kj = cs.first
+                            while kj < cs.last { best = poolMax(best, row[kj * w.dilationW]); kj += 1 }
+                            ki += 1
                         }
-                        y[r * w.outW + col] = sawNaN ? .nan : best
-                    case let .average(includePad):
+                        y[r * w.outW + c] = best
+                    }
+                }
+            case let .average(includePad):
+                for r in 0..<w.outH {
+                    let rs = rowSpans[r]
+                    for c in 0..<w.outW {
+                        let cs = colSpans[c]
                         var sum: Float = 0
-                        var count = 0
-                        for ki in 0..<w.kernelH {
-                            let ih = h0 + ki * w.dilationH
-                            if ih < 0 || ih >= height { continue }
-                            for kj in 0..<w.kernelW {
-                                let iw = w0 + kj * w.dilationW
-                                if iw < 0 || iw >= width { continue }
-                                sum += x[ih * width + iw]
-                                count += 1
-                            }
+                        var ki = rs.first
+                        while ki < rs.last {
+                            let row = x + (rs.origin + ki * w.dilationH) * width + cs.origin
+                            var kj = cs.first
+                            while kj < cs.last { sum += row[kj * w.dilationW]; kj += 1 }
+                            ki += 1
                         }
-                        if includePad {
-                            // Padding counts, but a ceil_mode window hanging past the
-                            // padded border does not (as PyTorch and ONNX Runtime do).
-                            let hEnd = min(h0 + (w.kernelH - 1) * w.dilationH + 1, height + w.padBottom)
-                            let wEnd = min(w0 + (w.kernelW - 1) * w.dilationW + 1, width + w.padRight)
-                            let rows = (hEnd - h0 + w.dilationH - 1) / w.dilationH
-                            let cols = (wEnd - w0 + w.dilationW - 1) / w.dilationW
-                            count = rows * cols
-                        }
-                        y[r * w.outW + col] = count > 0 ? sum / Float(count) : 0
+                        let count = includePad ? rs.paddedCount * cs.paddedCount : (rs.last - rs.first) * (cs.last - cs.first)
+                        y[r * w.outW + c] = count > 0 ? sum / Float(count) : 0
                     }
                 }
             }
+        }
+    }
+
+    /// Window taps along one axis for every output position.
+    static func spans(outputs: Int, input: Int, kernel: Int, stride: Int, dilation: Int,
+                      padBegin: Int, padEnd: Int) -> [WindowSpan] {
+        (0..<outputs).map { o in
+            let origin = o * stride - padBegin
+            var first = 0, last = kernel, padded = 0
+            while first < kernel && origin + first * dilation < 0 { first += 1 }
+            while last > first && origin + (last - 1) * dilation >= input { last -= 1 }
+            // Taps inside the padded border count for count_include_pad; a
+            // ceil_mode window hanging past it does not (PyTorch, ONNX Runtime).
+            for k in 0..<kernel where origin + k * dilation < input + padEnd { padded += 1 }
+            return WindowSpan(origin: origin, first: first, last: last, paddedCount: padded)
         }
     }
 
@@ -74,10 +90,46 @@ struct PoolKernel: Kernel {
         if case .average = mode, window.dilationH != 1 || window.dilationW != 1, c.opset < 19 {
             throw c.failure("AveragePool has no dilations before opset 19")
         }
-        let kernel = PoolKernel(mode: mode, outputShape: [shape[0], shape[1], window.outH, window.outW],
-                                height: shape[2], width: shape[3], window: window)
+        let kernel = PoolKernel(
+            mode: mode, outputShape: [shape[0], shape[1], window.outH, window.outW],
+            height: shape[2], width: shape[3], window: window,
+            rowSpans: spans(outputs: window.outH, input: shape[2], kernel: window.kernelH, stride: window.strideH,
+                            dilation: window.dilationH, padBegin: window.padTop, padEnd: window.padBottom),
+            colSpans: spans(outputs: window.outW, input: shape[3], kernel: window.kernelW, stride: window.strideW,
+                            dilation: window.dilationW, padBegin: window.padLeft, padEnd: window.padRight))
         return .kernel(kernel, runtimeInputs: [0])
     }
+}
+
+/// The common 2×2/2 pool without padding: a vertical max over two contiguous
+/// rows, then the max of each pair. Plain selects (no NaN test) so that the
+/// compiler emits branch-free vector max instructions: with a NaN test the
+/// loop branches on data and runs several times slower. As in ONNX Runtime's
+/// vectorised pooling, a NaN may then be dropped by the max; the tap before
+/// the pool still shows it to the analysis.
+@inline(never)
+func maxPool2x2(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pairs: UnsafeMutablePointer<Float>,
+                outH: Int, outW: Int, width: Int) {
+    for r in 0..<outH {
+        let top = x + 2 * r * width, bottom = top + width, out = y + r * outW
+        for i in 0..<(2 * outW) { let a = top[i], b = bottom[i]; pairs[i] = b > a ? b : a }
+        for c in 0..<outW { let a = pairs[2 * c], b = pairs[2 * c + 1]; out[c] = b > a ? b : a }
+    }
+}
+
+struct WindowSpan: Sendable {
+    /// Input coordinate of the window's first tap (negative inside the padding).
+    let origin: Int
+    /// Taps `first..<last` lie inside the input.
+    let first: Int, last: Int
+    /// Taps inside the input or its padding.
+    let paddedCount: Int
+}
+
+/// The max used by all pooling: a plain select, branch-free and vectorisable
+/// (see `maxPool2x2` for what that means for NaN).
+@inline(__always) func poolMax(_ a: Float, _ b: Float) -> Float {
+    b > a ? b : a
 }
 
 /// GlobalAveragePool / GlobalMaxPool: one value per plane, spatial dims kept as 1.
@@ -92,11 +144,7 @@ struct GlobalPoolKernel: Kernel {
             let x = io.inputs[0] + plane * planeSize
             if isMax {
                 var best = -Float.infinity
-                for i in 0..<planeSize {
-                    let v = x[i]
-                    if v.isNaN { best = .nan; break }
-                    if v > best { best = v }
-                }
+                for i in 0..<planeSize { best = poolMax(best, x[i]) }
                 io.output[plane] = best
             } else {
                 var sum: Float = 0
