@@ -147,6 +147,24 @@ public final class WeightBuffer: @unchecked Sendable {
 @inline(__always) func product(_ dims: ArraySlice<Int>) -> Int { dims.reduce(1, *) }
 @inline(__always) func product(_ dims: [Int]) -> Int { dims.reduce(1, *) }
 
+/// Most values one image may have in any tensor (2^28 floats, 1 GiB): far above any
+/// image classifier. Shapes from a damaged or hostile file are checked against it so
+/// that size arithmetic cannot overflow (a trap in debug, undefined with -Ounchecked)
+/// and no plan asks for terabytes.
+let maxValuesPerImage = 1 << 28
+
+/// The product of `dims`, or nil when a factor is negative, it overflows or exceeds `limit`.
+func checkedProduct<C: Collection>(_ dims: C, limit: Int = maxValuesPerImage) -> Int? where C.Element == Int {
+    var p = 1
+    for d in dims {
+        guard d >= 0 else { return nil }
+        let (q, overflow) = p.multipliedReportingOverflow(by: d)
+        guard !overflow, q <= limit else { return nil }
+        p = q
+    }
+    return p
+}
+
 /// Normalises a possibly negative axis against a rank.
 func normalizedAxis(_ axis: Int, rank: Int, _ context: NodeContext) throws -> Int {
     let a = axis < 0 ? axis + rank : axis

@@ -84,6 +84,9 @@ public final class Network: Sendable {
             }
             perImage.append(v)
         }
+        guard checkedProduct(perImage) != nil else {
+            throw EngineError.unsupported(file: file, reason: "input '\(input.name)' shape \(perImage) is implausibly large")
+        }
         guard let output = model.graph.outputs.first else {
             throw EngineError.invalidGraph(file: file, reason: "the graph has no output")
         }
@@ -220,6 +223,11 @@ public final class Network: Sendable {
                 guard case let .runtime(storage, _)? = values[node.inputs[index]] else {
                     throw context.failure("aliases a constant")
                 }
+                // As for kernels below: Flatten(axis ≥ 2) of [N, C, …] is [N·C, …], which the
+                // executor would read as N images of the wrong values if it ended the graph.
+                guard shape.first == capacity else {
+                    throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                }
                 values[outputName] = .runtime(storage: storage, shape: shape)
             case let .kernel(kernel, runtimeInputs):
                 let inputStorages: [Int] = try runtimeInputs.map { i in
@@ -229,6 +237,10 @@ public final class Network: Sendable {
                 let shape = kernel.outputShape
                 guard shape.first == capacity else {
                     throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                }
+                // Shapes computed from a damaged file's attributes may be absurd.
+                guard checkedProduct(shape.dropFirst()) != nil else {
+                    throw context.unsupported("output shape \(shape) is implausibly large")
                 }
                 let storage = storageSizes.count
                 storageSizes.append(product(shape))

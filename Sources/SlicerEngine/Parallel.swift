@@ -17,6 +17,8 @@ public final class BatchRunner: Sendable {
     public let network: Network
     public let batchSize: Int
     public let threads: Int
+    /// Executors kept between runs: their buffers are allocated and touched once.
+    private let idle = Mutex<[UncheckedBox<Executor>]>([])
 
     public init(network: Network, batchSize: Int = 64, threads: Int = defaultThreadCount()) {
         self.network = network
@@ -40,11 +42,20 @@ public final class BatchRunner: Sendable {
         guard total > 0 else { return }
         let batches = (total + batchSize - 1) / batchSize
         let workers = min(threads, batches)
-        let executors = try (0..<workers).map { _ in try network.makeExecutor(capacity: min(batchSize, total)) }
+        var executors = idle.withLock { pool in
+            let taken = Array(pool.suffix(workers))
+            pool.removeLast(taken.count)
+            return taken
+        }
+        while executors.count < workers {
+            executors.append(UncheckedBox(try network.makeExecutor(capacity: batchSize)))
+        }
+        // Executors go back to the pool whatever happens; a run holds them alone.
+        defer { idle.withLock { $0.append(contentsOf: executors) } }
         let state = Mutex<(next: Int, error: (any Error)?)>((0, nil))
         let boxes = UncheckedBox(executors)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let executor = boxes.value[worker]
+            let executor = boxes.value[worker].value
             while true {
                 let batch: Int? = state.withLock { s in
                     guard s.error == nil, s.next < batches else { return nil }

@@ -25,12 +25,18 @@ struct Window2D: Sendable, Equatable {
             guard d.count == 2, d.allSatisfy({ $0 > 0 }) else { throw c.failure("dilations \(d) invalid") }
             (w.dilationH, w.dilationW) = (d[0], d[1])
         }
+        // Bound the geometry so that the size arithmetic below cannot overflow on a
+        // damaged file (e.g. dilations of 2^62); real networks stay far below 2^16.
+        let limit = 1 << 16
+        guard [kh, kw, w.strideH, w.strideW, w.dilationH, w.dilationW].allSatisfy({ $0 <= limit }) else {
+            throw c.unsupported("implausibly large kernel_shape, strides or dilations")
+        }
         let effH = (kh - 1) * w.dilationH + 1, effW = (kw - 1) * w.dilationW + 1
         let autoPad = try c.string("auto_pad", default: "NOTSET")
         switch autoPad {
         case "NOTSET":
             if let p = try c.ints("pads") {
-                guard p.count == 4, p.allSatisfy({ $0 >= 0 }) else { throw c.failure("pads \(p) invalid") }
+                guard p.count == 4, p.allSatisfy({ $0 >= 0 && $0 <= limit }) else { throw c.failure("pads \(p) invalid") }
                 (w.padTop, w.padLeft, w.padBottom, w.padRight) = (p[0], p[1], p[2], p[3])
             }
             w.outH = try outputSize(inH, w.padTop + w.padBottom, effH, w.strideH, ceilMode: ceilMode, padBegin: w.padTop, c)
@@ -52,6 +58,10 @@ struct Window2D: Sendable, Equatable {
             w.padRight = totalW - w.padLeft
         default:
             throw c.failure("auto_pad '\(autoPad)' unknown")
+        }
+        // Kernels precompute per-output tables: refuse absurd planes before they do.
+        guard checkedProduct([w.outH, w.outW]) != nil else {
+            throw c.unsupported("output of \(w.outH)×\(w.outW) values per channel is implausibly large")
         }
         return w
     }

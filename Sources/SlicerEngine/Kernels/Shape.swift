@@ -51,11 +51,12 @@ enum ShapeOps {
         }
         let total = product(input)
         if let i = inferred {
-            let known = out.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
-            guard known > 0, total % known == 0 else { throw c.failure("cannot reshape \(input) to \(target)") }
+            // Checked: target dimensions come from the file and may be absurd (overflow traps).
+            guard let known = checkedProduct(out.enumerated().filter { $0.offset != i }.map(\.element), limit: .max),
+                  known > 0, total % known == 0 else { throw c.failure("cannot reshape \(input) to \(target)") }
             out[i] = total / known
         }
-        guard product(out) == total else { throw c.failure("cannot reshape \(input) (\(total) values) to \(target)") }
+        guard checkedProduct(out, limit: .max) == total else { throw c.failure("cannot reshape \(input) (\(total) values) to \(target)") }
         return out
     }
 
