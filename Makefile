@@ -8,7 +8,7 @@ APT_PACKAGES := pkg-config libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/cnnslicer
 
-.PHONY: deps build release run test bench clean
+.PHONY: deps build release run test bench bench-deps clean
 
 # Quick when everything is present: one dpkg-query, no apt-get.
 deps:
@@ -33,8 +33,14 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: release
-	bash tools/bench.sh
+# Peers for the benchmark: PyTorch from Debian, ONNX Runtime from PyPI.
+bench-deps: deps
+	@dpkg-query -W -f='$${Status}\n' python3-torch 2>/dev/null | grep -q 'ok installed' || \
+	    (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-torch)
+	@python3 -c 'import onnxruntime' 2>/dev/null || python3 -m pip install -q onnxruntime
+
+bench: release bench-deps
+	python3 tools/bench.py
 
 clean:
 	rm -rf .build

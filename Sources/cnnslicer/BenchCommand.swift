@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlicerData
 import SlicerEngine
+import SlicerInfo
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,66 +36,85 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
+    @Flag(name: .long, help: "Skip the analysis benchmark (inference only).")
+    var inferOnly = false
+
     func run() throws {
         try reportingErrors {
             let network = try model.loadNetwork()
-            let perImage = network.inputShape.reduce(1, *)
-            // The input is prepared before timing: the benchmark measures the network, not the decoder.
-            var input: [Float]
-            if let data {
-                var options = try DataOptions.parse(["--data", data, "--limit", String(images)])
-                options.resize = .bilinear
-                let workload = try Workload(model: ModelOptions(model: network.path), data: options)
-                input = [Float](repeating: 0, count: workload.images.count * perImage)
-                try input.withUnsafeMutableBufferPointer { try workload.fill(0..<workload.images.count, into: $0.baseAddress!) }
-            } else {
-                var state: UInt64 = 0x9E3779B97F4A7C15
-                input = (0..<(min(images, 256) * perImage)).map { _ in
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    return Float(Int(state >> 33) % 2001) / 1000 - 1
-                }
-            }
-            let pool = input.count / perImage
-            let shared = UncheckedBox(input)
+            let input = try benchInput(network)
+            let pool = input.images.count
+            // Image i of the run is image i mod pool of the input: the benchmark
+            // measures the network and the analysis, not the decoder.
+            let order = (0..<images).map { $0 % pool }
             let runner = BatchRunner(network: network, batchSize: batch, threads: threads)
-            func timedRun() throws -> Double {
+            func timeInference() throws -> Double {
                 let start = DispatchTime.now().uptimeNanoseconds
                 try runner.run(total: images, fill: { range, buffer in
-                    shared.value.withUnsafeBufferPointer { src in
-                        for (j, i) in range.enumerated() {
-                            (buffer + j * perImage).update(from: src.baseAddress! + (i % pool) * perImage, count: perImage)
-                        }
-                    }
+                    try input.fill(order[range], into: buffer)
                 }, process: { _, range, executor in
                     executor.run(count: range.count)
                 })
                 return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             }
-            _ = try timedRun()
-            if profile { try printProfile(network, input: shared.value, pool: pool) }
-            let times = try (0..<repeats).map { _ in try timedRun() }.sorted()
-            let median = times[times.count / 2]
-            print("""
-            {"model": \(jsonString(network.path)), "batch": \(batch), "threads": \(threads), "images": \(images), \
-            "repeats": \(repeats), "infer_images_per_s": \(String(format: "%.1f", Double(images) / median))}
-            """)
+            _ = try timeInference()
+            if profile { try printProfile(network, input: input, order: order) }
+            let inferSeconds = try median((0..<repeats).map { _ in try timeInference() })
+            var fields = [
+                "\"model\": \(jsonString(network.path))", "\"batch\": \(batch)", "\"threads\": \(threads)",
+                "\"images\": \(images)", "\"repeats\": \(repeats)",
+                "\"infer_images_per_s\": \(String(format: "%.1f", Double(images) / inferSeconds))",
+            ]
+            if !inferOnly {
+                // All taps, all channels, per-class histograms and per-image entropies.
+                let analyzer = try Analyzer(input: input, batchSize: batch, threads: threads)
+                let ranges = try analyzer.calibrate()
+                func timeAnalysis() throws -> Double {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    _ = try analyzer.run(images: order, ranges: ranges, keepPerImage: true)
+                    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                }
+                _ = try timeAnalysis()
+                let analyzeSeconds = try median((0..<repeats).map { _ in try timeAnalysis() })
+                fields.append("\"analyze_images_per_s\": \(String(format: "%.1f", Double(images) / analyzeSeconds))")
+            }
+            print("{" + fields.joined(separator: ", ") + "}")
         }
+    }
+
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// `--data` images, or up to 256 synthetic ones of the model's shape with cycling labels.
+    func benchInput(_ network: Network) throws -> ModelInput {
+        if let data {
+            return try ModelInput.load(network: network, data: data, limit: min(images, 1024), resize: .bilinear)
+        }
+        let shape = network.inputShape
+        guard shape.count == 3 else {
+            throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
+        }
+        let count = min(images, 256)
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        let pixels: [UInt8] = (0..<(count * shape.reduce(1, *))).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let images = try LabeledImages(channels: shape[0], height: shape[1], width: shape[2], pixels: pixels,
+                                       labels: (0..<count).map { $0 % network.classCount },
+                                       classNames: (0..<network.classCount).map { "class \($0)" }, source: "synthetic")
+        return try ModelInput(network: network, images: images, mean: [0.5], std: [0.25])
     }
 }
 
 extension BenchCommand {
     /// Runs the images once on one executor with kernel timing and sums by operator.
-    func printProfile(_ network: Network, input: [Float], pool: Int) throws {
+    func printProfile(_ network: Network, input: ModelInput, order: [Int]) throws {
         let executor = try network.makeExecutor(capacity: batch)
         executor.isProfiling = true
-        let perImage = network.inputShape.reduce(1, *)
         var done = 0
         while done < images {
             let n = min(batch, images - done)
-            for j in 0..<n {
-                let i = (done + j) % pool
-                input.withUnsafeBufferPointer { (executor.inputBuffer + j * perImage).update(from: $0.baseAddress! + i * perImage, count: perImage) }
-            }
+            try input.fill(order[done..<(done + n)], into: executor.inputBuffer)
             executor.run(count: n)
             done += n
         }
@@ -107,12 +127,5 @@ extension BenchCommand {
         for (op, seconds) in byOp.sorted(by: { $0.value > $1.value }) {
             FileHandle.standardError.write(Data(String(format: "%-20@ %8.3f s  %5.1f%%\n", op as NSString, seconds, 100 * seconds / total).utf8))
         }
-    }
-}
-
-extension ModelOptions {
-    init(model: String) {
-        self.init()
-        self.model = model
     }
 }

@@ -10,7 +10,8 @@ struct CNNSlicer: ParsableCommand {
             With no subcommand, runs `demo` on the shipped default: the Fashion-MNIST CNN trained by this \
             project on the Fashion-MNIST test set.
             """,
-        subcommands: [DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, BenchCommand.self],
+        subcommands: [DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, AnalyzeCommand.self,
+                      MergeCommand.self, BenchCommand.self],
         defaultSubcommand: DemoCommand.self)
 }
 

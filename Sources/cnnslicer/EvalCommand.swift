@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlicerData
 import SlicerEngine
+import SlicerInfo
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +22,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let workload = try Workload(model: model, data: data)
+            let workload = try data.input(for: model)
             guard workload.images.labels.contains(where: { $0 >= 0 }) else {
                 throw DataError.emptySet(path: workload.images.source, detail: "no labelled images to evaluate")
             }
@@ -36,7 +37,7 @@ struct EvalCommand: ParsableCommand {
     }
 }
 
-func printReport(_ workload: Workload, _ predictions: Predictions) {
+func printReport(_ workload: ModelInput, _ predictions: Predictions) {
     let counts = workload.images.classCounts
     print("model:    \(workload.network.path)")
     print("data:     \(workload.images.source) (\(workload.images.count) images)")
@@ -60,7 +61,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let workload = try Workload(model: model, data: data)
+            let workload = try data.input(for: model)
             let network = workload.network
             print("taps of \(network.path):")
             for tap in network.taps {

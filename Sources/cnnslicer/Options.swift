@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlicerData
 import SlicerEngine
+import SlicerInfo
 
 extension Split: ExpressibleByArgument {}
 extension ResizeMode: ExpressibleByArgument {}
@@ -42,49 +43,18 @@ struct DataOptions: ParsableArguments {
     }
 }
 
-/// A model with the images it will run on, preprocessed per SPEC §1.
-struct Workload {
-    let network: Network
-    let images: LabeledImages
-    let preprocessing: Preprocessing
-    let classNames: [String]
-
-    init(model: ModelOptions, data: DataOptions) throws {
-        network = try model.loadNetwork()
-        let shape = network.inputShape
-        guard shape.count == 3 else {
-            throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
+extension DataOptions {
+    /// The model's input with these data options applied.
+    func input(for model: ModelOptions) throws -> ModelInput {
+        let network = try model.loadNetwork()
+        guard let source = data ?? (model.model == nil ? ShippedDefault.dataName : nil) else {
+            throw ValidationError("--data is required with --model")
         }
-        let size = ImageSize(width: shape[2], height: shape[1])
-        let source = data.data ?? (model.model == nil ? ShippedDefault.dataName : nil)
-        guard let source else { throw ValidationError("--data is required with --model") }
-        let loaded = try DatasetLoader.load(source, split: data.split, limit: data.limit,
-                                            channels: shape[0] == 1 ? 1 : 3, imageSize: size)
-        guard loaded.count > 0 else { throw DataError.emptySet(path: loaded.source, detail: "no images") }
-        // Data sets come in their native size: a different size means the wrong
-        // data for this model unless the user asks for resizing.
-        if (loaded.height, loaded.width) != (shape[1], shape[2]) && data.resize == nil {
-            throw EngineError.shapeMismatch(
-                file: loaded.source,
-                reason: "images are \(loaded.channels)×\(loaded.height)×\(loaded.width) but \(network.path) takes \(shape.map(String.init).joined(separator: "×")); pass --resize bilinear|nearest to resize")
-        }
-        if loaded.channels != shape[0] && !(loaded.channels == 1 || (loaded.channels == 3 && shape[0] == 1)) {
-            throw EngineError.shapeMismatch(file: loaded.source, reason: "images have \(loaded.channels) channels, \(network.path) takes \(shape[0])")
-        }
-        images = loaded
-        let mean = try Workload.parseFloats(data.mean, flag: "--mean") ?? network.metadataMean ?? [0]
-        let std = try Workload.parseFloats(data.std, flag: "--std") ?? network.metadataStd ?? [1]
-        for (name, values) in [("mean", mean), ("std", std)] where values.count != 1 && values.count != shape[0] {
-            throw ValidationError("\(name) has \(values.count) values for \(shape[0]) input channels")
-        }
-        guard std.allSatisfy({ $0 != 0 }) else { throw ValidationError("std must not be 0") }
-        preprocessing = Preprocessing(mean: mean, std: std, resize: data.resize ?? .bilinear)
-        let names = data.labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
-            ?? network.metadataLabels ?? loaded.classNames
-        classNames = (0..<network.classCount).map { $0 < names.count ? names[$0] : "class \($0)" }
-        if let maxLabel = loaded.labels.max(), maxLabel >= network.classCount {
-            throw EngineError.shapeMismatch(file: loaded.source, reason: "label \(maxLabel) but \(network.path) has \(network.classCount) classes")
-        }
+        return try ModelInput.load(
+            network: network, data: source, split: split, limit: limit,
+            mean: try DataOptions.parseFloats(mean, flag: "--mean"), std: try DataOptions.parseFloats(std, flag: "--std"),
+            labels: labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
+            resize: resize)
     }
 
     static func parseFloats(_ text: String?, flag: String) throws -> [Float]? {
@@ -93,12 +63,6 @@ struct Workload {
         let values = parts.compactMap(Float.init)
         guard values.count == parts.count, !values.isEmpty else { throw ValidationError("\(flag) expects comma-separated numbers, got '\(text)'") }
         return values
-    }
-
-    /// Writes images `range` of the set into an executor's input buffer.
-    func fill(_ range: Range<Int>, into buffer: UnsafeMutablePointer<Float>) throws {
-        let s = network.inputShape
-        try preprocessing.fill(images, indices: range, channels: s[0], height: s[1], width: s[2], into: buffer)
     }
 }
 
@@ -162,7 +126,7 @@ struct Predictions {
 }
 
 /// Runs the whole workload, returning every image's prediction.
-func classify(_ workload: Workload, batchSize: Int, threads: Int) throws -> Predictions {
+func classify(_ workload: ModelInput, batchSize: Int, threads: Int) throws -> Predictions {
     let network = workload.network
     let k = network.classCount
     let total = workload.images.count

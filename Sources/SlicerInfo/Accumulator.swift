@@ -1,0 +1,212 @@
+import Foundation
+import SlicerEngine
+
+/// One worker's share of an analysis: it bins every tap of every image it
+/// runs, straight from the executor's buffers, into its own histograms.
+///
+/// Not thread-safe; each worker owns one and the analysis merges them.
+final class TapAccumulator {
+    let network: Network
+    let settings: AnalysisSettings
+    let binners: [[ChannelBinner]]   // [tap][channel]
+    let tables: [EntropyTable]       // per tap, counts up to values per channel
+    var histograms: HistogramSet
+    let store: PerImageStore?
+    /// The batch being run: global image index and class slot of each image.
+    var batchImages: [Int] = []
+    var batchSlots: [Int] = []
+    private var binScratch: [Int32]
+    private var channelHist: [Int32]
+    private var layerHist: [UInt64]
+
+    init(network: Network, settings: AnalysisSettings, ranges: [TapRange], classCount: Int, store: PerImageStore?) {
+        self.network = network
+        self.settings = settings
+        self.store = store
+        let b = settings.bins
+        binners = zip(network.taps, ranges).map { tap, range in
+            (0..<tap.channels).map { ChannelBinner(bins: b, lo: range.lo[$0], hi: range.hi[$0]) }
+        }
+        tables = network.taps.map { EntropyTable(maxCount: $0.valuesPerChannel) }
+        histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
+                                  classCount: classCount, bins: b)
+        binScratch = Array(repeating: 0, count: network.taps.map(\.valuesPerChannel).max() ?? 1)
+        channelHist = Array(repeating: 0, count: 4 * (b + 1))
+        layerHist = Array(repeating: 0, count: b + 1)
+    }
+
+    /// Sets the images of the next batch (in batch order).
+    func begin(images: [Int], slots: [Int]) {
+        batchImages = images
+        batchSlots = slots
+        for k in slots { histograms.imageCounts[k] += 1 }
+    }
+
+    /// The executor's observer: bins one tap for every image of the batch.
+    func observe(_ activation: TapActivation) {
+        let t = activation.tap
+        let tap = network.taps[t]
+        let hw = tap.valuesPerChannel, channels = tap.channels, bins = settings.bins
+        let table = tables[t]
+        let mm = settings.millerMadow
+        let tapBinners = binners[t]
+        let offset = store?.channelOffsets[t] ?? 0
+        guard let values = activation.values.baseAddress else { return }
+        let slots = histograms.taps[t].slots
+        binScratch.withUnsafeMutableBufferPointer { scratchBuffer in
+        channelHist.withUnsafeMutableBufferPointer { histBuffer in
+        layerHist.withUnsafeMutableBufferPointer { layerBuffer in
+        histograms.taps[t].channelInstanceSum.withUnsafeMutableBufferPointer { instanceSums in
+        histograms.taps[t].counts.withUnsafeMutableBufferPointer { countsBuffer in
+            // Pointers hoisted out of the loops: no array accesses (and no
+            // uniqueness checks) per value or per channel.
+            let scratch = scratchBuffer.baseAddress!, hist = histBuffer.baseAddress!
+            let layer = layerBuffer.baseAddress!, counts = countsBuffer.baseAddress!
+            let sums = instanceSums.baseAddress!
+            // Channels with fewer values than bins (late layers, rank-2 taps) are
+            // handled sparsely, touching only the bins their values fall in.
+            let sparse = hw < bins
+            if sparse { hist.update(repeating: 0, count: bins + 1) }
+            for n in 0..<activation.batch {
+                let image = batchImages[n], slot = batchSlots[n]
+                layer.update(repeating: 0, count: bins + 1)
+                let entropyRow = store.map { $0.channelEntropyBase + image * $0.totalChannels + offset }
+                for c in 0..<channels {
+                    let x = values + (n * channels + c) * hw
+                    let nonFinite = tapBinners[c].bin(x, count: hw, into: scratch)
+                    let classRow = counts + (c * slots + slot) * bins
+                    let h: Double
+                    if sparse {
+                        // `hist` is all zeros between channels here.
+                        for i in 0..<hw { hist[Int(scratch[i])] &+= 1 }
+                        var sum = 0.0, nonEmpty = 0
+                        for i in 0..<hw {
+                            let b = Int(scratch[i]), count = hist[b]
+                            guard count > 0 else { continue }
+                            if b < bins {
+                                sum += table.xlogx(Int(count))
+                                nonEmpty += 1
+                                classRow[b] &+= UInt64(count)
+                            }
+                            layer[b] &+= UInt64(count)
+                            hist[b] = 0
+                        }
+                        h = table.bits(sum: sum, nonEmpty: nonEmpty, total: hw - nonFinite, millerMadow: mm)
+                    } else {
+                        countBins(scratch, count: hw, bins: bins, into: hist)
+                        h = table.bits(hist, bins: bins, total: hw - nonFinite, millerMadow: mm)
+                        for b in 0..<bins { classRow[b] &+= UInt64(hist[b]) }
+                        for b in 0...bins { layer[b] &+= UInt64(hist[b]) }
+                    }
+                    entropyRow?[c] = Float(h)
+                    sums[slot * channels + c] += h
+                }
+                histograms.taps[t].nonFinite[slot] &+= layer[bins]
+                let h = Entropy.bits(UnsafeBufferPointer(start: layer, count: bins), millerMadow: mm)
+                histograms.taps[t].layerInstanceSum[slot] += h
+                histograms.taps[t].layerInstanceSquares[slot] += h * h
+                if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
+            }
+        }
+        }
+        }
+        }
+        }
+    }
+
+    /// Records the predictions of the batch from its logits.
+    func finish(logits: UnsafeBufferPointer<Float>) {
+        guard let store else { return }
+        let k = network.classCount
+        for (n, image) in batchImages.enumerated() {
+            store.setPrediction(image: image, logits: UnsafeBufferPointer(rebasing: logits[(n * k)..<((n + 1) * k)]))
+        }
+    }
+}
+
+/// Counts bin indices (0...bins, the last for non-finite values) into `hist`.
+///
+/// Long runs of one bin (ReLU zeros) make every increment wait for the
+/// previous one to reach memory; four interleaved sub-histograms break that
+/// chain. `hist` has room for 4·(bins + 1) counts; the total lands in the first.
+@inline(__always)
+func countBins(_ indices: UnsafePointer<Int32>, count: Int, bins: Int, into hist: UnsafeMutablePointer<Int32>) {
+    let stride = bins + 1
+    if count < stride {
+        hist.update(repeating: 0, count: stride)
+        for i in 0..<count { hist[Int(indices[i])] &+= 1 }
+        return
+    }
+    hist.update(repeating: 0, count: 4 * stride)
+    let h1 = hist + stride, h2 = hist + 2 * stride, h3 = hist + 3 * stride
+    var i = 0
+    while i + 4 <= count {
+        hist[Int(indices[i])] &+= 1
+        h1[Int(indices[i + 1])] &+= 1
+        h2[Int(indices[i + 2])] &+= 1
+        h3[Int(indices[i + 3])] &+= 1
+        i += 4
+    }
+    while i < count { hist[Int(indices[i])] &+= 1; i += 1 }
+    for b in 0..<stride { hist[b] = hist[b] &+ h1[b] &+ h2[b] &+ h3[b] }
+}
+
+/// Finds each tap's binning range (SPEC §3) on the calibration images.
+enum Calibration {
+    /// Per-channel min and max of the finite values.
+    final class Extremes {
+        var lo: [[Float]]
+        var hi: [[Float]]
+        init(network: Network) {
+            lo = network.taps.map { Array(repeating: .infinity, count: $0.channels) }
+            hi = network.taps.map { Array(repeating: -.infinity, count: $0.channels) }
+        }
+
+        func observe(_ a: TapActivation) {
+            let tap = a.tap, hw = a.shape.dropFirst().reduce(1, *), channels = a.shape.first ?? 1
+            guard let values = a.values.baseAddress else { return }
+            for n in 0..<a.batch {
+                for c in 0..<channels {
+                    let x = values + (n * channels + c) * hw
+                    var mn = lo[tap][c], mx = hi[tap][c]
+                    for i in 0..<hw {
+                        let v = x[i]
+                        // Non-finite values never set a range: they are not binned.
+                        let finite = v - v == 0
+                        mn = finite && v < mn ? v : mn
+                        mx = finite && v > mx ? v : mx
+                    }
+                    lo[tap][c] = mn
+                    hi[tap][c] = mx
+                }
+            }
+        }
+
+        func merge(_ other: Extremes) {
+            for t in lo.indices {
+                for c in lo[t].indices {
+                    lo[t][c] = Swift.min(lo[t][c], other.lo[t][c])
+                    hi[t][c] = Swift.max(hi[t][c], other.hi[t][c])
+                }
+            }
+        }
+    }
+
+    static func ranges(_ extremes: Extremes, mode: RangeMode) -> [TapRange] {
+        zip(extremes.lo, extremes.hi).map { lo, hi in
+            // A channel without finite values gets [0, 0]: all its values are then non-finite anyway.
+            let clo = lo.map { $0.isFinite ? $0 : 0 }
+            let chi = zip(hi, clo).map { $0.isFinite ? $0 : $1 }
+            switch mode {
+            case .channel:
+                return TapRange(lo: clo, hi: chi)
+            case .layer:
+                let finiteLo = lo.filter(\.isFinite), finiteHi = hi.filter(\.isFinite)
+                let l = finiteLo.min() ?? 0, h = finiteHi.max() ?? l
+                return TapRange(lo: Array(repeating: l, count: lo.count), hi: Array(repeating: h, count: lo.count))
+            case let .fixed(l, h):
+                return TapRange(lo: Array(repeating: l, count: lo.count), hi: Array(repeating: h, count: lo.count))
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+/// Bins of a value per SPEC §3: b = clamp(floor((v − lo)/(hi − lo)·B), 0, B−1),
+/// evaluated in double precision in exactly that order; every value when
+/// hi == lo falls in bin 0; nil for a non-finite value (not binned, counted).
+@inline(__always)
+public func referenceBin(_ v: Float, lo: Float, hi: Float, bins: Int) -> Int? {
+    guard v.isFinite else { return nil }
+    if hi == lo { return 0 }
+    let t = (Double(v) - Double(lo)) / (Double(hi) - Double(lo)) * Double(bins)
+    let b = t.rounded(.down)
+    if b < 0 { return 0 }
+    if b >= Double(bins - 1) { return bins - 1 }
+    return Int(b)
+}
+
+/// Bins one channel's values fast and exactly.
+///
+/// A float32 pass computes every bin with one multiply; it is vectorised and
+/// branch-free. Its result can differ from the double-precision definition
+/// only for values within a few float ulps of a bin edge, or for non-finite
+/// values; the pass counts those, and a second, scalar pass recomputes just
+/// them with `referenceBin`. The bins written are therefore exactly the
+/// definition's. Non-finite values get bin `bins` (one past the last), which
+/// callers keep as a separate count.
+struct ChannelBinner {
+    let bins: Int
+    let lo: Float, hi: Float
+    private let scale: Float
+    /// Half-width of the band around an edge where float32 may disagree:
+    /// the relative error of (v − lo)·scale is below 3·2⁻²⁴ and t ≤ B, so
+    /// B·2⁻²¹ leaves a safety factor of about 2.
+    private let edgeBand: Float
+
+    init(bins: Int, lo: Float, hi: Float) {
+        self.bins = bins
+        self.lo = lo
+        self.hi = hi
+        let span = Double(hi) - Double(lo)
+        scale = span > 0 ? Float(Double(bins) / span) : 0
+        edgeBand = Float(bins) * 0x1p-21
+    }
+
+    /// Writes a bin in 0...bins for each value; returns the number of non-finite values.
+    @inline(__always)
+    func bin(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
+        let last = Int32(bins - 1), top = Float(bins), lastEdge = Float(bins - 1)
+        let band = edgeBand, lower = 1 - edgeBand
+        let lo = self.lo, scale = self.scale
+        // Only selects and an integer OR in this loop (no `&&`, no float
+        // reduction, which the compiler may not reorder), so it compiles to
+        // straight vector code. A value is doubtful when it lies within the
+        // band of an interior bin edge, or is not finite (v − v is NaN then).
+        var doubtfulBits: UInt32 = 0
+        let bandBits = band.bitPattern
+        if hi == lo {
+            for i in 0..<count { let v = x[i]; out[i] = 0; doubtfulBits |= (v - v).bitPattern }
+        } else {
+            for i in 0..<count {
+                let v = x[i]
+                let t = (v - lo) * scale
+                var r = t >= 0 ? t : 0          // NaN and values below the range → 0
+                r = r < top ? r : top           // +∞ and values above → B
+                let k = Int32(r)
+                let f = r - Float(k)
+                out[i] = k < last ? k : last
+                // Edges 1…B−1 matter; 0 and B are clamped anyway.
+                let inside: Float = r >= 1 ? f : 1
+                let below: Float = r < top ? inside : 1
+                let above: Float = r < lastEdge ? 1 - f : 1
+                let d = below < above ? below : above
+                // d and band are non-negative floats, whose bit patterns order like
+                // the numbers: the subtraction's top bit is d < band. (v − v) is +0
+                // (all bits clear) exactly when v is finite.
+                doubtfulBits |= ((d.bitPattern &- bandBits) >> 31) | (v - v).bitPattern
+            }
+        }
+        let doubtful = doubtfulBits != 0
+        guard doubtful else { return 0 }
+        // Rare: find the doubtful values again and settle them with the definition.
+        var nonFinite = 0
+        for i in 0..<count {
+            let v = x[i]
+            if hi != lo && v.isFinite {
+                var r = (v - lo) * scale
+                r = r >= 0 ? (r < top ? r : top) : 0
+                let k = Int32(r), f = r - Float(k)
+                let isDoubtful = (f < band && k >= 1 && k <= last) || (f > lower && k < last)
+                if !isDoubtful { continue }
+            }
+            if let b = referenceBin(v, lo: lo, hi: hi, bins: bins) {
+                out[i] = Int32(b)
+            } else {
+                out[i] = Int32(bins)
+                nonFinite += 1
+            }
+        }
+        return nonFinite
+    }
+}

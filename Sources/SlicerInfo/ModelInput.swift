@@ -1,0 +1,78 @@
+import Foundation
+import SlicerData
+import SlicerEngine
+
+/// A network with the labelled images it runs on, preprocessed per SPEC §1.
+///
+/// Shared by the command line, the analysis engine and the app, so that a
+/// model/data mismatch is refused the same way everywhere.
+public struct ModelInput: Sendable {
+    public let network: Network
+    public let images: LabeledImages
+    public let preprocessing: Preprocessing
+    /// One name per output class.
+    public let classNames: [String]
+
+    /// - Parameters:
+    ///   - mean, std: override the model's `cnnslicer.mean`/`cnnslicer.std` (defaults 0 and 1).
+    ///   - labels: override the model's `cnnslicer.labels`, else the dataset's names.
+    ///   - resize: allow data sets whose image size differs from the model's; image
+    ///     files (folders, single images) are resized regardless, when loaded.
+    public init(network: Network, images: LabeledImages, mean: [Float]? = nil, std: [Float]? = nil,
+                labels: [String]? = nil, resize: ResizeMode? = nil) throws {
+        let shape = network.inputShape
+        guard shape.count == 3 else {
+            throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
+        }
+        guard images.count > 0 else { throw DataError.emptySet(path: images.source, detail: "no images") }
+        // Data sets come in their native size: a different size means the wrong
+        // data for this model unless the user asks for resizing.
+        if (images.height, images.width) != (shape[1], shape[2]) && resize == nil {
+            throw EngineError.shapeMismatch(
+                file: images.source,
+                reason: "images are \(images.channels)×\(images.height)×\(images.width) but \(network.path) takes \(shape.map(String.init).joined(separator: "×")); pass --resize bilinear|nearest to resize")
+        }
+        if images.channels != shape[0] && !(images.channels == 1 || (images.channels == 3 && shape[0] == 1)) {
+            throw EngineError.shapeMismatch(file: images.source, reason: "images have \(images.channels) channels, \(network.path) takes \(shape[0])")
+        }
+        let mean = mean ?? network.metadataMean ?? [0]
+        let std = std ?? network.metadataStd ?? [1]
+        for (name, values) in [("mean", mean), ("std", std)] where values.count != 1 && values.count != shape[0] {
+            throw DataError.invalidArgument(source: network.path, detail: "\(name) has \(values.count) values for \(shape[0]) input channels")
+        }
+        guard std.allSatisfy({ $0 != 0 && $0.isFinite }), mean.allSatisfy(\.isFinite) else {
+            throw DataError.invalidArgument(source: network.path, detail: "mean and std must be finite and std non-zero")
+        }
+        if let maxLabel = images.labels.max(), maxLabel >= network.classCount {
+            throw EngineError.shapeMismatch(file: images.source, reason: "label \(maxLabel) but \(network.path) has \(network.classCount) classes")
+        }
+        self.network = network
+        self.images = images
+        self.preprocessing = Preprocessing(mean: mean, std: std, resize: resize ?? .bilinear)
+        let names = labels ?? network.metadataLabels ?? images.classNames
+        self.classNames = (0..<network.classCount).map { $0 < names.count && !names[$0].isEmpty ? names[$0] : "class \($0)" }
+    }
+
+    /// Loads the data for `network`: image files are converted to the model's
+    /// channels and size while loading.
+    public static func load(network: Network, data: String, split: Split = .test, limit: Int? = nil,
+                            mean: [Float]? = nil, std: [Float]? = nil, labels: [String]? = nil,
+                            resize: ResizeMode? = nil) throws -> ModelInput {
+        let shape = network.inputShape
+        guard shape.count == 3 else {
+            throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
+        }
+        let images = try DatasetLoader.load(data, split: split, limit: limit, channels: shape[0] == 1 ? 1 : 3,
+                                            imageSize: ImageSize(width: shape[2], height: shape[1]),
+                                            imageResize: resize ?? .bilinear)
+        return try ModelInput(network: network, images: images, mean: mean, std: std, labels: labels, resize: resize)
+    }
+
+    public var classCount: Int { network.classCount }
+
+    /// Writes the images at `indices` into an executor's input buffer.
+    public func fill<Indices: Collection>(_ indices: Indices, into buffer: UnsafeMutablePointer<Float>) throws where Indices.Element == Int {
+        let s = network.inputShape
+        try preprocessing.fill(images, indices: indices, channels: s[0], height: s[1], width: s[2], into: buffer)
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+import SlicerData
+import SlicerEngine
+import SlicerInfo
+
+extension RangeMode: ExpressibleByArgument {}
+
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Entropy of every tap and channel (SPEC §3) as JSON `cnnslicer.analysis.v1`.",
+        discussion: """
+            Instance entropy (per image, averaged over the set), ensemble entropy (values pooled over \
+            the set) and label information, per tap, class and channel. With --shard k/n only the k-th \
+            of n equal parts of the images is analysed and a partial (histograms) is written; \
+            `cnnslicer merge` combines the partials into exactly the result of one run.
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var data: DataOptions
+
+    @Option(name: .long, help: "Equal-width bins per histogram.")
+    var bins: Int = 64
+
+    @Option(name: .long, help: "Binning range: layer (min/max per tap over the first 256 images), channel, or LO,HI.")
+    var range: RangeMode = .layer
+
+    @Flag(name: .long, help: "Add the Miller–Madow correction (m − 1)/(2 n ln 2) to every entropy.")
+    var millerMadow = false
+
+    @Option(name: .long, help: "Where to write the JSON (atomically); - for standard output.")
+    var out: String = "-"
+
+    @Option(name: .long, help: "Also write per-image arrays (.npy) into this directory.")
+    var npy: String?
+
+    @Option(name: .long, help: "Analyse part k of n (k from 1) and write a partial for `cnnslicer merge`.")
+    var shard: String?
+
+    @Option(name: .long, help: "Images per batch.")
+    var batch: Int = 64
+
+    @Option(name: .long, help: "Worker threads (default: all cores).")
+    var threads: Int = defaultThreadCount()
+
+    @Flag(name: .long, help: "No progress bar.")
+    var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            let input = try data.input(for: model)
+            let settings = AnalysisSettings(bins: bins, range: range, millerMadow: millerMadow)
+            let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
+            let n = input.images.count
+            var images = Array(0..<n)
+            var shardSpec: ShardSpec?
+            if let shard {
+                let spec = try ShardSpec(parsing: shard)
+                images = Array(spec.range(of: n))
+                shardSpec = spec
+                guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
+            }
+            let bar = ProgressBar(enabled: !quiet)
+            let ranges = try analyzer.calibrate()
+            let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: npy != nil,
+                                          progress: { bar.update($0) })
+            bar.finish()
+            if let shardSpec {
+                let partial = AnalysisPartial(model: input.network.path, data: input.images.source,
+                                              modelDigest: try FileDigest.of(file: input.network.path),
+                                              dataDigest: FileDigest.of(images: input.images),
+                                              totalImages: n, shardIndex: shardSpec.index,
+                                              shardCount: shardSpec.count, settings: settings,
+                                              classNames: input.classNames, ranges: ranges,
+                                              histograms: result.histograms)
+                try partial.write(to: out)
+                return
+            }
+            let json = AnalysisJSON.render(network: input.network, modelPath: input.network.path,
+                                           dataSource: input.images.source, classNames: input.classNames,
+                                           summary: result.summary(network: input.network))
+            try emit(json, to: out)
+            if let npy, let store = result.store {
+                try NPYExport.write(store: store, network: input.network, labels: input.images.labels, to: npy)
+            }
+        }
+    }
+}
+
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Combine the partials of `analyze --shard k/n` into one `cnnslicer.analysis.v1`.")
+
+    @Argument(help: "Partial files written by `cnnslicer analyze --shard k/n --out F`.")
+    var partials: [String]
+
+    @Option(name: .long, help: "Where to write the JSON; - for standard output.")
+    var out: String = "-"
+
+    func run() throws {
+        try reportingErrors {
+            let merged = try AnalysisPartial.merge(try partials.map { try AnalysisPartial.read(from: $0) })
+            let network = try Network(contentsOf: merged.model)
+            guard try FileDigest.of(file: merged.model) == merged.modelDigest else {
+                throw CLIError("\(merged.model): the model changed since the partials were written")
+            }
+            let summary = AnalysisSummary(network: network, histograms: merged.histograms, ranges: merged.ranges,
+                                          settings: merged.settings)
+            try emit(AnalysisJSON.render(network: network, modelPath: merged.model, dataSource: merged.data,
+                                         classNames: merged.classNames, summary: summary), to: out)
+        }
+    }
+}
+
+func emit(_ text: String, to path: String) throws {
+    if path == "-" { print(text) } else { try writeAtomically(text + "\n", to: path) }
+}
+
+/// `k/n`: the k-th (1-based) of n contiguous, nearly equal parts of the images.
+struct ShardSpec: Equatable {
+    let index: Int
+    let count: Int
+
+    init(parsing text: String) throws {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 1, k <= n else {
+            throw ValidationError("--shard expects k/n with 1 ≤ k ≤ n, got '\(text)'")
+        }
+        index = k
+        count = n
+    }
+
+    func range(of total: Int) -> Range<Int> {
+        (total * (index - 1) / count)..<(total * index / count)
+    }
+}
+
+/// A progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar: @unchecked Sendable {
+    // Updated from worker threads; the lock keeps lines whole.
+    private let lock = NSLock()
+    private let enabled: Bool
+    private var lastDraw: Double = 0
+
+    init(enabled: Bool) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
+
+    func update(_ p: AnalysisProgress) {
+        guard enabled else { return }
+        lock.withLock {
+            guard p.seconds - lastDraw >= 0.1 || p.imagesDone == p.imagesTotal else { return }
+            lastDraw = p.seconds
+            let width = 30
+            let filled = Int(p.fraction * Double(width))
+            let eta = p.secondsLeft.map { String(format: "ETA %.0fs", $0) } ?? ""
+            let line = "\r[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+                + String(format: "] %d/%d images  %.0f img/s  ", p.imagesDone, p.imagesTotal, p.imagesPerSecond) + eta + "   "
+            FileHandle.standardError.write(Data(line.utf8))
+        }
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+}

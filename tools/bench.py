@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Benchmark cnnslicer against ONNX Runtime and PyTorch in one run.
+
+    python3 tools/bench.py [--images 2048] [--batch 64] [--threads 2] [--rounds 3]
+
+Needs: a release build (.build/release/cnnslicer), onnxruntime for this
+Python (PyPI), and Debian's python3-torch for /usr/bin/python3 (`make bench`
+installs both). Exports the three benchmark models (random weights) with
+tools/bench_models.py into bench-out/, then runs, per round and per model,
+cnnslicer bench, tools/bench_peers.py (ONNX Runtime) and tools/bench_torch.py
+(PyTorch) one after the other, so that load changes on a shared machine hit
+all three alike. Reports the median over rounds and the ratios, which are
+what BENCHMARKS.md records; absolute figures vary with the machine's load.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, 'bench-out')
+MODELS = ['mnist_cnn', 'cifar_vgg', 'cifar_resnet']
+TORCH_PYTHON = '/usr/bin/python3'
+
+
+def run_json(cmd):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def cpu_model():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--images', type=int, default=2048)
+    ap.add_argument('--batch', type=int, default=64)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--rounds', type=int, default=3)
+    a = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    binary = os.path.join(ROOT, '.build', 'release', 'cnnslicer')
+    if not os.path.exists(binary):
+        sys.exit('bench: build first (make release)')
+    if not all(os.path.exists(os.path.join(OUT, m + '.onnx')) for m in MODELS):
+        subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
+    results = {m: {'cnnslicer': [], 'onnxruntime': [], 'pytorch': []} for m in MODELS}
+    versions = {}
+    load_before = os.getloadavg()
+    started = time.time()
+    for r in range(a.rounds):
+        for m in MODELS:
+            path = os.path.join(OUT, m + '.onnx')
+            common = ['--batch', str(a.batch), '--images', str(a.images), '--threads', str(a.threads)]
+            ours = run_json([binary, 'bench', '--model', path, '--repeats', '1'] + common)
+            results[m]['cnnslicer'].append(ours['infer_images_per_s'])
+            ort = run_json([sys.executable, 'tools/bench_peers.py', path, '--runs', '1'] + common)
+            results[m]['onnxruntime'].append(ort['images_per_s'])
+            versions['onnxruntime'] = ort.get('version')
+            pt = run_json([TORCH_PYTHON, 'tools/bench_torch.py', m, '--runs', '1'] + common)
+            results[m]['pytorch'].append(pt['images_per_s'])
+            versions['pytorch'] = pt.get('version')
+            print('round %d %-13s cnnslicer %8.1f  onnxruntime %8.1f  pytorch %8.1f images/s' % (
+                r + 1, m, ours['infer_images_per_s'], ort['images_per_s'], pt['images_per_s']), file=sys.stderr)
+    summary = {
+        'machine': {'cpu': cpu_model(), 'cores': os.cpu_count(), 'load_before': [round(x, 2) for x in load_before]},
+        'settings': {'batch': a.batch, 'threads': a.threads, 'images': a.images, 'rounds': a.rounds},
+        'versions': versions,
+        'seconds': round(time.time() - started, 1),
+        'models': {},
+    }
+    lines = ['| model | cnnslicer img/s | ONNX Runtime img/s | PyTorch img/s | cnnslicer / ORT | cnnslicer / PyTorch |',
+             '| --- | ---: | ---: | ---: | ---: | ---: |']
+    for m in MODELS:
+        med = {k: statistics.median(v) for k, v in results[m].items()}
+        summary['models'][m] = {'median_images_per_s': med, 'all': results[m],
+                                'ratio_vs_onnxruntime': round(med['cnnslicer'] / med['onnxruntime'], 2),
+                                'ratio_vs_pytorch': round(med['cnnslicer'] / med['pytorch'], 2)}
+        lines.append('| %s | %.0f | %.0f | %.0f | %.2f× | %.2f× |' % (
+            m, med['cnnslicer'], med['onnxruntime'], med['pytorch'],
+            med['cnnslicer'] / med['onnxruntime'], med['cnnslicer'] / med['pytorch']))
+    with open(os.path.join(OUT, 'bench.json'), 'w') as f:
+        json.dump(summary, f, indent=1)
+    print('machine: %s, %d cores, load before %s; onnxruntime %s, pytorch %s; batch %d, %d threads, %d images x %d rounds (median)' % (
+        summary['machine']['cpu'], summary['machine']['cores'], summary['machine']['load_before'],
+        versions.get('onnxruntime'), versions.get('pytorch'), a.batch, a.threads, a.images, a.rounds))
+    print('\n'.join(lines))
+
+
+if __name__ == '__main__':
+    main()
