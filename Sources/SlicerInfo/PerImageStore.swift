@@ -63,6 +63,9 @@ public final class PerImageStore: @unchecked Sendable {
         if isMapped { munmap(base, byteCount) } else { base.deallocate() }
     }
 
+    /// Bytes of results: entropies, probabilities and predictions.
+    var dataByteCount: Int { imageCount * (totalChannels + tapCount + classCount + 1) * 4 }
+
     var channelEntropyBase: UnsafeMutablePointer<Float> { base.assumingMemoryBound(to: Float.self) }
     var layerEntropyBase: UnsafeMutablePointer<Float> { channelEntropyBase + imageCount * totalChannels }
     var probabilityBase: UnsafeMutablePointer<Float> { layerEntropyBase + imageCount * tapCount }

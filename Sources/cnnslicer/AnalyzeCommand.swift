@@ -47,10 +47,50 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress bar.")
     var quiet = false
 
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "A model series (checkpoints of one architecture): files or globs such as 'epochs/epoch_*.onnx'. Writes `cnnslicer.analysis-series.v1` with one analysis per model.")
+    var series: [String] = []
+
+    @Flag(name: .long, help: "Neither read nor write the analysis cache ($XDG_CACHE_HOME/cnnslicer).")
+    var noCache = false
+
+    func analyze(_ input: ModelInput, settings: AnalysisSettings, bar: ProgressBar) throws -> AnalysisResult {
+        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
+        let cache = noCache ? nil : AnalysisCache.standard()
+        let key = AnalysisCache.key(input: input, request: AnalysisRequest(settings: settings))
+        if let cache, let cached = cache.load(key: key, input: input, settings: settings) { return cached }
+        let result = try analyzer.run(ranges: try analyzer.calibrate(), keepPerImage: true, progress: { bar.update($0) })
+        bar.finish()
+        if let cache { try? cache.save(result, key: key) }
+        return result
+    }
+
+    func runSeries(settings: AnalysisSettings) throws {
+        let models = try ModelSeries(patterns: series)
+        guard let dataSource = data.data else { throw ValidationError("--data is required with --series") }
+        var parts: [String] = []
+        for network in models.networks {
+            let input = try ModelInput.load(network: network, data: dataSource, split: data.split, limit: data.limit,
+                                            mean: try DataOptions.parseFloats(data.mean, flag: "--mean"),
+                                            std: try DataOptions.parseFloats(data.std, flag: "--std"),
+                                            resize: data.resize)
+            if !quiet { FileHandle.standardError.write(Data("\(network.path)\n".utf8)) }
+            let result = try analyze(input, settings: settings, bar: ProgressBar(enabled: !quiet))
+            parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
+                                             classNames: input.classNames, summary: result.summary(network: network)))
+        }
+        try emit("{\"format\": \"cnnslicer.analysis-series.v1\", \"epochs\": [\n" + parts.joined(separator: ",\n") + "\n]}", to: out)
+    }
+
     func run() throws {
         try reportingErrors {
-            let input = try data.input(for: model)
             let settings = AnalysisSettings(bins: bins, range: range, millerMadow: millerMadow)
+            if !series.isEmpty {
+                guard model.model == nil, shard == nil else { throw ValidationError("--series replaces --model and cannot be sharded") }
+                try runSeries(settings: settings)
+                return
+            }
+            let input = try data.input(for: model)
             let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
             let n = input.images.count
             var images = Array(0..<n)
@@ -62,11 +102,11 @@ struct AnalyzeCommand: ParsableCommand {
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
             }
             let bar = ProgressBar(enabled: !quiet)
-            let ranges = try analyzer.calibrate()
-            let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: npy != nil,
-                                          progress: { bar.update($0) })
-            bar.finish()
             if let shardSpec {
+                let ranges = try analyzer.calibrate()
+                let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: false,
+                                              progress: { bar.update($0) })
+                bar.finish()
                 let partial = AnalysisPartial(model: input.network.path, data: input.images.source,
                                               modelDigest: try FileDigest.of(file: input.network.path),
                                               dataDigest: FileDigest.of(images: input.images),
@@ -77,6 +117,7 @@ struct AnalyzeCommand: ParsableCommand {
                 try partial.write(to: out)
                 return
             }
+            let result = try analyze(input, settings: settings, bar: bar)
             let json = AnalysisJSON.render(network: input.network, modelPath: input.network.path,
                                            dataSource: input.images.source, classNames: input.classNames,
                                            summary: result.summary(network: input.network))

@@ -47,7 +47,7 @@ extension DataOptions {
     /// The model's input with these data options applied.
     func input(for model: ModelOptions) throws -> ModelInput {
         let network = try model.loadNetwork()
-        guard let source = data ?? (model.model == nil ? ShippedDefault.dataName : nil) else {
+        guard let source = data ?? (model.model == nil ? ShippedDefault.announcedDataSource() : nil) else {
             throw ValidationError("--data is required with --model")
         }
         return try ModelInput.load(
@@ -93,6 +93,43 @@ enum ShippedDefault {
             throw CLIError("\(modelFile): shipped default model not found (set CNNSLICER_ASSETS to the project's assets folder, or pass --model)")
         }
         return assets + "/" + modelFile
+    }
+
+    /// The bundled balanced subset of the Fashion-MNIST test set (1,000 images,
+    /// an IDX pair; made by `tools/make_subset.py`).
+    static let subsetFolder = "data/fashion-mnist-subset"
+    /// Set to 1 to ignore the system-wide install (`/usr/share/datasets/…`) when
+    /// choosing the default data, as on a machine without `dataset-fashion-mnist`.
+    static let noSystemDataVariable = "CNNSLICER_NO_SYSTEM_DATA"
+
+    /// The default data: `fashion-mnist` where installed (`$CNNSLICER_DATA`,
+    /// `$XDG_DATA_HOME/cnnslicer` or Debian's package path, as `DatasetLoader`
+    /// looks), else the bundled subset with a note saying so for the user
+    /// (stderr, the app's status bar). With neither, `dataName`, so that the
+    /// loader's error lists where it looked.
+    static func dataSource(environment: [String: String] = ProcessInfo.processInfo.environment,
+                           assets: String? = assetsDirectory()) -> (path: String, note: String?) {
+        let skipSystem = environment[noSystemDataVariable].map { !$0.isEmpty && $0 != "0" } ?? false
+        let installed = DatasetLoader.candidateDirectories(forName: dataName, environment: environment)
+            .filter { !(skipSystem && $0.hasPrefix("/usr/")) }
+            .contains(where: isDirectory)
+        guard !installed, let assets, isDirectory(assets + "/" + subsetFolder) else {
+            return (dataName, nil)
+        }
+        return (assets + "/" + subsetFolder,
+                "\(dataName) not installed; using the bundled 1,000-image subset assets/\(subsetFolder)")
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
+    }
+
+    /// `dataSource()`'s path, after writing its note (if any) to stderr.
+    static func announcedDataSource() -> String {
+        let (path, note) = dataSource()
+        if let note { FileHandle.standardError.write(Data("cnnslicer: \(note)\n".utf8)) }
+        return path
     }
 }
 
