@@ -56,7 +56,8 @@ def main():
         sys.exit('bench: build first (make release)')
     if not all(os.path.exists(os.path.join(OUT, m + '.onnx')) for m in MODELS):
         subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
-    results = {m: {'cnnslicer': [], 'onnxruntime': [], 'pytorch': []} for m in MODELS}
+    results = {m: {'cnnslicer': [], 'onnxruntime': [], 'pytorch': [], 'cnnslicer_analyze': [], 'pytorch_hooks': []}
+               for m in MODELS}
     versions = {}
     load_before = os.getloadavg()
     started = time.time()
@@ -66,14 +67,20 @@ def main():
             common = ['--batch', str(a.batch), '--images', str(a.images), '--threads', str(a.threads)]
             ours = run_json([binary, 'bench', '--model', path, '--repeats', '1'] + common)
             results[m]['cnnslicer'].append(ours['infer_images_per_s'])
+            results[m]['cnnslicer_analyze'].append(ours['analyze_images_per_s'])
+            # The hook pipeline is slow: a quarter of the images keeps the run short.
+            hooks = run_json([TORCH_PYTHON, 'tools/bench_torch_analysis.py', m, '--runs', '1', '--batch', str(a.batch),
+                              '--images', str(max(a.batch, a.images // 4)), '--threads', str(a.threads)])
+            results[m]['pytorch_hooks'].append(hooks['analyze_images_per_s'])
             ort = run_json([sys.executable, 'tools/bench_peers.py', path, '--runs', '1'] + common)
             results[m]['onnxruntime'].append(ort['images_per_s'])
             versions['onnxruntime'] = ort.get('version')
             pt = run_json([TORCH_PYTHON, 'tools/bench_torch.py', m, '--runs', '1'] + common)
             results[m]['pytorch'].append(pt['images_per_s'])
             versions['pytorch'] = pt.get('version')
-            print('round %d %-13s cnnslicer %8.1f  onnxruntime %8.1f  pytorch %8.1f images/s' % (
-                r + 1, m, ours['infer_images_per_s'], ort['images_per_s'], pt['images_per_s']), file=sys.stderr)
+            print('round %d %-13s cnnslicer %8.1f  onnxruntime %8.1f  pytorch %8.1f  | analyze: cnnslicer %8.1f  pytorch hooks %8.1f images/s' % (
+                r + 1, m, ours['infer_images_per_s'], ort['images_per_s'], pt['images_per_s'],
+                ours['analyze_images_per_s'], hooks['analyze_images_per_s']), file=sys.stderr)
     summary = {
         'machine': {'cpu': cpu_model(), 'cores': os.cpu_count(), 'load_before': [round(x, 2) for x in load_before]},
         'settings': {'batch': a.batch, 'threads': a.threads, 'images': a.images, 'rounds': a.rounds},
@@ -83,6 +90,8 @@ def main():
     }
     lines = ['| model | cnnslicer img/s | ONNX Runtime img/s | PyTorch img/s | cnnslicer / ORT | cnnslicer / PyTorch |',
              '| --- | ---: | ---: | ---: | ---: | ---: |']
+    analysis = ['| model | cnnslicer analyze img/s | cnnslicer infer img/s | analyze / infer | PyTorch hooks img/s | cnnslicer / PyTorch hooks |',
+                '| --- | ---: | ---: | ---: | ---: | ---: |']
     for m in MODELS:
         med = {k: statistics.median(v) for k, v in results[m].items()}
         summary['models'][m] = {'median_images_per_s': med, 'all': results[m],
@@ -91,12 +100,17 @@ def main():
         lines.append('| %s | %.0f | %.0f | %.0f | %.2f× | %.2f× |' % (
             m, med['cnnslicer'], med['onnxruntime'], med['pytorch'],
             med['cnnslicer'] / med['onnxruntime'], med['cnnslicer'] / med['pytorch']))
+        analysis.append('| %s | %.0f | %.0f | %.2f× | %.1f | %.0f× |' % (
+            m, med['cnnslicer_analyze'], med['cnnslicer'], med['cnnslicer_analyze'] / med['cnnslicer'],
+            med['pytorch_hooks'], med['cnnslicer_analyze'] / med['pytorch_hooks']))
     with open(os.path.join(OUT, 'bench.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     print('machine: %s, %d cores, load before %s; onnxruntime %s, pytorch %s; batch %d, %d threads, %d images x %d rounds (median)' % (
         summary['machine']['cpu'], summary['machine']['cores'], summary['machine']['load_before'],
         versions.get('onnxruntime'), versions.get('pytorch'), a.batch, a.threads, a.images, a.rounds))
     print('\n'.join(lines))
+    print()
+    print('\n'.join(analysis))
 
 
 if __name__ == '__main__':

@@ -8,6 +8,12 @@ public struct AnalysisProgress: Sendable, Equatable {
     public var imagesTotal: Int
     public var seconds: Double
 
+    public init(imagesDone: Int, imagesTotal: Int, seconds: Double) {
+        self.imagesDone = imagesDone
+        self.imagesTotal = imagesTotal
+        self.seconds = seconds
+    }
+
     public var imagesPerSecond: Double { seconds > 0 ? Double(imagesDone) / seconds : 0 }
     public var fraction: Double { imagesTotal > 0 ? Double(imagesDone) / Double(imagesTotal) : 1 }
     public var secondsLeft: Double? {
