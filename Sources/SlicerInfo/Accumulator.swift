@@ -53,11 +53,25 @@ final class TapAccumulator {
         let offset = store?.channelOffsets[t] ?? 0
         guard let values = activation.values.baseAddress else { return }
         let slots = histograms.taps[t].slots
+        // The two big arrays are moved out of `histograms` while binning and put
+        // back afterwards (no copy: the local holds the only reference). Calling
+        // `withUnsafeMutableBufferPointer` on `histograms.taps[t].…` directly, as
+        // before, nested two modify accesses to `self.histograms` (and the loop
+        // below makes a third): an exclusivity violation that traps at run time
+        // in debug builds ("Simultaneous accesses … modification requires
+        // exclusive access") as soon as an analysis runs.
+        var tapCounts = histograms.taps[t].counts, tapInstanceSums = histograms.taps[t].channelInstanceSum
+        histograms.taps[t].counts = []
+        histograms.taps[t].channelInstanceSum = []
+        defer {
+            histograms.taps[t].counts = tapCounts
+            histograms.taps[t].channelInstanceSum = tapInstanceSums
+        }
         binScratch.withUnsafeMutableBufferPointer { scratchBuffer in
         channelHist.withUnsafeMutableBufferPointer { histBuffer in
         layerHist.withUnsafeMutableBufferPointer { layerBuffer in
-        histograms.taps[t].channelInstanceSum.withUnsafeMutableBufferPointer { instanceSums in
-        histograms.taps[t].counts.withUnsafeMutableBufferPointer { countsBuffer in
+        tapInstanceSums.withUnsafeMutableBufferPointer { instanceSums in
+        tapCounts.withUnsafeMutableBufferPointer { countsBuffer in
             // Pointers hoisted out of the loops: no array accesses (and no
             // uniqueness checks) per value or per channel.
             let scratch = scratchBuffer.baseAddress!, hist = histBuffer.baseAddress!

@@ -161,10 +161,11 @@ public final class AnalysisEngine: Sendable {
                                                                   settings: request.settings),
                                          store: store, progress: p, isComplete: false, fromCache: false, error: nil))
             }
+            // Saved before the final snapshot, so whoever sees "complete" also finds the cache entry.
+            if let cache, let key { try? cache.save(result, key: key) }
             publish(AnalysisSnapshot(generation: generation, request: request, ranges: ranges, histograms: result.histograms,
                                      summary: result.summary(network: network), store: store, progress: progress(total),
                                      isComplete: true, fromCache: false, error: nil))
-            if let cache, let key { try? cache.save(result, key: key) }
         } catch InfoError.cancelled {
             return
         } catch {

@@ -29,6 +29,16 @@ struct ChannelBinner {
     /// the relative error of (v − lo)·scale is below 3·2⁻²⁴ and t ≤ B, so
     /// B·2⁻²¹ leaves a safety factor of about 2.
     private let edgeBand: Float
+    /// The float32 pass's error bound assumes that v − lo cannot overflow for a
+    /// value inside the range (span ≤ Float.greatestFiniteMagnitude) and that
+    /// the scale B/span is a normal float. Ranges at the ends of float32 break
+    /// that: a span above Float.greatestFiniteMagnitude (e.g. [−3e38, 3e38])
+    /// sent half the range to the last bin, and a span below about B·3e-39
+    /// (e.g. [1e-38, 1.2e-38]) made the scale infinite, sending every value
+    /// above lo to the last bin — neither flagged as doubtful. For such ranges
+    /// every value is binned with `referenceBin` instead (found by
+    /// SlicerInfoTests.BinningTests.testChannelBinnerAtExtremeRanges).
+    private let referenceOnly: Bool
 
     init(bins: Int, lo: Float, hi: Float) {
         self.bins = bins
@@ -37,6 +47,7 @@ struct ChannelBinner {
         let span = Double(hi) - Double(lo)
         scale = span > 0 ? Float(Double(bins) / span) : 0
         edgeBand = Float(bins) * 0x1p-21
+        referenceOnly = span > 0 && !(span <= Double(Float.greatestFiniteMagnitude) && scale.isNormal)
     }
 
     /// Writes a bin in 0...bins for each value; returns the number of non-finite values.
@@ -45,6 +56,18 @@ struct ChannelBinner {
         let last = Int32(bins - 1), top = Float(bins), lastEdge = Float(bins - 1)
         let band = edgeBand, lower = 1 - edgeBand
         let lo = self.lo, scale = self.scale
+        if referenceOnly {
+            var nonFinite = 0
+            for i in 0..<count {
+                if let b = referenceBin(x[i], lo: lo, hi: hi, bins: bins) {
+                    out[i] = Int32(b)
+                } else {
+                    out[i] = Int32(bins)
+                    nonFinite += 1
+                }
+            }
+            return nonFinite
+        }
         // Only selects and an integer OR in this loop (no `&&`, no float
         // reduction, which the compiler may not reorder), so it compiles to
         // straight vector code. A value is doubtful when it lies within the

@@ -97,7 +97,7 @@ struct AnalyzeCommand: ParsableCommand {
             var shardSpec: ShardSpec?
             if let shard {
                 let spec = try ShardSpec(parsing: shard)
-                images = Array(spec.range(of: n))
+                images = Array(spec.range(of: n, batchSize: batch))
                 shardSpec = spec
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
             }
@@ -173,8 +173,12 @@ struct ShardSpec: Equatable {
         count = n
     }
 
-    func range(of total: Int) -> Range<Int> {
-        (total * (index - 1) / count)..<(total * index / count)
+    /// The images of this shard: whole batches, so that every image is run in
+    /// the same batch (and so rounded exactly) as in one unsharded run.
+    func range(of total: Int, batchSize: Int) -> Range<Int> {
+        let batches = (total + batchSize - 1) / batchSize
+        let first = batches * (index - 1) / count, last = batches * index / count
+        return min(total, first * batchSize)..<min(total, last * batchSize)
     }
 }
 
