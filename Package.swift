@@ -48,5 +48,6 @@ let package = Package(
         .testTarget(name: "SlicerEngineTests", dependencies: ["SlicerEngine", "SlicerData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
+        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
     ]
 )

@@ -1,0 +1,195 @@
+import Foundation
+import XCTest
+import SlicerData
+import SlicerEngine
+@testable import SlicerInfo
+
+/// The whole analysis (calibration, batches on two threads, fused binning,
+/// per-image store, summary) against `NaiveAnalysis`, which recomputes SPEC §3
+/// from activations recorded by a plain executor.
+final class EndToEndTests: XCTestCase {
+    /// The analyser and the recording run in the same batches (dataset order,
+    /// `batchSize` each), so both see bit-identical activations.
+    private func check(model: String, settings: AnalysisSettings, count: Int = 40, batchSize: Int = 7,
+                       labels: @escaping (Int) -> Int = { $0 % 10 }, seed: UInt64 = 1,
+                       file: StaticString = #filePath, line: UInt = #line) throws -> AnalysisSummary {
+        let network = try InfoFixtures.network(model)
+        let images = try makeImages(shape: network.inputShape, count: count, seed: seed, labels: labels)
+        let input = try ModelInput(network: network, images: images)
+        let result = try Analyzer(input: input, settings: settings, batchSize: batchSize, threads: 2).analyze()
+        let summary = result.summary(network: network)
+
+        let recorded = try RecordedActivations.record(network: network, images: images, batchSize: batchSize)
+        let naive = NaiveAnalysis(network: network, recorded: recorded, labels: images.labels, settings: settings)
+        let k = network.classCount, n = count
+        let context = "\(model) \(settings)"
+
+        XCTAssertEqual(result.images, Array(0..<n), file: file, line: line)
+        XCTAssertEqual(summary.images, n, file: file, line: line)
+        XCTAssertEqual(summary.bins, settings.bins, file: file, line: line)
+        XCTAssertEqual(summary.classCounts, (0..<k).map { y in images.labels.filter { $0 == y }.count }, file: file, line: line)
+        XCTAssertEqual(result.histograms.imageCounts[k], images.labels.filter { $0 < 0 }.count, "unlabelled slot", file: file, line: line)
+        XCTAssertEqual(summary.taps.count, network.taps.count, file: file, line: line)
+
+        for info in network.taps {
+            let t = info.index, tap = naive.taps[t], s = summary.taps[t], h = result.histograms.taps[t]
+            let where_ = "\(context) tap \(t) \(info.name)"
+            // Ranges and the raw histograms, exactly.
+            XCTAssertEqual(result.ranges[t].lo, tap.lo, where_, file: file, line: line)
+            XCTAssertEqual(result.ranges[t].hi, tap.hi, where_, file: file, line: line)
+            XCTAssertEqual(s.range.lo, tap.lo.min()!, where_, file: file, line: line)
+            XCTAssertEqual(s.range.hi, tap.hi.max()!, where_, file: file, line: line)
+            for slot in 0...k {
+                let members = images.labels.indices.filter { (images.labels[$0] < 0 ? k : images.labels[$0]) == slot }
+                for c in 0..<info.channels {
+                    XCTAssertEqual(h.histogram(channel: c, classes: [slot]).map { Int($0) },
+                                   naive.ensembleHistogram(tap: t, channel: c, images: members),
+                                   "\(where_) slot \(slot) channel \(c)", file: file, line: line)
+                }
+            }
+            XCTAssertEqual(s.nonFiniteValues, 0, file: file, line: line)
+            XCTAssertEqual(s.name, info.name); XCTAssertEqual(s.op, info.opType); XCTAssertEqual(s.shape, info.shape)
+            assertClose(s.instanceCeiling, log2(Double(min(settings.bins, info.valuesPerChannel))), 1e-12, where_, file: file, line: line)
+
+            // Set-level numbers.
+            let all = Array(0..<n)
+            let meanInstance = naive.mean(tap.layerInstance)
+            assertClose(s.instanceEntropy, meanInstance, 1e-9, "instance " + where_, file: file, line: line)
+            let variance = tap.layerInstance.map { ($0 - meanInstance) * ($0 - meanInstance) }.reduce(0, +) / Double(n - 1)
+            assertClose(s.instanceEntropySpread, variance.squareRoot(), 1e-6, "spread " + where_, file: file, line: line)
+            assertClose(s.ensembleEntropy, naive.ensemble(tap: t, channel: nil, images: all), 1e-9, "ensemble " + where_, file: file, line: line)
+            assertClose(s.labelInformation, naive.labelInformation(tap: t, channel: nil), 1e-9, "information " + where_, file: file, line: line)
+            XCTAssertGreaterThanOrEqual(s.labelInformation, 0, file: file, line: line)
+            for y in 0..<k {
+                let members = naive.images(ofClass: y)
+                if members.isEmpty {
+                    XCTAssertNil(s.classInstanceEntropy[y], file: file, line: line)
+                    XCTAssertNil(s.classEnsembleEntropy[y], file: file, line: line)
+                    continue
+                }
+                assertClose(s.classInstanceEntropy[y] ?? .nan, naive.mean(members.map { tap.layerInstance[$0] }), 1e-9,
+                            "class \(y) instance " + where_, file: file, line: line)
+                assertClose(s.classEnsembleEntropy[y] ?? .nan, naive.ensemble(tap: t, channel: nil, images: members), 1e-9,
+                            "class \(y) ensemble " + where_, file: file, line: line)
+            }
+            XCTAssertEqual(s.channelInstanceEntropy.count, info.channels, file: file, line: line)
+            for c in 0..<info.channels {
+                assertClose(s.channelInstanceEntropy[c], naive.mean(all.map { tap.instance[$0][c] }), 1e-9,
+                            "channel \(c) instance " + where_, file: file, line: line)
+                assertClose(s.channelEnsembleEntropy[c], naive.ensemble(tap: t, channel: c, images: all), 1e-9,
+                            "channel \(c) ensemble " + where_, file: file, line: line)
+                assertClose(s.channelLabelInformation[c], naive.labelInformation(tap: t, channel: c), 1e-9,
+                            "channel \(c) information " + where_, file: file, line: line)
+                XCTAssertGreaterThanOrEqual(s.channelLabelInformation[c], 0, file: file, line: line)
+            }
+
+            // Per-image results (float32).
+            let store = try XCTUnwrap(result.store)
+            for i in 0..<n {
+                let entropies = store.channelEntropies(image: i, tap: t)
+                XCTAssertEqual(entropies.count, info.channels, file: file, line: line)
+                for c in 0..<info.channels {
+                    assertClose(Double(entropies[c]), tap.instance[i][c], 1e-6, "image \(i) channel \(c) " + where_, file: file, line: line)
+                }
+                assertClose(Double(store.layerEntropy(image: i, tap: t)), tap.layerInstance[i], 1e-6, "image \(i) " + where_, file: file, line: line)
+            }
+        }
+
+        // Predictions and probabilities.
+        let store = try XCTUnwrap(result.store)
+        XCTAssertEqual(store.completeCount, n, file: file, line: line)
+        for i in 0..<n {
+            let logits = Array(recorded.logits[(i * k)..<((i + 1) * k)])
+            let argmax = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) }!
+            XCTAssertEqual(store.prediction(image: i), argmax, "image \(i)", file: file, line: line)
+            let p = Array(store.probabilities(image: i))
+            XCTAssertEqual(p.count, k)
+            assertClose(p.reduce(0) { $0 + Double($1) }, 1, 1e-5, "probabilities of image \(i)", file: file, line: line)
+            let m = logits.max()!, z = logits.reduce(0.0) { $0 + exp(Double($1 - m)) }
+            for y in 0..<k {
+                XCTAssert(p[y] >= 0 && p[y] <= 1, file: file, line: line)
+                assertClose(Double(p[y]), exp(Double(logits[y] - m)) / z, 1e-6, file: file, line: line)
+            }
+            XCTAssertEqual(p.indices.max { p[$0] < p[$1] || (p[$0] == p[$1] && $0 > $1) }, argmax, file: file, line: line)
+        }
+        return summary
+    }
+
+    func testPlainCNNLayerRange() throws {
+        _ = try check(model: "plain_cnn", settings: AnalysisSettings())
+    }
+
+    func testPlainCNNChannelRangeWithMillerMadow() throws {
+        // Channel mode: each channel binned with its own range; the layer-level
+        // instance histogram is the sum of the channel histograms.
+        _ = try check(model: "plain_cnn", settings: AnalysisSettings(bins: 16, range: .channel, millerMadow: true))
+    }
+
+    func testPlainCNNFixedRangeOddBins() throws {
+        _ = try check(model: "plain_cnn", settings: AnalysisSettings(bins: 7, range: .fixed(lo: -1, hi: 2.5)), batchSize: 9)
+    }
+
+    func testResidualCNNWithUnlabelledImagesAndAMissingClass() throws {
+        // Every 6th image unlabelled; class 9 never occurs (labels cycle through 0…8).
+        let summary = try check(model: "residual_cnn", settings: AnalysisSettings(), count: 45, batchSize: 7,
+                                labels: { $0 % 6 == 5 ? -1 : $0 % 9 }, seed: 2)
+        XCTAssertEqual(summary.classCounts[9], 0)
+    }
+
+    func testResidualCNNChannelRange256Bins() throws {
+        // 256 bins > 64 values a channel: the accumulator's sparse path everywhere.
+        _ = try check(model: "residual_cnn", settings: AnalysisSettings(bins: 256, range: .channel), batchSize: 5, seed: 3)
+    }
+
+    /// Calibration uses only the first min(N, 256) images in dataset order.
+    func testCalibrationUsesTheFirst256Images() throws {
+        let network = try InfoFixtures.network("residual_cnn")
+        var images = try makeImages(shape: network.inputShape, count: 300, seed: 4, labels: { $0 % 10 })
+        // Make the images after the first 256 extreme (all 255 or all 0): they must not widen the range.
+        var pixels = images.pixels
+        let per = images.pixelsPerImage
+        for i in 256..<300 { for j in 0..<per { pixels[i * per + j] = i % 2 == 0 ? 255 : 0 } }
+        images = try LabeledImages(channels: images.channels, height: images.height, width: images.width, pixels: pixels,
+                                   labels: images.labels, classNames: images.classNames, source: "test")
+        let analyzer = try Analyzer(input: try ModelInput(network: network, images: images), batchSize: 32, threads: 2)
+        let ranges = try analyzer.calibrate()
+        let first = try Analyzer(input: try ModelInput(network: network, images: images.prefix(256)), batchSize: 32, threads: 2)
+        XCTAssertEqual(ranges, try first.calibrate())
+        XCTAssertNotEqual(ranges, try Analyzer(input: try ModelInput(network: network, images: images.subset(Array(44..<300))),
+                                               batchSize: 32, threads: 2).calibrate())
+        // The input tap's layer range is exactly the preprocessed byte range of the first 256 images.
+        let bytes = images.pixels[0..<(256 * per)]
+        XCTAssertEqual(ranges[0].lo, [Float](repeating: Float(bytes.min()!) / 255, count: 3))
+        XCTAssertEqual(ranges[0].hi, [Float](repeating: Float(bytes.max()!) / 255, count: 3))
+    }
+
+    /// Every class holding the same images: the class tells nothing, I = 0.
+    func testLabelInformationIsZeroWhenClassesLookAlike() throws {
+        let network = try InfoFixtures.network("plain_cnn")
+        let patterns = try makeImages(shape: network.inputShape, count: 3, seed: 9, labels: { _ in 0 })
+        let per = patterns.pixelsPerImage
+        // Image i is pattern i / 10, label i % 10: each class has the patterns 0, 1, 2.
+        var pixels: [UInt8] = []
+        for i in 0..<30 { pixels += patterns.image(at: i / 10) }
+        let images = try LabeledImages(channels: 1, height: 28, width: 28, pixels: pixels, labels: (0..<30).map { $0 % 10 },
+                                       classNames: (0..<10).map { "c\($0)" }, source: "alike")
+        XCTAssertEqual(pixels.count, 30 * per)
+        for range in [RangeMode.layer, .channel] {
+            let settings = AnalysisSettings(bins: 64, range: range)
+            let summary = try Analyzer(input: try ModelInput(network: network, images: images), settings: settings,
+                                       batchSize: 10, threads: 2).analyze().summary(network: network)
+            for tap in summary.taps {
+                XCTAssertEqual(tap.labelInformation, 0, accuracy: 1e-12, tap.name)
+                for (c, i) in tap.channelLabelInformation.enumerated() { XCTAssertEqual(i, 0, accuracy: 1e-12, "\(tap.name) \(c)") }
+                // Each class's ensemble is the whole set's.
+                for y in 0..<10 { XCTAssertEqual(tap.classEnsembleEntropy[y]!, tap.ensembleEntropy, accuracy: 1e-12) }
+            }
+            // And a set where classes differ does carry information somewhere.
+            let distinct = try makeImages(shape: network.inputShape, count: 30, seed: 10, labels: { $0 % 10 })
+            let other = try Analyzer(input: try ModelInput(network: network, images: distinct), settings: settings,
+                                     batchSize: 10, threads: 2).analyze(keepPerImage: false).summary(network: network)
+            XCTAssert(other.taps.contains { $0.labelInformation > 0.01 })
+            XCTAssert(other.taps.allSatisfy { $0.labelInformation >= 0 && $0.channelLabelInformation.allSatisfy { $0 >= 0 } })
+        }
+    }
+}
