@@ -38,10 +38,13 @@ let package = Package(
         .target(name: "SlicerEngine", dependencies: ["COpenBLAS"], swiftSettings: fast),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
         .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData"], swiftSettings: fast),
+        .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: fast),
+        .executableTarget(name: "SlicerUIBench", dependencies: ["SlicerUI"], swiftSettings: fast),
+        .target(name: "SlicerApp", dependencies: ["SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"], swiftSettings: fast),
         .executableTarget(
             name: "cnnslicer",
             dependencies: [
-                "SlicerEngine", "SlicerData", "SlicerInfo",
+                "SlicerEngine", "SlicerData", "SlicerInfo", "SlicerUI", "SlicerApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),

@@ -7,12 +7,12 @@ struct CNNSlicer: ParsableCommand {
         commandName: "cnnslicer",
         abstract: "Information flow through trained CNNs: ONNX models, labelled image sets, entropy and filter importance.",
         discussion: """
-            With no subcommand, runs `demo` on the shipped default: the Fashion-MNIST CNN trained by this \
-            project on the Fashion-MNIST test set.
+            With no subcommand, opens the app (`gui`) on the shipped default: the Fashion-MNIST CNN \
+            series trained by this project, on the Fashion-MNIST test set.
             """,
-        subcommands: [DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, AnalyzeCommand.self,
+        subcommands: [GUICommand.self, ScreenshotCommand.self, DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, AnalyzeCommand.self,
                       MergeCommand.self, BenchCommand.self],
-        defaultSubcommand: DemoCommand.self)
+        defaultSubcommand: GUICommand.self)
 }
 
 /// Prints one line naming the file and the problem, then exits non-zero.

@@ -1,0 +1,196 @@
+import Dispatch
+import Foundation
+import SlicerData
+import SlicerEngine
+import SlicerInfo
+import Synchronization
+
+/// Where the app's data comes from: a model series and one data set.
+public struct Workspace: Sendable {
+    public let inputs: [ModelInput]
+    /// Shown in the status bar (e.g. that a bundled subset stands in for a missing data set).
+    public let note: String?
+
+    public init(inputs: [ModelInput], note: String? = nil) {
+        self.inputs = inputs
+        self.note = note
+    }
+
+    public var images: LabeledImages { inputs[0].images }
+    public var classNames: [String] { inputs[0].classNames }
+    public var network: Network { inputs[0].network }
+}
+
+/// The app's state, owned by the UI thread. Views read it and change
+/// `selection`; once per frame `update()` turns changes into engine requests
+/// (stale work cancelled) and picks up the results that arrived meanwhile.
+@MainActor
+public final class AppModel {
+    public private(set) var workspace: Workspace
+    public private(set) var engines: [AnalysisEngine]
+    public var selection = Selection()
+    /// Errors to show, oldest first; the app keeps running.
+    public var messages: [String] = []
+    /// A drawn or dropped image shown instead of a data set image (bytes, C×H×W).
+    public private(set) var drawnPixels: [UInt8]?
+
+    /// Every tap's values for the shown image.
+    public private(set) var featureMaps: FeatureMaps? { didSet { featureMapsVersion += 1 } }
+    /// Changes whenever `featureMaps` does, to key caches of derived numbers.
+    public private(set) var featureMapsVersion = 0
+    /// The analysis of the brushed images, as far as it has got.
+    public private(set) var subsetSummary: AnalysisSummary?
+    public private(set) var subsetProgress: AnalysisProgress?
+
+    private var requested: (epoch: Int, request: AnalysisRequest)?
+    private var featureKey: FeatureKey?
+    private var subsetKey: (images: Set<Int>, epoch: Int, request: AnalysisRequest)?
+    private let priority = DispatchQueue(label: "cnnslicer.priority")
+    /// Results posted by background work; a class so closures can capture it.
+    private let inbox = Shared(Inbox())
+    /// Raised by background work so the UI loop wakes and draws the news.
+    public var wake: (@Sendable () -> Void)? {
+        didSet { for e in engines { e.setListener(wake) } }
+    }
+
+    struct FeatureKey: Hashable, Sendable {
+        var epoch: Int, image: Int?, drawn: [UInt8]?, mask: AblationMask
+    }
+
+    struct Inbox: Sendable {
+        var featureMaps: (FeatureKey, FeatureMaps)?
+        var subset: (generation: Int, summary: AnalysisSummary, progress: AnalysisProgress, done: Bool)?
+        var errors: [String] = []
+        var subsetGeneration = 0
+    }
+
+    public init(workspace: Workspace, threads: Int = defaultThreadCount()) {
+        self.workspace = workspace
+        engines = workspace.inputs.map { AnalysisEngine(input: $0, threads: threads) }
+        if let note = workspace.note { messages.append(note) }
+    }
+
+    public var engine: AnalysisEngine { engines[min(selection.epoch, engines.count - 1)] }
+    public var network: Network { engine.input.network }
+    public var snapshot: AnalysisSnapshot? { engine.snapshot }
+
+    /// Replaces the model series and data (open / drop), keeping what of the selection still fits.
+    public func replace(_ workspace: Workspace) {
+        for e in engines { e.cancel() }
+        self.workspace = workspace
+        engines = workspace.inputs.map { AnalysisEngine(input: $0) }
+        for e in engines { e.setListener(wake) }
+        requested = nil
+        featureKey = nil
+        featureMaps = nil
+        subsetKey = nil
+        subsetSummary = nil
+        if let note = workspace.note { messages.append(note) }
+    }
+
+    /// Shows a drawn/dropped image (bytes in the model's input layout), or nil to go back to the data set.
+    public func setDrawnImage(_ pixels: [UInt8]?) {
+        drawnPixels = pixels
+        if pixels != nil { selection.image = nil }
+    }
+
+    /// Once per frame: clamps the selection, issues requests for what changed, collects results.
+    public func update() {
+        let net = network
+        selection.clamp(tapCount: net.taps.count, imageCount: workspace.images.count,
+                        channelCount: net.taps[min(selection.tap, net.taps.count - 1)].channels,
+                        classCount: net.classCount, epochCount: engines.count)
+        if drawnPixels == nil && selection.image == nil && workspace.images.count > 0 { selection.image = 0 }
+
+        // Main analysis of the selected epoch; the others follow once it is done.
+        let request = selection.request
+        if requested?.epoch != selection.epoch || requested?.request != request {
+            if let old = requested, old.epoch != selection.epoch { engines[old.epoch].cancel() }
+            engine.start(request)
+            requested = (selection.epoch, request)
+        }
+
+        // Feature maps of the shown image.
+        let key = FeatureKey(epoch: selection.epoch, image: drawnPixels == nil ? selection.image : nil,
+                             drawn: drawnPixels, mask: selection.mask)
+        if key != featureKey {
+            featureKey = key
+            let engine = self.engine
+            let shape = net.inputShape
+            let wake = self.wake
+            priority.async { [inbox] in
+                do {
+                    let maps: FeatureMaps
+                    if let drawn = key.drawn {
+                        maps = try engine.featureMaps(pixels: drawn, channels: shape[0], height: shape[1], width: shape[2], mask: key.mask)
+                    } else if let image = key.image {
+                        maps = try engine.featureMaps(image: image, mask: key.mask)
+                    } else { return }
+                    inbox.withLock { $0.featureMaps = (key, maps) }
+                } catch {
+                    inbox.withLock { $0.errors.append("\(error)") }
+                }
+                wake?()
+            }
+        }
+
+        // Brushed images: their own analysis with the main analysis's ranges.
+        if let ranges = snapshot?.ranges, !selection.brushedImages.isEmpty,
+           subsetKey.map({ $0.images != selection.brushedImages || $0.epoch != selection.epoch || $0.request != request }) ?? true {
+            subsetKey = (selection.brushedImages, selection.epoch, request)
+            subsetSummary = nil
+            let generation = inbox.withLock { s -> Int in s.subsetGeneration += 1; return s.subsetGeneration }
+            let images = selection.brushedImages.sorted()
+            let engine = self.engine
+            let wake = self.wake
+            let box = inbox
+            priority.async {
+                let stale: @Sendable () -> Bool = { box.withLock { $0.subsetGeneration != generation } }
+                do {
+                    let summary = try engine.analyzeSubset(images, ranges: ranges, request: request, isCancelled: stale) { s, p in
+                        box.withLock { $0.subset = (generation, s, p, false) }
+                        wake?()
+                    }
+                    box.withLock { $0.subset = (generation, summary, AnalysisProgress(imagesDone: images.count, imagesTotal: images.count, seconds: 0), true) }
+                } catch InfoError.cancelled {
+                } catch {
+                    box.withLock { $0.errors.append("\(error)") }
+                }
+                wake?()
+            }
+        } else if selection.brushedImages.isEmpty && subsetKey != nil {
+            subsetKey = nil
+            subsetSummary = nil
+            subsetProgress = nil
+            inbox.withLock { $0.subsetGeneration += 1 }
+        }
+
+        // Results that arrived since the last frame.
+        let news = inbox.withLock { s -> Inbox in
+            let copy = s
+            s.featureMaps = nil
+            s.errors = []
+            return copy
+        }
+        if let (k, maps) = news.featureMaps, k == featureKey { featureMaps = maps }
+        if let sub = news.subset, sub.generation == news.subsetGeneration, subsetKey != nil {
+            subsetSummary = sub.summary
+            subsetProgress = sub.progress
+        }
+        messages += news.errors
+        if let error = snapshot?.error, !messages.contains(error) { messages.append(error) }
+    }
+
+    /// Whether background work is still running (the UI keeps redrawing for progress).
+    public var isBusy: Bool {
+        guard let s = snapshot else { return true }
+        return !s.isComplete && s.error == nil
+    }
+}
+
+/// A lock-protected value that closures on other threads can share.
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R { try mutex.withLock { try body(&$0) } }
+}

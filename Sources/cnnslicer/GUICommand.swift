@@ -1,0 +1,207 @@
+import ArgumentParser
+import Foundation
+import SlicerApp
+import SlicerData
+import SlicerInfo
+import SlicerUI
+
+/// Model and data options of the app (`gui`, `screenshot`).
+struct AppOptions: ParsableArguments {
+    @Option(name: .long, parsing: .upToNextOption,
+            help: "ONNX model(s): one file, a list, or a glob of checkpoints (a model series). Default: the shipped Fashion-MNIST series.")
+    var model: [String] = []
+
+    @Option(name: .long, help: "Images (as for eval). Default: fashion-mnist, else the bundled subset.")
+    var data: String?
+
+    @Option(name: .long, help: "Dataset split for IDX and CIFAR data: test or train.")
+    var split: Split = .test
+
+    @Option(name: .long, help: "Use only the first N images in dataset order.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Per-channel means, comma-separated (default: the model's metadata).")
+    var mean: String?
+
+    @Option(name: .long, help: "Per-channel standard deviations, comma-separated (default: the model's metadata).")
+    var std: String?
+
+    @Option(name: .long, help: "Resize data whose image size differs from the model's: nearest or bilinear.")
+    var resize: ResizeMode?
+
+    func workspaceOptions() throws -> WorkspaceOptions {
+        var models = model
+        var note: String?
+        var data = self.data
+        if models.isEmpty {
+            guard let assets = ShippedDefault.assetsDirectory() else { _ = try ShippedDefault.modelPath(); return WorkspaceOptions(models: [], data: "") }
+            models = [assets + "/models/fashion_mnist_cnn_epochs/epoch_*.onnx"]
+        }
+        if data == nil {
+            guard model.isEmpty else { throw ValidationError("--data is required with --model") }
+            let source = ShippedDefault.dataSource()
+            data = source.path
+            note = source.note
+        }
+        var options = WorkspaceOptions(models: models, data: data ?? "")
+        options.split = split
+        options.limit = limit
+        options.mean = try DataOptions.parseFloats(mean, flag: "--mean")
+        options.std = try DataOptions.parseFloats(std, flag: "--std")
+        options.resize = resize
+        options.note = note
+        return options
+    }
+}
+
+struct GUICommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gui",
+        abstract: "The app: architecture strip, entropy chart, channel matrix, feature maps, image browser and draw pad, linked.",
+        discussion: """
+            Keys: ←/→ step taps, ↑/↓ step images, Tab cycles views, Esc clears brushes, F11 full screen, \
+            Ctrl +/− UI scale, Ctrl T theme, Ctrl L large type, Ctrl B hide/show the browser, \
+            Ctrl S save a PNG, Ctrl E save the numbers as CSV, Ctrl Q quit. Drop an .onnx, a data folder or an image on the window.
+            """)
+
+    @OptionGroup var app: AppOptions
+
+    @Option(name: .long, help: "Window size WxH.")
+    var size: String = "1600x1000"
+
+    func run() throws {
+        // ArgumentParser calls run() on the main thread, where SDL must live.
+        try MainActor.assumeIsolated { try runOnMain() }
+    }
+
+    @MainActor
+    func runOnMain() throws {
+        try reportingErrors {
+            var options = try app.workspaceOptions()
+            let workspace = try options.load()
+            let (w, h) = try parseSize(size)
+            var hostOptions = SDLWindowHost.Options()
+            hostOptions.width = w
+            hostOptions.height = h
+            let host = try SDLWindowHost(options: hostOptions)
+            let model = AppModel(workspace: workspace)
+            model.selection.epoch = workspace.inputs.count - 1
+            model.wake = { SDLWindowHost.wakeUp() }
+            let view = AppView(model: model, textures: host.renderer)
+            host.run { ui in
+                for path in ui.input.droppedFiles {
+                    if let opened = model.open(path: path, current: options) { options = opened }
+                }
+                view.frame(ui)
+                if view.wantsFullscreenToggle { host.isFullscreen.toggle(); view.wantsFullscreenToggle = false }
+                if let path = view.wantsScreenshot {
+                    view.wantsScreenshot = nil
+                    host.requestScreenshot(to: path) { result in
+                        if case let .failure(error) = result { model.messages.append("\(error)") }
+                    }
+                }
+                if view.wantsQuit { host.quit() }
+            }
+        }
+    }
+}
+
+func parseSize(_ text: String) throws -> (Int, Int) {
+    let parts = text.lowercased().split(separator: "x").compactMap { Int($0) }
+    guard parts.count == 2, parts[0] >= 320, parts[1] >= 240, parts[0] <= 8192, parts[1] <= 8192 else {
+        throw ValidationError("--size expects WxH between 320x240 and 8192x8192, got '\(text)'")
+    }
+    return (parts[0], parts[1])
+}
+
+struct ScreenshotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "screenshot",
+        abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E.")
+
+    @OptionGroup var app: AppOptions
+
+    @Option(name: .long, help: "Where to write the PNG.")
+    var out: String
+
+    @Option(name: .long, help: "Size WxH.")
+    var size: String = "1600x1000"
+
+    @Option(name: .long, help: "Selection to apply, e.g. tap=/2/Relu,image=3,class=1,channels=0-7,method=ensemble.")
+    var select: String?
+
+    @Option(name: .long, help: "UI scale.")
+    var scale: Float = 1
+
+    func run() throws {
+        try MainActor.assumeIsolated { try runOnMain() }
+    }
+
+    @MainActor
+    func runOnMain() throws {
+        try reportingErrors {
+            let options = try app.workspaceOptions()
+            let workspace = try options.load()
+            let (w, h) = try parseSize(size)
+            setenv("SDL_VIDEODRIVER", "offscreen", 0)
+            let host = try HeadlessHost(width: w, height: h, scale: scale)
+            let model = AppModel(workspace: workspace)
+            model.selection.epoch = workspace.inputs.count - 1
+            let view = AppView(model: model, textures: host.renderer)
+            if let select { try apply(select, to: model) }
+            // Run frames until the analysis (and the shown image) are complete.
+            let deadline = Date().addingTimeInterval(600)
+            var settled = 0
+            while Date() < deadline {
+                host.frame { view.frame($0) }
+                let done = model.snapshot.map { $0.isComplete || $0.error != nil } ?? false
+                let subsetDone = model.selection.brushedImages.isEmpty || model.subsetSummary != nil
+                if done && model.featureMaps != nil && subsetDone { settled += 1 } else { settled = 0 }
+                if settled >= 3 { break }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            if let error = model.snapshot?.error { throw CLIError(error) }
+            host.frame { view.frame($0) }
+            try host.saveScreenshot(to: out)
+        }
+    }
+
+    @MainActor
+    func apply(_ text: String, to model: AppModel) throws {
+        let net = model.network
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ValidationError("--select: '\(part)' is not key=value") }
+            switch kv[0] {
+            case "tap":
+                guard let tap = net.tap(named: kv[1]) ?? Int(kv[1]).flatMap({ $0 < net.taps.count ? net.taps[$0] : nil }) else {
+                    throw CLIError("\(net.path): no tap named '\(kv[1])' (taps: \(net.taps.map(\.name).joined(separator: ", ")))")
+                }
+                model.selection.tap = tap.index
+            case "image":
+                guard let i = Int(kv[1]), i >= 0, i < model.workspace.images.count else { throw ValidationError("--select: image \(kv[1]) out of range") }
+                model.selection.image = i
+            case "class":
+                guard let k = Int(kv[1]) ?? model.workspace.classNames.firstIndex(of: kv[1]), k >= 0, k < net.classCount else {
+                    throw ValidationError("--select: unknown class \(kv[1])")
+                }
+                model.selection.classes = [k]
+                let labels = model.workspace.images.labels
+                model.selection.brushedImages = Set(labels.indices.filter { labels[$0] == k })
+            case "channels":
+                let ends = kv[1].split(separator: "-").compactMap { Int($0) }
+                guard let a = ends.first, let b = ends.last, a <= b else { throw ValidationError("--select: channels A-B") }
+                model.selection.channels = Set(a...b)
+            case "method":
+                guard let m = EntropyMethod(name: kv[1]) else { throw ValidationError("--select: method instance|ensemble|information") }
+                model.selection.method = m
+            case "epoch":
+                guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
+                model.selection.epoch = e
+            default:
+                throw ValidationError("--select: unknown key \(kv[0])")
+            }
+        }
+    }
+}
