@@ -52,5 +52,6 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
     ]
 )

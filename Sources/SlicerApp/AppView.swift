@@ -26,6 +26,10 @@ public final class AppView {
     var themeIndex = 0
     var exportNote: String?
     var imageEntropyCache: (key: [Int], value: ImageEntropy)?
+    /// Where each view was drawn in the last frame (for tests and export of one view).
+    public internal(set) var layout: [String: Rect] = [:]
+    /// Channel order of the feature-map grid in the last frame (brushed first).
+    public internal(set) var lastMapOrder: [Int] = []
 
     public init(model: AppModel, textures: TextureProvider?) {
         self.model = model
@@ -45,19 +49,25 @@ public final class AppView {
         toolbar(ui, top)
         let stripHeight = min(ui.scaled(132), body.height * 0.2)
         let strip = Rect(x: body.x, y: body.y, width: body.width, height: stripHeight)
+        layout = ["strip": strip, "toolbar": top, "status": status]
         drawStrip(ui, strip)
         let lower = Rect(x: body.x, y: strip.maxY + pad, width: body.width, height: body.maxY - strip.maxY - pad)
         let browserWidth = showBrowser ? lower.width * 0.2 : 0
         if showBrowser {
+            layout["browser"] = Rect(x: lower.x, y: lower.y, width: browserWidth - pad, height: lower.height)
             drawBrowser(ui, Rect(x: lower.x, y: lower.y, width: browserWidth - pad, height: lower.height))
         }
         let main = Rect(x: lower.x + browserWidth, y: lower.y, width: lower.width - browserWidth, height: lower.height)
         let upperHeight = main.height * 0.52
         let chart = Rect(x: main.x, y: main.y, width: main.width * 0.55 - pad, height: upperHeight - pad)
         let right = Rect(x: chart.maxX + pad, y: main.y, width: main.maxX - chart.maxX - pad, height: upperHeight - pad)
+        let mapsRect = Rect(x: main.x, y: main.y + upperHeight, width: main.width, height: main.height - upperHeight)
+        layout["chart"] = chart
+        layout["matrix"] = right
+        layout["maps"] = mapsRect
         drawChart(ui, chart)
         drawRightPanel(ui, right)
-        drawFeatureMaps(ui, Rect(x: main.x, y: main.y + upperHeight, width: main.width, height: main.height - upperHeight))
+        drawFeatureMaps(ui, mapsRect)
         drawStatus(ui, status)
         showMessages(ui)
         if model.isBusy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {

@@ -120,6 +120,7 @@ extension AppView {
         let padding = ui.scaled(8)
         let side = min(rect.width, rect.height - ui.widgetHeight * 2) - 2 * padding
         let canvas = Rect(x: rect.x + padding, y: rect.y + padding, width: side, height: side)
+        layout["drawPad"] = canvas
         let id = textures?.textureID(key: "drawpad", version: pad.pixels.hashValue, width: w, height: h) {
             var rgba = [UInt8](repeating: 255, count: w * h * 4)
             for p in 0..<(w * h) { let v = UInt8(max(0, min(255, pad.pixels[p] * 255))); rgba[p * 4] = v; rgba[p * 4 + 1] = v; rgba[p * 4 + 2] = v }
@@ -155,8 +156,12 @@ extension AppView {
 
     func stamp(at p: Vec2, w: Int, h: Int) {
         let radius: Float = 1.6
-        for y in max(0, Int(p.y - 2))...min(h - 1, Int(p.y + 2)) {
-            for x in max(0, Int(p.x - 2))...min(w - 1, Int(p.x + 2)) {
+        // The pointer may leave the canvas while drawing: clip the stamp to it.
+        let y0 = max(0, Int((p.y - 2).rounded(.down))), y1 = min(h - 1, Int((p.y + 2).rounded(.down)))
+        let x0 = max(0, Int((p.x - 2).rounded(.down))), x1 = min(w - 1, Int((p.x + 2).rounded(.down)))
+        guard y0 <= y1, x0 <= x1 else { return }
+        for y in y0...y1 {
+            for x in x0...x1 {
                 let d = (Vec2(Float(x) + 0.5, Float(y) + 0.5) - p).length
                 let v = max(0, min(1, (radius + 0.5 - d)))
                 pad.pixels[y * w + x] = max(pad.pixels[y * w + x], v)

@@ -79,7 +79,9 @@ extension AppView {
                         height: rect.height - header - 2 * pad - legendHeight)
         let colWidth = grid.width / Float(columnCount)
         let rowHeight = max(ui.scaled(3), min(ui.scaled(18), grid.height / Float(max(channels, 1))))
-        let visibleRows = min(channels, Int(grid.height / rowHeight))
+        // A window too small for the grid shows nothing rather than negative rows.
+        guard grid.width > 0, grid.height > 0 else { return }
+        let visibleRows = max(0, min(channels, Int(grid.height / rowHeight)))
         // Colour ranges: classes share one scale; label information has its own.
         let maxValue = max(1e-9, (0..<channels).flatMap { c in (0..<(classNames.count + 2)).compactMap { cell(c, $0) } }.max() ?? 1)
         let maxInfo = max(1e-9, tap.channelLabelInformation.max() ?? 1)
@@ -108,7 +110,8 @@ extension AppView {
                 ui.drawList.fillRect(r, color: color)
             }
             if brushed.contains(c) {
-                ui.drawList.strokeRect(Rect(x: grid.x - 1, y: y, width: grid.width + 2, height: rowHeight), color: ui.theme.colors.text, thickness: ui.scaled(1.5))
+                // A bar beside the row marks it without hiding its colours.
+                ui.drawList.fillRect(Rect(x: grid.x - ui.scaled(5), y: y, width: ui.scaled(4), height: max(1, rowHeight - 1)), color: ui.theme.colors.accent)
             }
             if rowHeight >= ui.lineHeight(.small) * 0.8 {
                 ui.drawText(Substring(String(c)), in: Rect(x: rect.x + pad, y: y, width: labelWidth - ui.scaled(4), height: rowHeight), style: .small,
@@ -121,11 +124,12 @@ extension AppView {
         }
         // Brush rows to select channels; click one row to select it; hover reads a cell.
         let gridRect = Rect(x: grid.x, y: grid.y, width: grid.width, height: Float(visibleRows) * rowHeight)
+        layout["matrixGrid"] = gridRect
         let result = ui.brush("matrix", in: gridRect, axis: .vertical)
         let rowAt: (Float) -> Int = { y in min(visibleRows - 1, max(0, Int((y - grid.y) / rowHeight))) }
         if let b = result.brush {
             let a = rowAt(b.rect.y), z = rowAt(b.rect.maxY - 1)
-            model.selection.channels = Set(order[a...z])
+            model.selection.channels = Set(order[min(a, z)...max(a, z)])
             focusedView = 2
         } else if result.interaction.isClicked, visibleRows > 0 {
             let c = order[rowAt(ui.input.mousePosition.y)]
@@ -169,6 +173,7 @@ extension AppView {
         let brushed = model.selection.channels
         // Brushed channels first, then the rest in order.
         let order = (0..<tap.channels).filter { brushed.contains($0) } + (0..<tap.channels).filter { !brushed.contains($0) }
+        lastMapOrder = order
         ui.drawText(Substring("\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1) · instance entropy in bits"),
                     in: Rect(x: grid.x, y: grid.y, width: grid.width, height: ui.lineHeight(.small)), style: .small, color: ui.theme.colors.textDim)
         let area = Rect(x: grid.x, y: grid.y + ui.lineHeight(.small) + ui.scaled(2), width: grid.width, height: grid.height - ui.lineHeight(.small) - ui.scaled(2))

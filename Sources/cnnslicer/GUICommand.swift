@@ -156,7 +156,8 @@ struct ScreenshotCommand: ParsableCommand {
             while Date() < deadline {
                 host.frame { view.frame($0) }
                 let done = model.snapshot.map { $0.isComplete || $0.error != nil } ?? false
-                let subsetDone = model.selection.brushedImages.isEmpty || model.subsetSummary != nil
+                let subsetDone = model.selection.brushedImages.isEmpty
+                    || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
                 if done && model.featureMaps != nil && subsetDone { settled += 1 } else { settled = 0 }
                 if settled >= 3 { break }
                 Thread.sleep(forTimeInterval: 0.02)
