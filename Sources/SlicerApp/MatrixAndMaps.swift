@@ -74,7 +74,7 @@ extension AppView {
         let pad = ui.scaled(6)
         let header = ui.lineHeight(.small) * 1.3
         let labelWidth = ui.scaled(34)
-        let legendHeight = ui.scaled(34)
+        let legendHeight = ui.scaled(34) + ui.lineHeight(.small)
         let grid = Rect(x: rect.x + pad + labelWidth, y: rect.y + header + pad, width: rect.width - 2 * pad - labelWidth,
                         height: rect.height - header - 2 * pad - legendHeight)
         let colWidth = grid.width / Float(columnCount)
@@ -146,7 +146,8 @@ extension AppView {
             let name = col < classNames.count ? classNames[col] : ["mean instance", "ensemble", "label information"][col - classNames.count]
             ui.tooltip(String(format: "channel %d · %@\n%@ bits", c, name, cell(c, col).map { String(format: "%.3f", $0) } ?? "—"))
         }
-        let legendRect = Rect(x: grid.x, y: rect.maxY - legendHeight, width: min(grid.width, ui.scaled(260)), height: legendHeight - pad)
+        let note = ui.lineHeight(.small)
+        let legendRect = Rect(x: grid.x, y: rect.maxY - legendHeight + note, width: min(grid.width, ui.scaled(260)), height: legendHeight - note - pad)
         ui.drawColorLegend(.sequential, range: 0...Float(maxValue), unit: "bits (\(method == .instance ? "instance" : "ensemble"))", in: legendRect)
     }
 
@@ -203,8 +204,13 @@ extension AppView {
             let r = Rect(x: x + 1, y: y + 1, width: cellSize - 2, height: cellSize - 2 - (showLabels ? labelHeight : 0))
             drawMap(ui, tap: tapIndex, channel: c, values: values, hw: hw, side: side, in: r, large: false, entropy: nil)
             if let h = entropy?.channels[safe: tapIndex]?[safe: c], showLabels {
-                ui.drawText(Substring(String(format: "%d · %.2f", c, h)), in: Rect(x: x, y: r.maxY, width: cellSize, height: labelHeight), style: .small,
-                            color: brushed.contains(c) ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
+                // "channel · bits" where it fits, else just the bits, else nothing.
+                let font = ui.font(.small)
+                let candidates = [String(format: "%d · %.2f", c, h), String(format: "%.2f", h)].map { Substring($0) }
+                if let text = candidates.first(where: { ui.measurer.width(of: $0, font: font) <= cellSize - ui.scaled(2) }) {
+                    ui.drawText(text, in: Rect(x: x, y: r.maxY, width: cellSize, height: labelHeight), style: .small,
+                                color: brushed.contains(c) ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
+                }
             }
             if model.selection.mask.channels[tapIndex]?.contains(c) == true {
                 ui.drawList.line(from: r.origin, to: Vec2(r.maxX, r.maxY), color: ui.theme.colors.error, thickness: ui.scaled(2))

@@ -82,11 +82,19 @@ extension AppView {
                 let mark = Rect(x: x + ui.scaled(1), y: inner.maxY - labelHeight - ui.scaled(6), width: max(1, (slot - ui.scaled(2)) * v), height: ui.scaled(4))
                 ui.drawList.fillRect(mark, color: ColorMap.sequential.color(at: v))
             }
-            if slot > ui.scaled(34) {
-                ui.drawText(Substring(shortOp(tap.opType)), in: Rect(x: x, y: inner.y, width: slot, height: labelHeight), style: .small,
+            // Labels only where they fit: narrow slots keep the strip readable.
+            let font = ui.font(.small)
+            let op = Substring(shortOp(tap.opType))
+            if ui.measurer.width(of: op, font: font) <= slot - ui.scaled(2) {
+                ui.drawText(op, in: Rect(x: x, y: inner.y, width: slot, height: labelHeight), style: .small,
                             color: ui.theme.colors.textDim, alignment: .center)
-                ui.drawText(Substring(tap.shape.map(String.init).joined(separator: "×")), in: Rect(x: x, y: inner.maxY - labelHeight, width: slot, height: labelHeight),
+            }
+            let shape = Substring(tap.shape.map(String.init).joined(separator: "×"))
+            let compact = Substring(tap.shape.count >= 3 ? "\(tap.shape[0])·\(tap.shape[1])²" : "\(tap.shape[0])")
+            for text in [shape, compact] where ui.measurer.width(of: text, font: font) <= slot - ui.scaled(2) {
+                ui.drawText(text, in: Rect(x: x, y: inner.maxY - labelHeight, width: slot, height: labelHeight),
                             style: .small, color: ui.theme.colors.textDim, alignment: .center)
+                break
             }
             if interaction.isHovered && ui.input.mousePosition.x >= x && ui.input.mousePosition.x < x + slot { hovered = tap.index }
         }

@@ -134,6 +134,9 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "UI scale.")
     var scale: Float = 1
 
+    @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
+    var frameStats = false
+
     func run() throws {
         try MainActor.assumeIsolated { try runOnMain() }
     }
@@ -153,8 +156,11 @@ struct ScreenshotCommand: ParsableCommand {
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
             var settled = 0
+            var busyFrames: [Double] = []
             while Date() < deadline {
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 host.frame { view.frame($0) }
+                if model.isBusy { busyFrames.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
                 let done = model.snapshot.map { $0.isComplete || $0.error != nil } ?? false
                 let subsetDone = model.selection.brushedImages.isEmpty
                     || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
@@ -165,7 +171,31 @@ struct ScreenshotCommand: ParsableCommand {
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
             try host.saveScreenshot(to: out)
+            if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
         }
+    }
+
+    /// Frame times (build + software render) while the engine works, and for
+    /// frames in which the selection changes once it is done (each change is
+    /// drawn in the frame that makes it: the views read the selection directly).
+    @MainActor
+    func printFrameStats(busy: [Double], host: HeadlessHost, model: AppModel, view: AppView) {
+        var changed: [Double] = []
+        let taps = model.network.taps.count
+        for i in 0..<60 {
+            model.selection.tap = i % taps
+            model.selection.channels = Set(0..<(1 + i % 4))
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            host.frame { view.frame($0) }
+            changed.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        func stats(_ values: [Double]) -> String {
+            let s = values.sorted()
+            guard !s.isEmpty else { return "{\"frames\": 0}" }
+            func q(_ p: Double) -> Double { s[min(s.count - 1, Int(p * Double(s.count - 1)))] }
+            return String(format: "{\"frames\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}", s.count, q(0.5), q(0.99), s.last!)
+        }
+        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
     }
 
     @MainActor
