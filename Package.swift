@@ -53,5 +53,6 @@ let package = Package(
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
     ]
 )

@@ -136,6 +136,9 @@ struct Report: Encodable {
     var culledPrimitives: Int
     var triangles: Int
     var vertices: Int
+    /// Batches in the draw lists: one draw call each on a GPU renderer.
+    var batches: Int
+    /// SDL_RenderGeometry/FillRect calls on the software renderer (batches split into runs).
     var drawCalls: Int
     var build: Measurement
     var render: Measurement
@@ -190,7 +193,8 @@ func run() throws {
 
     let report = Report(width: 1600, height: 1000, frames: options.frames, renderDriver: host.renderer.driverName,
                         videoDriver: host.videoDriver, primitives: data.submittedCount, culledPrimitives: data.culledCount,
-                        triangles: data.triangleCount, vertices: data.vertexCount, drawCalls: drawCalls,
+                        triangles: data.triangleCount, vertices: data.vertexCount, batches: data.batchCount,
+                        drawCalls: drawCalls,
                         build: Measurement(buildTimes), render: Measurement(renderTimes),
                         targets: ["buildMs": 1, "renderMs": 8],
                         demoFrame: ["build": Measurement(demoBuild), "render": Measurement(demoRender)])

@@ -89,6 +89,8 @@ struct GUICommand: ParsableCommand {
             model.wake = { SDLWindowHost.wakeUp() }
             let view = AppView(model: model, textures: host.renderer)
             host.run { ui in
+                // Ctrl +/− and Ctrl 0 scale the whole UI crisply (fonts are re-rasterised per size).
+                ui.handleScaleShortcuts(&host.uiScale)
                 for path in ui.input.droppedFiles {
                     if let opened = model.open(path: path, current: options) { options = opened }
                 }

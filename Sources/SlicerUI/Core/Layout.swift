@@ -150,8 +150,11 @@ extension UIContext {
         case .auto: preferred = widgetHeight
         case .points(let p): preferred = (p * scale).rounded()
         case .fraction(let f):
+            // Measured from where the cell will start: this row if it has a free column,
+            // otherwise the next row.
             let frame = layoutStack[layoutStack.count - 1]
-            let top = frame.rowOpen && frame.column < frame.columns.count ? frame.cursorY : frame.cursorY + (frame.rowOpen ? frame.rowHeight + frame.spacing : 0)
+            let continuesRow = frame.rowOpen && frame.column < frame.columns.count
+            let top = continuesRow ? frame.cursorY : (frame.rowOpen ? frame.cursorY + frame.rowHeight + frame.spacing : frame.cursorY)
             preferred = (max(0, frame.body.maxY - top) * f).rounded(.down)
         }
         return nextRect(preferredHeight: preferred)

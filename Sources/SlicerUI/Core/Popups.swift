@@ -72,6 +72,7 @@ extension UIContext {
         let x = max(0, min(anchor.x, display.maxX - width))
         let rect = Rect(x: x, y: opensDown ? anchor.maxY + scaled(2) : anchor.minY - scaled(2) - height, width: width, height: height)
         popupRect = rect
+        popupDrawn = true
         var chosen: Int?
         withLayer(.popup) {
             cover(rect)

@@ -93,6 +93,7 @@ public final class UIContext {
     public internal(set) var lastItem = ItemInfo()
 
     // Interaction state.
+    /// The topmost widget under the mouse, as resolved at the end of the last frame.
     public private(set) var hotID: WidgetID?
     public internal(set) var activeID: WidgetID?
     public internal(set) var focusID: WidgetID?
@@ -139,7 +140,6 @@ public final class UIContext {
     var focusOrder: [WidgetID] = []
     var previousFocusOrder: [WidgetID] = []
     var focusSeen = false
-    var pendingFocusMove = 0          // +1 Tab, -1 Shift+Tab, applied when order is known
     var focusMovedThisFrame = false
     var focusRectThisFrame: Rect?
     var focusPanelID: WidgetID?
@@ -153,10 +153,11 @@ public final class UIContext {
     var layoutStack: [LayoutFrame] = []
     var panelStack: [PanelFrame] = []
     var panelStates: [WidgetID: PanelState] = [:]
-    var clipDepthAtLayer: [Int] = []
     var layerStack: [DrawLayer] = []
     var openPopupID: WidgetID?
     var popupOpenedThisFrame = false
+    /// The open popup was drawn this frame; if its owner is gone, the popup closes.
+    var popupDrawn = false
     var popupRect: Rect?
     var popupAnchor: Rect?
     var textEdit = TextEditState()
@@ -206,7 +207,7 @@ public final class UIContext {
         wantsTextInput = false
         changedThisFrame = false
         requestedWake = nil
-        hotID = nil
+        popupDrawn = false
         lastItem = ItemInfo()
         stateAtBegin = (previousTopmostHover?.id, activeID, focusID, openPopupID)
 
@@ -244,6 +245,7 @@ public final class UIContext {
             let onAnchor = popupAnchor?.contains(input.mousePosition) ?? false
             if !insidePopup, !onAnchor { openPopupID = nil }
         }
+        if openPopupID != nil, !popupDrawn, !popupOpenedThisFrame { openPopupID = nil }
         if openPopupID == nil { popupRect = nil; popupAnchor = nil }
 
         let hoveredNow = topmostHover?.id
@@ -254,7 +256,7 @@ public final class UIContext {
         // Interaction changes what widgets draw (hover tints, values), and the frame that
         // saw the change drew before it: ask for one more frame so the screen catches up.
         let stateNow = (hoveredNow, activeID, focusID, openPopupID)
-        if stateNow != stateAtBegin || changedThisFrame || pendingFocusMove != 0 {
+        if stateNow != stateAtBegin || changedThisFrame {
             requestedWake = input.time
         }
         wakeTime = requestedWake
@@ -266,6 +268,8 @@ public final class UIContext {
     public var drawData: DrawData { DrawData(lists: lists, clearColor: theme.colors.background) }
 
     /// The draw list of the current layer, for custom drawing.
+    /// `_modify` yields the stored list in place: with plain get/set every primitive would
+    /// copy the whole list (copy-on-write of a buffer that is never uniquely referenced).
     public var drawList: DrawList {
         get { lists[layer.rawValue] }
         _modify { yield &lists[layer.rawValue] }

@@ -26,10 +26,8 @@ extension UIContext {
         let font = self.font(style)
         var line = text
         var width = measurer.width(of: line, font: font)
-        var truncated: String?
         if width > rect.width + 0.5 {
-            truncated = measurer.truncate(String(text), font: font, maxWidth: rect.width)
-            line = truncated![...]
+            line = measurer.truncate(String(text), font: font, maxWidth: rect.width)[...]
             width = measurer.width(of: line, font: font)
         }
         let metrics = measurer.metrics(of: font)

@@ -74,10 +74,6 @@ public final class SDLFontAtlas: TextMeasurer {
 
     var sdlTexture: OpaquePointer { texture }
 
-    deinit {
-        // Fonts close in FontEntry.deinit; the texture belongs to the renderer's lifetime.
-    }
-
     /// Clears the atlas if it filled up during the last frame, so glyphs dropped then are
     /// rasterised on the next frame. Returns true when it cleared (the host then redraws).
     @discardableResult
