@@ -22,6 +22,10 @@ final class AppHarness {
     init() throws {
         setenv("SDL_VIDEODRIVER", "offscreen", 1)
         setenv("CNNSLICER_NO_CACHE", "1", 1)
+        // Random clicks may hit "Save CSV": keep exports out of the working tree.
+        let exports = NSTemporaryDirectory() + "cnnslicer-app-tests"
+        try FileManager.default.createDirectory(atPath: exports, withIntermediateDirectories: true)
+        setenv("CNNSLICER_EXPORT_DIR", exports, 1)
         let network = try Network(contentsOf: Self.fixture)
         var rng: UInt64 = 12345
         let count = 40
