@@ -52,6 +52,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
     ]

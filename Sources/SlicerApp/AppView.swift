@@ -25,6 +25,11 @@ public final class AppView {
     var pad = DrawPadState()
     var themeIndex = 0
     var exportNote: String?
+    var chooser = FileChooserState()
+    /// A path chosen in the file chooser, for the host to open.
+    public var chosenPath: String?
+    /// When a screenshot is for one view: its rectangle, to crop to after saving.
+    public var screenshotCrop: Rect?
     var imageEntropyCache: (key: [Int], value: ImageEntropy)?
     /// Where each view was drawn in the last frame (for tests and export of one view).
     public internal(set) var layout: [String: Rect] = [:]
@@ -69,6 +74,7 @@ public final class AppView {
         drawRightPanel(ui, right)
         drawFeatureMaps(ui, mapsRect)
         drawStatus(ui, status)
+        if let path = drawFileChooser(ui) { chosenPath = path }
         showMessages(ui)
         if model.isBusy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
             ui.requestFrame(after: 0.1)
@@ -82,7 +88,7 @@ public final class AppView {
         ui.panel("toolbar", rect: rect.insetBy(ui.scaled(6)), options: []) {
             var columns: [Size] = [.fraction(1), .points(340), .points(150), .points(110)]
             if model.engines.count > 1 { columns.append(.points(220)) }
-            columns += [.points(70), .points(90), .points(90)]
+            columns += [.points(70), .points(70), .points(90), .points(90)]
             ui.row(columns: columns)
             let net = model.network
             ui.label("CNNSlicer — \(URL(fileURLWithPath: net.path).lastPathComponent) · \(model.workspace.images.source.split(separator: "/").suffix(2).joined(separator: "/"))",
@@ -102,6 +108,7 @@ public final class AppView {
                 var epoch = model.selection.epoch
                 if ui.slider("epoch", value: &epoch, in: 0...(model.engines.count - 1)) { model.selection.epoch = epoch }
             }
+            if ui.button("Open…") { chooser.open(at: FileManager.default.currentDirectoryPath) }
             if ui.button("Theme") { cycleTheme(ui) }
             if ui.button("Save PNG") { wantsScreenshot = exportPath("png") }
             if ui.button("Save CSV") { exportCSV() }
@@ -128,7 +135,14 @@ public final class AppView {
     func handleKeys(_ ui: UIContext) {
         let taps = model.network.taps.count
         if ui.shortcut(.function(11)) { wantsFullscreenToggle = true }
-        if ui.shortcut(.character("s"), modifiers: .control) { wantsScreenshot = exportPath("png") }
+        if ui.shortcut(.character("s"), modifiers: .control) { wantsScreenshot = exportPath("png"); screenshotCrop = nil }
+        if ui.shortcut(.character("s"), modifiers: [.control, .shift]) || ui.shortcut(.character("S"), modifiers: [.control, .shift]) {
+            // One view: the focused one.
+            let names = ["strip", "chart", "matrix", "maps", "browser"]
+            screenshotCrop = layout[names[focusedView]]
+            wantsScreenshot = exportPath("png")
+        }
+        if ui.shortcut(.character("o"), modifiers: .control) { chooser.open(at: FileManager.default.currentDirectoryPath) }
         if ui.shortcut(.character("e"), modifiers: .control) { exportCSV() }
         if ui.shortcut(.character("t"), modifiers: .control) { cycleTheme(ui) }
         if ui.shortcut(.character("l"), modifiers: .control) { largeType.toggle(); applyLargeType(ui) }

@@ -31,8 +31,10 @@ public struct AblationMask: Sendable, Equatable, Hashable {
 public final class Executor {
     public let network: Network
     let plan: ExecutionPlan
-    private var buffers: [UnsafeMutablePointer<Float>]
-    private let scratch: UnsafeMutablePointer<Float>
+    // Readable in the module (not private) so that `TapAblationRunner` can run
+    // part of the plan on these buffers (TapAblation.swift).
+    private(set) var buffers: [UnsafeMutablePointer<Float>]
+    let scratch: UnsafeMutablePointer<Float>
 
     public var capacity: Int { plan.capacity }
 

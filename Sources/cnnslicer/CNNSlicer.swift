@@ -11,7 +11,7 @@ struct CNNSlicer: ParsableCommand {
             series trained by this project, on the Fashion-MNIST test set.
             """,
         subcommands: [GUICommand.self, ScreenshotCommand.self, DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, AnalyzeCommand.self,
-                      MergeCommand.self, BenchCommand.self],
+                      MergeCommand.self, BenchCommand.self, CARCommand.self],
         defaultSubcommand: GUICommand.self)
 }
 

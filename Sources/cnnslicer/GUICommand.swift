@@ -95,11 +95,21 @@ struct GUICommand: ParsableCommand {
                     if let opened = model.open(path: path, current: options) { options = opened }
                 }
                 view.frame(ui)
+                if let path = view.chosenPath {
+                    view.chosenPath = nil
+                    if let opened = model.open(path: path, current: options) { options = opened }
+                }
                 if view.wantsFullscreenToggle { host.isFullscreen.toggle(); view.wantsFullscreenToggle = false }
                 if let path = view.wantsScreenshot {
                     view.wantsScreenshot = nil
+                    let crop = view.screenshotCrop
                     host.requestScreenshot(to: path) { result in
-                        if case let .failure(error) = result { model.messages.append("\(error)") }
+                        do {
+                            try result.get()
+                            if let crop { try AppView.cropScreenshot(at: path, to: crop) }
+                        } catch {
+                            model.messages.append("\(error)")
+                        }
                     }
                 }
                 if view.wantsQuit { host.quit() }
