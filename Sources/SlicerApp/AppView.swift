@@ -13,6 +13,8 @@ public final class AppView {
     public var showBrowser = true
     public var largeType = false
     public var rightTab = 0
+    /// Per-class lines in the chart.
+    public var showClassLines = true
     /// Requests the host should carry out after the frame.
     public var wantsFullscreenToggle = false
     public var wantsScreenshot: String?
@@ -86,7 +88,7 @@ public final class AppView {
     func toolbar(_ ui: UIContext, _ rect: Rect) {
         ui.drawList.fillRect(rect, color: ui.theme.colors.panel)
         ui.panel("toolbar", rect: rect.insetBy(ui.scaled(6)), options: []) {
-            var columns: [Size] = [.fraction(1), .points(340), .points(150), .points(110)]
+            var columns: [Size] = [.fraction(1), .points(340), .points(150), .points(120), .points(110), .points(90)]
             if model.engines.count > 1 { columns.append(.points(220)) }
             columns += [.points(70), .points(70), .points(90), .points(90)]
             ui.row(columns: columns)
@@ -101,9 +103,16 @@ public final class AppView {
             if ui.segmented("range", selection: &rangeIndex, options: ["layer", "channel"]) {
                 model.selection.settings.range = rangeIndex == 1 ? .channel : .layer
             }
+            let binChoices = [16, 32, 64, 128, 256]
+            var binIndex = binChoices.firstIndex(of: model.selection.settings.bins) ?? 2
+            if ui.dropDown("bins", selection: &binIndex, options: binChoices.map { "\($0) bins" }) {
+                model.selection.settings.bins = binChoices[binIndex]
+            }
             var mm = model.selection.settings.millerMadow
             if ui.checkbox("Miller–Madow", isChecked: &mm) { model.selection.settings.millerMadow = mm }
             ui.tooltip("Adds (m − 1)/(2 n ln 2) to every entropy")
+            _ = ui.checkbox("classes", isChecked: &showClassLines)
+            ui.tooltip("Show a line per class in the chart")
             if model.engines.count > 1 {
                 var epoch = model.selection.epoch
                 if ui.slider("epoch", value: &epoch, in: 0...(model.engines.count - 1)) { model.selection.epoch = epoch }

@@ -62,6 +62,18 @@ extension AppView {
         let maxValue = summary.map { s in s.taps.map { value($0, method: method) }.max() ?? 1 } ?? 1
         let labelHeight = ui.lineHeight(.small)
         let blockArea = Rect(x: inner.x, y: inner.y + labelHeight, width: inner.width, height: inner.height - 2 * labelHeight - ui.scaled(8))
+        // Blocks (conv → BN → activation → pool): every other run of taps that
+        // starts at a convolution or linear layer gets a shaded band behind it.
+        var start = 0, group = 0
+        for i in 1...taps.count {
+            guard i == taps.count || ["Conv", "Gemm", "MatMul"].contains(taps[i].opType) else { continue }
+            if group % 2 == 1 {
+                ui.drawList.fillRect(Rect(x: inner.x + Float(start) * slot, y: inner.y, width: Float(i - start) * slot, height: inner.height),
+                                     color: ui.theme.colors.widget.withAlpha(0.6), cornerRadius: ui.scaled(3))
+            }
+            group += 1
+            start = i
+        }
         let interaction = ui.interact("strip", rect: inner)
         var hovered: Int?
         for tap in taps {
@@ -164,7 +176,7 @@ extension AppView {
         }
         var hoverClass: Int?
         let mouse = ui.input.mousePosition
-        for k in classNames.indices where method != .information {
+        for k in classNames.indices where method != .information && (showClassLines || sel.classes.contains(k)) {
             let highlighted = sel.classes.isEmpty || sel.classes.contains(k)
             let points = taps.indices.compactMap { i in classValue(taps[i], k, method: method).map { Vec2(xOf(i), yOf($0)) } }
             guard points.count == taps.count else { continue }
