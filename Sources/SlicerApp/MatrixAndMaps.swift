@@ -27,8 +27,7 @@ extension AppView {
         if rightTab == 0 {
             drawMatrix(ui, body)
         } else {
-            ui.drawText("CAR: run `cnnslicer car` for the selected tap; the panel comes with the CAR engine.",
-                        in: body.insetBy(ui.scaled(10)), style: .small, color: ui.theme.colors.textDim)
+            drawCARPanel(ui, body)
         }
         focusFrame(ui, rect, view: 2)
     }
@@ -53,14 +52,17 @@ extension AppView {
             matrix.cache = (key, table)
         }
         // Columns: one per class, then the whole set's instance, ensemble and label information.
-        let extra = ["inst", "ens", "info"]
+        // CAR joins as a column once it has been computed for this tap (CAR tab).
+        let carValues: [Double]? = carRunner.result.flatMap { r in r.tap.index == tapIndex && r.scores.car.count == channels ? r.scores.car : nil }
+        let extra = ["inst", "ens", "info"] + (carValues == nil ? [] : ["CAR"])
         let columnCount = classNames.count + extra.count
         func cell(_ c: Int, _ col: Int) -> Double? {
             if col < classNames.count { return table[col][c] }
             switch col - classNames.count {
             case 0: return tap.channelInstanceEntropy[c]
             case 1: return tap.channelEnsembleEntropy[c]
-            default: return tap.channelLabelInformation[c]
+            case 2: return tap.channelLabelInformation[c]
+            default: return carValues?[c]
             }
         }
         var order = Array(0..<channels)
@@ -85,6 +87,7 @@ extension AppView {
         // Colour ranges: classes share one scale; label information has its own.
         let maxValue = max(1e-9, (0..<channels).flatMap { c in (0..<(classNames.count + 2)).compactMap { cell(c, $0) } }.max() ?? 1)
         let maxInfo = max(1e-9, tap.channelLabelInformation.max() ?? 1)
+        let maxCAR = max(1e-9, carValues?.map(abs).max() ?? 1)
         for col in 0..<columnCount {
             let r = Rect(x: grid.x + Float(col) * colWidth, y: rect.y + pad, width: colWidth, height: header)
             let name = col < classNames.count ? String(classNames[col].prefix(Int(max(1, colWidth / ui.scaled(7))))) : extra[col - classNames.count]
@@ -95,7 +98,7 @@ extension AppView {
             if hit.isClicked {
                 if sorted { matrix.descending.toggle() } else { matrix.sortColumn = col; matrix.descending = true }
             }
-            if hit.isHovered { ui.tooltip(col < classNames.count ? "\(classNames[col]) — click to sort" : ["mean instance entropy", "ensemble entropy", "label information"][col - classNames.count] + " — click to sort") }
+            if hit.isHovered { ui.tooltip(col < classNames.count ? "\(classNames[col]) — click to sort" : ["mean instance entropy", "ensemble entropy", "label information", "CAR (accuracy lost when ablated)"][col - classNames.count] + " — click to sort") }
         }
         let brushed = model.selection.channels
         for row in 0..<visibleRows {
@@ -103,9 +106,11 @@ extension AppView {
             let y = grid.y + Float(row) * rowHeight
             for col in 0..<columnCount {
                 let r = Rect(x: grid.x + Float(col) * colWidth, y: y, width: colWidth - 1, height: rowHeight - (rowHeight > ui.scaled(4) ? 1 : 0))
-                let isInfo = col == columnCount - 1
+                let kind = col - classNames.count   // 2: label information, 3: CAR
                 let color = cell(c, col).map { v in
-                    isInfo ? ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxInfo)) : ColorMap.sequential.color(at: Float(v / maxValue))
+                    kind == 2 ? ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxInfo))
+                        : kind == 3 ? ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxCAR))
+                        : ColorMap.sequential.color(at: Float(v / maxValue))
                 } ?? ui.theme.colors.widget
                 ui.drawList.fillRect(r, color: color)
             }
@@ -143,7 +148,7 @@ extension AppView {
         if result.interaction.isHovered && visibleRows > 0 {
             let c = order[rowAt(ui.input.mousePosition.y)]
             let col = min(columnCount - 1, max(0, Int((ui.input.mousePosition.x - grid.x) / colWidth)))
-            let name = col < classNames.count ? classNames[col] : ["mean instance", "ensemble", "label information"][col - classNames.count]
+            let name = col < classNames.count ? classNames[col] : ["mean instance", "ensemble", "label information", "CAR"][col - classNames.count]
             ui.tooltip(String(format: "channel %d · %@\n%@ bits", c, name, cell(c, col).map { String(format: "%.3f", $0) } ?? "—"))
         }
         let note = ui.lineHeight(.small)

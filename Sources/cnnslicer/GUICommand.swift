@@ -130,7 +130,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E.")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it).")
 
     @OptionGroup var app: AppOptions
 
@@ -164,7 +164,8 @@ struct ScreenshotCommand: ParsableCommand {
             let model = AppModel(workspace: workspace)
             model.selection.epoch = workspace.inputs.count - 1
             let view = AppView(model: model, textures: host.renderer)
-            if let select { try apply(select, to: model) }
+            var runCAR: Bool?
+            if let select { runCAR = try apply(select, to: model) }
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
             var settled = 0
@@ -176,7 +177,12 @@ struct ScreenshotCommand: ParsableCommand {
                 let done = model.snapshot.map { $0.isComplete || $0.error != nil } ?? false
                 let subsetDone = model.selection.brushedImages.isEmpty
                     || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
-                if done && model.featureMaps != nil && subsetDone { settled += 1 } else { settled = 0 }
+                if done, let greedy = runCAR {
+                    view.startCAR(greedy: greedy)
+                    runCAR = nil
+                }
+                let carDone = runCAR == nil && !view.isCARRunning
+                if done && model.featureMaps != nil && subsetDone && carDone { settled += 1 } else { settled = 0 }
                 if settled >= 3 { break }
                 Thread.sleep(forTimeInterval: 0.02)
             }
@@ -210,9 +216,11 @@ struct ScreenshotCommand: ParsableCommand {
         print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
     }
 
+    /// Applies `--select`; returns whether (and how) to run CAR: nil none, false CAR only, true with greedy.
     @MainActor
-    func apply(_ text: String, to model: AppModel) throws {
+    func apply(_ text: String, to model: AppModel) throws -> Bool? {
         let net = model.network
+        var runCAR: Bool?
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else { throw ValidationError("--select: '\(part)' is not key=value") }
@@ -239,6 +247,9 @@ struct ScreenshotCommand: ParsableCommand {
             case "method":
                 guard let m = EntropyMethod(name: kv[1]) else { throw ValidationError("--select: method instance|ensemble|information") }
                 model.selection.method = m
+            case "car":
+                guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
+                runCAR = kv[1] == "greedy"
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
                 model.selection.epoch = e
@@ -246,5 +257,6 @@ struct ScreenshotCommand: ParsableCommand {
                 throw ValidationError("--select: unknown key \(kv[0])")
             }
         }
+        return runCAR
     }
 }
