@@ -29,7 +29,7 @@ struct EvalCommand: ParsableCommand {
             let predictions = try classify(workload, batchSize: batch, threads: threads)
             let perClass = predictions.classAccuracy
             if json {
-                print("{\"images\": \(workload.images.count), \"accuracy\": \(jsonNumber(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(jsonNumber).joined(separator: ", "))]}")
+                print("{\"images\": \(workload.images.count), \"accuracy\": \(JSONText.number(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(JSONText.number).joined(separator: ", "))]}")
                 return
             }
             printReport(workload, predictions)

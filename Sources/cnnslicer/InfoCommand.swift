@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SlicerData
 import SlicerEngine
+import SlicerInfo
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,18 +21,18 @@ struct InfoCommand: ParsableCommand {
             if json {
                 var lines: [String] = []
                 for tap in network.taps {
-                    lines.append("    {\"index\": \(tap.index), \"name\": \(jsonString(tap.name)), \"op\": \(jsonString(tap.opType)), \"shape\": [\(tap.shape.map(String.init).joined(separator: ", "))], \"parameters\": \(params[tap.name] ?? 0)}")
+                    lines.append("    {\"index\": \(tap.index), \"name\": \(JSONText.string(tap.name)), \"op\": \(JSONText.string(tap.opType)), \"shape\": [\(tap.shape.map(String.init).joined(separator: ", "))], \"parameters\": \(params[tap.name] ?? 0)}")
                 }
                 print("""
                 {
-                  "model": \(jsonString(network.path)),
-                  "producer": \(jsonString("\(m.producerName) \(m.producerVersion)")),
+                  "model": \(JSONText.string(network.path)),
+                  "producer": \(JSONText.string("\(m.producerName) \(m.producerVersion)")),
                   "opset": \(m.opsetVersion),
-                  "input": {"name": \(jsonString(network.inputName)), "shape": [\(network.inputShape.map(String.init).joined(separator: ", "))]},
+                  "input": {"name": \(JSONText.string(network.inputName)), "shape": [\(network.inputShape.map(String.init).joined(separator: ", "))]},
                   "classes": \(network.classCount),
                   "parameters": \(network.parameterCount),
                   "nodes": \(m.graph.nodes.count),
-                  "metadata": {\(m.metadata.map { "\(jsonString($0.key)): \(jsonString($0.value))" }.joined(separator: ", "))},
+                  "metadata": {\(m.metadata.map { "\(JSONText.string($0.key)): \(JSONText.string($0.value))" }.joined(separator: ", "))},
                   "taps": [
                 \(lines.joined(separator: ",\n"))
                   ]

@@ -192,23 +192,3 @@ final class UncheckedPredictions: @unchecked Sendable {
     func set(_ i: Int, _ v: Int) { storage[i] = v }
     var values: [Int] { Array(storage) }
 }
-
-func jsonNumber(_ value: Double?) -> String {
-    guard let value, value.isFinite else { return "null" }
-    return String(format: "%.6f", value)
-}
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
