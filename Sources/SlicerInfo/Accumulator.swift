@@ -79,7 +79,7 @@ final class TapAccumulator {
             let sums = instanceSums.baseAddress!
             // Channels with fewer values than bins (late layers, rank-2 taps) are
             // handled sparsely, touching only the bins their values fall in.
-            let sparse = hw < bins
+            let sparse = hw <= 2 * bins
             if sparse { hist.update(repeating: 0, count: bins + 1) }
             for n in 0..<activation.batch {
                 let image = batchImages[n], slot = batchSlots[n]
