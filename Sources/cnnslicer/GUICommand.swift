@@ -61,7 +61,8 @@ struct GUICommand: ParsableCommand {
         discussion: """
             Keys: ←/→ step taps, ↑/↓ step images, Tab cycles views, Esc clears brushes, F11 full screen, \
             Ctrl +/− UI scale, Ctrl T theme, Ctrl L large type, Ctrl B hide/show the browser, \
-            Ctrl S save a PNG, Ctrl E save the numbers as CSV, Ctrl Q quit. Drop an .onnx, a data folder or an image on the window.
+            Ctrl O open, Ctrl S save the window as PNG, Ctrl Shift S save the focused view, Ctrl E save the numbers as CSV, \
+            Ctrl Q quit. Drop an .onnx, a data folder or an image on the window.
             """)
 
     @OptionGroup var app: AppOptions
