@@ -7,4 +7,6 @@
 // OpenBLAS single-threaded inside our own worker threads.
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
+// The kernel family OpenBLAS picked for this CPU ("Haswell", "SkylakeX", ...).
+char *openblas_get_corename(void);
 #endif

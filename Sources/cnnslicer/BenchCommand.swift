@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
             if profile { try printProfile(network, input: input, order: order) }
             let inferSeconds = try median((0..<repeats).map { _ in try timeInference() })
             var fields = [
-                "\"model\": \(JSONText.string(network.path))", "\"batch\": \(batch)", "\"threads\": \(threads)",
+                "\"model\": \(JSONText.string(network.path))", "\"batch\": \(batch)", "\"threads\": \(threads)", "\"blas_kernels\": \(JSONText.string(BLASKernels.coreName))",
                 "\"images\": \(images)", "\"repeats\": \(repeats)",
                 "\"infer_images_per_s\": \(String(format: "%.1f", Double(images) / inferSeconds))",
             ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlicerEngine
 
 @main
 struct CNNSlicer: ParsableCommand {
@@ -13,6 +14,13 @@ struct CNNSlicer: ParsableCommand {
         subcommands: [GUICommand.self, ScreenshotCommand.self, DemoCommand.self, InfoCommand.self, InferCommand.self, EvalCommand.self, AnalyzeCommand.self,
                       MergeCommand.self, BenchCommand.self, CARCommand.self],
         defaultSubcommand: GUICommand.self)
+
+    static func main() {
+        // Before anything else runs: may start the program again with faster
+        // BLAS kernels for this CPU (see BLASKernels).
+        BLASKernels.restartWithBetterKernelsIfNeeded()
+        main(nil)
+    }
 }
 
 /// Prints one line naming the file and the problem, then exits non-zero.

@@ -454,31 +454,72 @@ final class KernelTests: XCTestCase {
     }
 
     func testConvPointwise() throws {
-        // 12x12 = 144 pixels: one image per GEMM, the input read directly as the column matrix.
+        // Stride 1: multiplied straight from the (padded) image, no column matrix.
         let direct = try checkConv(ConvCase(label: "1x1 on 12x12", input: [5, 12, 12], weight: [3, 5, 1, 1]))
-        XCTAssertEqual(direct.kernel?.isPointwise, true)
-        XCTAssertEqual(direct.kernel?.imagesPerGemm, 1)
-        // 4x4: several images per GEMM, through the column buffer.
-        let batched = try checkConv(ConvCase(label: "1x1 on 4x4", input: [5, 4, 4], weight: [3, 5, 1, 1], bias: false))
-        XCTAssertEqual(batched.kernel?.isPointwise, true)
-        XCTAssertEqual(batched.kernel?.imagesPerGemm, 5)
+        XCTAssertEqual(direct.kernel?.readsPaddedInput, true)
+        let small = try checkConv(ConvCase(label: "1x1 on 4x4", input: [5, 4, 4], weight: [3, 5, 1, 1], bias: false))
+        XCTAssertEqual(small.kernel?.readsPaddedInput, true)
         try checkConv(ConvCase(label: "1x1 grouped", input: [4, 12, 12], weight: [6, 2, 1, 1], group: 2))
-        try checkConv(ConvCase(label: "1x1 stride 2", input: [3, 9, 9], weight: [2, 3, 1, 1], strides: [2, 2]))
+        // Strided: through im2col columns.
+        let strided = try checkConv(ConvCase(label: "1x1 stride 2", input: [3, 9, 9], weight: [2, 3, 1, 1], strides: [2, 2]))
+        XCTAssertEqual(strided.kernel?.readsPaddedInput, false)
         try checkConv(ConvCase(label: "1x1 padded", input: [3, 4, 5], weight: [2, 3, 1, 1], pads: [1, 0, 0, 1]))
     }
 
-    func testConvSeveralImagesPerGemm() throws {
-        // Tiny outputs (2x2, 4x4): the engine puts several images into one GEMM; check
-        // full batches and a partial last batch (3 images in a capacity-5 executor).
+    func testConvTinyOutputsAndPartialBatches() throws {
+        // Tiny outputs (2x2, 4x4) leave most product columns unused; check full
+        // batches and a partial last batch (3 images in a capacity-5 executor).
         let plans: [(count: Int, capacity: Int)] = [(5, 5), (3, 5), (1, 5), (2, 2)]
-        let twoByTwo = try checkConv(ConvCase(label: "2x2 output", input: [3, 4, 4], weight: [4, 3, 3, 3]), plans: plans)
-        XCTAssertGreaterThan(twoByTwo.kernel?.imagesPerGemm ?? 0, 1)
-        let grouped = try checkConv(ConvCase(label: "4x4 output, 3 groups", input: [6, 4, 4], weight: [6, 2, 3, 3],
-                                             group: 3, pads: [1, 1, 1, 1]), plans: plans)
-        XCTAssertGreaterThan(grouped.kernel?.imagesPerGemm ?? 0, 1)
-        let strided = try checkConv(ConvCase(label: "strided to 2x2", input: [2, 5, 5], weight: [3, 2, 3, 3],
-                                             strides: [2, 2], pads: [0, 0, 1, 1]), plans: plans)
-        XCTAssertGreaterThan(strided.kernel?.imagesPerGemm ?? 0, 1)
+        try checkConv(ConvCase(label: "2x2 output", input: [3, 4, 4], weight: [4, 3, 3, 3]), plans: plans)
+        try checkConv(ConvCase(label: "4x4 output, 3 groups", input: [6, 4, 4], weight: [6, 2, 3, 3],
+                               group: 3, pads: [1, 1, 1, 1]), plans: plans)
+        try checkConv(ConvCase(label: "strided to 2x2", input: [2, 5, 5], weight: [3, 2, 3, 3],
+                               strides: [2, 2], pads: [0, 0, 1, 1]), plans: plans)
+        // More filters than one panel of 8 and not a multiple of it; more than 48 output columns.
+        try checkConv(ConvCase(label: "19 filters on 9x11", input: [3, 9, 11], weight: [19, 3, 3, 3], pads: [1, 1, 1, 1]), plans: plans)
+        try checkConv(ConvCase(label: "19 filters strided", input: [3, 13, 11], weight: [19, 3, 3, 3], strides: [2, 2],
+                               pads: [1, 1, 1, 1]), plans: plans)
+    }
+
+    func testConvResultDoesNotDependOnBatch() throws {
+        // Each image's output is the same sum in the same order whatever the
+        // batch: the same image gives bit-identical values alone and among others.
+        let w = randomTensor("W", [24, 5, 3, 3], seed: 21, in: -0.5...0.5)
+        let m = flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
+                          input: [5, 10, 10], tapped: "conv")
+        let network = try Network(model: m)
+        let perImage = 5 * 10 * 10, outPerImage = 24 * 10 * 10
+        let images = randomFloats(7 * perImage, seed: 22)
+        let many = try network.makeExecutor(capacity: 7)
+        let all = Array(images.withUnsafeBufferPointer { many.run(input: $0, count: 7) })
+        let one = try network.makeExecutor(capacity: 1)
+        for i in [0, 3, 6] {
+            let single = Array(images[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
+            XCTAssertEqual(single, Array(all[(i * outPerImage)..<((i + 1) * outPerImage)]), "image \(i)")
+        }
+    }
+
+    func testPackedProductMatchesNaiveProduct() {
+        // Rows not a multiple of 8, widths covering the 48-, 32- and 16-column
+        // tiles, and B rows at arbitrary offsets.
+        var generator = SplitMix(5)
+        for (rows, depth, width) in [(1, 1, 16), (8, 3, 48), (13, 7, 80), (21, 30, 112), (64, 9, 16)] {
+            let a = (0..<(rows * depth)).map { _ in generator.uniform(-0.5...0.5) }
+            let b = (0..<(depth * 37 + width + 5)).map { _ in generator.uniform(-0.5...0.5) }
+            let offsets = (0..<depth).map { j in (j * 37 + 3 * j) % (depth * 37 + 5) }
+            let packed = a.withUnsafeBufferPointer { PackedRows($0.baseAddress!, rows: rows, depth: depth, rowStride: depth) }
+            var c = [Float](repeating: .nan, count: packed.paddedRows * width)
+            b.withUnsafeBufferPointer { bp in offsets.withUnsafeBufferPointer { op in c.withUnsafeMutableBufferPointer { cp in
+                packed.multiply(bp.baseAddress!, offsets: op.baseAddress!, width: width, into: cp.baseAddress!, ldc: width)
+            }}}
+            for r in 0..<packed.paddedRows {
+                for q in 0..<width {
+                    var expected = 0.0
+                    if r < rows { for j in 0..<depth { expected += Double(a[r * depth + j]) * Double(b[offsets[j] + q]) } }
+                    XCTAssertEqual(Double(c[r * width + q]), expected, accuracy: 1e-5, "\(rows)x\(depth)x\(width) at \(r),\(q)")
+                }
+            }
+        }
     }
 
     func testConvAutoPad() throws {

@@ -1,4 +1,3 @@
-import COpenBLAS
 
 /// Spatial geometry shared by Conv and the pooling kernels.
 struct Window2D: Sendable, Equatable {
@@ -78,8 +77,16 @@ struct Window2D: Sendable, Equatable {
     }
 }
 
-/// 2-D convolution as im2col + SGEMM, with small images batched into one GEMM
-/// so that late layers with tiny feature maps still give OpenBLAS wide matrices.
+/// 2-D convolution as a matrix product of the packed filters (PackedGemm.swift)
+/// with the image, one image at a time.
+///
+/// Stride-1 convolutions (any padding and dilation) multiply straight from a
+/// zero-padded copy of the image: with the output laid out at the padded row
+/// width, output pixel q of filter tap (c, i, j) reads padded pixel
+/// `q + offset(c, i, j)`, so each filter tap is one row of B at a fixed offset
+/// and no column matrix is built (the `paddedWidth − outW` extra columns per row
+/// are computed and dropped). Strided convolutions build the im2col matrix
+/// first and multiply from it.
 struct ConvKernel: Kernel {
     let outputShape: [Int]
     let channels: Int, height: Int, width: Int
@@ -87,68 +94,75 @@ struct ConvKernel: Kernel {
     let window: Window2D
     let weights: WeightBuffer   // [M, C/G, kh, kw]
     let bias: WeightBuffer?     // [M]
-    /// Images per GEMM.
-    let imagesPerGemm: Int
-    /// A 1×1, stride-1, unpadded conv reads its input directly as the column matrix.
-    let isPointwise: Bool
+    /// Each group's filters, packed for the micro-kernel.
+    let packedFilters: [PackedRows]
+    /// True: multiply from the padded image (stride 1); false: from im2col columns.
+    let readsPaddedInput: Bool
+    /// Padded plane size (direct path).
+    let paddedHeight: Int, paddedWidth: Int
+    /// Columns of each product: output rows × their stored width, rounded up to 16.
+    let productWidth: Int
+    /// Floats of the padded copy of one group's channels, with slack for the last
+    /// product columns (direct path).
+    let paddedCount: Int
+    /// Where row j of B starts, relative to the group's padded input or the column matrix.
+    let rowOffsets: [Int]
 
     var columnRows: Int { channels / groups * window.kernelH * window.kernelW }
     var outPixels: Int { window.outH * window.outW }
+    /// Output columns per output row in the product (padded width or outW).
+    var storedRowWidth: Int { readsPaddedInput ? paddedWidth : window.outW }
 
     var scratchCount: Int {
-        let cols = (isPointwise && imagesPerGemm == 1) ? 0 : columnRows * imagesPerGemm * outPixels
-        let staging = imagesPerGemm > 1 ? (outChannels / groups) * imagesPerGemm * outPixels : 0
-        return cols + staging
+        let source = readsPaddedInput ? paddedCount : columnRows * productWidth
+        let staging = (packedFilters.first?.paddedRows ?? 0) * productWidth
+        return source + staging
     }
 
     func run(_ io: KernelIO) {
         let x = io.inputs[0], y = io.output
         let cg = channels / groups, mg = outChannels / groups
-        let k = columnRows, p = outPixels
-        let inImage = channels * height * width, outImage = outChannels * p
-        var n0 = 0
-        while n0 < io.batch {
-            let b = min(imagesPerGemm, io.batch - n0)
-            for g in 0..<groups {
-                let w = weights.pointer + g * mg * k
-                let cols: UnsafeMutablePointer<Float>
-                if isPointwise && imagesPerGemm == 1 {
-                    cols = x + n0 * inImage + g * cg * height * width
-                } else {
-                    cols = io.scratch
-                    for j in 0..<b {
-                        im2col(x + (n0 + j) * inImage + g * cg * height * width, cg, into: cols + j * p, rowStride: b * p)
+        let p = outPixels, plane = height * width
+        let inImage = channels * plane, outImage = outChannels * p
+        let source = io.scratch
+        let staging = io.scratch + (readsPaddedInput ? paddedCount : columnRows * productWidth)
+        let oh = window.outH, ow = window.outW, rowWidth = storedRowWidth
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            guard let offsets = offsets.baseAddress else { return }
+            for n in 0..<io.batch {
+                for g in 0..<groups {
+                    let image = x + n * inImage + g * cg * plane
+                    if readsPaddedInput {
+                        pad(image, cg, into: source)
+                    } else {
+                        im2col(image, cg, into: source, rowStride: productWidth)
                     }
-                }
-                if b == 1 && imagesPerGemm == 1 {
-                    let out = y + n0 * outImage + g * mg * p
-                    gemm(w, cols, out, m: mg, n: p, k: k, biasOffset: g * mg)
-                } else {
-                    let staging = io.scratch + k * imagesPerGemm * p
-                    gemm(w, cols, staging, m: mg, n: b * p, k: k, biasOffset: g * mg)
-                    for j in 0..<b {
-                        for m in 0..<mg {
-                            (y + (n0 + j) * outImage + (g * mg + m) * p)
-                                .update(from: staging + m * b * p + j * p, count: p)
+                    packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: staging, ldc: productWidth)
+                    // Keep the outH × outW pixels of each filter's row, adding the bias.
+                    let out = y + n * outImage + g * mg * p
+                    for m in 0..<mg {
+                        let b = bias?.pointer[g * mg + m] ?? 0
+                        let row = staging + m * productWidth, dst = out + m * p
+                        for r in 0..<oh {
+                            let from = row + r * rowWidth, to = dst + r * ow
+                            for c in 0..<ow { to[c] = from[c] + b }
                         }
                     }
                 }
             }
-            n0 += b
         }
     }
 
-    /// out[m, n] = W[m, :] · cols[:, n] + bias[m]
-    @inline(__always)
-    private func gemm(_ w: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                      m: Int, n: Int, k: Int, biasOffset: Int) {
-        var beta: Float = 0
-        if let bias {
-            for row in 0..<m { (out + row * n).update(repeating: bias.pointer[biasOffset + row], count: n) }
-            beta = 1
+    /// Copies `cg` channel planes into the zero-padded layout, zeroing the borders
+    /// and the slack (scratch is shared with other kernels, so nothing is assumed zero).
+    private func pad(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into dst: UnsafeMutablePointer<Float>) {
+        let w = window, hp = paddedHeight, wp = paddedWidth
+        dst.update(repeating: 0, count: paddedCount)
+        for ci in 0..<cg {
+            let src = x + ci * height * width
+            let plane = dst + ci * hp * wp + w.padTop * wp + w.padLeft
+            for r in 0..<height { (plane + r * wp).update(from: src + r * width, count: width) }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    1, w, Int32(k), cols, Int32(n), beta, out, Int32(n))
     }
 
     /// Writes the column matrix of one image (rows = cg·kh·kw, each `outPixels` long,
@@ -213,14 +227,41 @@ struct ConvKernel: Kernel {
             guard b.elementCount == m else { throw c.failure("bias has \(b.elementCount) values for \(m) channels") }
             bias = WeightBuffer(b.floatValues)
         }
-        let pixels = window.outH * window.outW
-        let pointwise = window.kernelH == 1 && window.kernelW == 1 && window.strideH == 1 && window.strideW == 1
-            && window.padTop == 0 && window.padLeft == 0 && window.padBottom == 0 && window.padRight == 0
-        let perGemm = max(1, min(n, 256 / max(pixels, 1)))
+        let cg = ch / groups, mg = m / groups, taps = window.kernelH * window.kernelW
+        let depth = cg * taps
+        let direct = window.strideH == 1 && window.strideW == 1
+        let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
+        let rowWidth = direct ? wp : window.outW
+        let productWidth = max(16, (window.outH * rowWidth + 15) / 16 * 16)
+        var offsets = [Int](repeating: 0, count: depth)
+        for ci in 0..<cg {
+            for ki in 0..<window.kernelH {
+                for kj in 0..<window.kernelW {
+                    let j = (ci * window.kernelH + ki) * window.kernelW + kj
+                    offsets[j] = direct ? ci * hp * wp + ki * window.dilationH * wp + kj * window.dilationW
+                                        : j * productWidth
+                }
+            }
+        }
+        // The last row of B read by a product ends at its offset + productWidth.
+        let paddedCount = direct ? (offsets.max() ?? 0) + productWidth : 0
+        let panelRows = (mg + PackedRows.panelHeight - 1) / PackedRows.panelHeight * PackedRows.panelHeight
+        let source = direct ? checkedProduct([paddedCount]) : checkedProduct([depth, productWidth])
+        guard let source, let staging = checkedProduct([panelRows, productWidth]),
+              source + staging <= maxValuesPerImage else {
+            throw c.unsupported("convolution of \(ch)×\(h)×\(wd) with \(w.dims) would need an implausibly large scratch buffer")
+        }
+        let values = w.floatValues
+        let packed = values.withUnsafeBufferPointer { all -> [PackedRows] in
+            guard let base = all.baseAddress else { return [] }
+            return (0..<groups).map { g in PackedRows(base + g * mg * depth, rows: mg, depth: depth, rowStride: depth) }
+        }
         let kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
-            outChannels: m, groups: groups, window: window, weights: WeightBuffer(w.floatValues),
-            bias: bias, imagesPerGemm: perGemm, isPointwise: pointwise)
+            outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
+            bias: bias, packedFilters: packed, readsPaddedInput: direct,
+            paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
+            paddedCount: paddedCount, rowOffsets: offsets)
         return .kernel(kernel, runtimeInputs: [0])
     }
 }

@@ -1,0 +1,202 @@
+// Single-precision matrix products for convolution: a register-blocked
+// micro-kernel written with SIMD16 vectors (one AVX-512 register each when the
+// build targets such a CPU, two AVX2 or four SSE registers otherwise).
+//
+// Why not only `cblas_sgemm`: a convolution through BLAS first writes the
+// im2col matrix, then BLAS copies ("packs") it again before multiplying, and
+// every call pays BLAS's own set-up — for the small products of a CNN on
+// 28×28 or 32×32 images that overhead is as large as the arithmetic. Here the
+// filters are packed once when the model loads, and the other operand is read
+// where it lies: row j of B is `b + offsets[j]`, which covers an im2col matrix
+// (offsets j·stride) and, for stride-1 convolutions, the zero-padded input
+// itself (offsets of channel, kernel row and kernel column) — the
+// "implicit GEMM" form of a convolution, with no column matrix at all.
+//
+// Every output value is one sum over j in the same order whatever the batch
+// size, so an image's result does not depend on the images beside it.
+
+typealias Vector = SIMD16<Float>
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> Vector {
+    UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+}
+
+@inline(__always)
+private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v0, as: Vector.self)
+}
+
+@inline(__always)
+private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector, _ v1: Vector) {
+    store(p, v0); store(p + 16, v1)
+}
+
+@inline(__always)
+private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector, _ v1: Vector, _ v2: Vector) {
+    store(p, v0); store(p + 16, v1); store(p + 32, v2)
+}
+
+/// A weight matrix (rows × depth) rearranged for the micro-kernel: panels of
+/// 8 rows, each stored depth-major (`[panel][j][8]`), rows past the end zero.
+struct PackedRows: @unchecked Sendable {
+    // Immutable after init; the buffer is shared read-only by every worker.
+    static let panelHeight = 8
+    let rows: Int
+    let depth: Int
+    let panels: Int
+    let storage: WeightBuffer
+
+    /// Packs `rows` rows of `depth` values, row r starting at `source + r * rowStride`.
+    init(_ source: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int) {
+        self.rows = rows
+        self.depth = depth
+        panels = (rows + Self.panelHeight - 1) / Self.panelHeight
+        var packed = [Float](repeating: 0, count: max(1, panels * Self.panelHeight * depth))
+        for r in 0..<rows {
+            let panel = r / Self.panelHeight, lane = r % Self.panelHeight
+            for j in 0..<depth {
+                packed[(panel * depth + j) * Self.panelHeight + lane] = source[r * rowStride + j]
+            }
+        }
+        storage = WeightBuffer(packed)
+    }
+
+    /// Rows of the output a product writes (whole panels).
+    var paddedRows: Int { panels * Self.panelHeight }
+
+    /// c[r][q] = Σ_j A[r][j] · b[offsets[j] + q] for every r < paddedRows and
+    /// q < width, where width is a multiple of 16; row r of c starts at c + r·ldc.
+    /// Reads b[offsets[j] ..< offsets[j] + width] for every j: the caller keeps that in bounds.
+    func multiply(_ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
+                  into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
+        let a = UnsafePointer(storage.pointer)
+        let panelSize = depth * Self.panelHeight
+        var q = 0
+        // Column blocks outside, panels inside: the block of b (depth × 48
+        // values) stays in cache while every panel of filters passes over it.
+        while q < width {
+            let left = width - q
+            for p in 0..<panels {
+                let ap = a + p * panelSize, cp = c + p * Self.panelHeight * ldc + q
+                if left >= 48 {
+                    tile8x48(depth, ap, b + q, offsets, cp, ldc)
+                } else if left >= 32 {
+                    tile8x32(depth, ap, b + q, offsets, cp, ldc)
+                } else {
+                    tile8x16(depth, ap, b + q, offsets, cp, ldc)
+                }
+            }
+            q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
+        }
+    }
+}
+
+/// c[0..<8][0..<48] = Σ_j a[j][0..<8] ⊗ b_j[0..<48], b_j = b + offsets[j]. 24 accumulators stay in registers.
+@inline(__always)
+private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    var c00 = Vector(), c01 = Vector(), c02 = Vector()
+    var c10 = Vector(), c11 = Vector(), c12 = Vector()
+    var c20 = Vector(), c21 = Vector(), c22 = Vector()
+    var c30 = Vector(), c31 = Vector(), c32 = Vector()
+    var c40 = Vector(), c41 = Vector(), c42 = Vector()
+    var c50 = Vector(), c51 = Vector(), c52 = Vector()
+    var c60 = Vector(), c61 = Vector(), c62 = Vector()
+    var c70 = Vector(), c71 = Vector(), c72 = Vector()
+    var ap = a
+    for j in 0..<depth {
+        let bp = b + offsets[j]
+        let b0 = load(bp + 0), b1 = load(bp + 16), b2 = load(bp + 32)
+        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1); c02.addProduct(a0, b2)
+        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1); c12.addProduct(a1, b2)
+        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1); c22.addProduct(a2, b2)
+        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0); c31.addProduct(a3, b1); c32.addProduct(a3, b2)
+        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0); c41.addProduct(a4, b1); c42.addProduct(a4, b2)
+        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0); c51.addProduct(a5, b1); c52.addProduct(a5, b2)
+        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0); c61.addProduct(a6, b1); c62.addProduct(a6, b2)
+        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0); c71.addProduct(a7, b1); c72.addProduct(a7, b2)
+        ap += 8
+    }
+    store(c + 0 * ldc, c00, c01, c02)
+    store(c + 1 * ldc, c10, c11, c12)
+    store(c + 2 * ldc, c20, c21, c22)
+    store(c + 3 * ldc, c30, c31, c32)
+    store(c + 4 * ldc, c40, c41, c42)
+    store(c + 5 * ldc, c50, c51, c52)
+    store(c + 6 * ldc, c60, c61, c62)
+    store(c + 7 * ldc, c70, c71, c72)
+}
+
+/// c[0..<8][0..<32] = Σ_j a[j][0..<8] ⊗ b_j[0..<32], b_j = b + offsets[j]. 16 accumulators stay in registers.
+@inline(__always)
+private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    var c00 = Vector(), c01 = Vector()
+    var c10 = Vector(), c11 = Vector()
+    var c20 = Vector(), c21 = Vector()
+    var c30 = Vector(), c31 = Vector()
+    var c40 = Vector(), c41 = Vector()
+    var c50 = Vector(), c51 = Vector()
+    var c60 = Vector(), c61 = Vector()
+    var c70 = Vector(), c71 = Vector()
+    var ap = a
+    for j in 0..<depth {
+        let bp = b + offsets[j]
+        let b0 = load(bp + 0), b1 = load(bp + 16)
+        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1)
+        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1)
+        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1)
+        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0); c31.addProduct(a3, b1)
+        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0); c41.addProduct(a4, b1)
+        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0); c51.addProduct(a5, b1)
+        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0); c61.addProduct(a6, b1)
+        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0); c71.addProduct(a7, b1)
+        ap += 8
+    }
+    store(c + 0 * ldc, c00, c01)
+    store(c + 1 * ldc, c10, c11)
+    store(c + 2 * ldc, c20, c21)
+    store(c + 3 * ldc, c30, c31)
+    store(c + 4 * ldc, c40, c41)
+    store(c + 5 * ldc, c50, c51)
+    store(c + 6 * ldc, c60, c61)
+    store(c + 7 * ldc, c70, c71)
+}
+
+/// c[0..<8][0..<16] = Σ_j a[j][0..<8] ⊗ b_j[0..<16], b_j = b + offsets[j]. 8 accumulators stay in registers.
+@inline(__always)
+private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    var c00 = Vector()
+    var c10 = Vector()
+    var c20 = Vector()
+    var c30 = Vector()
+    var c40 = Vector()
+    var c50 = Vector()
+    var c60 = Vector()
+    var c70 = Vector()
+    var ap = a
+    for j in 0..<depth {
+        let bp = b + offsets[j]
+        let b0 = load(bp + 0)
+        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0)
+        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0)
+        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0)
+        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0)
+        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0)
+        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0)
+        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0)
+        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0)
+        ap += 8
+    }
+    store(c + 0 * ldc, c00)
+    store(c + 1 * ldc, c10)
+    store(c + 2 * ldc, c20)
+    store(c + 3 * ldc, c30)
+    store(c + 4 * ldc, c40)
+    store(c + 5 * ldc, c50)
+    store(c + 6 * ldc, c60)
+    store(c + 7 * ldc, c70)
+}
