@@ -19,16 +19,21 @@ struct ActivationKernel: Kernel {
         let x = io.inputs[0], y = io.output
         switch function {
         case .relu:
-            for i in 0..<count { y[i] = max(x[i], 0) }
+            // v < 0 is false for NaN, which passes through as in ONNX Runtime.
+            mapElements(x, y, count: count, vector: { $0.replacing(with: 0, where: $0 .< 0) },
+                        scalar: { $0 < 0 ? 0 : $0 })
         case let .leakyRelu(alpha):
-            for i in 0..<count { let v = x[i]; y[i] = v < 0 ? v * alpha : v }
+            mapElements(x, y, count: count, vector: { $0.replacing(with: $0 * alpha, where: $0 .< 0) },
+                        scalar: { $0 < 0 ? $0 * alpha : $0 })
         case .sigmoid:
             for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
         case .tanh:
             for i in 0..<count { y[i] = Foundation.tanh(x[i]) }
         case let .clip(lo, hi):
             // NaN stays NaN, as in ONNX Runtime: min/max would silently replace it.
-            for i in 0..<count { let v = x[i]; y[i] = v < lo ? lo : (v > hi ? hi : v) }
+            mapElements(x, y, count: count,
+                        vector: { $0.replacing(with: lo, where: $0 .< lo).replacing(with: hi, where: $0 .> hi) },
+                        scalar: { $0 < lo ? lo : ($0 > hi ? hi : $0) })
         }
     }
 

@@ -38,6 +38,16 @@ struct BinaryKernel: Kernel {
         }
     }
 
+    @inline(__always)
+    private func apply(_ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> {
+        switch op {
+        case .add: return x + y
+        case .sub: return x - y
+        case .mul: return x * y
+        case .div: return x / y
+        }
+    }
+
     func run(_ io: KernelIO) {
         let total = io.batch * product(outputShape.dropFirst())
         if let constant {
@@ -55,20 +65,30 @@ struct BinaryKernel: Kernel {
                          _ y: UnsafeMutablePointer<Float>, total: Int, bigIsLeft: Bool) {
         switch layout {
         case .same:
-            for i in 0..<total { y[i] = apply(a[i], b[i]) }
+            switch op {
+            case .add: zipElements(a, b, y, count: total, vector: +, scalar: +)
+            case .sub: zipElements(a, b, y, count: total, vector: -, scalar: -)
+            case .mul: zipElements(a, b, y, count: total, vector: *, scalar: *)
+            case .div: zipElements(a, b, y, count: total, vector: /, scalar: /)
+            }
         case let .repeatEvery(period):
             var i = 0
             while i < total {
                 let span = min(period, total - i)
-                if bigIsLeft { for j in 0..<span { y[i + j] = apply(a[i + j], b[j]) } }
-                else { for j in 0..<span { y[i + j] = apply(a[j], b[i + j]) } }
+                let (left, right) = bigIsLeft ? (a + i, b) : (a, b + i)
+                zipElements(left, right, y + i, count: span, vector: { apply($0, $1) }, scalar: { apply($0, $1) })
                 i += period
             }
         case let .perBlock(block, count):
             var i = 0, k = 0
             while i < total {
-                if bigIsLeft { let v = b[k]; for j in 0..<block { y[i + j] = apply(a[i + j], v) } }
-                else { let v = a[k]; for j in 0..<block { y[i + j] = apply(v, b[i + j]) } }
+                if bigIsLeft {
+                    let v = b[k], vv = SIMD16<Float>(repeating: v)
+                    mapElements(a + i, y + i, count: block, vector: { apply($0, vv) }, scalar: { apply($0, v) })
+                } else {
+                    let v = a[k], vv = SIMD16<Float>(repeating: v)
+                    mapElements(b + i, y + i, count: block, vector: { apply(vv, $0) }, scalar: { apply(v, $0) })
+                }
                 i += block
                 k += 1
                 if k == count { k = 0 }

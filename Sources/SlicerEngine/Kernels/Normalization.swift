@@ -17,7 +17,8 @@ struct BatchNormKernel: Kernel {
                         let offset = (n * channels + c) * planeSize
                         let x = io.inputs[0] + offset, y = io.output + offset
                         let s = a[c], t = b[c]
-                        for i in 0..<planeSize { y[i] = x[i] * s + t }
+                        // Multiply, then add (no fused multiply-add): the rounding of the reference formula.
+                        mapElements(x, y, count: planeSize, vector: { $0 * s + t }, scalar: { $0 * s + t })
                     }
                 }
             }

@@ -112,8 +112,18 @@ func maxPool2x2(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Floa
                 outH: Int, outW: Int, width: Int) {
     for r in 0..<outH {
         let top = x + 2 * r * width, bottom = top + width, out = y + r * outW
-        for i in 0..<(2 * outW) { let a = top[i], b = bottom[i]; pairs[i] = b > a ? b : a }
-        for c in 0..<outW { let a = pairs[2 * c], b = pairs[2 * c + 1]; out[c] = b > a ? b : a }
+        zipElements(top, bottom, pairs, count: 2 * outW,
+                    vector: { a, b in a.replacing(with: b, where: b .> a) }, scalar: { a, b in b > a ? b : a })
+        var c = 0
+        while c + 16 <= outW {
+            // 32 values of the vertical maxima: the left and right of 16 windows.
+            let lo = loadVector(pairs + 2 * c), hi = loadVector(pairs + 2 * c + 16)
+            let left = SIMD16<Float>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
+            let right = SIMD16<Float>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
+            storeVector(left.replacing(with: right, where: right .> left), out + c)
+            c += 16
+        }
+        while c < outW { let a = pairs[2 * c], b = pairs[2 * c + 1]; out[c] = b > a ? b : a; c += 1 }
     }
 }
 

@@ -1,0 +1,42 @@
+// Elementwise loops written with SIMD16 vectors.
+//
+// The compiler does not vectorise the plain loops of the elementwise kernels
+// by itself: their output may be their input (they run in place) and it cannot
+// prove the pointers either equal or disjoint, so it emits one scalar at a
+// time — a ReLU then took as long as the convolution before it. These helpers
+// read a whole vector before writing it, which is right both in place and
+// out of place (buffers never overlap partially).
+
+@inline(__always)
+func loadVector(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
+func storeVector(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+/// y[i] = f(x[i]) for i < count; `vector` and `scalar` must compute the same function.
+@inline(__always)
+func mapElements(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                 vector: (SIMD16<Float>) -> SIMD16<Float>, scalar: (Float) -> Float) {
+    var i = 0
+    while i + 16 <= count {
+        storeVector(vector(loadVector(x + i)), y + i)
+        i += 16
+    }
+    while i < count { y[i] = scalar(x[i]); i += 1 }
+}
+
+/// y[i] = f(a[i], b[i]) for i < count.
+@inline(__always)
+func zipElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int,
+                 vector: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>, scalar: (Float, Float) -> Float) {
+    var i = 0
+    while i + 16 <= count {
+        storeVector(vector(loadVector(a + i), loadVector(b + i)), y + i)
+        i += 16
+    }
+    while i < count { y[i] = scalar(a[i], b[i]); i += 1 }
+}
