@@ -2,14 +2,28 @@ import Dispatch
 
 /// A view of one tap's values for the images of a batch, valid only during the
 /// observer call (the buffer is reused by later nodes).
+///
+/// The executor may hand over a run's images in several calls per tap (see
+/// `ExecutionPlan.imagesPerChunk`): `firstImage` says where in the run the
+/// call's images start. Calls for one tap come in increasing `firstImage`.
 public struct TapActivation {
     public let tap: Int
-    /// Images in this batch.
+    /// Images in this call.
     public let batch: Int
+    /// Index in the run of this call's first image.
+    public let firstImage: Int
     /// Per-image shape, as in `TapInfo.shape`.
     public let shape: [Int]
     /// `batch × shape` values, image-major (NCHW).
     public let values: UnsafeBufferPointer<Float>
+
+    public init(tap: Int, batch: Int, firstImage: Int = 0, shape: [Int], values: UnsafeBufferPointer<Float>) {
+        self.tap = tap
+        self.batch = batch
+        self.firstImage = firstImage
+        self.shape = shape
+        self.values = values
+    }
 }
 
 /// Channels to zero at taps: ablation for CAR (SPEC §4).
@@ -77,22 +91,38 @@ public final class Executor {
             observer(TapActivation(tap: 0, batch: count, shape: taps[0].shape,
                                    values: UnsafeBufferPointer(start: inputBuffer, count: count * taps[0].valuesPerImage)))
         }
-        for step in plan.steps {
-            let output = buffers[step.outputBuffer]
-            let started = isProfiling ? DispatchTime.now().uptimeNanoseconds : 0
-            step.kernel.run(KernelIO(inputs: step.inputBuffers.map { buffers[$0] }, output: output,
-                                     scratch: scratch, batch: count))
-            if isProfiling {
-                nodeSeconds[step.nodeIndex, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            }
-            guard let tap = step.tap else { continue }
-            if !mask.isEmpty { applyMask(mask, tap: tap, buffer: output, count: count) }
-            if let observer {
-                observer(TapActivation(tap: tap, batch: count, shape: taps[tap].shape,
-                                       values: UnsafeBufferPointer(start: output, count: count * taps[tap].valuesPerImage)))
-            }
+        // Image-wise steps run a few images at a time through all of them, so
+        // that each chunk's activations are still in cache for the next step
+        // (and for the observer); the rest run on the whole batch at once.
+        let chunk = plan.imagesPerChunk
+        var first = 0
+        while first < count {
+            let n = min(chunk, count - first)
+            for i in 0..<plan.imagewiseSteps { runStep(i, first: first, count: n, mask: mask, observer: observer) }
+            first += n
         }
+        for i in plan.imagewiseSteps..<plan.steps.count { runStep(i, first: 0, count: count, mask: mask, observer: observer) }
         return UnsafeBufferPointer(start: buffers[plan.outputBuffer], count: count * network.classCount)
+    }
+
+    /// Runs step `index` for images `first ..< first + count` of the batch.
+    @inline(__always)
+    private func runStep(_ index: Int, first: Int, count: Int, mask: AblationMask,
+                         observer: ((TapActivation) -> Void)?) {
+        let step = plan.steps[index]
+        let output = buffers[step.outputBuffer] + first * step.outputValuesPerImage
+        let inputs = zip(step.inputBuffers, step.inputValuesPerImage).map { buffers[$0] + first * $1 }
+        let started = isProfiling ? DispatchTime.now().uptimeNanoseconds : 0
+        step.kernel.run(KernelIO(inputs: inputs, output: output, scratch: scratch, batch: count))
+        if isProfiling {
+            nodeSeconds[step.nodeIndex, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        }
+        guard let tap = step.tap else { return }
+        if !mask.isEmpty { applyMask(mask, tap: tap, buffer: output, count: count) }
+        if let observer {
+            observer(TapActivation(tap: tap, batch: count, firstImage: first, shape: network.taps[tap].shape,
+                                   values: UnsafeBufferPointer(start: output, count: count * step.outputValuesPerImage)))
+        }
     }
 
     /// Copies `input` (count × inputShape floats) in and runs.

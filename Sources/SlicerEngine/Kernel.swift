@@ -21,12 +21,17 @@ public protocol Kernel: Sendable {
     var scratchCount: Int { get }
     /// The runtime input whose buffer the output may overwrite (elementwise ops).
     var inPlaceInput: Int? { get }
+    /// True for kernels that are faster on many images per call (a matrix
+    /// product with the batch as its rows); every other kernel treats each
+    /// image on its own, and the executor may call it on a few at a time.
+    var wantsWholeBatch: Bool { get }
     func run(_ io: KernelIO)
 }
 
 public extension Kernel {
     var scratchCount: Int { 0 }
     var inPlaceInput: Int? { nil }
+    var wantsWholeBatch: Bool { false }
 }
 
 /// What a node's inputs are while the plan is built.

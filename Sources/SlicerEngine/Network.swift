@@ -20,6 +20,9 @@ public struct TapInfo: Sendable, Equatable {
 struct PlanStep: Sendable {
     let kernel: any Kernel
     let inputBuffers: [Int]
+    /// Floats per image of each runtime input and of the output.
+    let inputValuesPerImage: [Int]
+    let outputValuesPerImage: Int
     let outputBuffer: Int
     let tap: Int?
     let nodeIndex: Int
@@ -36,6 +39,18 @@ struct ExecutionPlan: Sendable {
     let inputBuffer: Int
     let outputBuffer: Int
     let scratchSize: Int
+    /// The leading steps whose kernels treat each image on its own and gain
+    /// nothing from many images per call (all but Gemm/MatMul, which want the
+    /// batch as the rows of one matrix product).
+    let imagewiseSteps: Int
+    /// Images per call of the image-wise steps: as many as keep one step's
+    /// inputs and output within `chunkBytes`, so that they stay in the core's
+    /// L2 cache from one step to the next.
+    let imagesPerChunk: Int
+
+    /// Cache budget for one chunk's largest step (half of a 1 MiB L2, leaving
+    /// room for the kernels' scratch and the weights).
+    static let chunkBytes = 512 * 1024
 }
 
 /// A checked, planned ONNX classifier: input shape, output classes, taps.
@@ -192,7 +207,9 @@ public final class Network: Sendable {
         var storageSizes: [Int] = [capacity * product(inputShape)]
         values[inputName] = .runtime(storage: 0, shape: [capacity] + inputShape)
         var taps = [TapInfo(index: 0, name: "input", opType: "Input", shape: inputShape)]
-        struct PendingStep { let kernel: any Kernel; let inputs: [Int]; let output: Int; let tap: Int?; let node: Int }
+        struct PendingStep {
+            let kernel: any Kernel; let inputs: [Int]; let inputSizes: [Int]; let output: Int; let tap: Int?; let node: Int
+        }
         var pending: [PendingStep] = []
         var scratch = 0
         var tapNames: Set<String> = ["input"]
@@ -230,9 +247,9 @@ public final class Network: Sendable {
                 }
                 values[outputName] = .runtime(storage: storage, shape: shape)
             case let .kernel(kernel, runtimeInputs):
-                let inputStorages: [Int] = try runtimeInputs.map { i in
-                    guard case let .runtime(storage, _)? = values[node.inputs[i]] else { throw context.failure("input \(i) is not data") }
-                    return storage
+                let inputStorages: [(storage: Int, perImage: Int)] = try runtimeInputs.map { i in
+                    guard case let .runtime(storage, shape)? = values[node.inputs[i]] else { throw context.failure("input \(i) is not data") }
+                    return (storage, product(shape.dropFirst()))
                 }
                 let shape = kernel.outputShape
                 guard shape.first == capacity else {
@@ -254,7 +271,8 @@ public final class Network: Sendable {
                     tapIndex = taps.count
                     taps.append(TapInfo(index: taps.count, name: name, opType: node.opType, shape: Array(shape.dropFirst())))
                 }
-                pending.append(PendingStep(kernel: kernel, inputs: inputStorages, output: storage, tap: tapIndex, node: nodeIndex))
+                pending.append(PendingStep(kernel: kernel, inputs: inputStorages.map(\.storage), inputSizes: inputStorages.map(\.perImage),
+                                           output: storage, tap: tapIndex, node: nodeIndex))
             }
         }
         guard case let .runtime(outputStorage, outputShape)? = values[outputName] else {
@@ -265,50 +283,69 @@ public final class Network: Sendable {
         var lastUse = [Int](repeating: -1, count: storageSizes.count)
         for (i, step) in pending.enumerated() { for s in step.inputs { lastUse[s] = max(lastUse[s], i) } }
         lastUse[outputStorage] = Int.max
+        // The executor runs the leading image-wise steps a chunk of images at a
+        // time (ExecutionPlan.imagesPerChunk): chunk k runs all of them before
+        // chunk k + 1 starts. A buffer may then pass from one value to another
+        // inside that prefix only if the new value has no more floats per image
+        // than the old: chunk k's part of the new value, ending at (k+1)·chunk·new,
+        // must not reach the old value's parts of later chunks, not yet read.
+        let imagewise = pending.firstIndex { $0.kernel.wantsWholeBatch } ?? pending.count
+        let perImage = storageSizes.map { $0 / capacity }
         // Physical buffers, handed out best-fit from a free list as lifetimes end.
         var physicalOf = [Int](repeating: -1, count: storageSizes.count)
         var bufferSizes: [Int] = []
+        /// Floats per image of the value a buffer held last.
+        var bufferPerImage: [Int] = []
         var free: [Int] = []
         physicalOf[0] = 0
         bufferSizes.append(storageSizes[0])
+        bufferPerImage.append(perImage[0])
         var releasedAt: [[Int]] = Array(repeating: [], count: pending.count)
         for s in 0..<storageSizes.count where lastUse[s] >= 0 && lastUse[s] < pending.count { releasedAt[lastUse[s]].append(s) }
         if lastUse[0] < 0 { free.append(0) }  // input unused by any kernel (degenerate)
         for (i, step) in pending.enumerated() {
             let need = storageSizes[step.output]
+            let allowed = { (buffer: Int) in i >= imagewise || perImage[step.output] <= bufferPerImage[buffer] }
             var chosen: Int?
             if let inPlace = step.kernel.inPlaceInput {
                 let source = step.inputs[inPlace]
                 if lastUse[source] == i && step.inputs.filter({ $0 == source }).count == 1
-                    && bufferSizes[physicalOf[source]] >= need {
+                    && bufferSizes[physicalOf[source]] >= need && allowed(physicalOf[source]) {
                     chosen = physicalOf[source]
                 }
             }
             if chosen == nil {
-                let fits = free.enumerated().filter { bufferSizes[$0.element] >= need }
+                let candidates = free.enumerated().filter { allowed($0.element) }
+                let fits = candidates.filter { bufferSizes[$0.element] >= need }
                 if let best = fits.min(by: { bufferSizes[$0.element] < bufferSizes[$1.element] }) {
                     chosen = best.element
                     free.remove(at: best.offset)
-                } else if let largest = free.enumerated().max(by: { bufferSizes[$0.element] < bufferSizes[$1.element] }) {
+                } else if let largest = candidates.max(by: { bufferSizes[$0.element] < bufferSizes[$1.element] }) {
                     chosen = largest.element
                     bufferSizes[largest.element] = need
                     free.remove(at: largest.offset)
                 } else {
                     chosen = bufferSizes.count
                     bufferSizes.append(need)
+                    bufferPerImage.append(perImage[step.output])
                 }
             }
             physicalOf[step.output] = chosen!
+            bufferPerImage[chosen!] = perImage[step.output]
             // Inputs read for the last time by this step are free for the next step.
             for s in releasedAt[i] where physicalOf[s] != chosen! { free.append(physicalOf[s]) }
             if lastUse[step.output] < 0 && step.output != outputStorage { free.append(chosen!) }
         }
         let steps = pending.map {
             PlanStep(kernel: $0.kernel, inputBuffers: $0.inputs.map { physicalOf[$0] },
+                     inputValuesPerImage: $0.inputSizes, outputValuesPerImage: storageSizes[$0.output] / capacity,
                      outputBuffer: physicalOf[$0.output], tap: $0.tap, nodeIndex: $0.node)
         }
+        let largest = steps.prefix(imagewise).map { $0.inputValuesPerImage.reduce($0.outputValuesPerImage, +) }.max() ?? 1
+        let chunk = max(1, min(capacity, ExecutionPlan.chunkBytes / max(1, largest * MemoryLayout<Float>.size)))
         let plan = ExecutionPlan(capacity: capacity, steps: steps, bufferSizes: bufferSizes, inputBuffer: 0,
-                                 outputBuffer: physicalOf[outputStorage], scratchSize: scratch)
+                                 outputBuffer: physicalOf[outputStorage], scratchSize: scratch,
+                                 imagewiseSteps: imagewise, imagesPerChunk: chunk)
         return (plan, taps, outputShape)
     }
 }

@@ -82,7 +82,7 @@ final class TapAccumulator {
             let sparse = hw <= 2 * bins
             if sparse { hist.update(repeating: 0, count: bins + 1) }
             for n in 0..<activation.batch {
-                let image = batchImages[n], slot = batchSlots[n]
+                let image = batchImages[activation.firstImage + n], slot = batchSlots[activation.firstImage + n]
                 layer.update(repeating: 0, count: bins + 1)
                 let entropyRow = store.map { $0.channelEntropyBase + image * $0.totalChannels + offset }
                 for c in 0..<channels {

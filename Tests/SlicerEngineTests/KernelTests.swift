@@ -98,12 +98,19 @@ private func execute(_ m: ONNXModel, count: Int, capacity: Int? = nil, seed: UIn
     var badBatch = false
     let logits = x.withUnsafeBufferPointer { buffer in
         Array(executor.run(input: buffer, count: count, mask: mask) { a in
-            if a.batch != count || a.values.count != count * a.shape.reduce(1, *) { badBatch = true }
-            values[names[a.tap]] = Array(a.values)
+            // Large images come a chunk at a time: in order, each starting where the last ended.
+            let perImage = a.shape.reduce(1, *), seen = values[names[a.tap], default: []].count
+            if a.firstImage * perImage != seen || a.firstImage + a.batch > count || a.values.count != a.batch * perImage {
+                badBatch = true
+            }
+            values[names[a.tap], default: []] += Array(a.values)
             shapes[names[a.tap]] = a.shape
         })
     }
     XCTAssertFalse(badBatch, "observer saw a batch or value count that does not match the run")
+    for (name, v) in values where v.count != count * (shapes[name]?.reduce(1, *) ?? 0) {
+        XCTFail("tap \(name): the observer saw \(v.count) values")
+    }
     XCTAssertEqual(logits.count, count * net.classCount)
     return Outcome(network: net, input: x, logits: logits, values: values, shapes: shapes)
 }
@@ -496,6 +503,43 @@ final class KernelTests: XCTestCase {
         for i in [0, 3, 6] {
             let single = Array(images[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
             XCTAssertEqual(single, Array(all[(i * outPerImage)..<((i + 1) * outPerImage)]), "image \(i)")
+        }
+    }
+
+    func testLargeImagesRunInChunksWithTheSameResults() throws {
+        // 64x64 images make 32 channels of 4096 values (512 KB per image) after
+        // the first conv, so the executor runs the convolutional part a few
+        // images at a time. Buffers must not be shared in a way that lets one
+        // chunk overwrite a later chunk's values (the input, 1 float per pixel,
+        // is smaller than the conv's output): every image must come out as when
+        // run alone, bit for bit, at every tap.
+        let nodes = [
+            node("Conv", "c1", ["x", "W1"], ["pads": .ints([1, 1, 1, 1])]),
+            node("Relu", "r1", ["c1"]),
+            node("MaxPool", "p1", ["r1"], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]),
+            node("Conv", "c2", ["p1", "W2"], ["pads": .ints([1, 1, 1, 1])]),
+            node("Flatten", "f", ["c2"], ["axis": .int(1)]),
+            node("Gemm", "g", ["f", "W3"], ["transB": .int(1)]),
+        ]
+        let inits = [randomTensor("W1", [32, 1, 3, 3], seed: 31), randomTensor("W2", [4, 32, 3, 3], seed: 32, in: -0.1...0.1),
+                     randomTensor("W3", [10, 4 * 32 * 32], seed: 33, in: -0.01...0.01)]
+        let m = model(nodes, inits, input: [1, 64, 64], output: "g")
+        let count = 5
+        let input = randomFloats(count * 64 * 64, seed: 34)
+        let together = try execute(m, count: count, input: input)
+        let plan = try together.network.plan(capacity: count)
+        XCTAssertLessThan(plan.imagesPerChunk, count, "the test needs images large enough to be chunked")
+        XCTAssertGreaterThan(plan.imagewiseSteps, 0)
+        for i in 0..<count {
+            let alone = try execute(m, count: 1, input: Array(input[(i * 4096)..<((i + 1) * 4096)]))
+            for name in ["c1", "r1", "p1", "c2"] {
+                let per = alone.tap(name).count
+                XCTAssertEqual(alone.tap(name), Array(together.tap(name)[(i * per)..<((i + 1) * per)]), "image \(i), tap \(name)")
+            }
+            // The Gemm is OpenBLAS's, whose rounding may depend on the number of rows.
+            for (a, b) in zip(alone.tap("g"), together.tap("g")[(i * 10)..<((i + 1) * 10)]) {
+                XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "image \(i), tap g")
+            }
         }
     }
 

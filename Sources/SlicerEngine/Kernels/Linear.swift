@@ -2,6 +2,7 @@ import COpenBLAS
 
 /// Gemm: Y = alpha·A'·B' + beta·C with A the data (batch first) and B, C constants.
 struct GemmKernel: Kernel {
+    var wantsWholeBatch: Bool { true }
     let outputShape: [Int]
     let inFeatures: Int, outFeatures: Int
     let transB: Bool
@@ -73,6 +74,7 @@ struct GemmKernel: Kernel {
 /// MatMul of data (batch first, rank ≥ 2) by a constant matrix, or of two data
 /// tensors with the same leading dimensions.
 struct MatMulKernel: Kernel {
+    var wantsWholeBatch: Bool { true }
     let outputShape: [Int]
     let rows: Int, inner: Int, cols: Int
     /// Constant right operand; nil when both operands are data.
