@@ -31,7 +31,9 @@ final class TapAccumulator {
         histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
                                   classCount: classCount, bins: b)
         binScratch = Array(repeating: 0, count: network.taps.map(\.valuesPerChannel).max() ?? 1)
-        channelHist = Array(repeating: 0, count: 4 * (b + 1))
+        // Eight sub-histograms and the merged one for `countChannel`, each
+        // `histogramStride(bins)` long; also room for `countBins`' four.
+        channelHist = Array(repeating: 0, count: max(9 * histogramStride(bins: b), 4 * (b + 1)))
         layerHist = Array(repeating: 0, count: b + 1)
     }
 
@@ -52,7 +54,6 @@ final class TapAccumulator {
         let tapBinners = binners[t]
         let offset = store?.channelOffsets[t] ?? 0
         guard let values = activation.values.baseAddress else { return }
-        let slots = histograms.taps[t].slots
         // The two big arrays are moved out of `histograms` while binning and put
         // back afterwards (no copy: the local holds the only reference). Calling
         // `withUnsafeMutableBufferPointer` on `histograms.taps[t].…` directly, as
@@ -77,10 +78,11 @@ final class TapAccumulator {
             let scratch = scratchBuffer.baseAddress!, hist = histBuffer.baseAddress!
             let layer = layerBuffer.baseAddress!, counts = countsBuffer.baseAddress!
             let sums = instanceSums.baseAddress!
-            // Channels with fewer values than bins (late layers, rank-2 taps) are
-            // handled sparsely, touching only the bins their values fall in.
-            let sparse = hw <= 2 * bins
-            if sparse { hist.update(repeating: 0, count: bins + 1) }
+            // Channels with fewer values than bins, or very few values, are
+            // handled sparsely, touching only the bins their values fall in;
+            // the others through eight sub-histograms (`countChannel`).
+            let sparse = hw <= 2 * bins && hw < 32
+            hist.update(repeating: 0, count: 9 * histogramStride(bins: bins))
             for n in 0..<activation.batch {
                 let image = batchImages[activation.firstImage + n], slot = batchSlots[activation.firstImage + n]
                 layer.update(repeating: 0, count: bins + 1)
@@ -88,9 +90,12 @@ final class TapAccumulator {
                 for c in 0..<channels {
                     let x = values + (n * channels + c) * hw
                     let nonFinite = tapBinners[c].bin(x, count: hw, into: scratch)
-                    let classRow = counts + (c * slots + slot) * bins
+                    let classRow = counts + (slot * channels + c) * bins
                     let h: Double
-                    if sparse {
+                    if !sparse {
+                        h = countChannel(scratch, count: hw, nonFinite: nonFinite, bins: bins, hist: hist,
+                                         table: table, millerMadow: mm, classRow: classRow, layer: layer)
+                    } else {
                         // `hist` is all zeros between channels here.
                         for i in 0..<hw { hist[Int(scratch[i])] &+= 1 }
                         var sum = 0.0, nonEmpty = 0
@@ -106,11 +111,6 @@ final class TapAccumulator {
                             hist[b] = 0
                         }
                         h = table.bits(sum: sum, nonEmpty: nonEmpty, total: hw - nonFinite, millerMadow: mm)
-                    } else {
-                        countBins(scratch, count: hw, bins: bins, into: hist)
-                        h = table.bits(hist, bins: bins, total: hw - nonFinite, millerMadow: mm)
-                        for b in 0..<bins { classRow[b] &+= UInt64(hist[b]) }
-                        for b in 0...bins { layer[b] &+= UInt64(hist[b]) }
                     }
                     entropyRow?[c] = Float(h)
                     sums[slot * channels + c] += h
@@ -136,6 +136,61 @@ final class TapAccumulator {
             store.setPrediction(image: image, logits: UnsafeBufferPointer(rebasing: logits[(n * k)..<((n + 1) * k)]))
         }
     }
+}
+
+/// Length of one sub-histogram in `countChannel`: bins + 1 (the last slot for
+/// non-finite values) rounded up to whole vectors.
+@inline(__always)
+func histogramStride(bins: Int) -> Int { (bins + 1 + 15) / 16 * 16 }
+
+/// One channel's bin indices (0...bins, `bins` for non-finite values) counted,
+/// turned into its instance entropy and added to its class row and to the
+/// image's layer histogram.
+///
+/// Long runs of one bin (the zeros after a ReLU) would make every increment
+/// wait for the previous one to reach memory; values go round-robin to eight
+/// sub-histograms instead, so eight chains advance at once. They are then
+/// summed a vector at a time and put back to zero.
+///
+/// - Parameter hist: nine histograms of `histogramStride(bins:)` counts: eight
+///   all zero on entry (and on exit), then the merged one.
+@inline(__always)
+func countChannel(_ indices: UnsafePointer<Int32>, count: Int, nonFinite: Int, bins: Int,
+                  hist: UnsafeMutablePointer<Int32>, table: EntropyTable, millerMadow: Bool,
+                  classRow: UnsafeMutablePointer<UInt64>, layer: UnsafeMutablePointer<UInt64>) -> Double {
+    let stride = histogramStride(bins: bins)
+    let h0 = hist, h1 = hist + stride, h2 = hist + 2 * stride, h3 = hist + 3 * stride
+    let h4 = hist + 4 * stride, h5 = hist + 5 * stride, h6 = hist + 6 * stride, h7 = hist + 7 * stride
+    let merged = hist + 8 * stride
+    var i = 0
+    while i + 8 <= count {
+        h0[Int(indices[i])] &+= 1
+        h1[Int(indices[i + 1])] &+= 1
+        h2[Int(indices[i + 2])] &+= 1
+        h3[Int(indices[i + 3])] &+= 1
+        h4[Int(indices[i + 4])] &+= 1
+        h5[Int(indices[i + 5])] &+= 1
+        h6[Int(indices[i + 6])] &+= 1
+        h7[Int(indices[i + 7])] &+= 1
+        i += 8
+    }
+    while i < count { h0[Int(indices[i])] &+= 1; i += 1 }
+    let zero = SIMD16<Int32>()
+    var v = 0
+    while v < stride {
+        var sum = zero
+        for k in 0..<8 {
+            let p = UnsafeMutableRawPointer(hist + k * stride + v)
+            sum &+= p.loadUnaligned(as: SIMD16<Int32>.self)
+            p.storeBytes(of: zero, as: SIMD16<Int32>.self)
+        }
+        UnsafeMutableRawPointer(merged + v).storeBytes(of: sum, as: SIMD16<Int32>.self)
+        v += 16
+    }
+    let h = table.bits(merged, bins: bins, total: count - nonFinite, millerMadow: millerMadow)
+    for b in 0..<bins { classRow[b] &+= UInt64(merged[b]) }
+    for b in 0...bins { layer[b] &+= UInt64(merged[b]) }
+    return h
 }
 
 /// Counts bin indices (0...bins, the last for non-finite values) into `hist`.

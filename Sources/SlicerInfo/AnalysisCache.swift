@@ -24,7 +24,7 @@ public struct AnalysisCache: Sendable {
     public static func key(input: ModelInput, request: AnalysisRequest) -> String {
         let model = (try? FileDigest.of(file: input.network.path)) ?? "unreadable"
         let mask = request.mask.channels.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.sorted())" }.joined(separator: ";")
-        let settings = "v1|\(request.settings.bins)|\(request.settings.range)|\(request.settings.millerMadow)|"
+        let settings = "v2|\(request.settings.bins)|\(request.settings.range)|\(request.settings.millerMadow)|"
             + "\(input.preprocessing.mean)|\(input.preprocessing.std)|\(input.preprocessing.resize)|\(mask)"
         return model + FileDigest.of(images: input.images) + FileDigest.of(bytes: Array(settings.utf8))
     }

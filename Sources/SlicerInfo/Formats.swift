@@ -114,7 +114,7 @@ public enum FileDigest {
 
 /// A shard's histograms (`analyze --shard k/n`), to be merged.
 public struct AnalysisPartial: Codable {
-    public static let format = "cnnslicer.analysis-partial.v1"
+    public static let format = "cnnslicer.analysis-partial.v2"
     public var format = AnalysisPartial.format
     public let model: String
     public let data: String

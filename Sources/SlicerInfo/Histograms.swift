@@ -8,7 +8,8 @@ public struct TapHistograms: Sendable, Equatable, Codable {
     /// Class slots: the K classes, then one for unlabelled images.
     public let slots: Int
     public let bins: Int
-    /// counts[(c·slots + k)·bins + b]
+    /// counts[(k·channels + c)·bins + b]: class-major, so that one image's
+    /// updates (one class, every channel) walk through memory in order.
     public var counts: [UInt64]
     /// Non-finite values per class slot (not binned).
     public var nonFinite: [UInt64]
@@ -50,7 +51,7 @@ public struct TapHistograms: Sendable, Equatable, Codable {
         counts.withUnsafeBufferPointer { p in
             for ch in channelRange {
                 for k in classes {
-                    let base = (ch * slots + k) * bins
+                    let base = (k * channels + ch) * bins
                     for b in 0..<bins { h[b] &+= p[base + b] }
                 }
             }

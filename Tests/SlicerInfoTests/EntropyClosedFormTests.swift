@@ -65,6 +65,40 @@ final class EntropyClosedFormTests: XCTestCase {
         return (viaTable, Entropy.bits(hist[0..<bins], millerMadow: millerMadow), nonFinite)
     }
 
+    func testCountChannelMatchesADirectCount() {
+        // Runs of one bin (as after a ReLU), every bin count from 2 to 300, lengths
+        // that are and are not multiples of the eight sub-histograms, non-finite
+        // values (slot B); the sub-histograms must be zero again afterwards.
+        var state: UInt64 = 12345
+        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) }
+        for bins in [2, 15, 16, 64, 65, 300] {
+            let stride = histogramStride(bins: bins)
+            var hist = [Int32](repeating: 0, count: 9 * stride)
+            var classRow = [UInt64](repeating: 7, count: bins), layer = [UInt64](repeating: 3, count: bins + 1)
+            for count in [1, 7, 8, 33, 1000] {
+                let indices: [Int32] = (0..<count).map { i in
+                    let r = next() % 10
+                    return Int32(r < 5 ? 0 : (r == 9 ? bins : next() % bins))  // half zeros, a tenth non-finite
+                }
+                let nonFinite = indices.filter { $0 == Int32(bins) }.count
+                var direct = [Int](repeating: 0, count: bins + 1)
+                for b in indices { direct[Int(b)] += 1 }
+                let classBefore = classRow, layerBefore = layer
+                let table = EntropyTable(maxCount: count)
+                let h = indices.withUnsafeBufferPointer { ip in hist.withUnsafeMutableBufferPointer { hp in
+                    classRow.withUnsafeMutableBufferPointer { cp in layer.withUnsafeMutableBufferPointer { lp in
+                        countChannel(ip.baseAddress!, count: count, nonFinite: nonFinite, bins: bins, hist: hp.baseAddress!,
+                                     table: table, millerMadow: false, classRow: cp.baseAddress!, layer: lp.baseAddress!)
+                    }}
+                }}
+                XCTAssertEqual(h, Entropy.bits(direct[0..<bins]), accuracy: 1e-12, "bins \(bins), count \(count)")
+                XCTAssertEqual(zip(classRow, classBefore).map { Int($0 - $1) }, Array(direct[0..<bins]), "class row")
+                XCTAssertEqual(zip(layer, layerBefore).map { Int($0 - $1) }, direct, "layer histogram with the non-finite slot")
+                XCTAssertTrue(hist[0..<(8 * stride)].allSatisfy { $0 == 0 }, "sub-histograms left non-zero")
+            }
+        }
+    }
+
     func testClosedFormsThroughBinnerAndCounting() {
         let lo: Float = -1.5, hi: Float = 2.5
         for bins in [2, 7, 64, 256] {
