@@ -18,7 +18,10 @@ struct BatchNormKernel: Kernel {
                         let x = io.inputs[0] + offset, y = io.output + offset
                         let s = a[c], t = b[c]
                         // Multiply, then add (no fused multiply-add): the rounding of the reference formula.
-                        mapElements(x, y, count: planeSize, vector: { $0 * s + t }, scalar: { $0 * s + t })
+                        let sv = SIMD16<Float>(repeating: s), tv = SIMD16<Float>(repeating: t)
+                        var i = 0
+                        while i + 16 <= planeSize { storeVector(loadVector(x + i) * sv + tv, y + i); i += 16 }
+                        while i < planeSize { y[i] = x[i] * s + t; i += 1 }
                     }
                 }
             }

@@ -10,7 +10,8 @@ struct PoolKernel: Kernel {
     /// the range of window taps that fall inside the image, computed once at plan time.
     let rowSpans: [WindowSpan]
     let colSpans: [WindowSpan]
-    var scratchCount: Int { width }
+    /// The 2×2 max pool keeps the vertical maxima of a whole plane.
+    var scratchCount: Int { height * width }
 
     func run(_ io: KernelIO) {
         let planes = io.batch * outputShape[1]
@@ -110,21 +111,26 @@ struct PoolKernel: Kernel {
 @inline(never)
 func maxPool2x2(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ pairs: UnsafeMutablePointer<Float>,
                 outH: Int, outW: Int, width: Int) {
+    // Vertical maxima of each pair of rows, the plane's rows side by side…
+    let pairWidth = 2 * outW
     for r in 0..<outH {
-        let top = x + 2 * r * width, bottom = top + width, out = y + r * outW
-        zipElements(top, bottom, pairs, count: 2 * outW,
+        let top = x + 2 * r * width, bottom = top + width
+        zipElements(top, bottom, pairs + r * pairWidth, count: pairWidth,
                     vector: { a, b in a.replacing(with: b, where: b .> a) }, scalar: { a, b in b > a ? b : a })
-        var c = 0
-        while c + 16 <= outW {
-            // 32 values of the vertical maxima: the left and right of 16 windows.
-            let lo = loadVector(pairs + 2 * c), hi = loadVector(pairs + 2 * c + 16)
-            let left = SIMD16<Float>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
-            let right = SIMD16<Float>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
-            storeVector(left.replacing(with: right, where: right .> left), out + c)
-            c += 16
-        }
-        while c < outW { let a = pairs[2 * c], b = pairs[2 * c + 1]; out[c] = b > a ? b : a; c += 1 }
     }
+    // …so that the maxima of neighbouring pairs are one pass over the whole
+    // output plane, in full vectors even when a row is narrower than one.
+    let count = outH * outW
+    var j = 0
+    while j + 16 <= count {
+        // 32 vertical maxima: the left and right halves of 16 windows.
+        let lo = loadVector(pairs + 2 * j), hi = loadVector(pairs + 2 * j + 16)
+        let left = SIMD16<Float>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
+        let right = SIMD16<Float>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
+        storeVector(left.replacing(with: right, where: right .> left), y + j)
+        j += 16
+    }
+    while j < count { let a = pairs[2 * j], b = pairs[2 * j + 1]; y[j] = b > a ? b : a; j += 1 }
 }
 
 struct WindowSpan: Sendable {
