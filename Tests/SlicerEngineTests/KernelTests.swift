@@ -488,6 +488,27 @@ final class KernelTests: XCTestCase {
                                pads: [1, 1, 1, 1]), plans: plans)
     }
 
+    func testConvWritingStraightIntoTheOutput() throws {
+        // Shallow filters with whole panels (8 filters) and whole vectors of
+        // pixels (64): the product lands in the output directly, bias added after.
+        let plans: [(count: Int, capacity: Int)] = [(3, 3), (2, 3)]
+        let shallow = try checkConv(ConvCase(label: "8 filters over 2 channels, 8x8", input: [2, 8, 8], weight: [8, 2, 3, 3],
+                                             pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(shallow.kernel?.writesOutputDirectly, true)
+        XCTAssertEqual(shallow.kernel?.readsPaddedInput, false)
+        let strided = try checkConv(ConvCase(label: "16 filters, stride 2 to 8x8", input: [3, 16, 16], weight: [16, 3, 3, 3],
+                                             strides: [2, 2], pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(strided.kernel?.writesOutputDirectly, true)
+        let grouped = try checkConv(ConvCase(label: "2 groups of 8 filters, 4x4", input: [4, 4, 4], weight: [16, 2, 3, 3],
+                                             bias: false, group: 2, pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(grouped.kernel?.writesOutputDirectly, true)
+        // Deep filters keep the padded path and its staging copy.
+        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 8, 8], weight: [8, 8, 3, 3],
+                                          pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(deep.kernel?.writesOutputDirectly, false)
+        XCTAssertEqual(deep.kernel?.readsPaddedInput, true)
+    }
+
     func testConvResultDoesNotDependOnBatch() throws {
         // Each image's output is the same sum in the same order whatever the
         // batch: the same image gives bit-identical values alone and among others.

@@ -98,6 +98,9 @@ struct ConvKernel: Kernel {
     let packedFilters: [PackedRows]
     /// True: multiply from the padded image (stride 1); false: from im2col columns.
     let readsPaddedInput: Bool
+    /// The product lands straight in the output (im2col path, whole panels of
+    /// filters, whole vectors of pixels), with no staging copy.
+    let writesOutputDirectly: Bool
     /// Padded plane size (direct path).
     let paddedHeight: Int, paddedWidth: Int
     /// Columns of each product: output rows × their stored width, rounded up to 16.
@@ -137,9 +140,20 @@ struct ConvKernel: Kernel {
                     } else {
                         im2col(image, cg, into: source, rowStride: productWidth)
                     }
+                    let out = y + n * outImage + g * mg * p
+                    if writesOutputDirectly {
+                        packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p)
+                        if let bias {
+                            for m in 0..<mg {
+                                let b = SIMD16<Float>(repeating: bias.pointer[g * mg + m]), row = out + m * p
+                                var i = 0
+                                while i < p { storeVector(loadVector(row + i) + b, row + i); i += 16 }
+                            }
+                        }
+                        continue
+                    }
                     packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: staging, ldc: productWidth)
                     // Keep the outH × outW pixels of each filter's row, adding the bias.
-                    let out = y + n * outImage + g * mg * p
                     for m in 0..<mg {
                         let b = bias?.pointer[g * mg + m] ?? 0
                         let row = staging + m * productWidth, dst = out + m * p
@@ -161,7 +175,7 @@ struct ConvKernel: Kernel {
         for ci in 0..<cg {
             let src = x + ci * height * width
             let plane = dst + ci * hp * wp + w.padTop * wp + w.padLeft
-            for r in 0..<height { (plane + r * wp).update(from: src + r * width, count: width) }
+            for r in 0..<height { copyFloats(src + r * width, plane + r * wp, count: width) }
         }
     }
 
@@ -188,18 +202,18 @@ struct ConvKernel: Kernel {
                         let ih = r * wd.strideH - wd.padTop + ki * wd.dilationH
                         let d = dst + r * ow
                         if ih < 0 || ih >= height {
-                            d.update(repeating: 0, count: ow)
+                            zeroFloats(d, count: ow)
                             continue
                         }
-                        if lo > 0 { d.update(repeating: 0, count: lo) }
+                        if lo > 0 { zeroFloats(d, count: lo) }
                         let src = plane + ih * width + colOffset
                         if wd.strideW == 1 {
-                            if hi > lo { (d + lo).update(from: src + lo, count: hi - lo) }
+                            if hi > lo { copyFloats(src + lo, d + lo, count: hi - lo) }
                         } else {
                             var c = lo
                             while c < hi { d[c] = src[c * wd.strideW]; c += 1 }
                         }
-                        if hi < ow { (d + hi).update(repeating: 0, count: ow - hi) }
+                        if hi < ow { zeroFloats(d + hi, count: ow - hi) }
                     }
                     row += 1
                 }
@@ -229,7 +243,13 @@ struct ConvKernel: Kernel {
         }
         let cg = ch / groups, mg = m / groups, taps = window.kernelH * window.kernelW
         let depth = cg * taps
-        let direct = window.strideH == 1 && window.strideW == 1
+        // Stride 1 multiplies from the padded image, except for shallow filters
+        // (a first layer over 1–3 colour channels): their column matrix is small,
+        // and when it has whole vectors of pixels the product can be written
+        // straight into the output, saving the staging pass over the output.
+        let pixels = window.outH * window.outW
+        let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0
+        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput)
         let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
         let rowWidth = direct ? wp : window.outW
         let productWidth = max(16, (window.outH * rowWidth + 15) / 16 * 16)
@@ -259,7 +279,7 @@ struct ConvKernel: Kernel {
         let kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
             outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
-            bias: bias, packedFilters: packed, readsPaddedInput: direct,
+            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: !direct && fitsOutput,
             paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
             paddedCount: paddedCount, rowOffsets: offsets)
         return .kernel(kernel, runtimeInputs: [0])

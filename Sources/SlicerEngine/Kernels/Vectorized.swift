@@ -40,3 +40,20 @@ func zipElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: Unsa
     }
     while i < count { y[i] = scalar(a[i], b[i]); i += 1 }
 }
+
+/// dst[0..<count] = src[0..<count] for the short rows of im2col and padding,
+/// inline: a library memmove call per 28-float row cost more than the copy.
+@inline(__always)
+func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count { storeVector(loadVector(src + i), dst + i); i += 16 }
+    while i < count { dst[i] = src[i]; i += 1 }
+}
+
+/// dst[0..<count] = 0, inline (see `copyFloats`).
+@inline(__always)
+func zeroFloats(_ dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 16 <= count { storeVector(SIMD16<Float>(), dst + i); i += 16 }
+    while i < count { dst[i] = 0; i += 1 }
+}
