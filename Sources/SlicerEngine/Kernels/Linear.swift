@@ -1,6 +1,11 @@
 import COpenBLAS
 
 /// Gemm: Y = alpha·A'·B' + beta·C with A the data (batch first) and B, C constants.
+///
+/// Computed with the packed micro-kernel (PackedGemm.swift): the images' rows
+/// are packed per run, B is stored once as [k][outputs] padded to whole
+/// vectors. Each image's row is the same sum in the same order whatever the
+/// batch, unlike BLAS, whose rounding could change with the number of rows.
 struct GemmKernel: Kernel {
     var wantsWholeBatch: Bool { true }
     let outputShape: [Int]
@@ -11,24 +16,38 @@ struct GemmKernel: Kernel {
     let rowBias: [Float]?
     /// beta·C broadcast to the full output when C varies over the batch rows.
     let fullBias: [Float]?
+    /// B as stored in the model (read by CAR's shortcut, TapAblation.swift).
     let weights: WeightBuffer
+    /// B as [inFeatures][productWidth], columns past outFeatures zero.
+    let columns: WeightBuffer
+    /// outFeatures rounded up to whole vectors.
+    let productWidth: Int
+    /// Row j of `columns` starts at offsets[j] = j · productWidth.
+    let rowOffsets: [Int]
+
+    private var capacityPanels: Int { PackedRows.panelCount(rows: outputShape[0]) }
+    var scratchCount: Int { capacityPanels * PackedRows.panelHeight * (inFeatures + productWidth) }
 
     func run(_ io: KernelIO) {
-        let m = io.batch, n = outFeatures, k = inFeatures
-        let y = io.output
-        var beta: Float = 0
-        if let rowBias {
-            rowBias.withUnsafeBufferPointer { b in
-                for r in 0..<m { (y + r * n).update(from: b.baseAddress!, count: n) }
-            }
-            beta = 1
-        } else if let fullBias {
-            fullBias.withUnsafeBufferPointer { b in y.update(from: b.baseAddress!, count: m * n) }
-            beta = 1
+        let m = io.batch, n = outFeatures, k = inFeatures, width = productWidth
+        let packed = io.scratch
+        let staging = io.scratch + capacityPanels * PackedRows.panelHeight * k
+        PackedRows.pack(io.inputs[0], rows: m, depth: k, rowStride: k, into: packed)
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            PackedRows.multiply(packed, panels: PackedRows.panelCount(rows: m), depth: k,
+                                columns.pointer, offsets: offsets.baseAddress!, width: width, into: staging, ldc: width)
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, io.inputs[0], Int32(k),
-                    weights.pointer, Int32(transB ? k : n), beta, y, Int32(n))
+        let y = io.output, a = alpha
+        for r in 0..<m {
+            let src = staging + r * width, dst = y + r * n
+            if let rowBias {
+                for o in 0..<n { dst[o] = a * src[o] + rowBias[o] }
+            } else if let fullBias {
+                for o in 0..<n { dst[o] = a * src[o] + fullBias[r * n + o] }
+            } else {
+                for o in 0..<n { dst[o] = a * src[o] }
+            }
+        }
     }
 
     static func make(_ c: NodeContext) throws -> BuiltNode {
@@ -65,8 +84,18 @@ struct GemmKernel: Kernel {
                 throw c.failure("C \(cT.dims) does not broadcast to [\(a[0]), \(n)]")
             }
         }
+        let values = b.floatValues
+        let width = max(16, (n + 15) / 16 * 16)
+        guard let columnCount = checkedProduct([k, width]) else {
+            throw c.unsupported("B \(b.dims) is implausibly large")
+        }
+        var columns = [Float](repeating: 0, count: columnCount)
+        for j in 0..<k {
+            for o in 0..<n { columns[j * width + o] = transB ? values[o * k + j] : values[j * n + o] }
+        }
         let kernel = GemmKernel(outputShape: [a[0], n], inFeatures: k, outFeatures: n, transB: transB,
-                                alpha: alpha, rowBias: rowBias, fullBias: fullBias, weights: WeightBuffer(b.floatValues))
+                                alpha: alpha, rowBias: rowBias, fullBias: fullBias, weights: WeightBuffer(values),
+                                columns: WeightBuffer(columns), productWidth: width, rowOffsets: (0..<k).map { $0 * width })
         return .kernel(kernel, runtimeInputs: [0])
     }
 }

@@ -51,15 +51,32 @@ struct PackedRows: @unchecked Sendable {
     init(_ source: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int) {
         self.rows = rows
         self.depth = depth
-        panels = (rows + Self.panelHeight - 1) / Self.panelHeight
+        panels = Self.panelCount(rows: rows)
         var packed = [Float](repeating: 0, count: max(1, panels * Self.panelHeight * depth))
-        for r in 0..<rows {
-            let panel = r / Self.panelHeight, lane = r % Self.panelHeight
-            for j in 0..<depth {
-                packed[(panel * depth + j) * Self.panelHeight + lane] = source[r * rowStride + j]
-            }
+        packed.withUnsafeMutableBufferPointer { p in
+            Self.pack(source, rows: rows, depth: depth, rowStride: rowStride, into: p.baseAddress!)
         }
         storage = WeightBuffer(packed)
+    }
+
+    static func panelCount(rows: Int) -> Int { (rows + panelHeight - 1) / panelHeight }
+
+    /// Writes `rows` rows in the packed layout at `packed` (panelCount · 8 · depth
+    /// floats), the rows of the last panel past `rows` as zeros.
+    static func pack(_ source: UnsafePointer<Float>, rows: Int, depth: Int, rowStride: Int,
+                     into packed: UnsafeMutablePointer<Float>) {
+        for panel in 0..<panelCount(rows: rows) {
+            let base = packed + panel * depth * panelHeight
+            for lane in 0..<panelHeight {
+                let r = panel * panelHeight + lane
+                if r < rows {
+                    let row = source + r * rowStride
+                    for j in 0..<depth { base[j * panelHeight + lane] = row[j] }
+                } else {
+                    for j in 0..<depth { base[j * panelHeight + lane] = 0 }
+                }
+            }
+        }
     }
 
     /// Rows of the output a product writes (whole panels).
@@ -70,16 +87,23 @@ struct PackedRows: @unchecked Sendable {
     /// Reads b[offsets[j] ..< offsets[j] + width] for every j: the caller keeps that in bounds.
     func multiply(_ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
                   into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        Self.multiply(UnsafePointer(storage.pointer), panels: panels, depth: depth,
+                      b, offsets: offsets, width: width, into: c, ldc: ldc)
+    }
+
+    /// As the method, for rows packed elsewhere (`pack(_:rows:depth:rowStride:into:)`).
+    static func multiply(_ a: UnsafePointer<Float>, panels: Int, depth: Int,
+                         _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
+                         into c: UnsafeMutablePointer<Float>, ldc: Int) {
         precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
-        let a = UnsafePointer(storage.pointer)
-        let panelSize = depth * Self.panelHeight
+        let panelSize = depth * panelHeight
         var q = 0
         // Column blocks outside, panels inside: the block of b (depth × 48
-        // values) stays in cache while every panel of filters passes over it.
+        // values) stays in cache while every panel of rows passes over it.
         while q < width {
             let left = width - q
             for p in 0..<panels {
-                let ap = a + p * panelSize, cp = c + p * Self.panelHeight * ldc + q
+                let ap = a + p * panelSize, cp = c + p * panelHeight * ldc + q
                 if left >= 48 {
                     tile8x48(depth, ap, b + q, offsets, cp, ldc)
                 } else if left >= 32 {
