@@ -9,6 +9,8 @@ final class TapAccumulator {
     let network: Network
     let settings: AnalysisSettings
     let binners: [[ChannelBinner]]   // [tap][channel]
+    /// Per tap, the binner all its channels share (layer and fixed ranges), if any.
+    let sharedBinners: [ChannelBinner?]
     let tables: [EntropyTable]       // per tap, counts up to values per channel
     var histograms: HistogramSet
     let store: PerImageStore?
@@ -30,7 +32,11 @@ final class TapAccumulator {
         tables = network.taps.map { EntropyTable(maxCount: $0.valuesPerChannel) }
         histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
                                   classCount: classCount, bins: b)
-        binScratch = Array(repeating: 0, count: network.taps.map(\.valuesPerChannel).max() ?? 1)
+        binScratch = Array(repeating: 0, count: network.taps.map(\.valuesPerImage).max() ?? 1)
+        sharedBinners = binners.map { tap in
+            guard let first = tap.first, tap.allSatisfy({ $0.lo == first.lo && $0.hi == first.hi }) else { return nil }
+            return first
+        }
         // Eight sub-histograms and the merged one for `countChannel`, each
         // `histogramStride(bins)` long; also room for `countBins`' four.
         channelHist = Array(repeating: 0, count: max(9 * histogramStride(bins: b), 4 * (b + 1)))
@@ -83,24 +89,47 @@ final class TapAccumulator {
             // the others through eight sub-histograms (`countChannel`).
             let sparse = hw <= 2 * bins && hw < 32
             hist.update(repeating: 0, count: 9 * histogramStride(bins: bins))
+            let shared = sharedBinners[t]
             for n in 0..<activation.batch {
                 let image = batchImages[activation.firstImage + n], slot = batchSlots[activation.firstImage + n]
                 layer.update(repeating: 0, count: bins + 1)
                 let entropyRow = store.map { $0.channelEntropyBase + image * $0.totalChannels + offset }
+                let imageValues = values + n * channels * hw
+                // Channels sharing one range are binned in one pass over the
+                // image's whole tap: no per-channel start-up, no short tails.
+                if let shared { _ = shared.bin(imageValues, count: channels * hw, into: scratch) }
+                if hw == 1 {
+                    // One value per channel (rank-2 taps): its instance entropy is
+                    // 0; it adds one count to its bin, or to the non-finite slot.
+                    for c in 0..<channels {
+                        if shared == nil { _ = tapBinners[c].bin(imageValues + c, count: 1, into: scratch + c) }
+                        let b = Int(scratch[c])
+                        if b < bins { counts[(slot * channels + c) * bins + b] &+= 1 }
+                        layer[b] &+= 1
+                        entropyRow?[c] = 0
+                    }
+                    histograms.taps[t].nonFinite[slot] &+= layer[bins]
+                    let h = Entropy.bits(UnsafeBufferPointer(start: layer, count: bins), millerMadow: mm)
+                    histograms.taps[t].layerInstanceSum[slot] += h
+                    histograms.taps[t].layerInstanceSquares[slot] += h * h
+                    if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
+                    continue
+                }
                 for c in 0..<channels {
-                    let x = values + (n * channels + c) * hw
-                    let nonFinite = tapBinners[c].bin(x, count: hw, into: scratch)
+                    let indices = shared == nil ? scratch : scratch + c * hw
+                    if shared == nil { _ = tapBinners[c].bin(imageValues + c * hw, count: hw, into: scratch) }
                     let classRow = counts + (slot * channels + c) * bins
                     let h: Double
                     if !sparse {
-                        h = countChannel(scratch, count: hw, nonFinite: nonFinite, bins: bins, hist: hist,
+                        h = countChannel(indices, count: hw, bins: bins, hist: hist,
                                          table: table, millerMadow: mm, classRow: classRow, layer: layer)
                     } else {
                         // `hist` is all zeros between channels here.
-                        for i in 0..<hw { hist[Int(scratch[i])] &+= 1 }
+                        for i in 0..<hw { hist[Int(indices[i])] &+= 1 }
+                        let nonFinite = Int(hist[bins])
                         var sum = 0.0, nonEmpty = 0
                         for i in 0..<hw {
-                            let b = Int(scratch[i]), count = hist[b]
+                            let b = Int(indices[i]), count = hist[b]
                             guard count > 0 else { continue }
                             if b < bins {
                                 sum += table.xlogx(Int(count))
@@ -155,7 +184,7 @@ func histogramStride(bins: Int) -> Int { (bins + 1 + 15) / 16 * 16 }
 /// - Parameter hist: nine histograms of `histogramStride(bins:)` counts: eight
 ///   all zero on entry (and on exit), then the merged one.
 @inline(__always)
-func countChannel(_ indices: UnsafePointer<Int32>, count: Int, nonFinite: Int, bins: Int,
+func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
                   hist: UnsafeMutablePointer<Int32>, table: EntropyTable, millerMadow: Bool,
                   classRow: UnsafeMutablePointer<UInt64>, layer: UnsafeMutablePointer<UInt64>) -> Double {
     let stride = histogramStride(bins: bins)
@@ -187,7 +216,7 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, nonFinite: Int, b
         UnsafeMutableRawPointer(merged + v).storeBytes(of: sum, as: SIMD16<Int32>.self)
         v += 16
     }
-    let h = table.bits(merged, bins: bins, total: count - nonFinite, millerMadow: millerMadow)
+    let h = table.bits(merged, bins: bins, total: count - Int(merged[bins]), millerMadow: millerMadow)
     for b in 0..<bins { classRow[b] &+= UInt64(merged[b]) }
     for b in 0...bins { layer[b] &+= UInt64(merged[b]) }
     return h

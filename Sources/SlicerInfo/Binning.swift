@@ -53,9 +53,6 @@ struct ChannelBinner {
     /// Writes a bin in 0...bins for each value; returns the number of non-finite values.
     @inline(__always)
     func bin(_ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
-        let last = Int32(bins - 1), top = Float(bins), lastEdge = Float(bins - 1)
-        let band = edgeBand, lower = 1 - edgeBand
-        let lo = self.lo, scale = self.scale
         if referenceOnly {
             var nonFinite = 0
             for i in 0..<count {
@@ -68,6 +65,26 @@ struct ChannelBinner {
             }
             return nonFinite
         }
+        // Blocks of 256 values: a doubtful value sends only its block through the
+        // slow second pass (a whole tap binned at once would nearly always
+        // contain one somewhere).
+        var nonFinite = 0
+        var start = 0
+        while start < count {
+            let end = min(count, start + 256)
+            if fastPass(x, from: start, to: end, into: out) {
+                nonFinite += settle(x, from: start, to: end, into: out)
+            }
+            start = end
+        }
+        return nonFinite
+    }
+
+    /// Bins values start..<end in float32; true when one of them may be wrong.
+    @inline(__always)
+    private func fastPass(_ x: UnsafePointer<Float>, from start: Int, to end: Int, into out: UnsafeMutablePointer<Int32>) -> Bool {
+        let last = Int32(bins - 1), top = Float(bins), lastEdge = Float(bins - 1)
+        let band = edgeBand, lo = self.lo, scale = self.scale
         // Only selects and an integer OR in this loop (no `&&`, no float
         // reduction, which the compiler may not reorder), so it compiles to
         // straight vector code. A value is doubtful when it lies within the
@@ -75,9 +92,9 @@ struct ChannelBinner {
         var doubtfulBits: UInt32 = 0
         let bandBits = band.bitPattern
         if hi == lo {
-            for i in 0..<count { let v = x[i]; out[i] = 0; doubtfulBits |= (v - v).bitPattern }
+            for i in start..<end { let v = x[i]; out[i] = 0; doubtfulBits |= (v - v).bitPattern }
         } else {
-            for i in 0..<count {
+            for i in start..<end {
                 let v = x[i]
                 let t = (v - lo) * scale
                 var r = t >= 0 ? t : 0          // NaN and values below the range → 0
@@ -96,11 +113,16 @@ struct ChannelBinner {
                 doubtfulBits |= ((d.bitPattern &- bandBits) >> 31) | (v - v).bitPattern
             }
         }
-        let doubtful = doubtfulBits != 0
-        guard doubtful else { return 0 }
-        // Rare: find the doubtful values again and settle them with the definition.
+        return doubtfulBits != 0
+    }
+
+    /// Rare: finds the doubtful values of start..<end again and settles them
+    /// with the definition; returns the non-finite count among them.
+    private func settle(_ x: UnsafePointer<Float>, from start: Int, to end: Int, into out: UnsafeMutablePointer<Int32>) -> Int {
+        let last = Int32(bins - 1), top = Float(bins)
+        let band = edgeBand, lower = 1 - edgeBand, lo = self.lo, scale = self.scale
         var nonFinite = 0
-        for i in 0..<count {
+        for i in start..<end {
             let v = x[i]
             if hi != lo && v.isFinite {
                 var r = (v - lo) * scale

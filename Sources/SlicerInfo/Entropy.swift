@@ -31,8 +31,17 @@ struct EntropyTable: Sendable {
     /// c·log2(c) for c in 0...maxCount.
     private let xlogx: [Double]
 
+    /// log2 of the usual total (every value of a channel finite): one call to
+    /// log2 saved per channel and image.
+    private let log2MaxCount: Double
+
     init(maxCount: Int) {
         xlogx = (0...max(1, maxCount)).map { $0 == 0 ? 0 : Double($0) * log2(Double($0)) }
+        log2MaxCount = log2(Double(max(1, maxCount)))
+    }
+
+    @inline(__always) private func log2Total(_ total: Int) -> Double {
+        total == maxCount ? log2MaxCount : log2(Double(total))
     }
 
     var maxCount: Int { xlogx.count - 1 }
@@ -44,7 +53,7 @@ struct EntropyTable: Sendable {
     func bits(sum: Double, nonEmpty: Int, total: Int, millerMadow: Bool) -> Double {
         guard total > 0 else { return 0 }
         let n = Double(total)
-        var h = log2(n) - sum / n
+        var h = log2Total(total) - sum / n
         if millerMadow { h += Double(nonEmpty - 1) / (2 * n * M_LN2) }
         return max(h, 0)
     }
@@ -70,7 +79,7 @@ struct EntropyTable: Sendable {
         }
         let sum = (s0 + s1) + (s2 + s3)
         let n = Double(total)
-        var h = log2(n) - sum / n
+        var h = log2Total(total) - sum / n
         if millerMadow { h += Double(nonEmpty - 1) / (2 * n * M_LN2) }
         return max(h, 0)
     }

@@ -87,7 +87,7 @@ final class EntropyClosedFormTests: XCTestCase {
                 let table = EntropyTable(maxCount: count)
                 let h = indices.withUnsafeBufferPointer { ip in hist.withUnsafeMutableBufferPointer { hp in
                     classRow.withUnsafeMutableBufferPointer { cp in layer.withUnsafeMutableBufferPointer { lp in
-                        countChannel(ip.baseAddress!, count: count, nonFinite: nonFinite, bins: bins, hist: hp.baseAddress!,
+                        countChannel(ip.baseAddress!, count: count, bins: bins, hist: hp.baseAddress!,
                                      table: table, millerMadow: false, classRow: cp.baseAddress!, layer: lp.baseAddress!)
                     }}
                 }}
