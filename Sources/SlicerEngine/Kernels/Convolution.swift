@@ -155,11 +155,17 @@ struct ConvKernel: Kernel {
                     packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: staging, ldc: productWidth)
                     // Keep the outH × outW pixels of each filter's row, adding the bias.
                     for m in 0..<mg {
-                        let b = bias?.pointer[g * mg + m] ?? 0
                         let row = staging + m * productWidth, dst = out + m * p
-                        for r in 0..<oh {
-                            let from = row + r * rowWidth, to = dst + r * ow
-                            for c in 0..<ow { to[c] = from[c] + b }
+                        if let bias {
+                            let b = bias.pointer[g * mg + m], bv = SIMD16<Float>(repeating: b)
+                            for r in 0..<oh {
+                                let from = row + r * rowWidth, to = dst + r * ow
+                                var c = 0
+                                while c + 16 <= ow { storeVector(loadVector(from + c) + bv, to + c); c += 16 }
+                                while c < ow { to[c] = from[c] + b; c += 1 }
+                            }
+                        } else {
+                            for r in 0..<oh { copyFloats(row + r * rowWidth, dst + r * ow, count: ow) }
                         }
                     }
                 }

@@ -58,6 +58,16 @@ func zipElements(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: Unsa
 func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
     var i = 0
     while i + 16 <= count { storeVector(loadVector(src + i), dst + i); i += 16 }
+    if i + 8 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
+                                                    as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i + 4 <= count {
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self),
+                                                    as: SIMD4<Float>.self)
+        i += 4
+    }
     while i < count { dst[i] = src[i]; i += 1 }
 }
 
