@@ -46,7 +46,9 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SlicerEngine", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // Exact 8-bit products (AVX-512 VNNI where present) for CAR's bounded shortcut.
+        .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .release))]),
+        .target(name: "SlicerEngine", dependencies: ["COpenBLAS", "CInt8"], swiftSettings: fast),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
         .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData"], swiftSettings: fast),
         .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: fast),
@@ -63,7 +65,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
-        .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
     ]

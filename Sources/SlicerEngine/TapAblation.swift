@@ -23,6 +23,11 @@ import Foundation
 //    ("fast" logits). This is exact algebra, but the rounding differs from a
 //    recomputation, so callers must confirm near-ties with the exact logits
 //    (SlicerInfo's CAR does: an image whose top-two margin is tiny is redone exactly).
+//
+// 3. When the consumer is a Conv followed by channel-separable operators, a second
+//    convolution, monotone operators and the final Gemm, that second convolution
+//    is half of the network: its change is bounded in 8-bit integers instead, and
+//    most images' predictions are certain without computing it (BoundedStage.swift).
 
 /// How the plan continues after one tap, for ablating that tap's channels.
 /// Built once per network and tap; immutable and shareable between threads.
@@ -38,6 +43,9 @@ public final class TapAblationPlan: @unchecked Sendable {
     public let shortcutDescription: String?
     /// Why there is no shortcut, when there is none.
     public let noShortcutReason: String?
+    /// What the bounded second stage goes through ("BatchNormalization → Relu → MaxPool →
+    /// Conv '/8/Conv' (8-bit bound) → … → Gemm '/14/Gemm'"), or nil when it does not apply.
+    public var boundedStageDescription: String? { boundedStage?.description }
 
     /// Node indices (`network.orderedNodes`) of the tap's producer (nil for the input),
     /// the channel-separable chain, and the linear consumer.
@@ -50,6 +58,8 @@ public final class TapAblationPlan: @unchecked Sendable {
     let zeroPlanes: [Float]
     /// Values per channel at the linear consumer's input.
     let planeSize: Int
+    /// Fact 3, where the graph after the linear consumer allows it.
+    let boundedStage: BoundedStage?
 
     /// The convolution whose filters produce the tap's channels (through
     /// channel-separable operators), with each filter's L1 norm; or why there is none.
@@ -163,6 +173,7 @@ public final class TapAblationPlan: @unchecked Sendable {
         self.zeroPlanes = zeros
         self.planeSize = linear == nil ? tap.valuesPerChannel : zeros.count / max(tap.channels, 1)
         self.shortcutDescription = linear == nil ? nil : description.joined(separator: " → ")
+        self.boundedStage = linear.flatMap { BoundedStage.find(network: network, linear: $0, readers: readers, kernel: kernel) }
         self.noShortcutReason = linear == nil ? (reason ?? "no linear consumer") : nil
 
         // Backwards: the tap's producer through channel-separable operators to a Conv.
@@ -234,6 +245,9 @@ public final class TapAblationRunner {
     private var count = 0
     private var mask = AblationMask()
     private var fastReady = false
+    /// Fact 3's buffers, when the plan has the bounded stage.
+    private let bounded: BoundedStageRunner?
+    private var boundedReady = false
 
     public init(plan: TapAblationPlan, capacity: Int) throws {
         self.plan = plan
@@ -269,6 +283,23 @@ public final class TapAblationRunner {
             consumerInput = []
             consumerOutput = []
         }
+        bounded = plan.boundedStage.map {
+            BoundedStageRunner(stage: $0, steps: p.steps, capacity: capacity, classCount: plan.network.classCount)
+        }
+    }
+
+    /// Whether `boundedPredictions` is available for the prepared chunk.
+    public var hasBoundedStage: Bool { boundedReady }
+
+    /// Whether the bounded stage's 8-bit product takes the vector path (tests compare both).
+    public var usesVectorProducts: Bool {
+        get { bounded?.vector ?? false }
+        set { bounded?.vector = newValue && (plan.boundedStage?.vector ?? false) }
+    }
+
+    /// Images the bounded stage certified, and those it recomputed in floats, since creation.
+    public var boundedImageCounts: (certified: Int, recomputed: Int) {
+        (bounded?.certifiedImages ?? 0, bounded?.recomputedImages ?? 0)
     }
 
     /// Whether `fastLogits` is available for the prepared chunk.
@@ -302,6 +333,13 @@ public final class TapAblationRunner {
         save(liveAfterLinear, into: &linearSnapshot)
         // inf − inf would poison the difference: such chunks take the exact path.
         fastReady = consumerInput[0..<xCount].allSatisfy(\.isFinite) && consumerOutput[0..<yCount].allSatisfy(\.isFinite)
+        boundedReady = false
+        // The bounded stage starts from the base values after the consumer, so no
+        // tap after the ablated one may be masked.
+        if fastReady, let bounded, mask.channels.keys.allSatisfy({ $0 <= plan.tap.index }) {
+            let first = steps.firstIndex { $0.nodeIndex == bounded.stage.convolution } ?? l + 1
+            boundedReady = bounded.prepare(executor, count: count, mask: mask, stepRange: (l + 1)..<first)
+        }
     }
 
     /// The logits under the prepared mask alone, bit for bit those of `Executor.run(count:mask:)`.
@@ -332,6 +370,47 @@ public final class TapAblationRunner {
         if let t = step.tap { zero(mask.channels[t], tap: t, buffer: y) }
         executor.runSteps((l + 1)..<steps.count, count: count, mask: mask)
         return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: count * classCount)
+    }
+
+    /// Each image's prediction with `channels` ablated, through the bounded stage (nil
+    /// when it does not apply to this chunk): certain ones, and nil for images whose
+    /// prediction needs the exact logits. `margin`: as `CAREngine.nearTieMargin`.
+    public func boundedPredictions(ablating channels: [Int], margin: Float) -> [Int?]? {
+        guard boundedReady, let bounded, let executor, let l = linearStep,
+              let first = steps[l].kernel as? ConvKernel else { return nil }
+        let masked = mask.channels[plan.tap.index] ?? []
+        let ablated = Set(channels).filter { $0 >= 0 && $0 < plan.tap.channels && !masked.contains($0) }.sorted()
+        let plane = plan.planeSize, tapChannels = plan.tap.channels
+        grow(&differencePlane, to: plane)
+        grow(&columns, to: first.window.kernelH * first.window.kernelW * first.outPixels)
+        return consumerInput.withUnsafeBufferPointer { x in
+        consumerOutput.withUnsafeBufferPointer { y in
+        plan.zeroPlanes.withUnsafeBufferPointer { v in
+        differencePlane.withUnsafeMutableBufferPointer { d in
+        columns.withUnsafeMutableBufferPointer { cols in
+            bounded.predictions(count: count, scratch: executor.scratch, margin: margin) { i, target in
+                bounded.firstStage(image: i, channels: ablated, first: first, cachedInput: x.baseAddress!,
+                                   cachedOutput: y.baseAddress!, zeroPlanes: v.baseAddress!, planeSize: plane,
+                                   tapChannels: tapChannels, columns: cols.baseAddress!, plane: d.baseAddress!,
+                                   into: target)
+            }
+        }}}}}
+    }
+
+    /// Top-1 (ties to the lowest index) when the row is finite and its winner leads the
+    /// runner-up by more than `margin`·max(1, largest |logit|); nil otherwise.
+    public static func confidentPrediction(_ row: UnsafeBufferPointer<Float>, margin: Float) -> Int? {
+        var best = 0, scale: Float = 1
+        for i in row.indices {
+            let v = row[i]
+            guard v.isFinite else { return nil }
+            scale = max(scale, abs(v))
+            if v > row[best] { best = i }
+        }
+        var second = -Float.infinity
+        for i in row.indices where i != best { second = max(second, row[i]) }
+        guard row.count == 1 || row[best] - second > margin * scale else { return nil }
+        return best
     }
 
     // MARK: - Internals
@@ -447,7 +526,7 @@ public final class TapAblationRunner {
                         for i in 0..<count {
                             let xc = xAll.baseAddress! + (i * tapChannels + c) * plane
                             for t in 0..<plane { d[t] = xc[t] - vc[t] }
-                            planeColumns(d, conv, into: cols + j * kk * n + i * p, rowStride: n)
+                            TapAblationRunner.planeColumns(d, conv, into: cols + j * kk * n + i * p, rowStride: n)
                         }
                         let filter = conv.weights.pointer + g * mg * cg * kk + (c % cg) * kk
                         for m in 0..<mg { (packed + m * k + j * kk).update(from: filter + m * cg * kk, count: kk) }
@@ -473,7 +552,7 @@ public final class TapAblationRunner {
 
     /// One input plane's columns for `conv`: kh·kw rows of outH·outW values,
     /// `rowStride` apart (so that several images sit side by side).
-    private func planeColumns(_ x: UnsafePointer<Float>, _ conv: ConvKernel, into cols: UnsafeMutablePointer<Float>,
+    static func planeColumns(_ x: UnsafePointer<Float>, _ conv: ConvKernel, into cols: UnsafeMutablePointer<Float>,
                               rowStride: Int) {
         let w = conv.window, h = conv.height, wd = conv.width
         var row = 0

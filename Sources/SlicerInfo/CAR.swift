@@ -421,7 +421,17 @@ public final class CAREngine: Sendable {
             for (i, channels) in ablations.enumerated() {
                 if isCancelled() { throw InfoError.cancelled }
                 var predictions: [Int]?
-                if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {
+                if strategy == .fast, let certain = ablation.boundedPredictions(ablating: channels, margin: CAREngine.nearTieMargin) {
+                    // Images left uncertain (near-ties) take their prediction from the exact logits.
+                    if certain.allSatisfy({ $0 != nil }) {
+                        predictions = certain.compactMap { $0 }
+                        tally.shortcutRuns += 1
+                    } else {
+                        let exact = CAREngine.predictions(ablation.exactLogits(ablating: channels), classes: k)
+                        predictions = zip(certain, exact).map { $0 ?? $1 }
+                        tally.exactRuns += 1
+                    }
+                } else if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {
                     predictions = CAREngine.confidentPredictions(fast, classes: k)
                     if predictions != nil { tally.shortcutRuns += 1 }
                 }

@@ -1,0 +1,666 @@
+import CInt8
+import COpenBLAS
+
+// The second stage of CAR's shortcut (TapAblation.swift explains the first).
+//
+// After the tap's linear consumer, the graph may continue with channel-separable
+// operators, a second convolution, monotone channel-separable operators (BN,
+// monotone activations, pooling) and one final Gemm that gives the logits — the
+// shape of the shipped MNIST and Fashion-MNIST CNNs. There the first stage's
+// suffix is dominated by that second convolution, which is half of the network.
+//
+// Its change under an ablation, Δz = W ⊛ Δx (Δx: the change at its input, dense
+// but small), is computed in 8-bit integers with a rigorous bound instead:
+// W ≈ s_W·Ŵ and Δx ≈ s_Δ·q with |W − s_W·Ŵ| ≤ e_W and |Δx − s_Δ·q| ≤ s_Δ/2, so
+//     |W ⊛ Δx − s_W·s_Δ·(Ŵ ⊛ q)| ≤ e_W·Σ|Δx| + s_Δ/2·s_W·Σ|Ŵ|
+// per output value, Σ over its receptive field. The integer product is exact
+// (VNNI or plain C, the same integers). Each value of the convolution's output
+// is then known to lie in an interval; the monotone operators after it map
+// intervals to intervals (each kernel runs on both ends), and the final linear
+// layer bounds every logit difference. When the winner's lower margin over
+// every other class exceeds the near-tie margin, the prediction of the full
+// recomputation is certain without computing it. Otherwise the image is
+// recomputed in 32-bit floats from the convolution on (and, if that is a
+// near-tie, exactly by the caller). Typically 95–99 % of images are certified,
+// and the 8-bit product is about four times cheaper than the float convolution.
+
+/// Where the bounded second stage applies, with the convolution's weights in 8 bits.
+/// Built once per plan; immutable.
+struct BoundedStage: @unchecked Sendable {
+    // `@unchecked`: holds kernels (Sendable value types) behind `any Kernel`; immutable.
+
+    /// Node indices (`network.orderedNodes`): the channel-separable operators between
+    /// the first consumer and the convolution, the convolution, the monotone operators
+    /// after it, and the final linear layer whose output is the network's.
+    let chainBefore: [Int]
+    let convolution: Int
+    let chainAfter: [Int]
+    let output: Int
+    let description: String
+
+    /// Ŵ as packed for `cnns_i8_gemm`: paddedRows (multiple of 32) × depth (kh·kw·paddedChannels,
+    /// k ordered as (kh, kw, channel) to match a channels-last input).
+    let packed: [Int8]
+    let paddedRows: Int
+    let paddedChannels: Int
+    let depth: Int
+    /// Per output channel: s_W, e_W, s_W·Σ|Ŵ|/2, and ΣŴ (undoes the +128 offset of the inputs).
+    let rowScale: [Float]
+    let rowError: [Float]
+    let rowMagnitude: [Float]
+    let rowSum: [Int32]
+    /// Output positions (oh·outW + ow) of the convolution that reach the logits.
+    let usedPositions: [Int]
+    /// The final layer as classes × features, alpha applied, and its bias.
+    let finalWeights: [Float]
+    let finalBias: [Float]
+    let features: Int
+    /// Whether the 8-bit product takes the AVX-512 VNNI path.
+    let vector: Bool
+
+    /// The stage after the first consumer `linear`, or nil when the graph has another shape.
+    static func find(network: Network, linear: Int, readers: [String: [Int]],
+                     kernel: (Int) -> (any Kernel)?) -> BoundedStage? {
+        let nodes = network.orderedNodes
+        guard kernel(linear) is ConvKernel else { return nil }
+        var value = nodes[linear].outputs[0]
+        var before: [Int] = [], after: [Int] = [], words: [String] = []
+        func onlyReader() -> Int? {
+            guard value != network.outputName, let users = readers[value], users.count == 1 else { return nil }
+            return users[0]
+        }
+        // Channel-separable operators, then the convolution.
+        var conv: (node: Int, kernel: ConvKernel)?
+        while conv == nil {
+            guard let user = onlyReader(), nodes[user].inputs.first == value else { return nil }
+            let node = nodes[user]
+            guard let k = kernel(user) else {
+                guard node.opType == "Identity" || node.opType == "Dropout" else { return nil }
+                value = node.outputs[0]
+                continue
+            }
+            if let c = k as? ConvKernel {
+                guard c.groups == 1 else { return nil }
+                conv = (user, c)
+                words.append("Conv '\(node.displayName)' (8-bit bound)")
+            } else if TapAblationPlan.isChannelSeparable(k) {
+                before.append(user)
+                words.append(node.opType)
+            } else {
+                return nil
+            }
+            value = node.outputs[0]
+        }
+        // Monotone channel-separable operators, then the final linear layer.
+        var final: (node: Int, weights: [Float], bias: [Float], features: Int)?
+        while final == nil {
+            guard let user = onlyReader(), nodes[user].inputs.first == value else { return nil }
+            let node = nodes[user]
+            guard let k = kernel(user) else {
+                guard ["Identity", "Dropout", "Flatten", "Reshape"].contains(node.opType) else { return nil }
+                value = node.outputs[0]
+                continue
+            }
+            if let gemm = k as? GemmKernel {
+                guard gemm.fullBias == nil, node.outputs[0] == network.outputName else { return nil }
+                let n = gemm.outFeatures, f = gemm.inFeatures
+                var w = [Float](repeating: 0, count: n * f)
+                for j in 0..<n {
+                    for i in 0..<f {
+                        w[j * f + i] = gemm.alpha * gemm.weights.pointer[gemm.transB ? j * f + i : i * n + j]
+                    }
+                }
+                final = (user, w, gemm.rowBias ?? [Float](repeating: 0, count: n), f)
+            } else if let matmul = k as? MatMulKernel, let weights = matmul.weights, matmul.rows == 1,
+                      node.outputs[0] == network.outputName {
+                let n = matmul.cols, f = matmul.inner
+                var w = [Float](repeating: 0, count: n * f)
+                for j in 0..<n { for i in 0..<f { w[j * f + i] = weights.pointer[i * n + j] } }
+                final = (user, w, [Float](repeating: 0, count: n), f)
+            } else if BoundedStage.isMonotone(k) {
+                after.append(user)
+                words.append(node.opType)
+            } else {
+                return nil
+            }
+            value = node.outputs[0]
+        }
+        guard let conv, let final, final.features == product(kernel(after.last ?? conv.node)!.outputShape.dropFirst()),
+              final.bias.count == network.classCount else { return nil }
+        words.append("\(nodes[final.node].opType) '\(nodes[final.node].displayName)'")
+
+        // Output positions of the convolution that any later window reads.
+        let w = conv.kernel.window
+        var used = [Bool](repeating: true, count: w.outH * w.outW)
+        var height = w.outH, width = w.outW
+        for node in after {
+            guard let pool = kernel(node) as? PoolKernel else {
+                if kernel(node) is GlobalPoolKernel { used = used.map { _ in true } }
+                continue
+            }
+            // Positions of this pool's input read by some window, mapped back through
+            // the elementwise operators (which keep positions) to the convolution.
+            guard pool.height == height, pool.width == width else { return nil }
+            var read = [Bool](repeating: false, count: height * width)
+            let pw = pool.window
+            for r in 0..<pw.outH {
+                let rs = pool.rowSpans[r]
+                for c in 0..<pw.outW {
+                    let cs = pool.colSpans[c]
+                    for ki in rs.first..<max(rs.first, rs.last) {
+                        for kj in cs.first..<max(cs.first, cs.last) {
+                            read[(rs.origin + ki * pw.dilationH) * width + cs.origin + kj * pw.dilationW] = true
+                        }
+                    }
+                }
+            }
+            // Only the first pooling narrows what the convolution must give; later
+            // ones read the first one's output, whose every value matters or not
+            // through it. Keep it simple and exact: stop after the first.
+            used = zip(used, read).map { $0 && $1 }
+            height = pw.outH
+            width = pw.outW
+            break
+        }
+        let usedPositions = used.indices.filter { used[$0] }
+        guard !usedPositions.isEmpty else { return nil }
+
+        // 8-bit weights, one scale per output channel.
+        let m = conv.kernel.outChannels, c = conv.kernel.channels, kk = w.kernelH * w.kernelW
+        let paddedRows = (m + 31) / 32 * 32, paddedChannels = (c + 3) / 4 * 4
+        let depth = kk * paddedChannels
+        var rows = [Int8](repeating: 0, count: paddedRows * depth)
+        var scale = [Float](repeating: 0, count: m), error = scale, magnitude = scale
+        var sums = [Int32](repeating: 0, count: m)
+        for o in 0..<m {
+            let filter = conv.kernel.weights.pointer + o * c * kk
+            var largest: Float = 0
+            for i in 0..<(c * kk) { largest = max(largest, abs(filter[i])) }
+            guard largest.isFinite else { return nil }
+            let s = largest > 0 ? largest / 127 : 1
+            var worst: Float = 0, total = 0, sum: Int32 = 0
+            for ch in 0..<c {
+                for t in 0..<kk {
+                    let v = filter[ch * kk + t]
+                    let q = Int8(max(-127, min(127, (v / s).rounded())))
+                    rows[o * depth + t * paddedChannels + ch] = q
+                    worst = max(worst, abs(v - s * Float(q)))
+                    total += abs(Int(q))
+                    sum += Int32(q)
+                }
+            }
+            scale[o] = s
+            // The error of each weight, rounded up a little: s·q carries its own rounding.
+            error[o] = worst * 1.001 + s * 1e-6
+            magnitude[o] = s * Float(total) / 2
+            sums[o] = sum
+        }
+        var packed = [Int8](repeating: 0, count: rows.count)
+        rows.withUnsafeBufferPointer { src in
+            packed.withUnsafeMutableBufferPointer { dst in
+                cnns_i8_pack(src.baseAddress!, Int32(paddedRows), Int32(depth), dst.baseAddress!)
+            }
+        }
+        return BoundedStage(chainBefore: before, convolution: conv.node, chainAfter: after, output: final.node,
+                            description: words.joined(separator: " → "), packed: packed, paddedRows: paddedRows,
+                            paddedChannels: paddedChannels, depth: depth, rowScale: scale, rowError: error,
+                            rowMagnitude: magnitude, rowSum: sums, usedPositions: usedPositions,
+                            finalWeights: final.weights, finalBias: final.bias, features: final.features,
+                            vector: cnns_i8_has_vnni() != 0)
+    }
+
+    /// Channel-separable operators that map intervals to intervals when run on both
+    /// ends (then ordered): affine per channel, non-decreasing activations, pooling.
+    static func isMonotone(_ k: any Kernel) -> Bool {
+        if k is BatchNormKernel || k is PoolKernel || k is GlobalPoolKernel { return true }
+        guard let a = k as? ActivationKernel else { return false }
+        switch a.function {
+        case .relu, .sigmoid, .tanh, .clip: return true
+        case let .leakyRelu(alpha): return alpha >= 0
+        }
+    }
+}
+
+/// One worker's buffers and steps for the bounded stage. Not thread-safe.
+final class BoundedStageRunner {
+    let stage: BoundedStage
+    private let before: [PlanStep]
+    private let conv: PlanStep
+    private let convKernel: ConvKernel
+    private let after: [PlanStep]
+    private let final: PlanStep
+    private let classCount: Int
+    /// Floats per image at the convolution's input and output.
+    let inputSize: Int
+    let outputSize: Int
+    /// Whether to take the vector path of the 8-bit product (tests turn it off to compare).
+    var vector: Bool
+
+    /// Base values of the prepared chunk at the convolution's input and output.
+    private let baseInput: UnsafeMutablePointer<Float>
+    private let baseOutput: UnsafeMutablePointer<Float>
+    // Per-image work space.
+    private let work: [UnsafeMutablePointer<Float>]     // 6 buffers of `workSize`
+    private let workSize: Int
+    private let newInput: UnsafeMutablePointer<Float>
+    private let difference: UnsafeMutablePointer<Float>
+    private let columnSums: UnsafeMutablePointer<Float>  // Σ_c |Δx| per input position
+    private let fieldSums: UnsafeMutablePointer<Float>   // Σ|Δx| over each used output's field
+    private let quantized: UnsafeMutablePointer<UInt8>   // channels-last, padded, +128
+    private let paddedH: Int, paddedW: Int
+    private let rows: UnsafeMutablePointer<UInt8>
+    private let rowCount: Int
+    private let products: UnsafeMutablePointer<Int32>
+    private let logits: UnsafeMutablePointer<Float>
+    private let lowerFeatures: UnsafeMutablePointer<Float>
+    private let radiusFeatures: UnsafeMutablePointer<Float>
+
+    /// Images certified by the bound, and those recomputed in floats, since creation.
+    private(set) var certifiedImages = 0
+    private(set) var recomputedImages = 0
+
+    init(stage: BoundedStage, steps: [PlanStep], capacity: Int, classCount: Int) {
+        self.stage = stage
+        self.classCount = classCount
+        func step(_ node: Int) -> PlanStep { steps.first { $0.nodeIndex == node }! }
+        before = stage.chainBefore.map(step)
+        conv = step(stage.convolution)
+        convKernel = conv.kernel as! ConvKernel
+        after = stage.chainAfter.map(step)
+        final = step(stage.output)
+        vector = stage.vector
+        let c = convKernel
+        inputSize = c.channels * c.height * c.width
+        outputSize = product(c.outputShape.dropFirst())
+        let sizes = (stage.chainBefore + [stage.convolution] + stage.chainAfter + [stage.output])
+            .map { product(step($0).kernel.outputShape.dropFirst()) }
+        let workSize = max(sizes.max() ?? 1, c.channels * c.height * c.width, product(c.outputShape.dropFirst()), 1)
+        self.workSize = workSize
+        func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            p.initialize(repeating: 0, count: max(n, 1))
+            return p
+        }
+        baseInput = floats(capacity * inputSize)
+        baseOutput = floats(capacity * outputSize)
+        work = (0..<6).map { _ in floats(workSize) }
+        newInput = floats(inputSize)
+        difference = floats(inputSize)
+        columnSums = floats(c.height * c.width)
+        fieldSums = floats(stage.usedPositions.count)
+        let w = c.window
+        paddedH = c.height + w.padTop + w.padBottom
+        paddedW = c.width + w.padLeft + w.padRight
+        // Padding and padded channels hold 128, the offset zero; only the inside is rewritten.
+        quantized = .allocate(capacity: paddedH * paddedW * stage.paddedChannels)
+        quantized.initialize(repeating: 128, count: paddedH * paddedW * stage.paddedChannels)
+        rowCount = (stage.usedPositions.count + 11) / 12 * 12
+        rows = .allocate(capacity: rowCount * stage.depth)
+        rows.initialize(repeating: 128, count: rowCount * stage.depth)
+        products = .allocate(capacity: rowCount * stage.paddedRows)
+        products.initialize(repeating: 0, count: rowCount * stage.paddedRows)
+        logits = floats(classCount)
+        lowerFeatures = floats(stage.features)
+        radiusFeatures = floats(stage.features)
+    }
+
+    deinit {
+        baseInput.deallocate(); baseOutput.deallocate()
+        for w in work { w.deallocate() }
+        newInput.deallocate(); difference.deallocate(); columnSums.deallocate(); fieldSums.deallocate()
+        quantized.deallocate(); rows.deallocate(); products.deallocate(); logits.deallocate()
+        lowerFeatures.deallocate(); radiusFeatures.deallocate()
+    }
+
+    /// Keeps the base values of `count` images at the convolution's input and output,
+    /// running the steps from the first consumer's output through the convolution.
+    /// Returns false when they are not all finite (the chunk then takes other paths).
+    func prepare(_ executor: Executor, count: Int, mask: AblationMask, stepRange: Range<Int>) -> Bool {
+        executor.runSteps(stepRange, count: count, mask: mask)
+        let x = executor.buffers[conv.inputBuffers[0]]
+        baseInput.update(from: x, count: count * inputSize)
+        conv.kernel.run(KernelIO(inputs: [x], output: baseOutput, scratch: executor.scratch, batch: count))
+        for i in 0..<(count * inputSize) where !baseInput[i].isFinite { return false }
+        for i in 0..<(count * outputSize) where !baseOutput[i].isFinite { return false }
+        return true
+    }
+
+    /// The first stage for one image, as `TapAblationRunner` computes it for a chunk:
+    /// y = y_cached − Σ_c W[:, c] ⊛ (x_c − v_c) for the ablated `channels` of the
+    /// first consumer `first` (a Conv), written to `target`.
+    func firstStage(image i: Int, channels: [Int], first: ConvKernel, cachedInput: UnsafePointer<Float>,
+                    cachedOutput: UnsafePointer<Float>, zeroPlanes: UnsafePointer<Float>, planeSize: Int,
+                    tapChannels: Int, columns: UnsafeMutablePointer<Float>, plane: UnsafeMutablePointer<Float>,
+                    into target: UnsafeMutablePointer<Float>) {
+        let p = first.outPixels, perImage = first.outChannels * p
+        target.update(from: cachedOutput + i * perImage, count: perImage)
+        let w = first.window, kk = w.kernelH * w.kernelW
+        let cg = first.channels / first.groups, mg = first.outChannels / first.groups
+        for c in channels {
+            let x = cachedInput + (i * tapChannels + c) * planeSize, v = zeroPlanes + c * planeSize
+            for t in 0..<planeSize { plane[t] = x[t] - v[t] }
+            TapAblationRunner.planeColumns(plane, first, into: columns, rowStride: p)
+            let g = c / cg
+            for m in (g * mg)..<((g + 1) * mg) {
+                let filter = first.weights.pointer + (m * cg + c % cg) * kk
+                let out = target + m * p
+                for k in 0..<kk { subtractScaled(out, filter[k], columns + k * p, count: p) }
+            }
+        }
+    }
+
+    /// Predictions of the images whose first stage `firstStage` computes (for image i
+    /// into the given buffer): certain ones, nil for images that need the exact
+    /// recomputation. `margin` as `CAREngine.nearTieMargin`.
+    func predictions(count: Int, scratch: UnsafeMutablePointer<Float>, margin: Float,
+                     firstStage: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Int?] {
+        var out = [Int?](repeating: nil, count: count)
+        for i in 0..<count {
+            // The first stage's output → the convolution's input, in floats.
+            firstStage(i, work[0])
+            var source = work[0]
+            for (j, step) in before.enumerated() {
+                let target = j == before.count - 1 ? newInput : work[(j + 1) % 2]
+                step.kernel.run(KernelIO(inputs: [source], output: target, scratch: scratch, batch: 1))
+                source = target
+            }
+            if before.isEmpty { newInput.update(from: source, count: inputSize) }
+            if let k = certify(image: i, scratch: scratch, margin: margin) {
+                out[i] = k
+                certifiedImages += 1
+            } else {
+                out[i] = recompute(scratch: scratch, margin: margin)
+                recomputedImages += 1
+            }
+        }
+        return out
+    }
+
+    // MARK: - The bound
+
+    /// The class the full recomputation predicts, when the bound makes it certain.
+    private func certify(image i: Int, scratch: UnsafeMutablePointer<Float>, margin: Float) -> Int? {
+        let c = convKernel, w = c.window, s = stage
+        let plane = c.height * c.width, cp = s.paddedChannels
+        // Δx, its largest magnitude, and Σ_c |Δx| per position.
+        let base = baseInput + i * inputSize
+        let largest = differenceAndLargest(newInput, base, into: difference, count: inputSize)
+        guard largest.isFinite else { return nil }
+        columnSums.update(repeating: 0, count: plane)
+        for ch in 0..<c.channels { addMagnitudes(columnSums, difference + ch * plane, count: plane) }
+        // q = round(Δx / s_Δ) in −127…127, stored +128, channels-last inside the padding.
+        let stepSize: Float = largest > 0 ? largest / 127 : 0
+        let inverse: Float = largest > 0 ? 127 / largest : 0
+        for h in 0..<c.height {
+            for x in 0..<c.width {
+                let dst = quantized + ((h + w.padTop) * paddedW + w.padLeft + x) * cp
+                let src = difference + h * c.width + x
+                for ch in 0..<c.channels {
+                    // |Δx·inverse| ≤ 127 up to rounding; the clamp keeps the byte in range.
+                    let q = (src[ch * plane] * inverse).rounded()
+                    dst[ch] = UInt8(truncatingIfNeeded: Int32(max(-127, min(127, q))) &+ 128)
+                }
+            }
+        }
+        // One row of kh·kw·cp bytes per used output position, and Σ|Δx| over its field.
+        s.usedPositions.withUnsafeBufferPointer { used in
+            for u in used.indices {
+                let oh = used[u] / w.outW, ow = used[u] % w.outW
+                let row = rows + u * s.depth
+                var field: Float = 0
+                for kh in 0..<w.kernelH {
+                    let ih = oh * w.strideH + kh * w.dilationH   // in padded coordinates
+                    for kw in 0..<w.kernelW {
+                        let iw = ow * w.strideW + kw * w.dilationW
+                        copyBytes(row + (kh * w.kernelW + kw) * cp, quantized + (ih * paddedW + iw) * cp, count: cp)
+                        let y = ih - w.padTop, x = iw - w.padLeft
+                        if y >= 0 && y < c.height && x >= 0 && x < c.width { field += columnSums[y * c.width + x] }
+                    }
+                }
+                fieldSums[u] = field
+            }
+        }
+        s.packed.withUnsafeBufferPointer { p in
+            cnns_i8_gemm(p.baseAddress!, Int32(s.paddedRows), Int32(s.depth), rows, Int32(rowCount), products,
+                         vector ? 1 : 0)
+        }
+        // Interval of every used output value; unused ones keep the base (nothing reads them).
+        let baseOut = baseOutput + i * outputSize
+        var lower = work[2], upper = work[3]
+        lower.update(from: baseOut, count: outputSize)
+        upper.update(from: baseOut, count: outputSize)
+        let halfStep = stepSize / 2 * 1.001
+        let p = w.outH * w.outW, mp = s.paddedRows
+        s.rowScale.withUnsafeBufferPointer { scale in
+        s.rowError.withUnsafeBufferPointer { error in
+        s.rowMagnitude.withUnsafeBufferPointer { magnitude in
+        s.rowSum.withUnsafeBufferPointer { sums in
+        s.usedPositions.withUnsafeBufferPointer { used in
+            for u in used.indices {
+                let position = used[u], field = fieldSums[u], product = products + u * mp
+                for m in 0..<c.outChannels {
+                    let delta = scale[m] * stepSize * Float(product[m] &- 128 &* sums[m])
+                    let center = baseOut[m * p + position] + delta
+                    // The bound, plus room for the rounding of the lines above.
+                    let radius = error[m] * field + halfStep * magnitude[m] + 1e-5 * (abs(delta) + abs(center))
+                    lower[m * p + position] = center - radius
+                    upper[m * p + position] = center + radius
+                }
+            }
+        }}}}}
+        // Monotone operators on both ends, each result put in order again.
+        var spareLower = work[4], spareUpper = work[5]
+        for step in after {
+            step.kernel.run(KernelIO(inputs: [lower], output: spareLower, scratch: scratch, batch: 1))
+            step.kernel.run(KernelIO(inputs: [upper], output: spareUpper, scratch: scratch, batch: 1))
+            order(spareLower, spareUpper, count: product(step.kernel.outputShape.dropFirst()))
+            swap(&lower, &spareLower)
+            swap(&upper, &spareUpper)
+        }
+        return certainClass(lower: lower, upper: upper, margin: margin)
+    }
+
+    /// The final linear layer on intervals: the class whose lower margin over every
+    /// other class exceeds the near-tie margin, if any.
+    private func certainClass(lower: UnsafeMutablePointer<Float>, upper: UnsafeMutablePointer<Float>,
+                              margin: Float) -> Int? {
+        let f = stage.features, k = classCount
+        let center = lowerFeatures, radius = radiusFeatures
+        guard centerAndRadius(lower, upper, center: center, radius: radius, count: f) else { return nil }
+        // γ: the worst relative rounding of an f-term float sum (|error| ≤ γ·Σ|terms|).
+        let gamma = Float(f + 2) * Float.ulpOfOne
+        return stage.finalWeights.withUnsafeBufferPointer { wBuf -> Int? in
+        stage.finalBias.withUnsafeBufferPointer { bias -> Int? in
+            let w = wBuf.baseAddress!
+            var best = 0, scale: Float = 1
+            // Per class: the logit at the centre, Σ|W_j|·radius, and Σ|W_j|·|centre| (for rounding).
+            var spread = [Float](repeating: 0, count: k), size = spread
+            for j in 0..<k {
+                let sums = dotSpreadSize(w + j * f, center, radius, count: f)
+                logits[j] = sums.dot + bias[j]
+                spread[j] = sums.spread * (1 + gamma)
+                size[j] = sums.size * gamma + (abs(sums.dot) + abs(bias[j])) * Float.ulpOfOne
+                scale = max(scale, abs(logits[j]) + spread[j] + size[j])
+                if logits[j] > logits[best] { best = j }
+            }
+            guard scale.isFinite else { return nil }
+            for j in 0..<k where j != best {
+                // The difference of the two rows bounds the pair tighter than the two spreads.
+                let pair = differenceSpread(w + best * f, w + j * f, radius, count: f) * (1 + gamma)
+                let difference = logits[best] - logits[j]
+                let low = difference - pair - size[best] - size[j] - abs(difference) * Float.ulpOfOne
+                guard low > margin * scale else { return nil }
+            }
+            return best
+        }}
+    }
+
+    /// The image recomputed in floats from the convolution on: the prediction when its
+    /// top two logits are not a near-tie, else nil.
+    private func recompute(scratch: UnsafeMutablePointer<Float>, margin: Float) -> Int? {
+        var source = work[0]
+        conv.kernel.run(KernelIO(inputs: [newInput], output: source, scratch: scratch, batch: 1))
+        for (j, step) in after.enumerated() {
+            let target = work[(j + 1) % 2]
+            step.kernel.run(KernelIO(inputs: [source], output: target, scratch: scratch, batch: 1))
+            source = target
+        }
+        final.kernel.run(KernelIO(inputs: [source], output: logits, scratch: scratch, batch: 1))
+        return TapAblationRunner.confidentPrediction(UnsafeBufferPointer(start: logits, count: classCount), margin: margin)
+    }
+}
+
+// MARK: - Vector loops (explicit SIMD: float sums are not reassociated otherwise)
+
+private typealias Vector = SIMD16<Float>
+
+/// |v| lane by lane (NaN stays NaN).
+@inline(__always) private func magnitude(_ v: Vector) -> Vector { v.replacing(with: -v, where: v .< 0) }
+@inline(__always) private func magnitude(_ v: Float) -> Float { abs(v) }
+/// Lane-wise max as a compare and blend (`pointwiseMax` is not vectorised).
+@inline(__always) private func larger(_ a: Vector, _ b: Vector) -> Vector { a.replacing(with: b, where: a .< b) }
+
+@inline(__always) private func load(_ p: UnsafePointer<Float>) -> Vector {
+    UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
+}
+
+@inline(__always) private func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
+}
+
+/// out −= a·x over `count` floats.
+@inline(__always) private func subtractScaled(_ out: UnsafeMutablePointer<Float>, _ a: Float,
+                                              _ x: UnsafePointer<Float>, count: Int) {
+    var t = 0
+    let va = Vector(repeating: a)
+    while t + 16 <= count {
+        store(load(out + t) - va * load(x + t), out + t)
+        t += 16
+    }
+    while t < count { out[t] -= a * x[t]; t += 1 }
+}
+
+/// d = a − b, and the largest |d| (not finite when any d is not).
+private func differenceAndLargest(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                  into d: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    // Comparisons and blends: Swift's pointwiseMax runs lane by lane. A NaN is lost by
+    // the max, so a running sum of magnitudes (NaN or infinite then) tells it apart.
+    var t = 0, top = Vector(), total = Vector()
+    while t + 16 <= count {
+        let v = load(a + t) - load(b + t)
+        store(v, d + t)
+        let m = magnitude(v)
+        top = larger(top, m)
+        total += m
+        t += 16
+    }
+    var largest = top.max(), sum = total.sum()
+    while t < count {
+        let v = a[t] - b[t]
+        d[t] = v
+        largest = max(largest, abs(v))
+        sum += abs(v)
+        t += 1
+    }
+    return sum.isFinite ? largest : .nan
+}
+
+/// sums += |x|.
+private func addMagnitudes(_ sums: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    var t = 0
+    while t + 16 <= count {
+        store(load(sums + t) + magnitude(load(x + t)), sums + t)
+        t += 16
+    }
+    while t < count { sums[t] += magnitude(x[t]); t += 1 }
+}
+
+/// Puts each pair (lo[t], hi[t]) in order.
+private func order(_ lo: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Float>, count: Int) {
+    var t = 0
+    while t + 16 <= count {
+        let a = load(lo + t), b = load(hi + t)
+        let swapped = b .< a
+        store(a.replacing(with: b, where: swapped), lo + t)
+        store(b.replacing(with: a, where: swapped), hi + t)
+        t += 16
+    }
+    while t < count {
+        let a = lo[t], b = hi[t]
+        lo[t] = min(a, b)
+        hi[t] = max(a, b)
+        t += 1
+    }
+}
+
+/// Midpoints and half-widths; false when any end is not finite.
+private func centerAndRadius(_ lo: UnsafePointer<Float>, _ hi: UnsafePointer<Float>, center: UnsafeMutablePointer<Float>,
+                             radius: UnsafeMutablePointer<Float>, count: Int) -> Bool {
+    var t = 0, total = Vector()
+    let half = Vector(repeating: 0.5)
+    while t + 16 <= count {
+        let a = load(lo + t), b = load(hi + t)
+        total += magnitude(a) + magnitude(b)
+        let c = (a + b) * half
+        store(c, center + t)
+        // Rounding of the midpoint: the half-width is taken from the farther end.
+        store(larger(b - c, c - a), radius + t)
+        t += 16
+    }
+    var sum = total.sum()
+    while t < count {
+        let a = lo[t], b = hi[t]
+        sum += abs(a) + abs(b)
+        let c = (a + b) / 2
+        center[t] = c
+        radius[t] = max(b - c, c - a)
+        t += 1
+    }
+    // Infinite or NaN ends make the sum so (a finite overflow only refuses a certificate).
+    return sum.isFinite
+}
+
+/// w·c, Σ|w|·r and Σ|w|·|c|, each summed in floats.
+private func dotSpreadSize(_ w: UnsafePointer<Float>, _ c: UnsafePointer<Float>, _ r: UnsafePointer<Float>,
+                           count: Int) -> (dot: Float, spread: Float, size: Float) {
+    var t = 0, dot = Vector(), spread = Vector(), size = Vector()
+    while t + 16 <= count {
+        let wv = load(w + t), cv = load(c + t)
+        dot = dot.addingProduct(wv, cv)
+        spread = spread.addingProduct(magnitude(wv), load(r + t))
+        size = size.addingProduct(magnitude(wv), magnitude(cv))
+        t += 16
+    }
+    var d = dot.sum(), s = spread.sum(), z = size.sum()
+    while t < count {
+        d += w[t] * c[t]
+        s += magnitude(w[t]) * r[t]
+        z += magnitude(w[t] * c[t])
+        t += 1
+    }
+    return (d, s, z)
+}
+
+/// Σ|a − b|·r.
+private func differenceSpread(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ r: UnsafePointer<Float>,
+                              count: Int) -> Float {
+    var t = 0, acc = Vector()
+    while t + 16 <= count {
+        acc = acc.addingProduct(magnitude(load(a + t) - load(b + t)), load(r + t))
+        t += 16
+    }
+    var s = acc.sum()
+    while t < count { s += magnitude(a[t] - b[t]) * r[t]; t += 1 }
+    return s
+}
+
+/// Copies bytes, 16 at a time where it can.
+@inline(__always) private func copyBytes(_ dst: UnsafeMutablePointer<UInt8>, _ src: UnsafePointer<UInt8>, count: Int) {
+    var t = 0
+    while t + 16 <= count {
+        UnsafeMutableRawPointer(dst + t).storeBytes(of: UnsafeRawPointer(src + t).loadUnaligned(as: SIMD16<UInt8>.self),
+                                                    as: SIMD16<UInt8>.self)
+        t += 16
+    }
+    while t < count { dst[t] = src[t]; t += 1 }
+}
