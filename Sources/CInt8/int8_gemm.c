@@ -73,6 +73,19 @@ static void gemm_vnni(const int8_t *packed, int mp, int k, const uint8_t *b, int
 }
 #endif
 
+void cnns_i8_gemm_scaled(const int8_t *packed, int mp, int k, const uint8_t *b, int rows, int32_t *work,
+                         const int32_t *offsets, const float *scales, float step, float *out, int vector) {
+    cnns_i8_gemm(packed, mp, k, b, rows, work, vector);
+    // One rounding for the factor, one for the product: the bound's slack covers both.
+    float factor[mp];
+    for (int m = 0; m < mp; m++) factor[m] = scales[m] * step;
+    for (int r = 0; r < rows; r++) {
+        const int32_t *in = work + (long)r * mp;
+        float *o = out + (long)r * mp;
+        for (int m = 0; m < mp; m++) o[m] = factor[m] * (float)(in[m] - offsets[m]);
+    }
+}
+
 int cnns_i8_has_vnni(void) {
 #ifdef CNNS_HAVE_X86
     __builtin_cpu_init();

@@ -1,5 +1,6 @@
 import CInt8
 import COpenBLAS
+import Foundation
 
 // The second stage of CAR's shortcut (TapAblation.swift explains the first).
 //
@@ -44,14 +45,21 @@ struct BoundedStage: @unchecked Sendable {
     let paddedRows: Int
     let paddedChannels: Int
     let depth: Int
-    /// Per output channel: s_W, e_W, s_W·Σ|Ŵ|/2, and ΣŴ (undoes the +128 offset of the inputs).
+    /// Per output channel, padded with zeros to paddedRows: s_W, e_W, s_W·Σ|Ŵ|/2, and
+    /// 128·ΣŴ (undoes the +128 offset of the inputs).
     let rowScale: [Float]
     let rowError: [Float]
     let rowMagnitude: [Float]
-    let rowSum: [Int32]
-    /// Output positions (oh·outW + ow) of the convolution that reach the logits.
+    let rowOffset: [Int32]
+    /// Output positions (oh·outW + ow) of the convolution that reach the logits, and the others.
     let usedPositions: [Int]
-    /// The final layer as classes × features, alpha applied, and its bias.
+    let unusedPositions: [Int]
+    /// The operators after the convolution, for intervals held channels-last
+    /// (positions × paddedRows), and the grid they end on.
+    let intervalSteps: [IntervalStep]
+    let finalPositions: Int
+    /// The final layer as classes × (finalPositions × paddedRows), channels-last to match,
+    /// alpha applied (zero for padded channels), and its bias.
     let finalWeights: [Float]
     let finalBias: [Float]
     let features: Int
@@ -170,8 +178,8 @@ struct BoundedStage: @unchecked Sendable {
         let paddedRows = (m + 31) / 32 * 32, paddedChannels = (c + 3) / 4 * 4
         let depth = kk * paddedChannels
         var rows = [Int8](repeating: 0, count: paddedRows * depth)
-        var scale = [Float](repeating: 0, count: m), error = scale, magnitude = scale
-        var sums = [Int32](repeating: 0, count: m)
+        var scale = [Float](repeating: 0, count: paddedRows), error = scale, magnitude = scale
+        var offsets = [Int32](repeating: 0, count: paddedRows)
         for o in 0..<m {
             let filter = conv.kernel.weights.pointer + o * c * kk
             var largest: Float = 0
@@ -193,7 +201,7 @@ struct BoundedStage: @unchecked Sendable {
             // The error of each weight, rounded up a little: s·q carries its own rounding.
             error[o] = worst * 1.001 + s * 1e-6
             magnitude[o] = s * Float(total) / 2
-            sums[o] = sum
+            offsets[o] = 128 * sum
         }
         var packed = [Int8](repeating: 0, count: rows.count)
         rows.withUnsafeBufferPointer { src in
@@ -201,11 +209,44 @@ struct BoundedStage: @unchecked Sendable {
                 cnns_i8_pack(src.baseAddress!, Int32(paddedRows), Int32(depth), dst.baseAddress!)
             }
         }
+
+        // The operators after the convolution, channels-last, and the final layer to match.
+        func padded(_ values: [Float]) -> [Float] { values + [Float](repeating: 0, count: paddedRows - values.count) }
+        var steps: [IntervalStep] = []
+        var gridH = w.outH, gridW = w.outW
+        for node in after {
+            switch kernel(node) {
+            case let bn as BatchNormKernel:
+                steps.append(.affine(scale: padded(bn.scale), shift: padded(bn.shift)))
+            case let a as ActivationKernel:
+                steps.append(.activation(a.function))
+            case let pool as PoolKernel:
+                guard pool.height == gridH, pool.width == gridW else { return nil }
+                steps.append(.pool(pool))
+                (gridH, gridW) = (pool.window.outH, pool.window.outW)
+            case let global as GlobalPoolKernel:
+                steps.append(.globalPool(isMax: global.isMax, positions: gridH * gridW))
+                (gridH, gridW) = (1, 1)
+            default:
+                return nil
+            }
+        }
+        let positions = gridH * gridW
+        guard final.features == m * positions else { return nil }
+        let k = network.classCount
+        var weights = [Float](repeating: 0, count: k * positions * paddedRows)
+        for j in 0..<k {
+            for o in 0..<m {
+                for q in 0..<positions { weights[(j * positions + q) * paddedRows + o] = final.weights[j * final.features + o * positions + q] }
+            }
+        }
+        let unusedPositions = used.indices.filter { !used[$0] }
         return BoundedStage(chainBefore: before, convolution: conv.node, chainAfter: after, output: final.node,
                             description: words.joined(separator: " → "), packed: packed, paddedRows: paddedRows,
                             paddedChannels: paddedChannels, depth: depth, rowScale: scale, rowError: error,
-                            rowMagnitude: magnitude, rowSum: sums, usedPositions: usedPositions,
-                            finalWeights: final.weights, finalBias: final.bias, features: final.features,
+                            rowMagnitude: magnitude, rowOffset: offsets, usedPositions: usedPositions,
+                            unusedPositions: unusedPositions, intervalSteps: steps, finalPositions: positions,
+                            finalWeights: weights, finalBias: final.bias, features: positions * paddedRows,
                             vector: cnns_i8_has_vnni() != 0)
     }
 
@@ -221,10 +262,46 @@ struct BoundedStage: @unchecked Sendable {
     }
 }
 
+/// An elementwise operator applied inside the first stage's loop.
+enum FusedOperator {
+    case affine(scale: [Float], shift: [Float])
+    case relu
+    case leakyRelu(alpha: Float)
+    case clip(min: Float, max: Float)
+
+    init?(_ function: ActivationKernel.Function) {
+        switch function {
+        case .relu: self = .relu
+        case let .leakyRelu(alpha): self = .leakyRelu(alpha: alpha)
+        case let .clip(lo, hi): self = .clip(min: lo, max: hi)
+        case .sigmoid, .tanh: return nil
+        }
+    }
+}
+
+/// One operator after the bounded convolution, as it acts on intervals held
+/// channels-last (a vector of channels per position).
+enum IntervalStep: @unchecked Sendable {
+    // `@unchecked`: PoolKernel is a Sendable value type holding only values.
+    /// BatchNormalization: x·scale + shift per channel (padded to paddedRows).
+    case affine(scale: [Float], shift: [Float])
+    case activation(ActivationKernel.Function)
+    case pool(PoolKernel)
+    case globalPool(isMax: Bool, positions: Int)
+}
+
 /// One worker's buffers and steps for the bounded stage. Not thread-safe.
 final class BoundedStageRunner {
     let stage: BoundedStage
     private let before: [PlanStep]
+    /// The leading elementwise operators of `before`, applied inside the first stage,
+    /// and the steps after them.
+    private let fused: [FusedOperator]
+    private let rest: [PlanStep]
+    private var firstColumns: [Float] = []
+    private var firstPlane: [Float] = []
+    private var termWeights: [Float] = []
+    private var termOffsets: [Int] = []
     private let conv: PlanStep
     private let convKernel: ConvKernel
     private let after: [PlanStep]
@@ -251,9 +328,14 @@ final class BoundedStageRunner {
     private let rows: UnsafeMutablePointer<UInt8>
     private let rowCount: Int
     private let products: UnsafeMutablePointer<Int32>
+    private let deltas: UnsafeMutablePointer<Float>      // used positions × paddedRows
     private let logits: UnsafeMutablePointer<Float>
     private let lowerFeatures: UnsafeMutablePointer<Float>
     private let radiusFeatures: UnsafeMutablePointer<Float>
+    /// The base output channels-last (images × positions × paddedRows), and the
+    /// interval buffers (lower and upper, twice, of the largest grid × paddedRows).
+    private let baseOutputLast: UnsafeMutablePointer<Float>
+    private let intervals: [UnsafeMutablePointer<Float>]
 
     /// Images certified by the bound, and those recomputed in floats, since creation.
     private(set) var certifiedImages = 0
@@ -264,6 +346,18 @@ final class BoundedStageRunner {
         self.classCount = classCount
         func step(_ node: Int) -> PlanStep { steps.first { $0.nodeIndex == node }! }
         before = stage.chainBefore.map(step)
+        var fused: [FusedOperator] = []
+        for s in before {
+            if let bn = s.kernel as? BatchNormKernel {
+                fused.append(.affine(scale: bn.scale, shift: bn.shift))
+            } else if let a = s.kernel as? ActivationKernel, let op = FusedOperator(a.function) {
+                fused.append(op)
+            } else {
+                break
+            }
+        }
+        self.fused = fused
+        rest = Array(before.dropFirst(fused.count))
         conv = step(stage.convolution)
         convKernel = conv.kernel as! ConvKernel
         after = stage.chainAfter.map(step)
@@ -277,8 +371,9 @@ final class BoundedStageRunner {
         let workSize = max(sizes.max() ?? 1, c.channels * c.height * c.width, product(c.outputShape.dropFirst()), 1)
         self.workSize = workSize
         func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
-            p.initialize(repeating: 0, count: max(n, 1))
+            // Room past the end for the vector loads and stores of `fastPool`.
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n + 32)
+            p.initialize(repeating: 0, count: n + 32)
             return p
         }
         baseInput = floats(capacity * inputSize)
@@ -299,9 +394,13 @@ final class BoundedStageRunner {
         rows.initialize(repeating: 128, count: rowCount * stage.depth)
         products = .allocate(capacity: rowCount * stage.paddedRows)
         products.initialize(repeating: 0, count: rowCount * stage.paddedRows)
+        deltas = floats(rowCount * stage.paddedRows)
         logits = floats(classCount)
         lowerFeatures = floats(stage.features)
         radiusFeatures = floats(stage.features)
+        let grid = c.window.outH * c.window.outW
+        baseOutputLast = floats(capacity * grid * stage.paddedRows)
+        intervals = (0..<4).map { _ in floats(grid * stage.paddedRows) }
     }
 
     deinit {
@@ -309,71 +408,135 @@ final class BoundedStageRunner {
         for w in work { w.deallocate() }
         newInput.deallocate(); difference.deallocate(); columnSums.deallocate(); fieldSums.deallocate()
         quantized.deallocate(); rows.deallocate(); products.deallocate(); logits.deallocate()
-        lowerFeatures.deallocate(); radiusFeatures.deallocate()
+        lowerFeatures.deallocate(); radiusFeatures.deallocate(); deltas.deallocate(); baseOutputLast.deallocate()
+        for b in intervals { b.deallocate() }
     }
 
-    /// Keeps the base values of `count` images at the convolution's input and output,
-    /// running the steps from the first consumer's output through the convolution.
-    /// Returns false when they are not all finite (the chunk then takes other paths).
-    func prepare(_ executor: Executor, count: Int, mask: AblationMask, stepRange: Range<Int>) -> Bool {
-        executor.runSteps(stepRange, count: count, mask: mask)
-        let x = executor.buffers[conv.inputBuffers[0]]
+    /// Keeps the base values of `count` images at the convolution's input (call before
+    /// the convolution runs, then `keepOutput` after).
+    func keepInput(_ x: UnsafePointer<Float>, count: Int) {
         baseInput.update(from: x, count: count * inputSize)
-        conv.kernel.run(KernelIO(inputs: [x], output: baseOutput, scratch: executor.scratch, batch: count))
+    }
+
+    /// Keeps the convolution's base output; false when the kept values are not all
+    /// finite (the chunk then takes the other paths).
+    func keepOutput(_ y: UnsafePointer<Float>, count: Int) -> Bool {
+        baseOutput.update(from: y, count: count * outputSize)
+        // Channels-last copy for the intervals: one vector of channels per position.
+        let grid = convKernel.window.outH * convKernel.window.outW, mp = stage.paddedRows
+        for n in 0..<count {
+            for m in 0..<convKernel.outChannels {
+                let src = y + n * outputSize + m * grid, dst = baseOutputLast + n * grid * mp + m
+                for q in 0..<grid { dst[q * mp] = src[q] }
+            }
+        }
         for i in 0..<(count * inputSize) where !baseInput[i].isFinite { return false }
         for i in 0..<(count * outputSize) where !baseOutput[i].isFinite { return false }
         return true
     }
 
-    /// The first stage for one image, as `TapAblationRunner` computes it for a chunk:
+    /// The first stage for one image, as `TapAblationRunner` computes it for a chunk,
+    /// with the leading elementwise operators after it applied on the way:
     /// y = y_cached − Σ_c W[:, c] ⊛ (x_c − v_c) for the ablated `channels` of the
     /// first consumer `first` (a Conv), written to `target`.
     func firstStage(image i: Int, channels: [Int], first: ConvKernel, cachedInput: UnsafePointer<Float>,
                     cachedOutput: UnsafePointer<Float>, zeroPlanes: UnsafePointer<Float>, planeSize: Int,
-                    tapChannels: Int, columns: UnsafeMutablePointer<Float>, plane: UnsafeMutablePointer<Float>,
-                    into target: UnsafeMutablePointer<Float>) {
+                    tapChannels: Int, into target: UnsafeMutablePointer<Float>) {
         let p = first.outPixels, perImage = first.outChannels * p
-        target.update(from: cachedOutput + i * perImage, count: perImage)
         let w = first.window, kk = w.kernelH * w.kernelW
         let cg = first.channels / first.groups, mg = first.outChannels / first.groups
-        for c in channels {
-            let x = cachedInput + (i * tapChannels + c) * planeSize, v = zeroPlanes + c * planeSize
-            for t in 0..<planeSize { plane[t] = x[t] - v[t] }
-            TapAblationRunner.planeColumns(plane, first, into: columns, rowStride: p)
-            let g = c / cg
-            for m in (g * mg)..<((g + 1) * mg) {
-                let filter = first.weights.pointer + (m * cg + c % cg) * kk
-                let out = target + m * p
-                for k in 0..<kk { subtractScaled(out, filter[k], columns + k * p, count: p) }
-            }
+        if firstColumns.count < channels.count * kk * p + 16 {
+            firstColumns = [Float](repeating: 0, count: channels.count * kk * p + 16)
         }
+        if firstPlane.count < planeSize { firstPlane = [Float](repeating: 0, count: planeSize) }
+        if termWeights.count < channels.count * kk {
+            termWeights = [Float](repeating: 0, count: channels.count * kk)
+            termOffsets = [Int](repeating: 0, count: channels.count * kk)
+        }
+        firstColumns.withUnsafeMutableBufferPointer { colBuf in
+        firstPlane.withUnsafeMutableBufferPointer { planeBuf in
+        termWeights.withUnsafeMutableBufferPointer { weights in
+        termOffsets.withUnsafeMutableBufferPointer { offsets in
+            let columns = colBuf.baseAddress!, plane = planeBuf.baseAddress!
+            for (j, c) in channels.enumerated() {
+                let x = cachedInput + (i * tapChannels + c) * planeSize, v = zeroPlanes + c * planeSize
+                for t in 0..<planeSize { plane[t] = x[t] - v[t] }
+                TapAblationRunner.planeColumns(plane, first, into: columns + j * kk * p, rowStride: p)
+            }
+            let source = cachedOutput + i * perImage
+            for m in 0..<first.outChannels {
+                // The terms W[m, c, k]·column(c, k) of this output channel.
+                let g = m / mg
+                var terms = 0
+                for (j, c) in channels.enumerated() where c / cg == g {
+                    let filter = first.weights.pointer + (m * cg + c % cg) * kk
+                    for k in 0..<kk {
+                        weights[terms] = filter[k]
+                        offsets[terms] = (j * kk + k) * p
+                        terms += 1
+                    }
+                }
+                subtractTerms(target + m * p, source + m * p, weights.baseAddress!, offsets.baseAddress!, terms: terms,
+                              columns: columns, count: p, channel: m, fused: fused)
+            }
+        }}}}
     }
 
-    /// Predictions of the images whose first stage `firstStage` computes (for image i
-    /// into the given buffer): certain ones, nil for images that need the exact
-    /// recomputation. `margin` as `CAREngine.nearTieMargin`.
-    func predictions(count: Int, scratch: UnsafeMutablePointer<Float>, margin: Float,
-                     firstStage: (Int, UnsafeMutablePointer<Float>) -> Void) -> [Int?] {
-        var out = [Int?](repeating: nil, count: count)
+    /// Predictions of `count` images under each of `ablations` ablations, whose first
+    /// stage `firstStage(image, ablation, into:)` computes: [ablation][image], certain
+    /// ones, nil for images that need the exact recomputation. `margin` as
+    /// `CAREngine.nearTieMargin`. Images outer, ablations inner: an image's base
+    /// values stay in cache across its ablations.
+    func predictions(count: Int, ablations: Int, scratch: UnsafeMutablePointer<Float>, margin: Float,
+                     firstStage: (Int, Int, UnsafeMutablePointer<Float>) -> Void) -> [[Int?]] {
+        var out = [[Int?]](repeating: [Int?](repeating: nil, count: count), count: ablations)
         for i in 0..<count {
-            // The first stage's output → the convolution's input, in floats.
-            firstStage(i, work[0])
-            var source = work[0]
-            for (j, step) in before.enumerated() {
-                let target = j == before.count - 1 ? newInput : work[(j + 1) % 2]
-                step.kernel.run(KernelIO(inputs: [source], output: target, scratch: scratch, batch: 1))
-                source = target
-            }
-            if before.isEmpty { newInput.update(from: source, count: inputSize) }
-            if let k = certify(image: i, scratch: scratch, margin: margin) {
-                out[i] = k
-                certifiedImages += 1
-            } else {
-                out[i] = recompute(scratch: scratch, margin: margin)
-                recomputedImages += 1
+            for a in 0..<ablations {
+                // The first stage's output → the convolution's input, in floats.
+                firstStage(i, a, work[0])
+                var source = work[0]
+                for (j, step) in rest.enumerated() {
+                    let target = j == rest.count - 1 ? newInput : work[(j + 1) % 2]
+                    if let pool = step.kernel as? PoolKernel, fastPool(pool, source, into: target) {
+                    } else {
+                        step.kernel.run(KernelIO(inputs: [source], output: target, scratch: scratch, batch: 1))
+                    }
+                    source = target
+                }
+                if rest.isEmpty { newInput.update(from: source, count: inputSize) }
+                if let k = certify(image: i, scratch: scratch, margin: margin) {
+                    out[a][i] = k
+                    certifiedImages += 1
+                } else {
+                    out[a][i] = recompute(scratch: scratch, margin: margin)
+                    recomputedImages += 1
+                }
             }
         }
         return out
+    }
+
+    /// A 2×2/2 unpadded max pool on rows of at most 16 values, with vector loads
+    /// (the buffers have room past their ends); false when `pool` is another kind.
+    private func fastPool(_ pool: PoolKernel, _ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) -> Bool {
+        let w = pool.window
+        guard case .max = pool.mode, w.kernelH == 2, w.kernelW == 2, w.strideH == 2, w.strideW == 2,
+              w.dilationH == 1, w.dilationW == 1, w.padTop == 0, w.padLeft == 0, w.padBottom == 0, w.padRight == 0,
+              pool.width <= 16, w.outW <= 8, 2 * w.outH <= pool.height else { return false }
+        let planes = pool.outputShape[1], width = pool.width, inPlane = pool.height * width, outPlane = w.outH * w.outW
+        for plane in 0..<planes {
+            let src = x + plane * inPlane, dst = y + plane * outPlane
+            for r in 0..<w.outH {
+                let top = load(src + 2 * r * width), bottom = load(src + (2 * r + 1) * width)
+                let v = larger(top, bottom)
+                let e = v.evenHalf, o = v.oddHalf
+                // Eight lanes stored, outW of them meant: the next row (or the room past
+                // the end) takes the rest.
+                UnsafeMutableRawPointer(dst + r * w.outW).storeBytes(of: e.replacing(with: o, where: e .< o),
+                                                                     as: SIMD8<Float>.self)
+            }
+        }
+        return true
     }
 
     // MARK: - The bound
@@ -421,41 +584,57 @@ final class BoundedStageRunner {
             }
         }
         s.packed.withUnsafeBufferPointer { p in
-            cnns_i8_gemm(p.baseAddress!, Int32(s.paddedRows), Int32(s.depth), rows, Int32(rowCount), products,
-                         vector ? 1 : 0)
+        s.rowOffset.withUnsafeBufferPointer { offsets in
+        s.rowScale.withUnsafeBufferPointer { scales in
+            cnns_i8_gemm_scaled(p.baseAddress!, Int32(s.paddedRows), Int32(s.depth), rows, Int32(rowCount), products,
+                                offsets.baseAddress!, scales.baseAddress!, stepSize, deltas, vector ? 1 : 0)
+        }}}
+        // Interval of every used output value, channels-last; unused positions keep the
+        // base (nothing after reads them).
+        let mp = s.paddedRows, grid = w.outH * w.outW
+        let baseLast = baseOutputLast + i * grid * mp
+        var lower = intervals[0], upper = intervals[1]
+        for position in s.unusedPositions {
+            (lower + position * mp).update(from: baseLast + position * mp, count: mp)
+            (upper + position * mp).update(from: baseLast + position * mp, count: mp)
         }
-        // Interval of every used output value; unused ones keep the base (nothing reads them).
-        let baseOut = baseOutput + i * outputSize
-        var lower = work[2], upper = work[3]
-        lower.update(from: baseOut, count: outputSize)
-        upper.update(from: baseOut, count: outputSize)
         let halfStep = stepSize / 2 * 1.001
-        let p = w.outH * w.outW, mp = s.paddedRows
-        s.rowScale.withUnsafeBufferPointer { scale in
         s.rowError.withUnsafeBufferPointer { error in
         s.rowMagnitude.withUnsafeBufferPointer { magnitude in
-        s.rowSum.withUnsafeBufferPointer { sums in
         s.usedPositions.withUnsafeBufferPointer { used in
             for u in used.indices {
-                let position = used[u], field = fieldSums[u], product = products + u * mp
-                for m in 0..<c.outChannels {
-                    let delta = scale[m] * stepSize * Float(product[m] &- 128 &* sums[m])
-                    let center = baseOut[m * p + position] + delta
-                    // The bound, plus room for the rounding of the lines above.
-                    let radius = error[m] * field + halfStep * magnitude[m] + 1e-5 * (abs(delta) + abs(center))
-                    lower[m * p + position] = center - radius
-                    upper[m * p + position] = center + radius
-                }
+                let at = used[u] * mp
+                boundValues(base: baseLast + at, delta: deltas + u * mp, error: error.baseAddress!, field: fieldSums[u],
+                            magnitude: magnitude.baseAddress!, halfStep: halfStep, lower: lower + at, upper: upper + at,
+                            count: mp)
             }
-        }}}}}
-        // Monotone operators on both ends, each result put in order again.
-        var spareLower = work[4], spareUpper = work[5]
-        for step in after {
-            step.kernel.run(KernelIO(inputs: [lower], output: spareLower, scratch: scratch, batch: 1))
-            step.kernel.run(KernelIO(inputs: [upper], output: spareUpper, scratch: scratch, batch: 1))
-            order(spareLower, spareUpper, count: product(step.kernel.outputShape.dropFirst()))
-            swap(&lower, &spareLower)
-            swap(&upper, &spareUpper)
+        }}}
+        // The operators after the convolution, on both ends.
+        var positions = grid, spare = (intervals[2], intervals[3])
+        for step in s.intervalSteps {
+            switch step {
+            case let .affine(scale, shift):
+                scale.withUnsafeBufferPointer { a in
+                    shift.withUnsafeBufferPointer { b in
+                        for q in 0..<positions {
+                            affineInterval(lower + q * mp, upper + q * mp, scale: a.baseAddress!, shift: b.baseAddress!, count: mp)
+                        }
+                    }
+                }
+            case let .activation(function):
+                activate(function, lower, count: positions * mp)
+                activate(function, upper, count: positions * mp)
+            case let .pool(pool):
+                poolLast(pool, lower, into: spare.0, channels: mp)
+                poolLast(pool, upper, into: spare.1, channels: mp)
+                (lower, upper, spare) = (spare.0, spare.1, (lower, upper))
+                positions = pool.window.outH * pool.window.outW
+            case let .globalPool(isMax, count):
+                globalPoolLast(isMax: isMax, lower, into: spare.0, positions: count, channels: mp)
+                globalPoolLast(isMax: isMax, upper, into: spare.1, positions: count, channels: mp)
+                (lower, upper, spare) = (spare.0, spare.1, (lower, upper))
+                positions = 1
+            }
         }
         return certainClass(lower: lower, upper: upper, margin: margin)
     }
@@ -663,4 +842,167 @@ private func differenceSpread(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Floa
         t += 16
     }
     while t < count { dst[t] = src[t]; t += 1 }
+}
+
+/// center = base + delta, radius = e·field + halfStep·magnitude (+ room for rounding), per channel.
+private func boundValues(base: UnsafePointer<Float>, delta: UnsafePointer<Float>, error: UnsafePointer<Float>,
+                         field: Float, magnitude size: UnsafePointer<Float>, halfStep: Float,
+                         lower: UnsafeMutablePointer<Float>, upper: UnsafeMutablePointer<Float>, count: Int) {
+    var t = 0
+    let f = Vector(repeating: field), h = Vector(repeating: halfStep), room = Vector(repeating: 1e-5)
+    while t + 16 <= count {
+        let d = load(delta + t), c = load(base + t) + d
+        let r = (load(error + t) * f).addingProduct(h, load(size + t)).addingProduct(room, magnitude(d) + magnitude(c))
+        store(c - r, lower + t)
+        store(c + r, upper + t)
+        t += 16
+    }
+    while t < count {
+        let d = delta[t], c = base[t] + d
+        let r = error[t] * field + halfStep * size[t] + 1e-5 * (abs(d) + abs(c))
+        lower[t] = c - r
+        upper[t] = c + r
+        t += 1
+    }
+}
+
+/// [lo, hi]·scale + shift per channel, put in order (a negative scale swaps the ends).
+private func affineInterval(_ lo: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Float>,
+                            scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, count: Int) {
+    var t = 0
+    while t + 16 <= count {
+        let s = load(scale + t), b = load(shift + t)
+        let x = load(lo + t) * s + b, y = load(hi + t) * s + b
+        let swapped = y .< x
+        store(x.replacing(with: y, where: swapped), lo + t)
+        store(y.replacing(with: x, where: swapped), hi + t)
+        t += 16
+    }
+    while t < count {
+        let x = lo[t] * scale[t] + shift[t], y = hi[t] * scale[t] + shift[t]
+        lo[t] = min(x, y)
+        hi[t] = max(x, y)
+        t += 1
+    }
+}
+
+/// A non-decreasing activation in place.
+private func activate(_ function: ActivationKernel.Function, _ x: UnsafeMutablePointer<Float>, count: Int) {
+    switch function {
+    case .relu:
+        var t = 0
+        let zero = Vector()
+        while t + 16 <= count {
+            let v = load(x + t)
+            store(v.replacing(with: zero, where: v .< zero), x + t)
+            t += 16
+        }
+        while t < count { x[t] = max(x[t], 0); t += 1 }
+    case let .leakyRelu(alpha):
+        for t in 0..<count where x[t] < 0 { x[t] *= alpha }
+    case .sigmoid:
+        for t in 0..<count { x[t] = 1 / (1 + Foundation.exp(-x[t])) }
+    case .tanh:
+        for t in 0..<count { x[t] = Foundation.tanh(x[t]) }
+    case let .clip(lo, hi):
+        for t in 0..<count { x[t] = x[t] < lo ? lo : (x[t] > hi ? hi : x[t]) }
+    }
+}
+
+/// A PoolKernel on channels-last values: one vector of `channels` per position.
+private func poolLast(_ pool: PoolKernel, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, channels: Int) {
+    let w = pool.window, width = pool.width
+    for r in 0..<w.outH {
+        let rs = pool.rowSpans[r]
+        for c in 0..<w.outW {
+            let cs = pool.colSpans[c]
+            let out = y + (r * w.outW + c) * channels
+            var t = 0
+            while t < channels {
+                // Vectors of 16 channels (paddedRows is a multiple of 32).
+                var acc: Vector
+                switch pool.mode {
+                case .max:
+                    acc = Vector(repeating: -.infinity)
+                    for ki in rs.first..<max(rs.first, rs.last) {
+                        for kj in cs.first..<max(cs.first, cs.last) {
+                            let q = (rs.origin + ki * w.dilationH) * width + cs.origin + kj * w.dilationW
+                            acc = larger(acc, load(x + q * channels + t))
+                        }
+                    }
+                case let .average(includePad):
+                    acc = Vector()
+                    for ki in rs.first..<max(rs.first, rs.last) {
+                        for kj in cs.first..<max(cs.first, cs.last) {
+                            let q = (rs.origin + ki * w.dilationH) * width + cs.origin + kj * w.dilationW
+                            acc += load(x + q * channels + t)
+                        }
+                    }
+                    let count = includePad ? rs.paddedCount * cs.paddedCount : (rs.last - rs.first) * (cs.last - cs.first)
+                    acc = count > 0 ? acc / Vector(repeating: Float(count)) : Vector()
+                }
+                store(acc, out + t)
+                t += 16
+            }
+        }
+    }
+}
+
+/// GlobalMaxPool / GlobalAveragePool on channels-last values.
+private func globalPoolLast(isMax: Bool, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                            positions: Int, channels: Int) {
+    var t = 0
+    while t < channels {
+        var acc = isMax ? Vector(repeating: -.infinity) : Vector()
+        for q in 0..<positions {
+            let v = load(x + q * channels + t)
+            acc = isMax ? larger(acc, v) : acc + v
+        }
+        store(isMax ? acc : acc / Vector(repeating: Float(positions)), y + t)
+        t += 16
+    }
+}
+
+/// out = source − Σ weights[j]·columns[offsets[j] …], then the fused operators of
+/// channel `channel` (each its own pass over `out`, which is in L1 by then), over `count` floats.
+private func subtractTerms(_ out: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>,
+                           _ weights: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
+                           columns: UnsafePointer<Float>, count: Int, channel m: Int, fused: [FusedOperator]) {
+    var t = 0
+    while t + 16 <= count {
+        var acc = load(source + t)
+        for j in 0..<terms { acc = acc.addingProduct(Vector(repeating: -weights[j]), load(columns + offsets[j] + t)) }
+        store(acc, out + t)
+        t += 16
+    }
+    while t < count {
+        var v = source[t]
+        for j in 0..<terms { v = v.addingProduct(-weights[j], columns[offsets[j] + t]) }
+        out[t] = v
+        t += 1
+    }
+    for op in fused {
+        switch op {
+        case let .affine(scale, shift):
+            let a = scale[m], b = shift[m]
+            var t = 0
+            while t + 16 <= count {
+                store(load(out + t) * Vector(repeating: a) + Vector(repeating: b), out + t)
+                t += 16
+            }
+            while t < count { out[t] = out[t] * a + b; t += 1 }
+        case .relu:
+            var t = 0
+            while t + 16 <= count {
+                let v = load(out + t)
+                store(v.replacing(with: Vector(), where: v .< Vector()), out + t)
+                t += 16
+            }
+            while t < count { out[t] = max(out[t], 0); t += 1 }
+        case let .leakyRelu(alpha):
+            for t in 0..<count where out[t] < 0 { out[t] *= alpha }
+        case let .clip(lo, hi):
+            for t in 0..<count { out[t] = out[t] < lo ? lo : (out[t] > hi ? hi : out[t]) }
+        }
+    }
 }

@@ -112,6 +112,10 @@ public struct CARStats: Sendable, Equatable {
     /// exactly (a near-tie, a non-finite value, or no shortcut).
     public var shortcutRuns = 0
     public var exactRuns = 0
+    /// Image ablations the bounded second stage made certain without the float
+    /// convolution, and those it recomputed in floats (BoundedStage.swift).
+    public var boundedImages = 0
+    public var recomputedImages = 0
     public var seconds = 0.0
 }
 
@@ -187,6 +191,7 @@ public final class CAREngine: Sendable {
         case .naive: return "none (naive: the whole network per ablation)"
         case .suffix: return "none (suffix: every step after the tap per ablation)"
         case .fast:
+            if let s = plan.shortcutDescription, let b = plan.boundedStageDescription { return "\(s) → \(b)" }
             if let s = plan.shortcutDescription { return s }
             return "none (\(plan.noShortcutReason ?? "no linear consumer")): every step after the tap per ablation"
         }
@@ -408,6 +413,12 @@ public final class CAREngine: Sendable {
         let plan = self.plan, images = self.images, input = self.input, strategy = self.strategy
         let labels = input.images.labels, k = network.classCount, capacity = batchSize
         let runners = try (0..<threads).map { _ in UncheckedBox(try TapAblationRunner(plan: plan, capacity: capacity)) }
+        defer {
+            for r in runners {
+                let counts = r.value.boundedImageCounts
+                statistics.withLock { $0.boundedImages += counts.certified; $0.recomputedImages += counts.recomputed }
+            }
+        }
         try runner.run(total: images.count, isCancelled: isCancelled, fill: { range, buffer in
             try input.fill(images[range], into: buffer)
         }, process: { worker, range, executor in
@@ -418,10 +429,13 @@ public final class CAREngine: Sendable {
                 tally.add(slot: 0, predictions: CAREngine.predictions(ablation.baseLogits(), classes: k), labels: chunkLabels)
                 tracker.advance(range.count)
             }
+            // The bounded stage takes all ablations of the chunk at once (image by image).
+            let bounded = strategy == .fast
+                ? ablation.boundedPredictions(ablatingEach: ablations, margin: CAREngine.nearTieMargin) : nil
             for (i, channels) in ablations.enumerated() {
                 if isCancelled() { throw InfoError.cancelled }
                 var predictions: [Int]?
-                if strategy == .fast, let certain = ablation.boundedPredictions(ablating: channels, margin: CAREngine.nearTieMargin) {
+                if let certain = bounded?[i] {
                     // Images left uncertain (near-ties) take their prediction from the exact logits.
                     if certain.allSatisfy({ $0 != nil }) {
                         predictions = certain.compactMap { $0 }

@@ -15,6 +15,10 @@ int cnns_i8_has_vnni(void);
 /// - vector: nonzero to take the AVX-512 VNNI path, only where cnns_i8_has_vnni() says so.
 void cnns_i8_gemm(const int8_t *packed, int mp, int k, const uint8_t *b, int rows, int32_t *out, int vector);
 
+/// cnns_i8_gemm into `work`, then out[r * mp + m] = (scales[m] * step) * (float)(work[r * mp + m] - offsets[m]).
+void cnns_i8_gemm_scaled(const int8_t *packed, int mp, int k, const uint8_t *b, int rows, int32_t *work,
+                         const int32_t *offsets, const float *scales, float step, float *out, int vector);
+
 /// Packs a row-major signed 8-bit matrix (mp × k) into the layout cnns_i8_gemm reads.
 void cnns_i8_pack(const int8_t *a, int mp, int k, int8_t *packed);
 
