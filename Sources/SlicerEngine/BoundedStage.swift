@@ -39,7 +39,7 @@ struct BoundedStage: @unchecked Sendable {
     let output: Int
     let description: String
 
-    /// Ŵ as packed for `cnns_i8_gemm`: paddedRows (multiple of 32) × depth (kh·kw·paddedChannels,
+    /// Ŵ as packed for `cnns_i8_gemm`: paddedRows (multiple of 64) × depth (kh·kw·paddedChannels,
     /// k ordered as (kh, kw, channel) to match a channels-last input).
     let packed: [Int8]
     let paddedRows: Int
@@ -175,7 +175,7 @@ struct BoundedStage: @unchecked Sendable {
 
         // 8-bit weights, one scale per output channel.
         let m = conv.kernel.outChannels, c = conv.kernel.channels, kk = w.kernelH * w.kernelW
-        let paddedRows = (m + 31) / 32 * 32, paddedChannels = (c + 3) / 4 * 4
+        let paddedRows = (m + 63) / 64 * 64, paddedChannels = (c + 3) / 4 * 4
         let depth = kk * paddedChannels
         var rows = [Int8](repeating: 0, count: paddedRows * depth)
         var scale = [Float](repeating: 0, count: paddedRows), error = scale, magnitude = scale
@@ -389,7 +389,7 @@ final class BoundedStageRunner {
         // Padding and padded channels hold 128, the offset zero; only the inside is rewritten.
         quantized = .allocate(capacity: paddedH * paddedW * stage.paddedChannels)
         quantized.initialize(repeating: 128, count: paddedH * paddedW * stage.paddedChannels)
-        rowCount = (stage.usedPositions.count + 11) / 12 * 12
+        rowCount = (stage.usedPositions.count + 5) / 6 * 6
         rows = .allocate(capacity: rowCount * stage.depth)
         rows.initialize(repeating: 128, count: rowCount * stage.depth)
         products = .allocate(capacity: rowCount * stage.paddedRows)
@@ -449,9 +449,10 @@ final class BoundedStageRunner {
             firstColumns = [Float](repeating: 0, count: channels.count * kk * p + 16)
         }
         if firstPlane.count < planeSize { firstPlane = [Float](repeating: 0, count: planeSize) }
-        if termWeights.count < channels.count * kk {
-            termWeights = [Float](repeating: 0, count: channels.count * kk)
-            termOffsets = [Int](repeating: 0, count: channels.count * kk)
+        let termCount = first.outChannels * max(9, (channels.count * kk + 8) / 9 * 9)
+        if termWeights.count < termCount {
+            termWeights = [Float](repeating: 0, count: termCount)
+            termOffsets = [Int](repeating: 0, count: termCount)
         }
         firstColumns.withUnsafeMutableBufferPointer { colBuf in
         firstPlane.withUnsafeMutableBufferPointer { planeBuf in
@@ -464,20 +465,38 @@ final class BoundedStageRunner {
                 TapAblationRunner.planeColumns(plane, first, into: columns + j * kk * p, rowStride: p)
             }
             let source = cachedOutput + i * perImage
-            for m in 0..<first.outChannels {
-                // The terms W[m, c, k]·column(c, k) of this output channel.
-                let g = m / mg
-                var terms = 0
-                for (j, c) in channels.enumerated() where c / cg == g {
-                    let filter = first.weights.pointer + (m * cg + c % cg) * kk
-                    for k in 0..<kk {
-                        weights[terms] = filter[k]
-                        offsets[terms] = (j * kk + k) * p
-                        terms += 1
+            // The terms W[m, c, k]·column(c, k): the same columns for every output channel
+            // of a group, the weights per output channel (weights[m·terms + j]).
+            if first.groups == 1 {
+                // Padded to whole blocks of nine with zero weights (on a real column),
+                // negated, so that the register-blocked loop has no branches.
+                let terms = max(9, (channels.count * kk + 8) / 9 * 9)
+                for m in 0..<first.outChannels {
+                    var j = 0
+                    for c in channels {
+                        let filter = first.weights.pointer + (m * cg + c % cg) * kk
+                        for k in 0..<kk { weights[m * terms + j] = -filter[k]; j += 1 }
                     }
+                    while j < terms { weights[m * terms + j] = 0; j += 1 }
                 }
-                subtractTerms(target + m * p, source + m * p, weights.baseAddress!, offsets.baseAddress!, terms: terms,
-                              columns: columns, count: p, channel: m, fused: fused)
+                for j in 0..<terms { offsets[j] = j < channels.count * kk ? j * p : 0 }
+                subtractBlocked(target, source, weights.baseAddress!, offsets.baseAddress!, terms: terms,
+                                columns: columns, planeSize: p, channels: first.outChannels, fused: fused)
+            } else {
+                for m in 0..<first.outChannels {
+                    let g = m / mg
+                    var terms = 0
+                    for (j, c) in channels.enumerated() where c / cg == g {
+                        let filter = first.weights.pointer + (m * cg + c % cg) * kk
+                        for k in 0..<kk {
+                            weights[terms] = filter[k]
+                            offsets[terms] = (j * kk + k) * p
+                            terms += 1
+                        }
+                    }
+                    subtractTerms(target + m * p, source + m * p, weights.baseAddress!, offsets.baseAddress!, terms: terms,
+                                  columns: columns, count: p, channel: m, fused: fused)
+                }
             }
         }}}}
     }
@@ -919,7 +938,7 @@ private func poolLast(_ pool: PoolKernel, _ x: UnsafePointer<Float>, into y: Uns
             let out = y + (r * w.outW + c) * channels
             var t = 0
             while t < channels {
-                // Vectors of 16 channels (paddedRows is a multiple of 32).
+                // Vectors of 16 channels (paddedRows is a multiple of 64).
                 var acc: Vector
                 switch pool.mode {
                 case .max:
@@ -1003,6 +1022,78 @@ private func subtractTerms(_ out: UnsafeMutablePointer<Float>, _ source: UnsafeP
             for t in 0..<count where out[t] < 0 { out[t] *= alpha }
         case let .clip(lo, hi):
             for t in 0..<count { out[t] = out[t] < lo ? lo : (out[t] > hi ? hi : out[t]) }
+        }
+    }
+}
+
+/// For every channel m: out_m = source_m + Σ_j weights[m·terms + j]·columns[offsets[j] …]
+/// (weights negated and padded to a multiple of nine by the caller), then the fused
+/// operators; planes of `planeSize` floats. Nine column vectors are held in registers
+/// while every channel's sum runs past them, so each multiply-add loads only its
+/// weight (the usual case: one ablated channel, 3×3).
+private func subtractBlocked(_ out: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>,
+                             _ weights: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>, terms: Int,
+                             columns: UnsafePointer<Float>, planeSize p: Int, channels: Int, fused: [FusedOperator]) {
+    // BatchNormalization then ReLU, the common case, is applied before the store.
+    var relu = false, others = fused
+    var scaleCopy: [Float] = [], shiftCopy: [Float] = []
+    if case let .affine(scale, shift)? = fused.first, fused.count <= 2,
+       fused.count == 1 || { if case .relu = fused[1] { return true } else { return false } }() {
+        scaleCopy = scale
+        shiftCopy = shift
+        relu = fused.count == 2
+        others = []
+    }
+    let hasAffine = !scaleCopy.isEmpty
+    scaleCopy.withUnsafeBufferPointer { sc in
+    shiftCopy.withUnsafeBufferPointer { sh in
+        var t = 0
+        let zero = Vector()
+        while t + 16 <= p {
+            var first = 0
+            while first < terms {
+                let o = offsets + first
+                let c0 = load(columns + o[0] + t), c1 = load(columns + o[1] + t), c2 = load(columns + o[2] + t)
+                let c3 = load(columns + o[3] + t), c4 = load(columns + o[4] + t), c5 = load(columns + o[5] + t)
+                let c6 = load(columns + o[6] + t), c7 = load(columns + o[7] + t), c8 = load(columns + o[8] + t)
+                let from = first == 0 ? source : UnsafePointer(out)
+                let finish = hasAffine && first + 9 >= terms
+                for m in 0..<channels {
+                    let w = weights + m * terms + first
+                    var acc = load(from + m * p + t)
+                    acc = acc.addingProduct(Vector(repeating: w[0]), c0).addingProduct(Vector(repeating: w[1]), c1)
+                    acc = acc.addingProduct(Vector(repeating: w[2]), c2).addingProduct(Vector(repeating: w[3]), c3)
+                    acc = acc.addingProduct(Vector(repeating: w[4]), c4).addingProduct(Vector(repeating: w[5]), c5)
+                    acc = acc.addingProduct(Vector(repeating: w[6]), c6).addingProduct(Vector(repeating: w[7]), c7)
+                    acc = acc.addingProduct(Vector(repeating: w[8]), c8)
+                    if finish {
+                        acc = acc * Vector(repeating: sc[m]) + Vector(repeating: sh[m])
+                        if relu { acc = acc.replacing(with: zero, where: acc .< zero) }
+                    }
+                    store(acc, out + m * p + t)
+                }
+                first += 9
+            }
+            t += 16
+        }
+        // The last values of each plane, one at a time.
+        for m in 0..<channels {
+            let w = weights + m * terms
+            for u in t..<p {
+                var v = source[m * p + u]
+                for j in 0..<terms { v = v.addingProduct(w[j], columns[offsets[j] + u]) }
+                if hasAffine {
+                    v = v * sc[m] + sh[m]
+                    if relu { v = max(v, 0) }
+                }
+                out[m * p + u] = v
+            }
+        }
+    }}
+    if !others.isEmpty {
+        for m in 0..<channels {
+            subtractTerms(out + m * p, out + m * p, weights, offsets, terms: 0, columns: columns, count: p, channel: m,
+                          fused: others)
         }
     }
 }

@@ -34,7 +34,7 @@ final class BoundedStageTests: XCTestCase {
     /// The vector and plain 8-bit products are the same integers, and the exact product.
     func testIntegerProductPaths() throws {
         var rng = TestRandom(seed: 9)
-        let mp = 64, k = 72, rows = 24
+        let mp = 128, k = 72, rows = 18
         let a = (0..<(mp * k)).map { _ in Int8(truncatingIfNeeded: Int(rng.next() % 255) - 127) }
         let b = (0..<(rows * k)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         var packed = [Int8](repeating: 0, count: a.count)

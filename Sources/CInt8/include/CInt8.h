@@ -9,9 +9,9 @@ int cnns_i8_has_vnni(void);
 /// out[r * mp + m] = sum over k of a[m][k] * b[r * k + k'] for rows r < rows and m < mp,
 /// in exact 32-bit integer arithmetic (the same result on every path).
 ///
-/// - packed: the signed 8-bit left matrix a (mp × k) as [mp / 32][k / 4][32][4]
-///   (see cnns_i8_pack); mp a multiple of 32, k a multiple of 4.
-/// - b: rows × k unsigned bytes, row-major; rows a multiple of 12.
+/// - packed: the signed 8-bit left matrix a (mp × k) as [mp / 64][k / 4][64][4]
+///   (see cnns_i8_pack); mp a multiple of 64, k a multiple of 4.
+/// - b: rows × k unsigned bytes, row-major; rows a multiple of 6.
 /// - vector: nonzero to take the AVX-512 VNNI path, only where cnns_i8_has_vnni() says so.
 void cnns_i8_gemm(const int8_t *packed, int mp, int k, const uint8_t *b, int rows, int32_t *out, int vector);
 
