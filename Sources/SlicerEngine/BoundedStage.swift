@@ -302,6 +302,8 @@ final class BoundedStageRunner {
     private var firstPlane: [Float] = []
     private var termWeights: [Float] = []
     private var termOffsets: [Int] = []
+    /// The first stage's sum before its fused operators, kept for a nested ablation.
+    private var keptLinear: [Float] = []
     private let conv: PlanStep
     private let convKernel: ConvKernel
     private let after: [PlanStep]
@@ -439,10 +441,15 @@ final class BoundedStageRunner {
     /// with the leading elementwise operators after it applied on the way:
     /// y = y_cached − Σ_c W[:, c] ⊛ (x_c − v_c) for the ablated `channels` of the
     /// first consumer `first` (a Conv), written to `target`.
+    ///
+    /// With `fromKept`, the sum starts from the kept result of an earlier call for the
+    /// same image (whose channels `channels` then extends); with `keep`, this call's
+    /// result before the fused operators is kept for such a later call.
     func firstStage(image i: Int, channels: [Int], first: ConvKernel, cachedInput: UnsafePointer<Float>,
                     cachedOutput: UnsafePointer<Float>, zeroPlanes: UnsafePointer<Float>, planeSize: Int,
-                    tapChannels: Int, into target: UnsafeMutablePointer<Float>) {
+                    tapChannels: Int, fromKept: Bool = false, keep: Bool = false, into target: UnsafeMutablePointer<Float>) {
         let p = first.outPixels, perImage = first.outChannels * p
+        if keptLinear.count < perImage { keptLinear = [Float](repeating: 0, count: perImage) }
         let w = first.window, kk = w.kernelH * w.kernelW
         let cg = first.channels / first.groups, mg = first.outChannels / first.groups
         if firstColumns.count < channels.count * kk * p + 16 {
@@ -458,13 +465,17 @@ final class BoundedStageRunner {
         firstPlane.withUnsafeMutableBufferPointer { planeBuf in
         termWeights.withUnsafeMutableBufferPointer { weights in
         termOffsets.withUnsafeMutableBufferPointer { offsets in
-            let columns = colBuf.baseAddress!, plane = planeBuf.baseAddress!
+        keptLinear.withUnsafeMutableBufferPointer { keptBuf in
+            let columns = colBuf.baseAddress!, plane = planeBuf.baseAddress!, kept = keptBuf.baseAddress!
+            let fused = keep ? [] : self.fused
+            let targetOut = target
+            let target = keep ? kept : target
             for (j, c) in channels.enumerated() {
                 let x = cachedInput + (i * tapChannels + c) * planeSize, v = zeroPlanes + c * planeSize
                 for t in 0..<planeSize { plane[t] = x[t] - v[t] }
                 TapAblationRunner.planeColumns(plane, first, into: columns + j * kk * p, rowStride: p)
             }
-            let source = cachedOutput + i * perImage
+            let source = fromKept ? UnsafePointer(kept) : cachedOutput + i * perImage
             // The terms W[m, c, k]·column(c, k): the same columns for every output channel
             // of a group, the weights per output channel (weights[m·terms + j]).
             if first.groups == 1 {
@@ -498,7 +509,14 @@ final class BoundedStageRunner {
                                   columns: columns, count: p, channel: m, fused: fused)
                 }
             }
-        }}}}
+            if keep {
+                // The fused operators from the kept sum into the target.
+                for m in 0..<first.outChannels {
+                    subtractTerms(targetOut + m * p, kept + m * p, weights.baseAddress!, offsets.baseAddress!, terms: 0,
+                                  columns: columns, count: p, channel: m, fused: self.fused)
+                }
+            }
+        }}}}}
     }
 
     /// Predictions of `count` images under each of `ablations` ablations, whose first

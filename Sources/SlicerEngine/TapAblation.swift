@@ -411,13 +411,23 @@ public final class TapAblationRunner {
             Set(channels).filter { $0 >= 0 && $0 < plan.tap.channels && !masked.contains($0) }.sorted()
         }
         let plane = plan.planeSize, tapChannels = plan.tap.channels
+        // Nested ablations (the baselines' prefixes of one order) extend the previous
+        // one's first stage by their new channels instead of starting again.
+        let extends = sets.indices.map { a in a + 1 < sets.count && !sets[a].isEmpty && Set(sets[a + 1]).isSuperset(of: sets[a]) }
+        var kept: (image: Int, channels: Set<Int>)?
         return consumerInput.withUnsafeBufferPointer { x in
         consumerOutput.withUnsafeBufferPointer { y in
         plan.zeroPlanes.withUnsafeBufferPointer { v in
             bounded.predictions(count: count, ablations: sets.count, scratch: executor.scratch, margin: margin) { i, a, target in
-                bounded.firstStage(image: i, channels: sets[a], first: first, cachedInput: x.baseAddress!,
+                var channels = sets[a], fromKept = false
+                if let k = kept, k.image == i, Set(channels).isSuperset(of: k.channels) {
+                    channels = channels.filter { !k.channels.contains($0) }
+                    fromKept = true
+                }
+                bounded.firstStage(image: i, channels: channels, first: first, cachedInput: x.baseAddress!,
                                    cachedOutput: y.baseAddress!, zeroPlanes: v.baseAddress!, planeSize: plane,
-                                   tapChannels: tapChannels, into: target)
+                                   tapChannels: tapChannels, fromKept: fromKept, keep: extends[a], into: target)
+                kept = extends[a] ? (i, Set(sets[a])) : nil
             }
         }}}
     }

@@ -93,6 +93,18 @@ final class BoundedStageTests: XCTestCase {
                             XCTAssertEqual(got, want, "\(what) \(base) + \(extra)")
                         }
                     }
+                    // Several at once, nested ones extending the previous first stage.
+                    let nested: [[Int]] = [[1], [1, 4], [1, 4, 9], [7], [1, 4, 9, 30], [1, 4, 9, 30, 3]]
+                    let all = try XCTUnwrap(runner.boundedPredictions(ablatingEach: nested, margin: CAREngine.nearTieMargin))
+                    for (extra, got) in zip(nested, all) {
+                        var mask = base
+                        for c in extra { mask = mask.adding(tap: tap, channel: c) }
+                        try input.fill(range, into: reference.inputBuffer)
+                        let expected = Reference.argmax(reference.run(count: range.count, mask: mask), classes: network.classCount)
+                        XCTAssertEqual(got, try XCTUnwrap(runner.boundedPredictions(ablating: extra, margin: CAREngine.nearTieMargin)),
+                                       "\(what) \(base) + \(extra)")
+                        for (g, want) in zip(got, expected) where g != nil { XCTAssertEqual(g, want, "\(what) \(base) + \(extra)") }
+                    }
                 }
             }
         }
@@ -105,7 +117,7 @@ final class BoundedStageTests: XCTestCase {
     /// recomputation on real images.
     func testCARAndGreedyThroughTheBoundedStage() throws {
         let network = try CARFixtures.shipped("fashion_mnist_cnn")
-        let input = try ModelInput.load(network: network, data: Self.fashionSubset, limit: 60)
+        let input = try ModelInput.load(network: network, data: Self.fashionSubset, limit: 40)
         let tap = try XCTUnwrap(network.tap(named: "/2/Relu")).index
         let engine = try CAREngine(input: input, tap: tap, batchSize: 16, threads: 2)
         let scores = try engine.scores()
@@ -113,9 +125,15 @@ final class BoundedStageTests: XCTestCase {
         XCTAssertEqual(scores.baseCorrect, reference.base)
         XCTAssertEqual(scores.ablatedCorrect, reference.ablated)
         XCTAssertGreaterThan(engine.stats.shortcutRuns, 0)
-        let greedy = try engine.greedy(keep: 28, initial: scores)
-        let expected = try Reference.greedy(input, tap: tap, keep: 28)
+        let greedy = try engine.greedy(keep: 29, initial: scores)
+        let expected = try Reference.greedy(input, tap: tap, keep: 29)
         XCTAssertEqual(greedy.order, expected.order)
         XCTAssertEqual(greedy.accuracy, expected.accuracy)
+        // Baseline-like curves: prefixes of orders, taken as nested ablations.
+        let orders = [CAREngine.randomOrder(Array(0..<32), seed: 3), Array((0..<32).reversed())]
+        let curves = try engine.curves(orders: orders, steps: 8)
+        for (curve, order) in zip(curves, orders) {
+            XCTAssertEqual(curve.accuracy, try Reference.curve(input, tap: tap, order: order, steps: 8))
+        }
     }
 }
