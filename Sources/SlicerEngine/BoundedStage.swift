@@ -51,6 +51,16 @@ struct BoundedStage: @unchecked Sendable {
     let rowError: [Float]
     let rowMagnitude: [Float]
     let rowOffset: [Int32]
+    /// The second, finer level for images the first leaves uncertain: W − s_W·Ŵ ≈ (s_W/254)·Ŵ₂.
+    /// Per output channel: Ŵ₂ packed, s_W/254, 128·ΣŴ₂, e₂ = max|W − W′| with
+    /// W′ = s_W·Ŵ + (s_W/254)·Ŵ₂, Σ|W′|, and 127·(s_W/254)·Σ|Ŵ₂| (bounds the one
+    /// product left out, Ŵ₂·q₂).
+    let finePacked: [Int8]
+    let fineScale: [Float]
+    let fineOffset: [Int32]
+    let fineError: [Float]
+    let fineMagnitude: [Float]
+    let fineOmitted: [Float]
     /// Output positions (oh·outW + ow) of the convolution that reach the logits, and the others.
     let usedPositions: [Int]
     let unusedPositions: [Int]
@@ -62,6 +72,8 @@ struct BoundedStage: @unchecked Sendable {
     /// alpha applied (zero for padded channels), and its bias.
     let finalWeights: [Float]
     let finalBias: [Float]
+    /// max_j |finalWeights[j][i]| per feature.
+    let finalLargest: [Float]
     let features: Int
     /// Whether the 8-bit product takes the AVX-512 VNNI path.
     let vector: Bool
@@ -180,6 +192,10 @@ struct BoundedStage: @unchecked Sendable {
         var rows = [Int8](repeating: 0, count: paddedRows * depth)
         var scale = [Float](repeating: 0, count: paddedRows), error = scale, magnitude = scale
         var offsets = [Int32](repeating: 0, count: paddedRows)
+        var fineRows = [Int8](repeating: 0, count: paddedRows * depth)
+        var fineScale = [Float](repeating: 0, count: paddedRows), fineError = fineScale, fineMagnitude = fineScale
+        var fineOmitted = fineScale
+        var fineOffsets = offsets
         for o in 0..<m {
             let filter = conv.kernel.weights.pointer + o * c * kk
             var largest: Float = 0
@@ -202,10 +218,35 @@ struct BoundedStage: @unchecked Sendable {
             error[o] = worst * 1.001 + s * 1e-6
             magnitude[o] = s * Float(total) / 2
             offsets[o] = 128 * sum
+            // The finer level: the rest of each weight in steps of s/254.
+            let s2 = s / 254
+            var worst2: Float = 0, total2 = 0, sum2: Int32 = 0, size: Float = 0
+            for ch in 0..<c {
+                for t in 0..<kk {
+                    let v = filter[ch * kk + t], q = Float(rows[o * depth + t * paddedChannels + ch])
+                    let q2 = Int8(max(-127, min(127, ((v - s * q) / s2).rounded())))
+                    fineRows[o * depth + t * paddedChannels + ch] = q2
+                    let approximation = s * q + s2 * Float(q2)
+                    worst2 = max(worst2, abs(v - approximation))
+                    size += abs(approximation)
+                    total2 += abs(Int(q2))
+                    sum2 += Int32(q2)
+                }
+            }
+            fineScale[o] = s2
+            fineError[o] = worst2 * 1.001 + s * 1e-6
+            fineMagnitude[o] = size * 1.0001
+            fineOmitted[o] = 127 * s2 * Float(total2)
+            fineOffsets[o] = 128 * sum2
         }
-        var packed = [Int8](repeating: 0, count: rows.count)
+        var packed = [Int8](repeating: 0, count: rows.count), finePacked = packed
         rows.withUnsafeBufferPointer { src in
             packed.withUnsafeMutableBufferPointer { dst in
+                cnns_i8_pack(src.baseAddress!, Int32(paddedRows), Int32(depth), dst.baseAddress!)
+            }
+        }
+        fineRows.withUnsafeBufferPointer { src in
+            finePacked.withUnsafeMutableBufferPointer { dst in
                 cnns_i8_pack(src.baseAddress!, Int32(paddedRows), Int32(depth), dst.baseAddress!)
             }
         }
@@ -244,9 +285,15 @@ struct BoundedStage: @unchecked Sendable {
         return BoundedStage(chainBefore: before, convolution: conv.node, chainAfter: after, output: final.node,
                             description: words.joined(separator: " → "), packed: packed, paddedRows: paddedRows,
                             paddedChannels: paddedChannels, depth: depth, rowScale: scale, rowError: error,
-                            rowMagnitude: magnitude, rowOffset: offsets, usedPositions: usedPositions,
+                            rowMagnitude: magnitude, rowOffset: offsets, finePacked: finePacked, fineScale: fineScale,
+                            fineOffset: fineOffsets, fineError: fineError, fineMagnitude: fineMagnitude,
+                            fineOmitted: fineOmitted, usedPositions: usedPositions,
                             unusedPositions: unusedPositions, intervalSteps: steps, finalPositions: positions,
-                            finalWeights: weights, finalBias: final.bias, features: positions * paddedRows,
+                            finalWeights: weights, finalBias: final.bias,
+                            finalLargest: (0..<(positions * paddedRows)).map { i in
+                                (0..<k).reduce(Float(0)) { max($0, abs(weights[$1 * positions * paddedRows + i])) }
+                            },
+                            features: positions * paddedRows,
                             vector: cnns_i8_has_vnni() != 0)
     }
 
@@ -330,7 +377,12 @@ final class BoundedStageRunner {
     private let rows: UnsafeMutablePointer<UInt8>
     private let rowCount: Int
     private let products: UnsafeMutablePointer<Int32>
-    private let deltas: UnsafeMutablePointer<Float>      // used positions × paddedRows
+    private var deltas: UnsafeMutablePointer<Float>      // used positions × paddedRows
+    // The finer level's inputs, rows and products.
+    private let fineQuantized: UnsafeMutablePointer<UInt8>
+    private let fineRows: UnsafeMutablePointer<UInt8>
+    private var fineDeltas: UnsafeMutablePointer<Float>
+    private let crossDeltas: UnsafeMutablePointer<Float>
     private let logits: UnsafeMutablePointer<Float>
     private let lowerFeatures: UnsafeMutablePointer<Float>
     private let radiusFeatures: UnsafeMutablePointer<Float>
@@ -397,6 +449,12 @@ final class BoundedStageRunner {
         products = .allocate(capacity: rowCount * stage.paddedRows)
         products.initialize(repeating: 0, count: rowCount * stage.paddedRows)
         deltas = floats(rowCount * stage.paddedRows)
+        fineDeltas = floats(rowCount * stage.paddedRows)
+        crossDeltas = floats(rowCount * stage.paddedRows)
+        fineQuantized = .allocate(capacity: paddedH * paddedW * stage.paddedChannels)
+        fineQuantized.initialize(repeating: 128, count: paddedH * paddedW * stage.paddedChannels)
+        fineRows = .allocate(capacity: rowCount * stage.depth)
+        fineRows.initialize(repeating: 128, count: rowCount * stage.depth)
         logits = floats(classCount)
         lowerFeatures = floats(stage.features)
         radiusFeatures = floats(stage.features)
@@ -411,6 +469,7 @@ final class BoundedStageRunner {
         newInput.deallocate(); difference.deallocate(); columnSums.deallocate(); fieldSums.deallocate()
         quantized.deallocate(); rows.deallocate(); products.deallocate(); logits.deallocate()
         lowerFeatures.deallocate(); radiusFeatures.deallocate(); deltas.deallocate(); baseOutputLast.deallocate()
+        fineDeltas.deallocate(); crossDeltas.deallocate(); fineQuantized.deallocate(); fineRows.deallocate()
         for b in intervals { b.deallocate() }
     }
 
@@ -581,7 +640,7 @@ final class BoundedStageRunner {
     /// The class the full recomputation predicts, when the bound makes it certain.
     private func certify(image i: Int, scratch: UnsafeMutablePointer<Float>, margin: Float) -> Int? {
         let c = convKernel, w = c.window, s = stage
-        let plane = c.height * c.width, cp = s.paddedChannels
+        let plane = c.height * c.width
         // Δx, its largest magnitude, and Σ_c |Δx| per position.
         let base = baseInput + i * inputSize
         let largest = differenceAndLargest(newInput, base, into: difference, count: inputSize)
@@ -591,41 +650,88 @@ final class BoundedStageRunner {
         // q = round(Δx / s_Δ) in −127…127, stored +128, channels-last inside the padding.
         let stepSize: Float = largest > 0 ? largest / 127 : 0
         let inverse: Float = largest > 0 ? 127 / largest : 0
+        quantize(into: quantized) { d in (d * inverse).rounded() }
+        gatherRows(from: quantized, into: rows, sums: true)
+        multiply(s.packed, rows, offsets: s.rowOffset, scales: s.rowScale, step: stepSize, into: deltas)
+        if let k = certainFromDeltas(image: i, error: s.rowError, halfStep: stepSize / 2 * 1.001, magnitude: s.rowMagnitude,
+                                     omittedStep: 0, omitted: s.rowMagnitude, margin: margin) {
+            return k
+        }
+        // The finer level: the rest of Δx in steps of s_Δ/254 (q₂), and the rest of the
+        // weights (Ŵ₂): Ŵ·q + Ŵ·q₂/254 + Ŵ₂·q/254, with Ŵ₂·q₂/254² bounded.
+        guard largest > 0 else { return nil }
+        let fineStep = stepSize / 254, fineInverse = 127 * 254 / largest
+        quantize(into: fineQuantized) { d in
+            let q = max(-127, min(127, (d * inverse).rounded()))
+            return ((d - stepSize * q) * fineInverse).rounded()
+        }
+        gatherRows(from: fineQuantized, into: fineRows, sums: false)
+        multiply(s.packed, fineRows, offsets: s.rowOffset, scales: s.rowScale, step: fineStep, into: fineDeltas)
+        multiply(s.finePacked, rows, offsets: s.fineOffset, scales: s.fineScale, step: stepSize, into: crossDeltas)
+        addInto(fineDeltas, deltas, crossDeltas, count: s.usedPositions.count * s.paddedRows)
+        swap(&deltas, &fineDeltas)
+        defer { swap(&deltas, &fineDeltas) }
+        // |Δx − s_Δ·q − s_Δ/254·q₂| ≤ s_Δ/508, widened for the rounding of Δx − s_Δ·q.
+        return certainFromDeltas(image: i, error: s.fineError, halfStep: fineStep / 2 * 1.01 + largest * 0x1p-22,
+                                 magnitude: s.fineMagnitude, omittedStep: fineStep, omitted: s.fineOmitted, margin: margin)
+    }
+
+    /// Writes round-to-byte values of Δx (`level` maps Δx to an integer-valued float,
+    /// clamped here to −127…127) +128, channels-last inside the padding.
+    private func quantize(into target: UnsafeMutablePointer<UInt8>, _ level: (Float) -> Float) {
+        let c = convKernel, w = c.window, cp = stage.paddedChannels, plane = c.height * c.width
         for h in 0..<c.height {
             for x in 0..<c.width {
-                let dst = quantized + ((h + w.padTop) * paddedW + w.padLeft + x) * cp
+                let dst = target + ((h + w.padTop) * paddedW + w.padLeft + x) * cp
                 let src = difference + h * c.width + x
                 for ch in 0..<c.channels {
-                    // |Δx·inverse| ≤ 127 up to rounding; the clamp keeps the byte in range.
-                    let q = (src[ch * plane] * inverse).rounded()
-                    dst[ch] = UInt8(truncatingIfNeeded: Int32(max(-127, min(127, q))) &+ 128)
+                    dst[ch] = UInt8(truncatingIfNeeded: Int32(max(-127, min(127, level(src[ch * plane])))) &+ 128)
                 }
             }
         }
-        // One row of kh·kw·cp bytes per used output position, and Σ|Δx| over its field.
+    }
+
+    /// One row of kh·kw·paddedChannels bytes per used output position; with `sums`,
+    /// also Σ|Δx| over each one's field.
+    private func gatherRows(from source: UnsafePointer<UInt8>, into target: UnsafeMutablePointer<UInt8>, sums: Bool) {
+        let c = convKernel, w = c.window, s = stage, cp = s.paddedChannels
         s.usedPositions.withUnsafeBufferPointer { used in
             for u in used.indices {
                 let oh = used[u] / w.outW, ow = used[u] % w.outW
-                let row = rows + u * s.depth
+                let row = target + u * s.depth
                 var field: Float = 0
                 for kh in 0..<w.kernelH {
                     let ih = oh * w.strideH + kh * w.dilationH   // in padded coordinates
                     for kw in 0..<w.kernelW {
                         let iw = ow * w.strideW + kw * w.dilationW
-                        copyBytes(row + (kh * w.kernelW + kw) * cp, quantized + (ih * paddedW + iw) * cp, count: cp)
+                        copyBytes(row + (kh * w.kernelW + kw) * cp, source + (ih * paddedW + iw) * cp, count: cp)
                         let y = ih - w.padTop, x = iw - w.padLeft
-                        if y >= 0 && y < c.height && x >= 0 && x < c.width { field += columnSums[y * c.width + x] }
+                        if sums && y >= 0 && y < c.height && x >= 0 && x < c.width { field += columnSums[y * c.width + x] }
                     }
                 }
-                fieldSums[u] = field
+                if sums { fieldSums[u] = field }
             }
         }
-        s.packed.withUnsafeBufferPointer { p in
-        s.rowOffset.withUnsafeBufferPointer { offsets in
-        s.rowScale.withUnsafeBufferPointer { scales in
+    }
+
+    /// The 8-bit product of `weights` (packed) and `rows`, scaled to floats: (scale·step)·(Ŵ·q).
+    private func multiply(_ weights: [Int8], _ rows: UnsafePointer<UInt8>, offsets: [Int32], scales: [Float], step: Float,
+                         into target: UnsafeMutablePointer<Float>) {
+        let s = stage
+        weights.withUnsafeBufferPointer { p in
+        offsets.withUnsafeBufferPointer { o in
+        scales.withUnsafeBufferPointer { sc in
             cnns_i8_gemm_scaled(p.baseAddress!, Int32(s.paddedRows), Int32(s.depth), rows, Int32(rowCount), products,
-                                offsets.baseAddress!, scales.baseAddress!, stepSize, deltas, vector ? 1 : 0)
+                                o.baseAddress!, sc.baseAddress!, step, target, vector ? 1 : 0)
         }}}
+    }
+
+    /// Intervals centred on base + `deltas` with radius e·field + halfStep·magnitude +
+    /// omittedStep·omitted (per output channel), through the operators after the
+    /// convolution and the final layer: the certain class, if any.
+    private func certainFromDeltas(image i: Int, error: [Float], halfStep: Float, magnitude: [Float],
+                                   omittedStep: Float, omitted: [Float], margin: Float) -> Int? {
+        let w = convKernel.window, s = stage
         // Interval of every used output value, channels-last; unused positions keep the
         // base (nothing after reads them).
         let mp = s.paddedRows, grid = w.outH * w.outW
@@ -635,17 +741,17 @@ final class BoundedStageRunner {
             (lower + position * mp).update(from: baseLast + position * mp, count: mp)
             (upper + position * mp).update(from: baseLast + position * mp, count: mp)
         }
-        let halfStep = stepSize / 2 * 1.001
-        s.rowError.withUnsafeBufferPointer { error in
-        s.rowMagnitude.withUnsafeBufferPointer { magnitude in
+        error.withUnsafeBufferPointer { e in
+        magnitude.withUnsafeBufferPointer { size in
+        omitted.withUnsafeBufferPointer { rest in
         s.usedPositions.withUnsafeBufferPointer { used in
             for u in used.indices {
                 let at = used[u] * mp
-                boundValues(base: baseLast + at, delta: deltas + u * mp, error: error.baseAddress!, field: fieldSums[u],
-                            magnitude: magnitude.baseAddress!, halfStep: halfStep, lower: lower + at, upper: upper + at,
-                            count: mp)
+                boundValues(base: baseLast + at, delta: deltas + u * mp, error: e.baseAddress!, field: fieldSums[u],
+                            magnitude: size.baseAddress!, halfStep: halfStep, omitted: rest.baseAddress!,
+                            omittedStep: omittedStep, lower: lower + at, upper: upper + at, count: mp)
             }
-        }}}
+        }}}}
         // The operators after the convolution, on both ends.
         var positions = grid, spare = (intervals[2], intervals[3])
         for step in s.intervalSteps {
@@ -687,28 +793,30 @@ final class BoundedStageRunner {
         let gamma = Float(f + 2) * Float.ulpOfOne
         return stage.finalWeights.withUnsafeBufferPointer { wBuf -> Int? in
         stage.finalBias.withUnsafeBufferPointer { bias -> Int? in
+        stage.finalLargest.withUnsafeBufferPointer { largest -> Int? in
             let w = wBuf.baseAddress!
-            var best = 0, scale: Float = 1
-            // Per class: the logit at the centre, Σ|W_j|·radius, and Σ|W_j|·|centre| (for rounding).
-            var spread = [Float](repeating: 0, count: k), size = spread
+            // With L_i = max_j |W_ji|: Σ L·radius bounds every class's spread, and γ·Σ L·|centre|
+            // the rounding of every logit's float sum.
+            let sums = dotSpreadSize(largest.baseAddress!, center, radius, count: f)
+            let rounding = gamma * sums.size
+            var best = 0, top: Float = 0
             for j in 0..<k {
-                let sums = dotSpreadSize(w + j * f, center, radius, count: f)
-                logits[j] = sums.dot + bias[j]
-                spread[j] = sums.spread * (1 + gamma)
-                size[j] = sums.size * gamma + (abs(sums.dot) + abs(bias[j])) * Float.ulpOfOne
-                scale = max(scale, abs(logits[j]) + spread[j] + size[j])
+                logits[j] = dot(w + j * f, center, count: f) + bias[j]
+                top = max(top, abs(logits[j]) + abs(bias[j]))
                 if logits[j] > logits[best] { best = j }
             }
+            let each = rounding + 2 * Float.ulpOfOne * top
+            let scale = max(1, top + sums.spread * (1 + gamma) + each)
             guard scale.isFinite else { return nil }
             for j in 0..<k where j != best {
                 // The difference of the two rows bounds the pair tighter than the two spreads.
                 let pair = differenceSpread(w + best * f, w + j * f, radius, count: f) * (1 + gamma)
                 let difference = logits[best] - logits[j]
-                let low = difference - pair - size[best] - size[j] - abs(difference) * Float.ulpOfOne
+                let low = difference - pair - 2 * each - abs(difference) * Float.ulpOfOne
                 guard low > margin * scale else { return nil }
             }
             return best
-        }}
+        }}}
     }
 
     /// The image recomputed in floats from the convolution on: the prediction when its
@@ -881,26 +989,40 @@ private func differenceSpread(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Floa
     while t < count { dst[t] = src[t]; t += 1 }
 }
 
-/// center = base + delta, radius = e·field + halfStep·magnitude (+ room for rounding), per channel.
+/// center = base + delta, radius = e·field + halfStep·magnitude + omittedStep·omitted
+/// (+ room for rounding), per channel.
 private func boundValues(base: UnsafePointer<Float>, delta: UnsafePointer<Float>, error: UnsafePointer<Float>,
                          field: Float, magnitude size: UnsafePointer<Float>, halfStep: Float,
+                         omitted: UnsafePointer<Float>, omittedStep: Float,
                          lower: UnsafeMutablePointer<Float>, upper: UnsafeMutablePointer<Float>, count: Int) {
     var t = 0
-    let f = Vector(repeating: field), h = Vector(repeating: halfStep), room = Vector(repeating: 1e-5)
+    let f = Vector(repeating: field), h = Vector(repeating: halfStep), o = Vector(repeating: omittedStep)
+    let room = Vector(repeating: 1e-5)
     while t + 16 <= count {
         let d = load(delta + t), c = load(base + t) + d
-        let r = (load(error + t) * f).addingProduct(h, load(size + t)).addingProduct(room, magnitude(d) + magnitude(c))
+        let r = (load(error + t) * f).addingProduct(h, load(size + t)).addingProduct(o, load(omitted + t))
+            .addingProduct(room, magnitude(d) + magnitude(c))
         store(c - r, lower + t)
         store(c + r, upper + t)
         t += 16
     }
     while t < count {
         let d = delta[t], c = base[t] + d
-        let r = error[t] * field + halfStep * size[t] + 1e-5 * (abs(d) + abs(c))
+        let r = error[t] * field + halfStep * size[t] + omittedStep * omitted[t] + 1e-5 * (abs(d) + abs(c))
         lower[t] = c - r
         upper[t] = c + r
         t += 1
     }
+}
+
+/// out = a + b + c.
+private func addInto(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) {
+    var t = 0
+    while t + 16 <= count {
+        store(load(out + t) + load(a + t) + load(b + t), out + t)
+        t += 16
+    }
+    while t < count { out[t] += a[t] + b[t]; t += 1 }
 }
 
 /// [lo, hi]·scale + shift per channel, put in order (a negative scale swaps the ends).
@@ -1114,4 +1236,16 @@ private func subtractBlocked(_ out: UnsafeMutablePointer<Float>, _ source: Unsaf
                           fused: others)
         }
     }
+}
+
+/// a·b, summed in floats.
+private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var t = 0, acc = Vector()
+    while t + 16 <= count {
+        acc = acc.addingProduct(load(a + t), load(b + t))
+        t += 16
+    }
+    var s = acc.sum()
+    while t < count { s += a[t] * b[t]; t += 1 }
+    return s
 }
