@@ -213,6 +213,18 @@ public final class TapAblationPlan: @unchecked Sendable {
     public var hasShortcut: Bool { linearNode != nil }
 }
 
+/// The linear consumer's output for one chunk of images under one mask, kept by the
+/// caller between `TapAblationRunner.prepare` calls on the same images (greedy
+/// pruning's steps), so that a mask with more channels at the tap updates it
+/// instead of running the consumer again. Used by one worker at a time.
+public final class ConsumerCache: @unchecked Sendable {
+    // Touched only inside `prepare`, by the worker holding the chunk.
+    var values: [Float] = []
+    var mask: AblationMask?
+    var count = 0
+    public init() {}
+}
+
 /// Runs many ablations of one tap's channels for one chunk of images at a time.
 ///
 /// Not thread-safe: one per worker. Use with the executor (of the same batch
@@ -309,6 +321,11 @@ public final class TapAblationRunner {
         (bounded?.certifiedImages ?? 0, bounded?.recomputedImages ?? 0)
     }
 
+    /// Floats per image of the linear consumer's output (what a `ConsumerCache` holds), or nil.
+    public var consumerValuesPerImage: Int? {
+        linearStep.map { product(steps[$0].kernel.outputShape.dropFirst()) }
+    }
+
     /// Whether `fastLogits` is available for the prepared chunk.
     public var hasShortcut: Bool { fastReady }
 
@@ -316,7 +333,15 @@ public final class TapAblationRunner {
     /// tap — and, when the shortcut applies, through the linear consumer — under
     /// `mask`, and keeps what ablations of the tap need. The input buffer may be
     /// overwritten.
-    public func prepare(_ executor: Executor, count: Int, mask: AblationMask) {
+    ///
+    /// With `cache` (one per chunk, kept by the caller across calls on the same
+    /// images, as greedy pruning's steps are): when it holds the consumer's output
+    /// for a mask that differs only by fewer channels at the tap, that output is
+    /// updated by the first stage's algebra instead of running the consumer again,
+    /// and the cache then holds the new one. Only the shortcuts use that output
+    /// (their near-ties are redone exactly); exact logits still recompute from the
+    /// tap, and `baseLogits` then does too.
+    public func prepare(_ executor: Executor, count: Int, mask: AblationMask, cache: ConsumerCache? = nil) {
         precondition(executor.capacity == capacity && executor.network === plan.network, "executor does not match the runner")
         precondition(count > 0 && count <= capacity, "batch of \(count) outside 1...\(capacity)")
         self.executor = executor
@@ -324,29 +349,76 @@ public final class TapAblationRunner {
         self.mask = mask
         baseCached = false
         zero(mask.channels[0], tap: 0, buffer: executor.inputBuffer)
-        executor.runSteps(0..<(tapStep + 1), count: count, mask: mask)
+        // The channels masked since the cache was filled, when it can be used.
+        let tapIndex = plan.tap.index
+        let cacheable = tapStep >= 0 && linearStep != nil && mask.channels.keys.allSatisfy { $0 <= tapIndex }
+            && liveAfterTap.contains(steps[max(tapStep, 0)].outputBuffer)
+        var added: [Int]?
+        if cacheable, let cache, let cached = cache.mask, cache.count == count {
+            let now = mask.channels[tapIndex] ?? [], before = cached.channels[tapIndex] ?? []
+            var others = mask.channels, cachedOthers = cached.channels
+            others[tapIndex] = nil
+            cachedOthers[tapIndex] = nil
+            if others == cachedOthers && before.isSubset(of: now) { added = now.subtracting(before).sorted() }
+        }
+        var prefixMask = mask
+        if let added, !added.isEmpty {
+            var channels = mask.channels
+            channels[tapIndex] = (mask.channels[tapIndex] ?? []).subtracting(added)
+            prefixMask = AblationMask(channels)
+        }
+        executor.runSteps(0..<(tapStep + 1), count: count, mask: prefixMask)
         save(liveAfterTap, into: &tapSnapshot)
+        if let added, !added.isEmpty, let i = liveAfterTap.firstIndex(of: steps[tapStep].outputBuffer) {
+            // The snapshot is what the exact path starts from: the full mask.
+            tapSnapshot[i].withUnsafeMutableBufferPointer { zero(Set(added), tap: tapIndex, buffer: $0.baseAddress!) }
+        }
         fastReady = false
         guard let l = linearStep, plan.chainTaps.isDisjoint(with: mask.channels.keys) else { return }
-        executor.runSteps((tapStep + 1)..<l, count: count, mask: mask)
+        executor.runSteps((tapStep + 1)..<l, count: count, mask: prefixMask)
         let step = steps[l]
         let x = executor.buffers[step.inputBuffers[0]], y = executor.buffers[step.outputBuffer]
-        step.kernel.run(KernelIO(inputs: step.inputBuffers.map { executor.buffers[$0] }, output: y,
-                                 scratch: executor.scratch, batch: count))
         let xCount = count * plan.tap.channels * plan.planeSize
         let yCount = count * product(step.kernel.outputShape.dropFirst())
         consumerInput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: xCount) }
+        if let added, let cache {
+            // y = cached y − the new channels' contributions (x still holds them), then
+            // x takes the values of masked channels, as the chain gives them from zeros.
+            cache.values.withUnsafeBufferPointer { c in
+                consumerOutput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: c.baseAddress!, count: yCount) }
+            }
+            writeAblatedOutput(added, kernel: step.kernel, into: y)
+            let plane = plan.planeSize, channels = plan.tap.channels
+            plan.zeroPlanes.withUnsafeBufferPointer { v in
+                for n in 0..<count {
+                    for c in added { (x + (n * channels + c) * plane).update(from: v.baseAddress! + c * plane, count: plane) }
+                }
+            }
+            consumerInput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: xCount) }
+        } else {
+            step.kernel.run(KernelIO(inputs: step.inputBuffers.map { executor.buffers[$0] }, output: y,
+                                     scratch: executor.scratch, batch: count))
+        }
         consumerOutput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: y, count: yCount) }
         if let t = step.tap { zero(mask.channels[t], tap: t, buffer: y) }
         save(liveAfterLinear, into: &linearSnapshot)
         // inf − inf would poison the difference: such chunks take the exact path.
         fastReady = consumerInput[0..<xCount].allSatisfy(\.isFinite) && consumerOutput[0..<yCount].allSatisfy(\.isFinite)
+        if cacheable, let cache {
+            if fastReady {
+                cache.values = Array(consumerOutput[0..<yCount])
+                cache.mask = mask
+                cache.count = count
+            } else {
+                cache.mask = nil
+            }
+        }
         boundedReady = false
         guard fastReady else { return }
         // The rest of the base pass, in the order `Executor.run` takes, keeping the
-        // logits (bit for bit the executor's) and what the bounded stage starts from.
-        // The bounded stage needs the unmasked base after the consumer: no tap after
-        // the ablated one may be masked.
+        // logits (bit for bit the executor's, unless the consumer came from the
+        // cache) and what the bounded stage starts from. The bounded stage needs the
+        // unmasked base after the consumer: no tap after the ablated one may be masked.
         if let bounded, mask.channels.keys.allSatisfy({ $0 <= plan.tap.index }),
            let c = steps.firstIndex(where: { $0.nodeIndex == bounded.stage.convolution }) {
             executor.runSteps((l + 1)..<c, count: count, mask: mask)
@@ -358,7 +430,7 @@ public final class TapAblationRunner {
             executor.runSteps((l + 1)..<steps.count, count: count, mask: mask)
         }
         baseCache.update(from: executor.buffers[outputBuffer], count: count * classCount)
-        baseCached = true
+        baseCached = added == nil
     }
 
     /// The logits under the prepared mask alone, bit for bit those of `Executor.run(count:mask:)`.

@@ -136,4 +136,53 @@ final class BoundedStageTests: XCTestCase {
             XCTAssertEqual(curve.accuracy, try Reference.curve(input, tap: tap, order: order, steps: 8))
         }
     }
+
+    /// A chunk's consumer output kept across masks that add channels at the tap
+    /// (greedy steps): exact and base logits stay bit for bit the executor's, the
+    /// shortcuts' predictions stay the whole network's.
+    func testConsumerCacheAcrossGreedySteps() throws {
+        let cases: [(Network, String)] = [(try CARFixtures.shipped("mnist_cnn"), "/2/Relu"),
+                                          (try CARFixtures.fixture("residual_cnn"), "/block/relu/Relu"),
+                                          (try CARFixtures.fixture("bn_cnn"), "/conv1/Conv")]
+        for (network, tapName) in cases {
+            let tap = try XCTUnwrap(network.tap(named: tapName)).index
+            let input = try syntheticInput(network, count: 12, seed: 4)
+            let plan = try TapAblationPlan(network: network, tap: tap)
+            let runner = try TapAblationRunner(plan: plan, capacity: 12)
+            let executor = try network.makeExecutor(capacity: 12)
+            let reference = try network.makeExecutor(capacity: 12)
+            let cache = ConsumerCache()
+            var mask = AblationMask()
+            for removed in [[], [1], [1, 0], [1, 0, 2], [1, 0, 2]] {
+                mask = AblationMask(removed.isEmpty ? [:] : [tap: Set(removed)])
+                try input.fill(0..<12, into: executor.inputBuffer)
+                runner.prepare(executor, count: 12, mask: mask, cache: cache)
+                try input.fill(0..<12, into: reference.inputBuffer)
+                let base = Array(reference.run(count: 12, mask: mask))
+                XCTAssertEqual(Array(runner.baseLogits()).map(\.bitPattern), base.map(\.bitPattern), "\(tapName) \(removed)")
+                for extra in [[3], [4, 3]] {
+                    var full = mask
+                    for c in extra { full = full.adding(tap: tap, channel: c) }
+                    try input.fill(0..<12, into: reference.inputBuffer)
+                    let expected = Array(reference.run(count: 12, mask: full))
+                    XCTAssertEqual(Array(runner.exactLogits(ablating: extra)).map(\.bitPattern), expected.map(\.bitPattern),
+                                   "\(tapName) \(removed) + \(extra)")
+                    let want = Reference.argmax(expected.withUnsafeBufferPointer { $0 }, classes: network.classCount)
+                    if let bounded = runner.boundedPredictions(ablating: extra, margin: CAREngine.nearTieMargin) {
+                        for (got, w) in zip(bounded, want) where got != nil { XCTAssertEqual(got, w, "\(tapName) \(removed) + \(extra)") }
+                    } else if let fast = runner.fastLogits(ablating: extra).map(Array.init) {
+                        let rows = fast.count / network.classCount
+                        for r in 0..<rows {
+                            let row = Array(fast[(r * network.classCount)..<((r + 1) * network.classCount)])
+                            let got = row.withUnsafeBufferPointer { TapAblationRunner.confidentPrediction($0, margin: CAREngine.nearTieMargin) }
+                            if let got { XCTAssertEqual(got, want[r], "\(tapName) \(removed) + \(extra)") }
+                        }
+                    } else {
+                        XCTFail("\(tapName): no shortcut")
+                    }
+                }
+            }
+            XCTAssertEqual(cache.count, 12)
+        }
+    }
 }
