@@ -1,5 +1,4 @@
 import CInt8
-import COpenBLAS
 import Foundation
 
 // The second stage of CAR's shortcut (TapAblation.swift explains the first).
@@ -17,13 +16,16 @@ import Foundation
 // per output value, Σ over its receptive field. The integer product is exact
 // (VNNI or plain C, the same integers). Each value of the convolution's output
 // is then known to lie in an interval; the monotone operators after it map
-// intervals to intervals (each kernel runs on both ends), and the final linear
-// layer bounds every logit difference. When the winner's lower margin over
-// every other class exceeds the near-tie margin, the prediction of the full
-// recomputation is certain without computing it. Otherwise the image is
-// recomputed in 32-bit floats from the convolution on (and, if that is a
-// near-tie, exactly by the caller). Typically 95–99 % of images are certified,
-// and the 8-bit product is about four times cheaper than the float convolution.
+// intervals to intervals (held channels-last, one vector of channels per
+// position), and the final linear layer bounds every logit difference. When the
+// winner's lower margin over every other class exceeds the near-tie margin, the
+// prediction of the full recomputation is certain without computing it.
+// Otherwise a second, finer level (the rest of Δx and of W in steps 254 times
+// smaller: two more 8-bit products) tries again; an image still uncertain is
+// recomputed in 32-bit floats from the convolution on and, if that is a
+// near-tie, exactly by the caller. On MNIST 98–99.9 % of image ablations are
+// certain from the first level or the second; the 8-bit product runs about four
+// times faster than the float convolution it replaces.
 
 /// Where the bounded second stage applies, with the convolution's weights in 8 bits.
 /// Built once per plan; immutable.
@@ -1189,7 +1191,16 @@ private func subtractBlocked(_ out: UnsafeMutablePointer<Float>, _ source: Unsaf
     shiftCopy.withUnsafeBufferPointer { sh in
         var t = 0
         let zero = Vector()
-        while t + 16 <= p {
+        // With one block of terms from a separate source, the last values of each plane
+        // are one more vector ending at the plane's end (recomputing a few, to the same
+        // values); otherwise they are done one at a time below.
+        let overlapTail = terms == 9 && source != UnsafePointer(out) && p >= 16 && p % 16 != 0
+        var tail = false
+        while t + 16 <= p || (overlapTail && !tail && t < p) {
+            if t + 16 > p {
+                t = p - 16
+                tail = true
+            }
             var first = 0
             while first < terms {
                 let o = offsets + first
@@ -1198,25 +1209,35 @@ private func subtractBlocked(_ out: UnsafeMutablePointer<Float>, _ source: Unsaf
                 let c6 = load(columns + o[6] + t), c7 = load(columns + o[7] + t), c8 = load(columns + o[8] + t)
                 let from = first == 0 ? source : UnsafePointer(out)
                 let finish = hasAffine && first + 9 >= terms
-                for m in 0..<channels {
+                // Two channels at a time: two independent chains of nine multiply-adds.
+                @inline(__always) func sum(_ m: Int) -> Vector {
                     let w = weights + m * terms + first
                     var acc = load(from + m * p + t)
                     acc = acc.addingProduct(Vector(repeating: w[0]), c0).addingProduct(Vector(repeating: w[1]), c1)
                     acc = acc.addingProduct(Vector(repeating: w[2]), c2).addingProduct(Vector(repeating: w[3]), c3)
                     acc = acc.addingProduct(Vector(repeating: w[4]), c4).addingProduct(Vector(repeating: w[5]), c5)
                     acc = acc.addingProduct(Vector(repeating: w[6]), c6).addingProduct(Vector(repeating: w[7]), c7)
-                    acc = acc.addingProduct(Vector(repeating: w[8]), c8)
-                    if finish {
-                        acc = acc * Vector(repeating: sc[m]) + Vector(repeating: sh[m])
-                        if relu { acc = acc.replacing(with: zero, where: acc .< zero) }
-                    }
-                    store(acc, out + m * p + t)
+                    return acc.addingProduct(Vector(repeating: w[8]), c8)
                 }
+                @inline(__always) func finished(_ v: Vector, _ m: Int) -> Vector {
+                    guard finish else { return v }
+                    let a = v * Vector(repeating: sc[m]) + Vector(repeating: sh[m])
+                    return relu ? a.replacing(with: zero, where: a .< zero) : a
+                }
+                var m = 0
+                while m + 2 <= channels {
+                    let a = sum(m), b = sum(m + 1)
+                    store(finished(a, m), out + m * p + t)
+                    store(finished(b, m + 1), out + (m + 1) * p + t)
+                    m += 2
+                }
+                if m < channels { store(finished(sum(m), m), out + m * p + t) }
                 first += 9
             }
             t += 16
         }
         // The last values of each plane, one at a time.
+        if tail { t = p }
         for m in 0..<channels {
             let w = weights + m * terms
             for u in t..<p {

@@ -406,7 +406,10 @@ public final class TapAblationRunner {
         fastReady = consumerInput[0..<xCount].allSatisfy(\.isFinite) && consumerOutput[0..<yCount].allSatisfy(\.isFinite)
         if cacheable, let cache {
             if fastReady {
-                cache.values = Array(consumerOutput[0..<yCount])
+                if cache.values.count != yCount { cache.values = [Float](repeating: 0, count: yCount) }
+                consumerOutput.withUnsafeBufferPointer { src in
+                    cache.values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: src.baseAddress!, count: yCount) }
+                }
                 cache.mask = mask
                 cache.count = count
             } else {
