@@ -60,6 +60,8 @@ public final class TapAblationPlan: @unchecked Sendable {
     let planeSize: Int
     /// Fact 3, where the graph after the linear consumer allows it.
     let boundedStage: BoundedStage?
+    /// Floats per image of the linear consumer's output (what a `ConsumerCache` holds), or nil.
+    public let consumerValuesPerImage: Int?
 
     /// The convolution whose filters produce the tap's channels (through
     /// channel-separable operators), with each filter's L1 norm; or why there is none.
@@ -174,6 +176,7 @@ public final class TapAblationPlan: @unchecked Sendable {
         self.planeSize = linear == nil ? tap.valuesPerChannel : zeros.count / max(tap.channels, 1)
         self.shortcutDescription = linear == nil ? nil : description.joined(separator: " → ")
         self.boundedStage = linear.flatMap { BoundedStage.find(network: network, linear: $0, readers: readers, kernel: kernel) }
+        self.consumerValuesPerImage = linear.flatMap { kernel($0) }.map { product($0.outputShape.dropFirst()) }
         self.noShortcutReason = linear == nil ? (reason ?? "no linear consumer") : nil
 
         // Backwards: the tap's producer through channel-separable operators to a Conv.
@@ -319,11 +322,6 @@ public final class TapAblationRunner {
     /// Images the bounded stage certified, and those it recomputed in floats, since creation.
     public var boundedImageCounts: (certified: Int, recomputed: Int) {
         (bounded?.certifiedImages ?? 0, bounded?.recomputedImages ?? 0)
-    }
-
-    /// Floats per image of the linear consumer's output (what a `ConsumerCache` holds), or nil.
-    public var consumerValuesPerImage: Int? {
-        linearStep.map { product(steps[$0].kernel.outputShape.dropFirst()) }
     }
 
     /// Whether `fastLogits` is available for the prepared chunk.

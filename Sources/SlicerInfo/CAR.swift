@@ -327,7 +327,7 @@ public final class CAREngine: Sendable {
         // consumer's output and update it (TapAblationRunner.prepare), while that
         // takes at most a gigabyte.
         var caches: [ConsumerCache]?
-        if strategy == .fast, let perImage = try TapAblationRunner(plan: plan, capacity: 1).consumerValuesPerImage,
+        if strategy == .fast, let perImage = plan.consumerValuesPerImage,
            images.count * perImage * MemoryLayout<Float>.size <= 1 << 30 {
             caches = (0..<((images.count + batchSize - 1) / batchSize)).map { _ in ConsumerCache() }
         }
