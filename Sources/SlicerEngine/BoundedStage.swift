@@ -641,7 +641,7 @@ final class BoundedStageRunner {
 
     /// The class the full recomputation predicts, when the bound makes it certain.
     private func certify(image i: Int, scratch: UnsafeMutablePointer<Float>, margin: Float) -> Int? {
-        let c = convKernel, w = c.window, s = stage
+        let c = convKernel, s = stage
         let plane = c.height * c.width
         // Δx, its largest magnitude, and Σ_c |Δx| per position.
         let base = baseInput + i * inputSize
@@ -854,18 +854,6 @@ private typealias Vector = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self)
 }
 
-/// out −= a·x over `count` floats.
-@inline(__always) private func subtractScaled(_ out: UnsafeMutablePointer<Float>, _ a: Float,
-                                              _ x: UnsafePointer<Float>, count: Int) {
-    var t = 0
-    let va = Vector(repeating: a)
-    while t + 16 <= count {
-        store(load(out + t) - va * load(x + t), out + t)
-        t += 16
-    }
-    while t < count { out[t] -= a * x[t]; t += 1 }
-}
-
 /// d = a − b, and the largest |d| (not finite when any d is not).
 private func differenceAndLargest(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                                   into d: UnsafeMutablePointer<Float>, count: Int) -> Float {
@@ -899,24 +887,6 @@ private func addMagnitudes(_ sums: UnsafeMutablePointer<Float>, _ x: UnsafePoint
         t += 16
     }
     while t < count { sums[t] += magnitude(x[t]); t += 1 }
-}
-
-/// Puts each pair (lo[t], hi[t]) in order.
-private func order(_ lo: UnsafeMutablePointer<Float>, _ hi: UnsafeMutablePointer<Float>, count: Int) {
-    var t = 0
-    while t + 16 <= count {
-        let a = load(lo + t), b = load(hi + t)
-        let swapped = b .< a
-        store(a.replacing(with: b, where: swapped), lo + t)
-        store(b.replacing(with: a, where: swapped), hi + t)
-        t += 16
-    }
-    while t < count {
-        let a = lo[t], b = hi[t]
-        lo[t] = min(a, b)
-        hi[t] = max(a, b)
-        t += 1
-    }
 }
 
 /// Midpoints and half-widths; false when any end is not finite.
