@@ -51,7 +51,10 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "SlicerEngine", dependencies: ["COpenBLAS"], swiftSettings: engine),
+        // Exact 8-bit products (AVX-512 VNNI where present) for CAR's bounded
+        // shortcut; optimised in debug builds too, as the engine is.
+        .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "SlicerEngine", dependencies: ["COpenBLAS", "CInt8"], swiftSettings: engine),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
         .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData"], swiftSettings: fast),
         .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: fast),
@@ -68,7 +71,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
-        .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
     ]

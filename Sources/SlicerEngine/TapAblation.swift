@@ -23,6 +23,11 @@ import Foundation
 //    ("fast" logits). This is exact algebra, but the rounding differs from a
 //    recomputation, so callers must confirm near-ties with the exact logits
 //    (SlicerInfo's CAR does: an image whose top-two margin is tiny is redone exactly).
+//
+// 3. When the consumer is a Conv followed by channel-separable operators, a second
+//    convolution, monotone operators and the final Gemm, that second convolution
+//    is half of the network: its change is bounded in 8-bit integers instead, and
+//    most images' predictions are certain without computing it (BoundedStage.swift).
 
 /// How the plan continues after one tap, for ablating that tap's channels.
 /// Built once per network and tap; immutable and shareable between threads.
@@ -38,6 +43,9 @@ public final class TapAblationPlan: @unchecked Sendable {
     public let shortcutDescription: String?
     /// Why there is no shortcut, when there is none.
     public let noShortcutReason: String?
+    /// What the bounded second stage goes through ("BatchNormalization → Relu → MaxPool →
+    /// Conv '/8/Conv' (8-bit bound) → … → Gemm '/14/Gemm'"), or nil when it does not apply.
+    public var boundedStageDescription: String? { boundedStage?.description }
 
     /// Node indices (`network.orderedNodes`) of the tap's producer (nil for the input),
     /// the channel-separable chain, and the linear consumer.
@@ -50,6 +58,10 @@ public final class TapAblationPlan: @unchecked Sendable {
     let zeroPlanes: [Float]
     /// Values per channel at the linear consumer's input.
     let planeSize: Int
+    /// Fact 3, where the graph after the linear consumer allows it.
+    let boundedStage: BoundedStage?
+    /// Floats per image of the linear consumer's output (what a `ConsumerCache` holds), or nil.
+    public let consumerValuesPerImage: Int?
 
     /// The convolution whose filters produce the tap's channels (through
     /// channel-separable operators), with each filter's L1 norm; or why there is none.
@@ -163,6 +175,8 @@ public final class TapAblationPlan: @unchecked Sendable {
         self.zeroPlanes = zeros
         self.planeSize = linear == nil ? tap.valuesPerChannel : zeros.count / max(tap.channels, 1)
         self.shortcutDescription = linear == nil ? nil : description.joined(separator: " → ")
+        self.boundedStage = linear.flatMap { BoundedStage.find(network: network, linear: $0, readers: readers, kernel: kernel) }
+        self.consumerValuesPerImage = linear.flatMap { kernel($0) }.map { product($0.outputShape.dropFirst()) }
         self.noShortcutReason = linear == nil ? (reason ?? "no linear consumer") : nil
 
         // Backwards: the tap's producer through channel-separable operators to a Conv.
@@ -202,6 +216,18 @@ public final class TapAblationPlan: @unchecked Sendable {
     public var hasShortcut: Bool { linearNode != nil }
 }
 
+/// The linear consumer's output for one chunk of images under one mask, kept by the
+/// caller between `TapAblationRunner.prepare` calls on the same images (greedy
+/// pruning's steps), so that a mask with more channels at the tap updates it
+/// instead of running the consumer again. Used by one worker at a time.
+public final class ConsumerCache: @unchecked Sendable {
+    // Touched only inside `prepare`, by the worker holding the chunk.
+    var values: [Float] = []
+    var mask: AblationMask?
+    var count = 0
+    public init() {}
+}
+
 /// Runs many ablations of one tap's channels for one chunk of images at a time.
 ///
 /// Not thread-safe: one per worker. Use with the executor (of the same batch
@@ -234,6 +260,12 @@ public final class TapAblationRunner {
     private var count = 0
     private var mask = AblationMask()
     private var fastReady = false
+    /// Fact 3's buffers, when the plan has the bounded stage.
+    private let bounded: BoundedStageRunner?
+    private var boundedReady = false
+    /// The base logits from `prepare`'s pass, when it ran to the end.
+    private let baseCache: UnsafeMutablePointer<Float>
+    private var baseCached = false
 
     public init(plan: TapAblationPlan, capacity: Int) throws {
         self.plan = plan
@@ -269,6 +301,27 @@ public final class TapAblationRunner {
             consumerInput = []
             consumerOutput = []
         }
+        bounded = plan.boundedStage.map {
+            BoundedStageRunner(stage: $0, steps: p.steps, capacity: capacity, classCount: plan.network.classCount)
+        }
+        baseCache = .allocate(capacity: capacity * classCount)
+        baseCache.initialize(repeating: 0, count: capacity * classCount)
+    }
+
+    deinit { baseCache.deallocate() }
+
+    /// Whether `boundedPredictions` is available for the prepared chunk.
+    public var hasBoundedStage: Bool { boundedReady }
+
+    /// Whether the bounded stage's 8-bit product takes the vector path (tests compare both).
+    public var usesVectorProducts: Bool {
+        get { bounded?.vector ?? false }
+        set { bounded?.vector = newValue && (plan.boundedStage?.vector ?? false) }
+    }
+
+    /// Images the bounded stage certified, and those it recomputed in floats, since creation.
+    public var boundedImageCounts: (certified: Int, recomputed: Int) {
+        (bounded?.certifiedImages ?? 0, bounded?.recomputedImages ?? 0)
     }
 
     /// Whether `fastLogits` is available for the prepared chunk.
@@ -278,34 +331,114 @@ public final class TapAblationRunner {
     /// tap — and, when the shortcut applies, through the linear consumer — under
     /// `mask`, and keeps what ablations of the tap need. The input buffer may be
     /// overwritten.
-    public func prepare(_ executor: Executor, count: Int, mask: AblationMask) {
+    ///
+    /// With `cache` (one per chunk, kept by the caller across calls on the same
+    /// images, as greedy pruning's steps are): when it holds the consumer's output
+    /// for a mask that differs only by fewer channels at the tap, that output is
+    /// updated by the first stage's algebra instead of running the consumer again,
+    /// and the cache then holds the new one. Only the shortcuts use that output
+    /// (their near-ties are redone exactly); exact logits still recompute from the
+    /// tap, and `baseLogits` then does too.
+    public func prepare(_ executor: Executor, count: Int, mask: AblationMask, cache: ConsumerCache? = nil) {
         precondition(executor.capacity == capacity && executor.network === plan.network, "executor does not match the runner")
         precondition(count > 0 && count <= capacity, "batch of \(count) outside 1...\(capacity)")
         self.executor = executor
         self.count = count
         self.mask = mask
+        baseCached = false
         zero(mask.channels[0], tap: 0, buffer: executor.inputBuffer)
-        executor.runSteps(0..<(tapStep + 1), count: count, mask: mask)
+        // The channels masked since the cache was filled, when it can be used.
+        let tapIndex = plan.tap.index
+        let cacheable = tapStep >= 0 && linearStep != nil && mask.channels.keys.allSatisfy { $0 <= tapIndex }
+            && liveAfterTap.contains(steps[max(tapStep, 0)].outputBuffer)
+        var added: [Int]?
+        if cacheable, let cache, let cached = cache.mask, cache.count == count {
+            let now = mask.channels[tapIndex] ?? [], before = cached.channels[tapIndex] ?? []
+            var others = mask.channels, cachedOthers = cached.channels
+            others[tapIndex] = nil
+            cachedOthers[tapIndex] = nil
+            if others == cachedOthers && before.isSubset(of: now) { added = now.subtracting(before).sorted() }
+        }
+        var prefixMask = mask
+        if let added, !added.isEmpty {
+            var channels = mask.channels
+            channels[tapIndex] = (mask.channels[tapIndex] ?? []).subtracting(added)
+            prefixMask = AblationMask(channels)
+        }
+        executor.runSteps(0..<(tapStep + 1), count: count, mask: prefixMask)
         save(liveAfterTap, into: &tapSnapshot)
+        if let added, !added.isEmpty, let i = liveAfterTap.firstIndex(of: steps[tapStep].outputBuffer) {
+            // The snapshot is what the exact path starts from: the full mask.
+            tapSnapshot[i].withUnsafeMutableBufferPointer { zero(Set(added), tap: tapIndex, buffer: $0.baseAddress!) }
+        }
         fastReady = false
         guard let l = linearStep, plan.chainTaps.isDisjoint(with: mask.channels.keys) else { return }
-        executor.runSteps((tapStep + 1)..<l, count: count, mask: mask)
+        executor.runSteps((tapStep + 1)..<l, count: count, mask: prefixMask)
         let step = steps[l]
         let x = executor.buffers[step.inputBuffers[0]], y = executor.buffers[step.outputBuffer]
-        step.kernel.run(KernelIO(inputs: step.inputBuffers.map { executor.buffers[$0] }, output: y,
-                                 scratch: executor.scratch, batch: count))
         let xCount = count * plan.tap.channels * plan.planeSize
         let yCount = count * product(step.kernel.outputShape.dropFirst())
         consumerInput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: xCount) }
+        if let added, let cache {
+            // y = cached y − the new channels' contributions (x still holds them), then
+            // x takes the values of masked channels, as the chain gives them from zeros.
+            cache.values.withUnsafeBufferPointer { c in
+                consumerOutput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: c.baseAddress!, count: yCount) }
+            }
+            writeAblatedOutput(added, kernel: step.kernel, into: y)
+            let plane = plan.planeSize, channels = plan.tap.channels
+            plan.zeroPlanes.withUnsafeBufferPointer { v in
+                for n in 0..<count {
+                    for c in added { (x + (n * channels + c) * plane).update(from: v.baseAddress! + c * plane, count: plane) }
+                }
+            }
+            consumerInput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: x, count: xCount) }
+        } else {
+            step.kernel.run(KernelIO(inputs: step.inputBuffers.map { executor.buffers[$0] }, output: y,
+                                     scratch: executor.scratch, batch: count))
+        }
         consumerOutput.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: y, count: yCount) }
         if let t = step.tap { zero(mask.channels[t], tap: t, buffer: y) }
         save(liveAfterLinear, into: &linearSnapshot)
         // inf − inf would poison the difference: such chunks take the exact path.
         fastReady = consumerInput[0..<xCount].allSatisfy(\.isFinite) && consumerOutput[0..<yCount].allSatisfy(\.isFinite)
+        if cacheable, let cache {
+            if fastReady {
+                if cache.values.count != yCount { cache.values = [Float](repeating: 0, count: yCount) }
+                consumerOutput.withUnsafeBufferPointer { src in
+                    cache.values.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: src.baseAddress!, count: yCount) }
+                }
+                cache.mask = mask
+                cache.count = count
+            } else {
+                cache.mask = nil
+            }
+        }
+        boundedReady = false
+        guard fastReady else { return }
+        // The rest of the base pass, in the order `Executor.run` takes, keeping the
+        // logits (bit for bit the executor's, unless the consumer came from the
+        // cache) and what the bounded stage starts from. The bounded stage needs the
+        // unmasked base after the consumer: no tap after the ablated one may be masked.
+        if let bounded, mask.channels.keys.allSatisfy({ $0 <= plan.tap.index }),
+           let c = steps.firstIndex(where: { $0.nodeIndex == bounded.stage.convolution }) {
+            executor.runSteps((l + 1)..<c, count: count, mask: mask)
+            bounded.keepInput(executor.buffers[steps[c].inputBuffers[0]], count: count)
+            executor.runSteps(c..<(c + 1), count: count, mask: mask)
+            boundedReady = bounded.keepOutput(executor.buffers[steps[c].outputBuffer], count: count)
+            executor.runSteps((c + 1)..<steps.count, count: count, mask: mask)
+        } else {
+            executor.runSteps((l + 1)..<steps.count, count: count, mask: mask)
+        }
+        baseCache.update(from: executor.buffers[outputBuffer], count: count * classCount)
+        baseCached = added == nil
     }
 
     /// The logits under the prepared mask alone, bit for bit those of `Executor.run(count:mask:)`.
-    public func baseLogits() -> UnsafeBufferPointer<Float> { exactLogits(ablating: []) }
+    public func baseLogits() -> UnsafeBufferPointer<Float> {
+        guard baseCached else { return exactLogits(ablating: []) }
+        return UnsafeBufferPointer(start: baseCache, count: count * classCount)
+    }
 
     /// The logits with `channels` of the tap ablated as well, recomputed from the
     /// tap: bit for bit those of `Executor.run(count:mask:)` with the combined mask.
@@ -332,6 +465,60 @@ public final class TapAblationRunner {
         if let t = step.tap { zero(mask.channels[t], tap: t, buffer: y) }
         executor.runSteps((l + 1)..<steps.count, count: count, mask: mask)
         return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: count * classCount)
+    }
+
+    /// Each image's prediction with `channels` ablated, through the bounded stage (nil
+    /// when it does not apply to this chunk): certain ones, and nil for images whose
+    /// prediction needs the exact logits. `margin`: as `CAREngine.nearTieMargin`.
+    public func boundedPredictions(ablating channels: [Int], margin: Float) -> [Int?]? {
+        boundedPredictions(ablatingEach: [channels], margin: margin)?.first
+    }
+
+    /// `boundedPredictions(ablating:margin:)` for each entry of `ablations` ([ablation][image]),
+    /// faster than one call each: every image is taken once for all of them.
+    public func boundedPredictions(ablatingEach ablations: [[Int]], margin: Float) -> [[Int?]]? {
+        guard boundedReady, let bounded, let executor, let l = linearStep,
+              let first = steps[l].kernel as? ConvKernel else { return nil }
+        let masked = mask.channels[plan.tap.index] ?? []
+        let sets = ablations.map { channels in
+            Set(channels).filter { $0 >= 0 && $0 < plan.tap.channels && !masked.contains($0) }.sorted()
+        }
+        let plane = plan.planeSize, tapChannels = plan.tap.channels
+        // Nested ablations (the baselines' prefixes of one order) extend the previous
+        // one's first stage by their new channels instead of starting again.
+        let extends = sets.indices.map { a in a + 1 < sets.count && !sets[a].isEmpty && Set(sets[a + 1]).isSuperset(of: sets[a]) }
+        var kept: (image: Int, channels: Set<Int>)?
+        return consumerInput.withUnsafeBufferPointer { x in
+        consumerOutput.withUnsafeBufferPointer { y in
+        plan.zeroPlanes.withUnsafeBufferPointer { v in
+            bounded.predictions(count: count, ablations: sets.count, scratch: executor.scratch, margin: margin) { i, a, target in
+                var channels = sets[a], fromKept = false
+                if let k = kept, k.image == i, Set(channels).isSuperset(of: k.channels) {
+                    channels = channels.filter { !k.channels.contains($0) }
+                    fromKept = true
+                }
+                bounded.firstStage(image: i, channels: channels, first: first, cachedInput: x.baseAddress!,
+                                   cachedOutput: y.baseAddress!, zeroPlanes: v.baseAddress!, planeSize: plane,
+                                   tapChannels: tapChannels, fromKept: fromKept, keep: extends[a], into: target)
+                kept = extends[a] ? (i, Set(sets[a])) : nil
+            }
+        }}}
+    }
+
+    /// Top-1 (ties to the lowest index) when the row is finite and its winner leads the
+    /// runner-up by more than `margin`·max(1, largest |logit|); nil otherwise.
+    public static func confidentPrediction(_ row: UnsafeBufferPointer<Float>, margin: Float) -> Int? {
+        var best = 0, scale: Float = 1
+        for i in row.indices {
+            let v = row[i]
+            guard v.isFinite else { return nil }
+            scale = max(scale, abs(v))
+            if v > row[best] { best = i }
+        }
+        var second = -Float.infinity
+        for i in row.indices where i != best { second = max(second, row[i]) }
+        guard row.count == 1 || row[best] - second > margin * scale else { return nil }
+        return best
     }
 
     // MARK: - Internals
@@ -447,7 +634,7 @@ public final class TapAblationRunner {
                         for i in 0..<count {
                             let xc = xAll.baseAddress! + (i * tapChannels + c) * plane
                             for t in 0..<plane { d[t] = xc[t] - vc[t] }
-                            planeColumns(d, conv, into: cols + j * kk * n + i * p, rowStride: n)
+                            TapAblationRunner.planeColumns(d, conv, into: cols + j * kk * n + i * p, rowStride: n)
                         }
                         let filter = conv.weights.pointer + g * mg * cg * kk + (c % cg) * kk
                         for m in 0..<mg { (packed + m * k + j * kk).update(from: filter + m * cg * kk, count: kk) }
@@ -473,7 +660,7 @@ public final class TapAblationRunner {
 
     /// One input plane's columns for `conv`: kh·kw rows of outH·outW values,
     /// `rowStride` apart (so that several images sit side by side).
-    private func planeColumns(_ x: UnsafePointer<Float>, _ conv: ConvKernel, into cols: UnsafeMutablePointer<Float>,
+    static func planeColumns(_ x: UnsafePointer<Float>, _ conv: ConvKernel, into cols: UnsafeMutablePointer<Float>,
                               rowStride: Int) {
         let w = conv.window, h = conv.height, wd = conv.width
         var row = 0

@@ -112,6 +112,10 @@ public struct CARStats: Sendable, Equatable {
     /// exactly (a near-tie, a non-finite value, or no shortcut).
     public var shortcutRuns = 0
     public var exactRuns = 0
+    /// Image ablations the bounded second stage made certain without the float
+    /// convolution, and those it recomputed in floats (BoundedStage.swift).
+    public var boundedImages = 0
+    public var recomputedImages = 0
     public var seconds = 0.0
 }
 
@@ -187,6 +191,7 @@ public final class CAREngine: Sendable {
         case .naive: return "none (naive: the whole network per ablation)"
         case .suffix: return "none (suffix: every step after the tap per ablation)"
         case .fast:
+            if let s = plan.shortcutDescription, let b = plan.boundedStageDescription { return "\(s) → \(b)" }
             if let s = plan.shortcutDescription { return s }
             return "none (\(plan.noShortcutReason ?? "no linear consumer")): every step after the tap per ablation"
         }
@@ -318,6 +323,14 @@ public final class CAREngine: Sendable {
         let available = availableChannels
         let steps = available.count - keep
         var removed: [Int] = [], accuracy: [Double] = []
+        // Each step's mask adds one channel to the last: chunks keep the linear
+        // consumer's output and update it (TapAblationRunner.prepare), while that
+        // takes at most a gigabyte.
+        var caches: [ConsumerCache]?
+        if strategy == .fast, let perImage = plan.consumerValuesPerImage,
+           images.count * perImage * MemoryLayout<Float>.size <= 1 << 30 {
+            caches = (0..<((images.count + batchSize - 1) / batchSize)).map { _ in ConsumerCache() }
+        }
         for step in 0..<steps {
             tracker.stage = "greedy \(step + 1)/\(steps)"
             let candidates = available.filter { !removed.contains($0) }
@@ -326,7 +339,7 @@ public final class CAREngine: Sendable {
                 totals = candidates.map { initial.ablatedCorrect[$0].reduce(0, +) }
             } else {
                 let counts = try correctCounts(removed: removed, ablations: candidates.map { [$0] }, includeBase: false,
-                                               tracker: tracker, isCancelled: isCancelled)
+                                               caches: caches, tracker: tracker, isCancelled: isCancelled)
                 totals = counts.ablated.map { $0.reduce(0, +) }
             }
             // Smallest CAR = most correct predictions left; ties: lowest channel index (candidates ascend).
@@ -379,8 +392,8 @@ public final class CAREngine: Sendable {
 
     /// Correct predictions per class under baseMask ∪ `removed` (at the tap), and
     /// under that plus each entry of `ablations`.
-    private func correctCounts(removed: [Int], ablations: [[Int]], includeBase: Bool, tracker: Tracker,
-                               isCancelled: @Sendable () -> Bool) throws -> (base: [Int], ablated: [[Int]]) {
+    private func correctCounts(removed: [Int], ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]? = nil,
+                               tracker: Tracker, isCancelled: @Sendable () -> Bool) throws -> (base: [Int], ablated: [[Int]]) {
         var mask = baseMask
         for c in removed { mask = mask.adding(tap: tap.index, channel: c) }
         let k = network.classCount
@@ -390,7 +403,7 @@ public final class CAREngine: Sendable {
             try naiveCounts(mask: mask, ablations: ablations, includeBase: includeBase, workers: workers,
                             tracker: tracker, isCancelled: isCancelled)
         } else {
-            try chunkedCounts(mask: mask, ablations: ablations, includeBase: includeBase, workers: workers,
+            try chunkedCounts(mask: mask, ablations: ablations, includeBase: includeBase, caches: caches, workers: workers,
                               tracker: tracker, isCancelled: isCancelled)
         }
         var total = [[Int]](repeating: [Int](repeating: 0, count: k), count: slots)
@@ -403,25 +416,44 @@ public final class CAREngine: Sendable {
     }
 
     /// The prefix once per chunk, then every ablation of the chunk.
-    private func chunkedCounts(mask: AblationMask, ablations: [[Int]], includeBase: Bool, workers: [Tally],
-                               tracker: Tracker, isCancelled: @Sendable () -> Bool) throws {
+    private func chunkedCounts(mask: AblationMask, ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]?,
+                               workers: [Tally], tracker: Tracker, isCancelled: @Sendable () -> Bool) throws {
         let plan = self.plan, images = self.images, input = self.input, strategy = self.strategy
         let labels = input.images.labels, k = network.classCount, capacity = batchSize
         let runners = try (0..<threads).map { _ in UncheckedBox(try TapAblationRunner(plan: plan, capacity: capacity)) }
+        defer {
+            for r in runners {
+                let counts = r.value.boundedImageCounts
+                statistics.withLock { $0.boundedImages += counts.certified; $0.recomputedImages += counts.recomputed }
+            }
+        }
         try runner.run(total: images.count, isCancelled: isCancelled, fill: { range, buffer in
             try input.fill(images[range], into: buffer)
         }, process: { worker, range, executor in
             let ablation = runners[worker].value, tally = workers[worker]
             let chunkLabels = range.map { labels[images[$0]] }
-            ablation.prepare(executor, count: range.count, mask: mask)
+            ablation.prepare(executor, count: range.count, mask: mask, cache: caches?[range.lowerBound / capacity])
             if includeBase {
                 tally.add(slot: 0, predictions: CAREngine.predictions(ablation.baseLogits(), classes: k), labels: chunkLabels)
                 tracker.advance(range.count)
             }
+            // The bounded stage takes all ablations of the chunk at once (image by image).
+            let bounded = strategy == .fast
+                ? ablation.boundedPredictions(ablatingEach: ablations, margin: CAREngine.nearTieMargin) : nil
             for (i, channels) in ablations.enumerated() {
                 if isCancelled() { throw InfoError.cancelled }
                 var predictions: [Int]?
-                if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {
+                if let certain = bounded?[i] {
+                    // Images left uncertain (near-ties) take their prediction from the exact logits.
+                    if certain.allSatisfy({ $0 != nil }) {
+                        predictions = certain.compactMap { $0 }
+                        tally.shortcutRuns += 1
+                    } else {
+                        let exact = CAREngine.predictions(ablation.exactLogits(ablating: channels), classes: k)
+                        predictions = zip(certain, exact).map { $0 ?? $1 }
+                        tally.exactRuns += 1
+                    }
+                } else if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {
                     predictions = CAREngine.confidentPredictions(fast, classes: k)
                     if predictions != nil { tally.shortcutRuns += 1 }
                 }

@@ -80,6 +80,10 @@ struct CARCommand: ParsableCommand {
                 note(String(format: "car: %d channels of '%@' over %d images in %.1f s (shortcut: %@; %d chunk ablations by the shortcut, %d exact)",
                             engine.tap.channels, engine.tap.name, scores.images, Date().timeIntervalSince(started),
                             engine.shortcutDescription, stats.shortcutRuns, stats.exactRuns))
+                if stats.boundedImages + stats.recomputedImages > 0 {
+                    note(String(format: "car: %d image ablations certain by the 8-bit bound, %d recomputed in floats",
+                                stats.boundedImages, stats.recomputedImages))
+                }
                 if let reason = result.baselines?.l1Unavailable { note("car: no L1 baseline: \(reason)") }
             }
             try emit(CARJSON.render(result: result, modelPath: network.path, dataSource: input.images.source,
