@@ -15,7 +15,7 @@
 // Every output value is one sum over j in the same order whatever the batch
 // size, so an image's result does not depend on the images beside it.
 
-typealias Vector = SIMD16<Float>
+private typealias Vector = SIMD16<Float>
 
 @inline(__always)
 private func load(_ p: UnsafePointer<Float>) -> Vector {
