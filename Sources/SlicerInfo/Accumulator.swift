@@ -38,8 +38,8 @@ final class TapAccumulator {
             return first
         }
         // Eight sub-histograms and the merged one for `countChannel`, each
-        // `histogramStride(bins)` long; also room for `countBins`' four.
-        channelHist = Array(repeating: 0, count: max(9 * histogramStride(bins: b), 4 * (b + 1)))
+        // `histogramStride(bins)` long (the sparse path uses the first).
+        channelHist = Array(repeating: 0, count: 9 * histogramStride(bins: b))
         layerHist = Array(repeating: 0, count: b + 1)
     }
 
@@ -220,33 +220,6 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
     for b in 0..<bins { classRow[b] &+= UInt64(merged[b]) }
     for b in 0...bins { layer[b] &+= UInt64(merged[b]) }
     return h
-}
-
-/// Counts bin indices (0...bins, the last for non-finite values) into `hist`.
-///
-/// Long runs of one bin (ReLU zeros) make every increment wait for the
-/// previous one to reach memory; four interleaved sub-histograms break that
-/// chain. `hist` has room for 4·(bins + 1) counts; the total lands in the first.
-@inline(__always)
-func countBins(_ indices: UnsafePointer<Int32>, count: Int, bins: Int, into hist: UnsafeMutablePointer<Int32>) {
-    let stride = bins + 1
-    if count < stride {
-        hist.update(repeating: 0, count: stride)
-        for i in 0..<count { hist[Int(indices[i])] &+= 1 }
-        return
-    }
-    hist.update(repeating: 0, count: 4 * stride)
-    let h1 = hist + stride, h2 = hist + 2 * stride, h3 = hist + 3 * stride
-    var i = 0
-    while i + 4 <= count {
-        hist[Int(indices[i])] &+= 1
-        h1[Int(indices[i + 1])] &+= 1
-        h2[Int(indices[i + 2])] &+= 1
-        h3[Int(indices[i + 3])] &+= 1
-        i += 4
-    }
-    while i < count { hist[Int(indices[i])] &+= 1; i += 1 }
-    for b in 0..<stride { hist[b] = hist[b] &+ h1[b] &+ h2[b] &+ h3[b] }
 }
 
 /// Finds each tap's binning range (SPEC §3) on the calibration images.

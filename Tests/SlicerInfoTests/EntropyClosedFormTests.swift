@@ -45,24 +45,27 @@ final class EntropyClosedFormTests: XCTestCase {
 
     // MARK: ChannelBinner + counting (the accumulator's inner loop)
 
-    /// Bins `values` with ChannelBinner, counts with countBins, returns (entropy by table, entropy by Entropy.bits, non-finite).
+    /// Bins `values` with ChannelBinner, counts with countChannel, returns (entropy by table, entropy by Entropy.bits, non-finite).
     private func binAndCount(_ values: [Float], lo: Float, hi: Float, bins: Int, millerMadow: Bool = false) -> (Double, Double, Int) {
         let binner = ChannelBinner(bins: bins, lo: lo, hi: hi)
         var indices = [Int32](repeating: -1, count: values.count)
         let nonFinite = values.withUnsafeBufferPointer { v in
             indices.withUnsafeMutableBufferPointer { binner.bin(v.baseAddress!, count: values.count, into: $0.baseAddress!) }
         }
-        var hist = [Int32](repeating: 0, count: 4 * (bins + 1))
-        indices.withUnsafeBufferPointer { i in
-            hist.withUnsafeMutableBufferPointer { countBins(i.baseAddress!, count: values.count, bins: bins, into: $0.baseAddress!) }
-        }
-        XCTAssertEqual(Int(hist[bins]), nonFinite, "non-finite values land in bin B")
-        XCTAssertEqual(hist[0...bins].reduce(0) { $0 + Int($1) }, values.count)
+        var hist = [Int32](repeating: 0, count: 9 * histogramStride(bins: bins))
+        var classRow = [UInt64](repeating: 0, count: bins), layer = [UInt64](repeating: 0, count: bins + 1)
         let table = EntropyTable(maxCount: values.count)
-        let viaTable = hist.withUnsafeBufferPointer {
-            table.bits($0.baseAddress!, bins: bins, total: values.count - nonFinite, millerMadow: millerMadow)
-        }
-        return (viaTable, Entropy.bits(hist[0..<bins], millerMadow: millerMadow), nonFinite)
+        let viaTable = indices.withUnsafeBufferPointer { i in hist.withUnsafeMutableBufferPointer { h in
+            classRow.withUnsafeMutableBufferPointer { c in layer.withUnsafeMutableBufferPointer { l in
+                countChannel(i.baseAddress!, count: values.count, bins: bins, hist: h.baseAddress!, table: table,
+                             millerMadow: millerMadow, classRow: c.baseAddress!, layer: l.baseAddress!)
+            }}
+        }}
+        // The layer histogram holds this one channel's counts, the non-finite slot included.
+        XCTAssertEqual(Int(layer[bins]), nonFinite, "non-finite values land in bin B")
+        XCTAssertEqual(layer.reduce(0) { $0 + Int($1) }, values.count)
+        XCTAssertEqual(Array(layer[0..<bins]), classRow)
+        return (viaTable, Entropy.bits(layer[0..<bins], millerMadow: millerMadow), nonFinite)
     }
 
     func testCountChannelMatchesADirectCount() {

@@ -17,15 +17,9 @@
 
 private typealias Vector = SIMD16<Float>
 
+// Vector loads and stores: `loadVector` / `storeVector` (Vectorized.swift).
 @inline(__always)
-private func load(_ p: UnsafePointer<Float>) -> Vector {
-    UnsafeRawPointer(p).loadUnaligned(as: Vector.self)
-}
-
-@inline(__always)
-private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v0, as: Vector.self)
-}
+private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector) { storeVector(v0, p) }
 
 @inline(__always)
 private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector, _ v1: Vector) {
@@ -132,7 +126,7 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
-        let b0 = load(bp + 0), b1 = load(bp + 16), b2 = load(bp + 32)
+        let b0 = loadVector(bp + 0), b1 = loadVector(bp + 16), b2 = loadVector(bp + 32)
         let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1); c02.addProduct(a0, b2)
         let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1); c12.addProduct(a1, b2)
         let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1); c22.addProduct(a2, b2)
@@ -168,7 +162,7 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
-        let b0 = load(bp + 0), b1 = load(bp + 16)
+        let b0 = loadVector(bp + 0), b1 = loadVector(bp + 16)
         let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1)
         let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1)
         let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1)
@@ -204,7 +198,7 @@ private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
-        let b0 = load(bp + 0)
+        let b0 = loadVector(bp + 0)
         let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0)
         let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0)
         let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0)
