@@ -54,9 +54,11 @@ let package = Package(
         // Exact 8-bit products (AVX-512 VNNI where present) for CAR's bounded
         // shortcut; optimised in debug builds too, as the engine is.
         .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])]),
+        // No contraction into FMA: the reference bin must round like SlicerInfo's Swift one.
+        .target(name: "CBinning", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         .target(name: "SlicerEngine", dependencies: ["COpenBLAS", "CInt8"], swiftSettings: engine),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
-        .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData"], swiftSettings: fast),
+        .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData", "CBinning"], swiftSettings: fast),
         .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: fast),
         .executableTarget(name: "SlicerUIBench", dependencies: ["SlicerUI"], swiftSettings: fast),
         .target(name: "SlicerApp", dependencies: ["SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"], swiftSettings: fast),
@@ -70,7 +72,7 @@ let package = Package(
         .testTarget(name: "SlicerEngineTests", dependencies: ["SlicerEngine", "SlicerData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
-        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CBinning"]),
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),

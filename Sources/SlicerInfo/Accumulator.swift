@@ -1,3 +1,4 @@
+import CBinning
 import Foundation
 import SlicerEngine
 
@@ -11,6 +12,10 @@ final class TapAccumulator {
     let binners: [[ChannelBinner]]   // [tap][channel]
     /// Per tap, the binner all its channels share (layer and fixed ranges), if any.
     let sharedBinners: [ChannelBinner?]
+    /// Per tap, the ranges of its channels for the fused AVX-512 kernel
+    /// (one per channel, or one shared), or nil when a channel cannot take it.
+    /// Owned here; kept out of Swift arrays so no range is copied per call.
+    private let vectorRanges: [UnsafeMutablePointer<cnns_binning>?]
     let tables: [EntropyTable]       // per tap, counts up to values per channel
     var histograms: HistogramSet
     let store: PerImageStore?
@@ -32,15 +37,28 @@ final class TapAccumulator {
         tables = network.taps.map { EntropyTable(maxCount: $0.valuesPerChannel) }
         histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
                                   classCount: classCount, bins: b)
-        binScratch = Array(repeating: 0, count: network.taps.map(\.valuesPerImage).max() ?? 1)
+        // + 16: the fused kernel stores whole vectors past its last index.
+        binScratch = Array(repeating: 0, count: (network.taps.map(\.valuesPerImage).max() ?? 1) + 16)
         sharedBinners = binners.map { tap in
             guard let first = tap.first, tap.allSatisfy({ $0.lo == first.lo && $0.hi == first.hi }) else { return nil }
             return first
         }
-        // Eight sub-histograms and the merged one for `countChannel`, each
-        // `histogramStride(bins)` long (the sparse path uses the first).
-        channelHist = Array(repeating: 0, count: 9 * histogramStride(bins: b))
+        vectorRanges = zip(binners, sharedBinners).map { tap, shared in
+            let ranges = shared.map { [$0] } ?? tap
+            guard !ranges.isEmpty, ranges.allSatisfy({ $0.vectorRange != nil }) else { return nil }
+            let pointer = UnsafeMutablePointer<cnns_binning>.allocate(capacity: ranges.count)
+            for (c, binner) in ranges.enumerated() { (pointer + c).initialize(to: binner.vectorRange ?? cnns_binning()) }
+            return pointer
+        }
+        // Eight sub-histograms, the merged (or this channel's) counts, and the
+        // running sum of the fused path, each `histogramStride(bins)` long
+        // (the sparse path uses the first).
+        channelHist = Array(repeating: 0, count: 10 * histogramStride(bins: b))
         layerHist = Array(repeating: 0, count: b + 1)
+    }
+
+    deinit {
+        for pointer in vectorRanges { pointer?.deallocate() }
     }
 
     /// Sets the images of the next batch (in batch order).
@@ -88,7 +106,10 @@ final class TapAccumulator {
             // handled sparsely, touching only the bins their values fall in;
             // the others through eight sub-histograms (`countChannel`).
             let sparse = hw <= 2 * bins && hw < 32
-            hist.update(repeating: 0, count: 9 * histogramStride(bins: bins))
+            let stride = histogramStride(bins: bins)
+            hist.update(repeating: 0, count: 10 * stride)
+            // Fewer sub-histograms for small maps: each costs a vector pass per channel.
+            let subs = hw >= 256 ? 8 : 4
             let shared = sharedBinners[t]
             for n in 0..<activation.batch {
                 let image = batchImages[activation.firstImage + n], slot = batchSlots[activation.firstImage + n]
@@ -97,7 +118,11 @@ final class TapAccumulator {
                 let imageValues = values + n * channels * hw
                 // Channels sharing one range are binned in one pass over the
                 // image's whole tap: no per-channel start-up, no short tails.
-                if let shared { _ = shared.bin(imageValues, count: channels * hw, into: scratch) }
+                // The fused kernel bins and counts a channel in one go; the
+                // other paths bin first.
+                let vectorRanges = sparse || hw == 1 ? nil : self.vectorRanges[t]
+                let fused = vectorRanges != nil
+                if let shared, !fused { _ = shared.bin(imageValues, count: channels * hw, into: scratch) }
                 if hw == 1 {
                     // One value per channel (rank-2 taps): its instance entropy is
                     // 0; it adds one count to its bin, or to the non-finite slot.
@@ -109,17 +134,30 @@ final class TapAccumulator {
                         entropyRow?[c] = 0
                     }
                     histograms.taps[t].nonFinite[slot] &+= layer[bins]
-                    let h = Entropy.bits(UnsafeBufferPointer(start: layer, count: bins), millerMadow: mm)
+                    let h = Entropy.layerBits(layer, bins: bins, table: table, millerMadow: mm)
                     histograms.taps[t].layerInstanceSum[slot] += h
                     histograms.taps[t].layerInstanceSquares[slot] += h * h
                     if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
                     continue
                 }
                 for c in 0..<channels {
-                    let indices = shared == nil ? scratch : scratch + c * hw
-                    if shared == nil { _ = tapBinners[c].bin(imageValues + c * hw, count: hw, into: scratch) }
                     let classRow = counts + (slot * channels + c) * bins
                     let h: Double
+                    if let vectorRanges {
+                        // The sub-histograms keep counting over the image's
+                        // channels; this channel's counts are what their sum
+                        // gained (`takeChannel`), and after the last channel
+                        // the running sum is the image's layer histogram.
+                        cnns_bin_count_avx512(imageValues + c * hw, hw, vectorRanges + (shared == nil ? c : 0), hist,
+                                              stride, Int32(subs), scratch)
+                        h = takeChannel(count: hw, bins: bins, hist: hist, subs: subs, table: table, millerMadow: mm,
+                                        classRow: classRow)
+                        entropyRow?[c] = Float(h)
+                        sums[slot * channels + c] += h
+                        continue
+                    }
+                    let indices = shared == nil ? scratch : scratch + c * hw
+                    if shared == nil { _ = tapBinners[c].bin(imageValues + c * hw, count: hw, into: scratch) }
                     if !sparse {
                         h = countChannel(indices, count: hw, bins: bins, hist: hist,
                                          table: table, millerMadow: mm, classRow: classRow, layer: layer)
@@ -144,8 +182,14 @@ final class TapAccumulator {
                     entropyRow?[c] = Float(h)
                     sums[slot * channels + c] += h
                 }
+                if fused {
+                    // The running sum is the layer histogram; clear it all for the next image.
+                    let running = hist + 9 * stride
+                    for b in 0...bins { layer[b] = UInt64(running[b]) }
+                    hist.update(repeating: 0, count: 10 * stride)
+                }
                 histograms.taps[t].nonFinite[slot] &+= layer[bins]
-                let h = Entropy.bits(UnsafeBufferPointer(start: layer, count: bins), millerMadow: mm)
+                let h = Entropy.layerBits(layer, bins: bins, table: table, millerMadow: mm)
                 histograms.taps[t].layerInstanceSum[slot] += h
                 histograms.taps[t].layerInstanceSquares[slot] += h * h
                 if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
@@ -190,7 +234,6 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
     let stride = histogramStride(bins: bins)
     let h0 = hist, h1 = hist + stride, h2 = hist + 2 * stride, h3 = hist + 3 * stride
     let h4 = hist + 4 * stride, h5 = hist + 5 * stride, h6 = hist + 6 * stride, h7 = hist + 7 * stride
-    let merged = hist + 8 * stride
     var i = 0
     while i + 8 <= count {
         h0[Int(indices[i])] &+= 1
@@ -204,6 +247,18 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
         i += 8
     }
     while i < count { h0[Int(indices[i])] &+= 1; i += 1 }
+    return finishChannel(count: count, bins: bins, hist: hist, table: table, millerMadow: millerMadow,
+                         classRow: classRow, layer: layer)
+}
+
+/// The second half of counting a channel: sums the eight sub-histograms into
+/// the ninth (putting them back to zero), and turns it into the channel's
+/// instance entropy, its class row and the image's layer histogram.
+@inline(__always)
+func finishChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, table: EntropyTable, millerMadow: Bool,
+                   classRow: UnsafeMutablePointer<UInt64>, layer: UnsafeMutablePointer<UInt64>) -> Double {
+    let stride = histogramStride(bins: bins)
+    let merged = hist + 8 * stride
     let zero = SIMD16<Int32>()
     var v = 0
     while v < stride {
@@ -219,6 +274,29 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
     let h = table.bits(merged, bins: bins, total: count - Int(merged[bins]), millerMadow: millerMadow)
     for b in 0..<bins { classRow[b] &+= UInt64(merged[b]) }
     for b in 0...bins { layer[b] &+= UInt64(merged[b]) }
+    return h
+}
+
+/// One channel's counts on the fused path: the sub-histograms 0..<subs hold
+/// the running counts of the image's channels so far, slot 9 their sum before
+/// this channel. Writes this channel's counts to slot 8, moves the running sum
+/// on, adds the counts to the class row and returns the instance entropy.
+@inline(__always)
+func takeChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, subs: Int, table: EntropyTable,
+                 millerMadow: Bool, classRow: UnsafeMutablePointer<UInt64>) -> Double {
+    let stride = histogramStride(bins: bins)
+    let channel = hist + 8 * stride, running = hist + 9 * stride
+    var v = 0
+    while v < stride {
+        var sum = UnsafeRawPointer(hist + v).loadUnaligned(as: SIMD16<Int32>.self)
+        for k in 1..<subs { sum &+= UnsafeRawPointer(hist + k * stride + v).loadUnaligned(as: SIMD16<Int32>.self) }
+        let before = UnsafeRawPointer(running + v).loadUnaligned(as: SIMD16<Int32>.self)
+        UnsafeMutableRawPointer(channel + v).storeBytes(of: sum &- before, as: SIMD16<Int32>.self)
+        UnsafeMutableRawPointer(running + v).storeBytes(of: sum, as: SIMD16<Int32>.self)
+        v += 16
+    }
+    let h = table.bits(channel, bins: bins, total: count - Int(channel[bins]), millerMadow: millerMadow)
+    for b in 0..<bins { classRow[b] &+= UInt64(channel[b]) }
     return h
 }
 

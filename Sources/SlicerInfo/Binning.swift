@@ -1,3 +1,5 @@
+import CBinning
+
 /// Bins of a value per SPEC §3: b = clamp(floor((v − lo)/(hi − lo)·B), 0, B−1),
 /// evaluated in double precision in exactly that order; every value when
 /// hi == lo falls in bin 0; nil for a non-finite value (not binned, counted).
@@ -40,6 +42,14 @@ struct ChannelBinner {
     /// SlicerInfoTests.BinningTests.testChannelBinnerAtExtremeRanges).
     private let referenceOnly: Bool
 
+    /// This range for the fused AVX-512 kernel (CBinning), where the processor
+    /// has it and the range suits the float32 pass; nil otherwise.
+    let vectorRange: cnns_binning?
+
+    /// Whether this process may take the AVX-512 kernel (tests switch it off
+    /// to check the portable path gives the same bins).
+    nonisolated(unsafe) static var vectorKernelAllowed = cnns_bin_has_avx512() != 0
+
     init(bins: Int, lo: Float, hi: Float) {
         self.bins = bins
         self.lo = lo
@@ -48,6 +58,67 @@ struct ChannelBinner {
         scale = span > 0 ? Float(Double(bins) / span) : 0
         edgeBand = Float(bins) * 0x1p-21
         referenceOnly = span > 0 && !(span <= Double(Float.greatestFiniteMagnitude) && scale.isNormal)
+        if referenceOnly || !ChannelBinner.vectorKernelAllowed {
+            vectorRange = nil
+        } else {
+            var range = cnns_binning()
+            range.lo = lo
+            range.hi = hi
+            range.scale = scale
+            range.band = edgeBand
+            range.bins = Int32(bins)
+            // A range from exactly 0 is a ReLU's: most values are 0, in bin 0.
+            range.skip_zero_bin = lo == 0 && hi > 0 ? 1 : 0
+            // edges[0] = −∞ marks the table as filled; more than 64 bins
+            // leave it +∞ and the kernel tests for doubtful values instead.
+            withUnsafeMutableBytes(of: &range.edges) { raw in
+                let edges = raw.bindMemory(to: Float.self)
+                for b in edges.indices { edges[b] = .infinity }
+                guard bins <= edges.count else { return }
+                edges[0] = -.infinity
+                for b in 1..<bins { edges[b] = ChannelBinner.lowerEdge(of: b, lo: lo, hi: hi, bins: bins) }
+            }
+            vectorRange = range
+        }
+    }
+
+    /// The smallest float whose bin (by `referenceBin`) is at least `b`, for
+    /// b in 1..<bins; +∞ when no float reaches bin b (hi == lo). The bin is
+    /// monotone in the value (each step of its formula is), so the float
+    /// kernel can compare against these edges instead of doing arithmetic in
+    /// double precision.
+    static func lowerEdge(of b: Int, lo: Float, hi: Float, bins: Int) -> Float {
+        guard hi != lo else { return .infinity }
+        func reaches(_ v: Float) -> Bool { (referenceBin(v, lo: lo, hi: hi, bins: bins) ?? -1) >= b }
+        // Start at the edge in double precision and step by ulps: the float
+        // edge is a few ulps away at most.
+        var v = Float(Double(lo) + (Double(hi) - Double(lo)) * Double(b) / Double(bins))
+        if v.isFinite {
+            for _ in 0..<64 {
+                if reaches(v) {
+                    let down = v.nextDown
+                    if !reaches(down) { return v }
+                    v = down
+                } else {
+                    v = v.nextUp
+                }
+            }
+        }
+        // Not found nearby (not expected): bisect over all finite floats in
+        // their order, -greatestFiniteMagnitude reaching nothing above bin 0.
+        func key(_ f: Float) -> Int64 {
+            f.sign == .minus ? -Int64(f.bitPattern & 0x7fff_ffff) : Int64(f.bitPattern)
+        }
+        func float(_ k: Int64) -> Float {
+            k < 0 ? Float(bitPattern: UInt32(-k) | 0x8000_0000) : Float(bitPattern: UInt32(k))
+        }
+        var low = key(-Float.greatestFiniteMagnitude), high = key(Float.greatestFiniteMagnitude)
+        guard reaches(float(high)) else { return .infinity }
+        while high - low > 1 {
+            let mid = low + (high - low) / 2
+            if reaches(float(mid)) { high = mid } else { low = mid }
+        }
+        return float(high)
     }
 
     /// Writes a bin in 0...bins for each value; returns the number of non-finite values.

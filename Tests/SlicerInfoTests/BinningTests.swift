@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CBinning
 @testable import SlicerInfo
 
 /// `referenceBin` and the fast `ChannelBinner` against SPEC §3's formula.
@@ -172,5 +173,69 @@ final class BinningTests: XCTestCase {
             }
         }
         XCTAssert(mismatches.isEmpty, "ChannelBinner differs from the formula:\n" + mismatches.joined(separator: "\n"))
+    }
+
+    // MARK: The fused AVX-512 kernel (CBinning)
+
+    /// Every lower edge the kernel compares against is the first float of its bin.
+    func testLowerEdgesAreTheFirstFloatOfEachBin() {
+        var rng = SplitMix64(seed: 77)
+        for trial in 0..<300 {
+            let lo = Float.random(in: -50...50, using: &rng)
+            let hi = trial % 3 == 0 ? lo + Float.random(in: 1e-4...1e-2, using: &rng) : lo + Float.random(in: 0.1...500, using: &rng)
+            let bins = [2, 16, 33, 64][trial % 4]
+            for b in 1..<bins {
+                let e = ChannelBinner.lowerEdge(of: b, lo: lo, hi: hi, bins: bins)
+                XCTAssertGreaterThanOrEqual(referenceBin(e, lo: lo, hi: hi, bins: bins) ?? -1, b)
+                XCTAssertLessThan(referenceBin(e.nextDown, lo: lo, hi: hi, bins: bins) ?? -1, b, "lo \(lo) hi \(hi) B \(bins) b \(b)")
+            }
+        }
+        XCTAssertEqual(ChannelBinner.lowerEdge(of: 1, lo: 2, hi: 2, bins: 8), .infinity, "hi == lo: nothing leaves bin 0")
+    }
+
+    /// The kernel's histogram (summed over its sub-histograms) equals the
+    /// formula's, for the table path (≤ 64 bins) and the doubt-test path, with
+    /// and without skipping bin 0, with 4 and 8 sub-histograms, for lengths
+    /// with and without a partial last vector.
+    func testFusedKernelCountsEqualTheFormula() throws {
+        guard cnns_bin_has_avx512() != 0 else { throw XCTSkip("no AVX-512 here: the portable path is the one in use") }
+        var rng = SplitMix64(seed: 99)
+        var mismatches: [String] = []
+        let ranges: [(Float, Float)] = [(-1.5, 2.5), (0, 3.75), (0, 1e-3), (1e5, 1e5 + 3), (-7, -6.5), (2, 2), (-1e-30, 1e-30),
+                                        (0, 1), (-3e37, 3e37), (0, Float(1).nextUp)]
+        for (r, (lo, hi)) in ranges.enumerated() {
+            for bins in [2, 7, 16, 31, 64, 65, 256] {
+                let binner = ChannelBinner(bins: bins, lo: lo, hi: hi)
+                guard var range = binner.vectorRange else { continue }
+                let span = Double(hi) - Double(lo)
+                var values = hi > lo ? edgeValues(lo: lo, hi: hi, bins: bins, neighbours: 2) : []
+                for _ in 0..<400 { values.append(Float(Double(lo) + Double.random(in: -0.3...1.3, using: &rng) * span)) }
+                values += [Float](repeating: 0, count: 100) + [lo, hi, .nan, .infinity, -.infinity, -0.0]
+                values.shuffle(using: &rng)
+                for count in [values.count, 1, 15, 16, 17, 49] where count <= values.count {
+                    let slice = Array(values.prefix(count))
+                    var expected = [Int32](repeating: 0, count: bins + 1)
+                    for v in slice { expected[Naive.bin(v, lo: lo, hi: hi, bins: bins) ?? bins] += 1 }
+                    for skip in [Int32(0), 1] {
+                        for subs in [4, 8] {
+                            range.skip_zero_bin = skip
+                            let stride = histogramStride(bins: bins)
+                            var hist = [Int32](repeating: 0, count: 8 * stride)
+                            var scratch = [Int32](repeating: 0, count: count + 16)
+                            slice.withUnsafeBufferPointer { x in
+                                cnns_bin_count_avx512(x.baseAddress!, count, &range, &hist, stride, Int32(subs), &scratch)
+                            }
+                            let got = (0...bins).map { b in (0..<subs).reduce(Int32(0)) { $0 + hist[$1 * stride + b] } }
+                            if got != expected && mismatches.count < 10 {
+                                mismatches.append("range \(r) [\(lo), \(hi)] B=\(bins) n=\(count) skip=\(skip) subs=\(subs)")
+                            }
+                            let outside = (0..<(8 * stride)).filter { $0 % stride > bins || $0 / stride >= subs }
+                            XCTAssertTrue(outside.allSatisfy { hist[$0] == 0 }, "counts outside the used slots")
+                        }
+                    }
+                }
+            }
+        }
+        XCTAssert(mismatches.isEmpty, "fused kernel differs from the formula:\n" + mismatches.joined(separator: "\n"))
     }
 }

@@ -119,6 +119,17 @@ final class EndToEndTests: XCTestCase {
         _ = try check(model: "plain_cnn", settings: AnalysisSettings())
     }
 
+    /// The portable Swift binning path, which processors without AVX-512 take,
+    /// against the same naive analysis (on this machine the fused kernel may
+    /// be the one the other tests exercise).
+    func testPortableBinningPathMatchesNaive() throws {
+        let allowed = ChannelBinner.vectorKernelAllowed
+        ChannelBinner.vectorKernelAllowed = false
+        defer { ChannelBinner.vectorKernelAllowed = allowed }
+        _ = try check(model: "plain_cnn", settings: AnalysisSettings())
+        _ = try check(model: "residual_cnn", settings: AnalysisSettings(bins: 16, range: .channel), batchSize: 5)
+    }
+
     func testPlainCNNChannelRangeWithMillerMadow() throws {
         // Channel mode: each channel binned with its own range; the layer-level
         // instance histogram is the sum of the channel histograms.
