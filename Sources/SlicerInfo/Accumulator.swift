@@ -32,7 +32,13 @@ final class TapAccumulator {
         self.store = store
         let b = settings.bins
         binners = zip(network.taps, ranges).map { tap, range in
-            (0..<tap.channels).map { ChannelBinner(bins: b, lo: range.lo[$0], hi: range.hi[$0]) }
+            // One binner for a range all channels share (layer and fixed
+            // ranges): its edge table is worth building once, not per channel.
+            if let lo = range.lo.first, let hi = range.hi.first,
+               range.lo.allSatisfy({ $0 == lo }), range.hi.allSatisfy({ $0 == hi }) {
+                return Array(repeating: ChannelBinner(bins: b, lo: lo, hi: hi), count: tap.channels)
+            }
+            return (0..<tap.channels).map { ChannelBinner(bins: b, lo: range.lo[$0], hi: range.hi[$0]) }
         }
         tables = network.taps.map { EntropyTable(maxCount: $0.valuesPerChannel) }
         histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
