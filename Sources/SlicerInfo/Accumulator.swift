@@ -17,7 +17,20 @@ final class TapAccumulator {
     /// Owned here; kept out of Swift arrays so no range is copied per call.
     private let vectorRanges: [UnsafeMutablePointer<cnns_binning>?]
     let tables: [EntropyTable]       // per tap, counts up to values per channel
-    var histograms: HistogramSet
+    /// The statistics so far (the class counts of the last images flushed in).
+    var histograms: HistogramSet {
+        flushCounts()
+        return stored
+    }
+    private var stored: HistogramSet
+    /// Per tap, the class-major ensemble counts of the images since the last
+    /// flush, in 32 bits: half the memory traffic of the 64-bit totals, which
+    /// every image's every channel updates.
+    private var classCounts: [[UInt32]]
+    private var imagesSinceFlush = 0
+    /// Images after which the 32-bit counts are added to the totals, so that
+    /// no count can overflow (one image adds at most `valuesPerChannel`).
+    var flushInterval: Int
     let store: PerImageStore?
     /// The batch being run: global image index and class slot of each image.
     var batchImages: [Int] = []
@@ -41,8 +54,10 @@ final class TapAccumulator {
             return (0..<tap.channels).map { ChannelBinner(bins: b, lo: range.lo[$0], hi: range.hi[$0]) }
         }
         tables = network.taps.map { EntropyTable(maxCount: $0.valuesPerChannel) }
-        histograms = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
-                                  classCount: classCount, bins: b)
+        stored = HistogramSet(tapShapes: network.taps.map { ($0.channels, $0.valuesPerChannel) },
+                              classCount: classCount, bins: b)
+        classCounts = stored.taps.map { [UInt32](repeating: 0, count: $0.counts.count) }
+        flushInterval = max(1, Int(UInt32.max) / max(1, network.taps.map(\.valuesPerChannel).max() ?? 1))
         // + 16: the fused kernel stores whole vectors past its last index.
         binScratch = Array(repeating: 0, count: (network.taps.map(\.valuesPerImage).max() ?? 1) + 16)
         sharedBinners = binners.map { tap in
@@ -69,9 +84,25 @@ final class TapAccumulator {
 
     /// Sets the images of the next batch (in batch order).
     func begin(images: [Int], slots: [Int]) {
+        if imagesSinceFlush + images.count > flushInterval { flushCounts() }
+        imagesSinceFlush += images.count
         batchImages = images
         batchSlots = slots
-        for k in slots { histograms.imageCounts[k] += 1 }
+        for k in slots { stored.imageCounts[k] += 1 }
+    }
+
+    /// Adds the 32-bit class counts to the totals and clears them.
+    private func flushCounts() {
+        guard imagesSinceFlush > 0 else { return }
+        for t in classCounts.indices {
+            classCounts[t].withUnsafeMutableBufferPointer { recent in
+                stored.taps[t].counts.withUnsafeMutableBufferPointer { total in
+                    for i in 0..<recent.count { total[i] &+= UInt64(recent[i]) }
+                }
+                recent.update(repeating: 0)
+            }
+        }
+        imagesSinceFlush = 0
     }
 
     /// The executor's observer: bins one tap for every image of the batch.
@@ -84,19 +115,17 @@ final class TapAccumulator {
         let tapBinners = binners[t]
         let offset = store?.channelOffsets[t] ?? 0
         guard let values = activation.values.baseAddress else { return }
-        // The two big arrays are moved out of `histograms` while binning and put
-        // back afterwards (no copy: the local holds the only reference). Calling
-        // `withUnsafeMutableBufferPointer` on `histograms.taps[t].…` directly, as
-        // before, nested two modify accesses to `self.histograms` (and the loop
-        // below makes a third): an exclusivity violation that traps at run time
-        // in debug builds ("Simultaneous accesses … modification requires
-        // exclusive access") as soon as an analysis runs.
-        var tapCounts = histograms.taps[t].counts, tapInstanceSums = histograms.taps[t].channelInstanceSum
-        histograms.taps[t].counts = []
-        histograms.taps[t].channelInstanceSum = []
+        // The two big arrays are moved out of `self` while binning and put
+        // back afterwards (no copy: the local holds the only reference).
+        // Borrowing them in place nested modify accesses to one stored
+        // property: an exclusivity violation that traps in debug builds
+        // ("Simultaneous accesses … modification requires exclusive access").
+        var tapCounts = classCounts[t], tapInstanceSums = stored.taps[t].channelInstanceSum
+        classCounts[t] = []
+        stored.taps[t].channelInstanceSum = []
         defer {
-            histograms.taps[t].counts = tapCounts
-            histograms.taps[t].channelInstanceSum = tapInstanceSums
+            classCounts[t] = tapCounts
+            stored.taps[t].channelInstanceSum = tapInstanceSums
         }
         binScratch.withUnsafeMutableBufferPointer { scratchBuffer in
         channelHist.withUnsafeMutableBufferPointer { histBuffer in
@@ -139,10 +168,10 @@ final class TapAccumulator {
                         layer[b] &+= 1
                         entropyRow?[c] = 0
                     }
-                    histograms.taps[t].nonFinite[slot] &+= layer[bins]
+                    stored.taps[t].nonFinite[slot] &+= layer[bins]
                     let h = Entropy.layerBits(layer, bins: bins, table: table, millerMadow: mm)
-                    histograms.taps[t].layerInstanceSum[slot] += h
-                    histograms.taps[t].layerInstanceSquares[slot] += h * h
+                    stored.taps[t].layerInstanceSum[slot] += h
+                    stored.taps[t].layerInstanceSquares[slot] += h * h
                     if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
                     continue
                 }
@@ -178,7 +207,7 @@ final class TapAccumulator {
                             if b < bins {
                                 sum += table.xlogx(Int(count))
                                 nonEmpty += 1
-                                classRow[b] &+= UInt64(count)
+                                classRow[b] &+= UInt32(bitPattern: count)
                             }
                             layer[b] &+= UInt64(count)
                             hist[b] = 0
@@ -194,10 +223,10 @@ final class TapAccumulator {
                     for b in 0...bins { layer[b] = UInt64(running[b]) }
                     hist.update(repeating: 0, count: 10 * stride)
                 }
-                histograms.taps[t].nonFinite[slot] &+= layer[bins]
+                stored.taps[t].nonFinite[slot] &+= layer[bins]
                 let h = Entropy.layerBits(layer, bins: bins, table: table, millerMadow: mm)
-                histograms.taps[t].layerInstanceSum[slot] += h
-                histograms.taps[t].layerInstanceSquares[slot] += h * h
+                stored.taps[t].layerInstanceSum[slot] += h
+                stored.taps[t].layerInstanceSquares[slot] += h * h
                 if let store { store.layerEntropyBase[image * store.tapCount + t] = Float(h) }
             }
         }
@@ -236,7 +265,7 @@ func histogramStride(bins: Int) -> Int { (bins + 1 + 15) / 16 * 16 }
 @inline(__always)
 func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
                   hist: UnsafeMutablePointer<Int32>, table: EntropyTable, millerMadow: Bool,
-                  classRow: UnsafeMutablePointer<UInt64>, layer: UnsafeMutablePointer<UInt64>) -> Double {
+                  classRow: UnsafeMutablePointer<UInt32>, layer: UnsafeMutablePointer<UInt64>) -> Double {
     let stride = histogramStride(bins: bins)
     let h0 = hist, h1 = hist + stride, h2 = hist + 2 * stride, h3 = hist + 3 * stride
     let h4 = hist + 4 * stride, h5 = hist + 5 * stride, h6 = hist + 6 * stride, h7 = hist + 7 * stride
@@ -262,7 +291,7 @@ func countChannel(_ indices: UnsafePointer<Int32>, count: Int, bins: Int,
 /// instance entropy, its class row and the image's layer histogram.
 @inline(__always)
 func finishChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, table: EntropyTable, millerMadow: Bool,
-                   classRow: UnsafeMutablePointer<UInt64>, layer: UnsafeMutablePointer<UInt64>) -> Double {
+                   classRow: UnsafeMutablePointer<UInt32>, layer: UnsafeMutablePointer<UInt64>) -> Double {
     let stride = histogramStride(bins: bins)
     let merged = hist + 8 * stride
     let zero = SIMD16<Int32>()
@@ -278,7 +307,7 @@ func finishChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, tab
         v += 16
     }
     let h = table.bits(merged, bins: bins, total: count - Int(merged[bins]), millerMadow: millerMadow)
-    for b in 0..<bins { classRow[b] &+= UInt64(merged[b]) }
+    for b in 0..<bins { classRow[b] &+= UInt32(bitPattern: merged[b]) }
     for b in 0...bins { layer[b] &+= UInt64(merged[b]) }
     return h
 }
@@ -289,7 +318,7 @@ func finishChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, tab
 /// on, adds the counts to the class row and returns the instance entropy.
 @inline(__always)
 func takeChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, subs: Int, table: EntropyTable,
-                 millerMadow: Bool, classRow: UnsafeMutablePointer<UInt64>) -> Double {
+                 millerMadow: Bool, classRow: UnsafeMutablePointer<UInt32>) -> Double {
     let stride = histogramStride(bins: bins)
     let channel = hist + 8 * stride, running = hist + 9 * stride
     var v = 0
@@ -302,7 +331,7 @@ func takeChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, subs:
         v += 16
     }
     let h = table.bits(channel, bins: bins, total: count - Int(channel[bins]), millerMadow: millerMadow)
-    for b in 0..<bins { classRow[b] &+= UInt64(channel[b]) }
+    for b in 0..<bins { classRow[b] &+= UInt32(bitPattern: channel[b]) }
     return h
 }
 

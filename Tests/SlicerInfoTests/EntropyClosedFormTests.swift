@@ -53,7 +53,7 @@ final class EntropyClosedFormTests: XCTestCase {
             indices.withUnsafeMutableBufferPointer { binner.bin(v.baseAddress!, count: values.count, into: $0.baseAddress!) }
         }
         var hist = [Int32](repeating: 0, count: 9 * histogramStride(bins: bins))
-        var classRow = [UInt64](repeating: 0, count: bins), layer = [UInt64](repeating: 0, count: bins + 1)
+        var classRow = [UInt32](repeating: 0, count: bins), layer = [UInt64](repeating: 0, count: bins + 1)
         let table = EntropyTable(maxCount: values.count)
         let viaTable = indices.withUnsafeBufferPointer { i in hist.withUnsafeMutableBufferPointer { h in
             classRow.withUnsafeMutableBufferPointer { c in layer.withUnsafeMutableBufferPointer { l in
@@ -64,7 +64,7 @@ final class EntropyClosedFormTests: XCTestCase {
         // The layer histogram holds this one channel's counts, the non-finite slot included.
         XCTAssertEqual(Int(layer[bins]), nonFinite, "non-finite values land in bin B")
         XCTAssertEqual(layer.reduce(0) { $0 + Int($1) }, values.count)
-        XCTAssertEqual(Array(layer[0..<bins]), classRow)
+        XCTAssertEqual(Array(layer[0..<bins]), classRow.map(UInt64.init))
         return (viaTable, Entropy.bits(layer[0..<bins], millerMadow: millerMadow), nonFinite)
     }
 
@@ -77,7 +77,7 @@ final class EntropyClosedFormTests: XCTestCase {
         for bins in [2, 15, 16, 64, 65, 300] {
             let stride = histogramStride(bins: bins)
             var hist = [Int32](repeating: 0, count: 9 * stride)
-            var classRow = [UInt64](repeating: 7, count: bins), layer = [UInt64](repeating: 3, count: bins + 1)
+            var classRow = [UInt32](repeating: 7, count: bins), layer = [UInt64](repeating: 3, count: bins + 1)
             for count in [1, 7, 8, 33, 1000] {
                 let indices: [Int32] = (0..<count).map { i in
                     let r = next() % 10
@@ -215,6 +215,30 @@ final class EntropyClosedFormTests: XCTestCase {
             assertClose(Double(store.channelEntropies(image: 0, tap: tap)[1]), log2(36) + correction(36), 1e-6)
             XCTAssertEqual(acc.histograms.taps[tap].histogram(channel: nil, classes: [2]).map { Int($0) }, layer)
         }
+    }
+
+    /// The 32-bit class counts are flushed into the 64-bit totals every
+    /// `flushInterval` images; flushing after every image must give the same
+    /// histograms as flushing only at the end.
+    func testClassCountsFlushedOftenEqualFlushedOnce() throws {
+        let network = try InfoFixtures.network("plain_cnn")
+        let settings = AnalysisSettings(bins: 64)
+        let ranges = network.taps.map { TapRange.uniform(-2, 3, channels: $0.channels) }
+        let once = TapAccumulator(network: network, settings: settings, ranges: ranges, classCount: network.classCount, store: nil)
+        let often = TapAccumulator(network: network, settings: settings, ranges: ranges, classCount: network.classCount, store: nil)
+        XCTAssertGreaterThan(once.flushInterval, 1000)
+        often.flushInterval = 1
+        var rng = SplitMix64(seed: 5)
+        for image in 0..<6 {
+            let info = network.taps[0]
+            let values = (0..<info.valuesPerImage).map { _ in Float.random(in: -3...4, using: &rng) }
+            for acc in [once, often] {
+                acc.begin(images: [image], slots: [image % 3])
+                observe(acc, tap: 0, values: values)
+            }
+        }
+        XCTAssertEqual(once.histograms, often.histograms)
+        XCTAssertEqual(once.histograms.taps[0].counts.reduce(0, +), UInt64(6 * network.taps[0].valuesPerImage))
     }
 
     // MARK: Non-finite values
