@@ -449,8 +449,10 @@ public final class CAREngine: Sendable {
                         predictions = certain.compactMap { $0 }
                         tally.shortcutRuns += 1
                     } else {
-                        let exact = CAREngine.predictions(ablation.exactLogits(ablating: channels), classes: k)
-                        predictions = zip(certain, exact).map { $0 ?? $1 }
+                        // Only the uncertain images, each alone (the same logits as in a chunk).
+                        predictions = certain.enumerated().map { i, p in
+                            p ?? CAREngine.predictions(ablation.exactLogits(ablating: channels, image: i), classes: k)[0]
+                        }
                         tally.exactRuns += 1
                     }
                 } else if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {

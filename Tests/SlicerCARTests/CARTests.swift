@@ -82,6 +82,13 @@ final class CARTests: XCTestCase {
                             let expected = Array(reference.run(count: range.count, mask: mask))
                             let exact = Array(runner.exactLogits(ablating: extra))
                             XCTAssertTrue(sameBits(exact, expected), "\(name) \(tap.name) \(base) + \(extra)")
+                            // One image alone gives its row of the chunk, bit for bit.
+                            let k = network.classCount
+                            for i in [0, range.count - 1] {
+                                let row = Array(runner.exactLogits(ablating: extra, image: i))
+                                XCTAssertTrue(sameBits(row, Array(expected[(i * k)..<((i + 1) * k)])),
+                                              "\(name) \(tap.name) \(base) + \(extra), image \(i) alone")
+                            }
                             if let fast = runner.fastLogits(ablating: extra).map(Array.init) {
                                 worst = max(worst, deviation(fast, expected, classes: network.classCount))
                             }
