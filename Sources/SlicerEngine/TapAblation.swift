@@ -245,6 +245,9 @@ public final class TapAblationRunner {
     /// The same after the linear consumer (its own output excluded): restored before every fast run.
     private let liveAfterLinear: [Int]
     private let floatsPerImage: [Int]    // per physical buffer
+    /// Floats per image of the value each `liveAfterTap` buffer holds after the tap (nil
+    /// when unknown: one image alone is then recomputed as part of the whole chunk).
+    private let liveValuesPerImage: [Int]?
 
     private var tapSnapshot: [[Float]]
     private var linearSnapshot: [[Float]]
@@ -287,6 +290,17 @@ public final class TapAblationRunner {
             return live.filter { $0 != excluding }
         }
         liveAfterTap = liveIn(from: tapStep + 1, excluding: nil)
+        // A physical buffer is sized for the largest value it ever holds; what it holds
+        // after the tap is as large per image as the first later step reading it says.
+        let afterTap = Array(p.steps[(tapStep + 1)...])
+        let outputBufferIndex = p.outputBuffer, classes = plan.network.classCount
+        let sizes = liveAfterTap.map { b -> Int? in
+            for step in afterTap {
+                if let j = step.inputBuffers.firstIndex(of: b) { return step.inputValuesPerImage[j] }
+            }
+            return b == outputBufferIndex ? classes : nil
+        }
+        liveValuesPerImage = sizes.allSatisfy { $0 != nil } ? sizes.compactMap { $0 } : nil
         tapSnapshot = liveAfterTap.map { [Float](repeating: 0, count: p.bufferSizes[$0]) }
         if let l = linearStep {
             liveAfterLinear = liveIn(from: l + 1, excluding: p.steps[l].outputBuffer)
@@ -452,6 +466,28 @@ public final class TapAblationRunner {
         return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: count * classCount)
     }
 
+    /// Image `image`'s row of `exactLogits(ablating:)`, recomputed from the tap for that
+    /// image alone, as a batch of one: kernels give every image the same values whatever
+    /// the batch size (KernelTests), so this is bit for bit the same row. When a few
+    /// images of a chunk are near-ties, redoing only those costs 1/count of the chunk.
+    public func exactLogits(ablating channels: [Int], image: Int) -> UnsafeBufferPointer<Float> {
+        guard let executor else { preconditionFailure("prepare() first") }
+        precondition(image >= 0 && image < count, "image \(image) outside the prepared chunk of \(count)")
+        guard let sizes = liveValuesPerImage else {
+            let all = exactLogits(ablating: channels)
+            return UnsafeBufferPointer(rebasing: all[(image * classCount)..<((image + 1) * classCount)])
+        }
+        for (i, b) in liveAfterTap.enumerated() {
+            let n = sizes[i]
+            tapSnapshot[i].withUnsafeBufferPointer { executor.buffers[b].update(from: $0.baseAddress! + image * n, count: n) }
+        }
+        var m = mask
+        for c in channels { m = m.adding(tap: plan.tap.index, channel: c) }
+        zero(Set(channels), tap: plan.tap.index, buffer: tapBuffer(executor), images: 1)
+        executor.runSteps((tapStep + 1)..<steps.count, count: 1, mask: m)
+        return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: classCount)
+    }
+
     /// The logits with `channels` ablated through the linear shortcut (nil when it
     /// does not apply to this chunk). Equal to `exactLogits` up to rounding.
     public func fastLogits(ablating channels: [Int]) -> UnsafeBufferPointer<Float>? {
@@ -544,11 +580,11 @@ public final class TapAblationRunner {
     }
 
     /// Zeroes `channels` of tap `t` for the chunk's images, as `Executor` applies masks.
-    private func zero(_ channels: Set<Int>?, tap t: Int, buffer: UnsafeMutablePointer<Float>) {
+    private func zero(_ channels: Set<Int>?, tap t: Int, buffer: UnsafeMutablePointer<Float>, images: Int? = nil) {
         guard let channels, !channels.isEmpty else { return }
         let info = plan.network.taps[t]
         let per = info.valuesPerChannel, c = info.channels
-        for n in 0..<count {
+        for n in 0..<(images ?? count) {
             for ch in channels where ch >= 0 && ch < c { (buffer + (n * c + ch) * per).update(repeating: 0, count: per) }
         }
     }

@@ -331,22 +331,62 @@ public final class CAREngine: Sendable {
            images.count * perImage * MemoryLayout<Float>.size <= 1 << 30 {
             caches = (0..<((images.count + batchSize - 1) / batchSize)).map { _ in ConsumerCache() }
         }
+        // Only the winner of each step and its count matter (SPEC §4 records the order and
+        // the accuracy), so a candidate that provably cannot win stops being evaluated
+        // (CandidatePruning). That needs images whose predictions may still change early:
+        // the chunks take them wrong first, then by the base's top-two margin.
+        let pruned = strategy != .naive && steps > 1
+        let order = pruned ? try fragileFirst(isCancelled: isCancelled) : images
+        // The last step's counts per channel: exact, or an upper bound for pruned ones.
+        var previous: [Int: Int] = [:]
+        if let initial { for c in available { previous[c] = initial.ablatedCorrect[c].reduce(0, +) } }
         for step in 0..<steps {
             tracker.stage = "greedy \(step + 1)/\(steps)"
             let candidates = available.filter { !removed.contains($0) }
-            let totals: [Int]
+            // nil: pruned, cannot be the winner.
+            var totals: [Int?]
             if step == 0, let initial {
                 totals = candidates.map { initial.ablatedCorrect[$0].reduce(0, +) }
+            } else if pruned, candidates.count > 2, !previous.isEmpty {
+                // The reference: last step's runner-up, counted exactly on every image.
+                var reference = candidates[0]
+                for c in candidates where (previous[c] ?? -1) > (previous[reference] ?? -1) { reference = c }
+                let threshold = try correctCounts(removed: removed, ablations: [[reference]], includeBase: false,
+                                                  caches: caches, images: order, tracker: tracker,
+                                                  isCancelled: isCancelled).ablated[0].reduce(0, +)
+                let others = candidates.filter { $0 != reference }
+                let pruning = CandidatePruning(threshold: threshold, reference: reference, channels: others,
+                                               images: order.count)
+                let counts = try correctCounts(removed: removed, ablations: others.map { [$0] }, includeBase: false,
+                                               caches: caches, images: order, pruning: pruning, tracker: tracker,
+                                               isCancelled: isCancelled)
+                let alive = pruning.alive
+                totals = candidates.map { c in
+                    if c == reference { return threshold }
+                    let i = others.firstIndex(of: c)!
+                    return alive[i] ? counts.ablated[i].reduce(0, +) : nil
+                }
+                previous = [:]
+                for (i, c) in others.enumerated() { previous[c] = alive[i] ? totals[candidates.firstIndex(of: c)!] : pruning.upperBound(i) }
+                previous[reference] = threshold
             } else {
                 let counts = try correctCounts(removed: removed, ablations: candidates.map { [$0] }, includeBase: false,
-                                               caches: caches, tracker: tracker, isCancelled: isCancelled)
+                                               caches: caches, images: order, tracker: tracker, isCancelled: isCancelled)
                 totals = counts.ablated.map { $0.reduce(0, +) }
             }
+            if step == 0 || !pruned || candidates.count <= 2 || previous.isEmpty {
+                previous = [:]
+                for (i, c) in candidates.enumerated() { previous[c] = totals[i] }
+            }
             // Smallest CAR = most correct predictions left; ties: lowest channel index (candidates ascend).
-            var best = 0
-            for i in 1..<candidates.count where totals[i] > totals[best] { best = i }
+            var best: Int?
+            for i in candidates.indices {
+                guard let t = totals[i] else { continue }
+                if best == nil || t > totals[best!]! { best = i }
+            }
+            guard let best, let count = totals[best] else { throw InfoError.invalid("greedy step \(step + 1): no candidate left") }
             removed.append(candidates[best])
-            accuracy.append(Double(totals[best]) / Double(images.count))
+            accuracy.append(Double(count) / Double(images.count))
         }
         return CARCurve(order: removed, accuracy: accuracy)
     }
@@ -392,7 +432,10 @@ public final class CAREngine: Sendable {
 
     /// Correct predictions per class under baseMask ∪ `removed` (at the tap), and
     /// under that plus each entry of `ablations`.
+    /// `images`: the engine's images in the order to chunk them (default: as given);
+    /// `pruning`: stops evaluating candidates that cannot win a greedy step (their counts are then partial).
     private func correctCounts(removed: [Int], ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]? = nil,
+                               images order: [Int]? = nil, pruning: CandidatePruning? = nil,
                                tracker: Tracker, isCancelled: @Sendable () -> Bool) throws -> (base: [Int], ablated: [[Int]]) {
         var mask = baseMask
         for c in removed { mask = mask.adding(tap: tap.index, channel: c) }
@@ -403,7 +446,8 @@ public final class CAREngine: Sendable {
             try naiveCounts(mask: mask, ablations: ablations, includeBase: includeBase, workers: workers,
                             tracker: tracker, isCancelled: isCancelled)
         } else {
-            try chunkedCounts(mask: mask, ablations: ablations, includeBase: includeBase, caches: caches, workers: workers,
+            try chunkedCounts(mask: mask, ablations: ablations, includeBase: includeBase, caches: caches,
+                              images: order ?? images, pruning: pruning, workers: workers,
                               tracker: tracker, isCancelled: isCancelled)
         }
         var total = [[Int]](repeating: [Int](repeating: 0, count: k), count: slots)
@@ -411,14 +455,16 @@ public final class CAREngine: Sendable {
             for s in 0..<slots { for y in 0..<k { total[s][y] += w.counts[s * k + y] } }
             statistics.withLock { $0.shortcutRuns += w.shortcutRuns; $0.exactRuns += w.exactRuns }
         }
-        statistics.withLock { $0.evaluations += images.count * (ablations.count + (includeBase ? 1 : 0)) }
+        let skipped = pruning?.skippedEvaluations ?? 0
+        statistics.withLock { $0.evaluations += images.count * (ablations.count + (includeBase ? 1 : 0)) - skipped }
         return (total[0], Array(total.dropFirst()))
     }
 
     /// The prefix once per chunk, then every ablation of the chunk.
     private func chunkedCounts(mask: AblationMask, ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]?,
-                               workers: [Tally], tracker: Tracker, isCancelled: @Sendable () -> Bool) throws {
-        let plan = self.plan, images = self.images, input = self.input, strategy = self.strategy
+                               images: [Int], pruning: CandidatePruning?, workers: [Tally], tracker: Tracker,
+                               isCancelled: @Sendable () -> Bool) throws {
+        let plan = self.plan, input = self.input, strategy = self.strategy
         let labels = input.images.labels, k = network.classCount, capacity = batchSize
         let runners = try (0..<threads).map { _ in UncheckedBox(try TapAblationRunner(plan: plan, capacity: capacity)) }
         defer {
@@ -437,20 +483,27 @@ public final class CAREngine: Sendable {
                 tally.add(slot: 0, predictions: CAREngine.predictions(ablation.baseLogits(), classes: k), labels: chunkLabels)
                 tracker.advance(range.count)
             }
+            // Candidates still in the race (all without pruning); the others count as done.
+            let active = pruning.map { p in p.alive.indices.filter { p.alive[$0] } } ?? Array(ablations.indices)
+            if active.count < ablations.count { tracker.advance(range.count * (ablations.count - active.count)) }
+            pruning?.skip(images: range.count * (ablations.count - active.count))
             // The bounded stage takes all ablations of the chunk at once (image by image).
             let bounded = strategy == .fast
-                ? ablation.boundedPredictions(ablatingEach: ablations, margin: CAREngine.nearTieMargin) : nil
-            for (i, channels) in ablations.enumerated() {
+                ? ablation.boundedPredictions(ablatingEach: active.map { ablations[$0] }, margin: CAREngine.nearTieMargin) : nil
+            for (n, i) in active.enumerated() {
+                let channels = ablations[i]
                 if isCancelled() { throw InfoError.cancelled }
                 var predictions: [Int]?
-                if let certain = bounded?[i] {
+                if let certain = bounded?[n] {
                     // Images left uncertain (near-ties) take their prediction from the exact logits.
                     if certain.allSatisfy({ $0 != nil }) {
                         predictions = certain.compactMap { $0 }
                         tally.shortcutRuns += 1
                     } else {
-                        let exact = CAREngine.predictions(ablation.exactLogits(ablating: channels), classes: k)
-                        predictions = zip(certain, exact).map { $0 ?? $1 }
+                        // Only the uncertain images, each alone (the same logits as in a chunk).
+                        predictions = certain.enumerated().map { i, p in
+                            p ?? CAREngine.predictions(ablation.exactLogits(ablating: channels, image: i), classes: k)[0]
+                        }
                         tally.exactRuns += 1
                     }
                 } else if strategy == .fast, let fast = ablation.fastLogits(ablating: channels) {
@@ -462,10 +515,46 @@ public final class CAREngine: Sendable {
                     tally.exactRuns += 1
                 }
                 tally.add(slot: i + 1, predictions: predictions!, labels: chunkLabels)
+                if let pruning {
+                    pruning.record(i, correct: zip(predictions!, chunkLabels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) },
+                                   images: range.count)
+                }
                 tracker.advance(range.count)
             }
         })
         if isCancelled() { throw InfoError.cancelled }
+    }
+
+    /// The engine's images, those the base mask predicts wrongly first, then by the base's
+    /// margin between its top two logits, smallest first (ties: the given order): the
+    /// images whose predictions an ablation is likeliest to change.
+    private func fragileFirst(isCancelled: @Sendable () -> Bool) throws -> [Int] {
+        let images = self.images, input = self.input, mask = baseMask, k = network.classCount
+        let labels = input.images.labels
+        let keys = Mutex([(wrong: Bool, margin: Float)](repeating: (false, 0), count: images.count))
+        try runner.run(total: images.count, isCancelled: isCancelled, fill: { range, buffer in
+            try input.fill(images[range], into: buffer)
+        }, process: { _, range, executor in
+            let logits = executor.run(count: range.count, mask: mask)
+            var found: [(Bool, Float)] = []
+            for n in 0..<range.count {
+                var best = 0
+                for i in 1..<k where logits[n * k + i] > logits[n * k + best] { best = i }
+                var second = -Float.infinity
+                for i in 0..<k where i != best { second = max(second, logits[n * k + i]) }
+                let margin = logits[n * k + best] - second
+                found.append((best != labels[images[range.lowerBound + n]], margin.isNaN ? -.infinity : margin))
+            }
+            keys.withLock { all in for (n, key) in found.enumerated() { all[range.lowerBound + n] = key } }
+        })
+        if isCancelled() { throw InfoError.cancelled }
+        let key = keys.withLock { $0 }
+        let ranked = images.indices.sorted { a, b in
+            if key[a].wrong != key[b].wrong { return key[a].wrong }
+            if key[a].margin != key[b].margin { return key[a].margin < key[b].margin }
+            return a < b
+        }
+        return ranked.map { images[$0] }
     }
 
     /// The reference: every ablation runs the whole network on freshly filled images.
@@ -520,6 +609,55 @@ public final class CAREngine: Sendable {
             out.append(best)
         }
         return out
+    }
+}
+
+/// Greedy pruning's bound within one step. The reference candidate has been counted
+/// exactly (`threshold` correct predictions); another candidate evaluated on some
+/// images can have at most its correct predictions so far plus one per image not yet
+/// evaluated. Once that is below the threshold (or equal, with a higher channel index,
+/// which loses the tie) it cannot be the step's winner and is no longer evaluated.
+/// The winner is never dropped, so the step's choice and its count are exact.
+final class CandidatePruning: Sendable {
+    let threshold: Int
+    let reference: Int
+    let channels: [Int]
+    let images: Int
+    private struct State {
+        var correct: [Int]
+        var evaluated: [Int]
+        var alive: [Bool]
+        var skipped = 0
+    }
+    private let state: Mutex<State>
+
+    init(threshold: Int, reference: Int, channels: [Int], images: Int) {
+        self.threshold = threshold
+        self.reference = reference
+        self.channels = channels
+        self.images = images
+        state = Mutex(State(correct: channels.map { _ in 0 }, evaluated: channels.map { _ in 0 },
+                            alive: channels.map { _ in true }))
+    }
+
+    /// Per candidate (index into `channels`): still possibly the winner.
+    var alive: [Bool] { state.withLock { $0.alive } }
+    /// Image evaluations not done because their candidate had been dropped.
+    var skippedEvaluations: Int { state.withLock { $0.skipped } }
+
+    /// The most correct predictions candidate `i` can end with.
+    func upperBound(_ i: Int) -> Int { state.withLock { $0.correct[i] + images - $0.evaluated[i] } }
+
+    func skip(images n: Int) { state.withLock { $0.skipped += n } }
+
+    /// Candidate `i` got `correct` of `images` more images right.
+    func record(_ i: Int, correct: Int, images n: Int) {
+        state.withLock { s in
+            s.correct[i] += correct
+            s.evaluated[i] += n
+            let bound = s.correct[i] + images - s.evaluated[i]
+            if bound < threshold || (bound == threshold && channels[i] > reference) { s.alive[i] = false }
+        }
     }
 }
 

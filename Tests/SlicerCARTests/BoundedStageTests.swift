@@ -167,6 +167,11 @@ final class BoundedStageTests: XCTestCase {
                     let expected = Array(reference.run(count: 12, mask: full))
                     XCTAssertEqual(Array(runner.exactLogits(ablating: extra)).map(\.bitPattern), expected.map(\.bitPattern),
                                    "\(tapName) \(removed) + \(extra)")
+                    let k = network.classCount
+                    for i in [0, 5, 11] {
+                        XCTAssertEqual(Array(runner.exactLogits(ablating: extra, image: i)).map(\.bitPattern),
+                                       expected[(i * k)..<((i + 1) * k)].map(\.bitPattern), "\(tapName) \(removed) + \(extra), image \(i)")
+                    }
                     let want = Reference.argmax(expected.withUnsafeBufferPointer { $0 }, classes: network.classCount)
                     if let bounded = runner.boundedPredictions(ablating: extra, margin: CAREngine.nearTieMargin) {
                         for (got, w) in zip(bounded, want) where got != nil { XCTAssertEqual(got, w, "\(tapName) \(removed) + \(extra)") }

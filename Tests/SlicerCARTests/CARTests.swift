@@ -82,6 +82,13 @@ final class CARTests: XCTestCase {
                             let expected = Array(reference.run(count: range.count, mask: mask))
                             let exact = Array(runner.exactLogits(ablating: extra))
                             XCTAssertTrue(sameBits(exact, expected), "\(name) \(tap.name) \(base) + \(extra)")
+                            // One image alone gives its row of the chunk, bit for bit.
+                            let k = network.classCount
+                            for i in [0, range.count - 1] {
+                                let row = Array(runner.exactLogits(ablating: extra, image: i))
+                                XCTAssertTrue(sameBits(row, Array(expected[(i * k)..<((i + 1) * k)])),
+                                              "\(name) \(tap.name) \(base) + \(extra), image \(i) alone")
+                            }
                             if let fast = runner.fastLogits(ablating: extra).map(Array.init) {
                                 worst = max(worst, deviation(fast, expected, classes: network.classCount))
                             }
@@ -201,6 +208,39 @@ final class CARTests: XCTestCase {
             XCTAssertEqual(curve.order.count, 6)
             // Without the initial scores the first step is computed, with the same result.
             XCTAssertEqual(try engine.greedy(keep: 2), curve)
+        }
+    }
+
+    /// The bound that drops greedy candidates: below the reference's count, or equal with
+    /// a higher channel (which loses the tie), and never a candidate that can still win.
+    func testCandidatePruningBound() {
+        let pruning = CandidatePruning(threshold: 90, reference: 5, channels: [2, 7, 9], images: 100)
+        // Channel 2: 8 wrong of 10 evaluated so far, at most 92 → alive.
+        pruning.record(0, correct: 2, images: 10)
+        // Channel 7: 10 wrong → at most 90, the threshold, and 7 > 5 loses the tie → dropped.
+        pruning.record(1, correct: 0, images: 10)
+        // Channel 9: 11 wrong → at most 89 → dropped.
+        pruning.record(2, correct: 9, images: 20)
+        XCTAssertEqual(pruning.alive, [true, false, false])
+        XCTAssertEqual(pruning.upperBound(0), 92)
+        // Channel 2 at exactly the threshold keeps the tie (2 < 5).
+        pruning.record(0, correct: 88, images: 90)
+        XCTAssertEqual(pruning.upperBound(0), 90)
+        XCTAssertEqual(pruning.alive, [true, false, false])
+    }
+
+    /// Greedy steps that drop candidates early give the naive order and curve on the
+    /// shipped MNIST network, several steps deep.
+    func testPrunedGreedyMatchesNaiveOnMNIST() throws {
+        let network = try CARFixtures.shipped("mnist_cnn")
+        let tap = try XCTUnwrap(network.tap(named: "/2/Relu")).index
+        let input = try syntheticInput(network, count: 48, seed: 21)
+        let naive = try CAREngine(input: input, tap: tap, batchSize: 16, threads: 2, strategy: .naive)
+            .greedy(keep: 28)
+        for strategy in [CARStrategy.fast, .suffix] {
+            let engine = try CAREngine(input: input, tap: tap, batchSize: 16, threads: 2, strategy: strategy)
+            XCTAssertEqual(try engine.greedy(keep: 28), naive, "\(strategy)")
+            XCTAssertEqual(try engine.greedy(keep: 28, initial: try engine.scores()), naive, "\(strategy), from the scores")
         }
     }
 
