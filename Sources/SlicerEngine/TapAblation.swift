@@ -250,6 +250,15 @@ public final class TapAblationRunner {
     private let liveValuesPerImage: [Int]?
 
     private var tapSnapshot: [[Float]]
+    /// Whether `tapSnapshot` holds the prepared chunk. It is taken only when an
+    /// exact run needs it: most chunks never do, and copying the tap's
+    /// activations at every `prepare` (6 MB a chunk for MNIST's first layer)
+    /// cost more than recomputing the prefix for the few that do.
+    private var tapSnapshotValid = false
+    /// The prepared chunk's network input (masked), from which the prefix is
+    /// recomputed: for the tap snapshot, or for one image alone.
+    private var inputCopy: [Float]
+    private let inputValuesPerImage: Int
     private var linearSnapshot: [[Float]]
     private var consumerInput: [Float]   // x: count × C × planeSize
     private var consumerOutput: [Float]  // y, before any mask at the consumer's tap
@@ -302,6 +311,8 @@ public final class TapAblationRunner {
         }
         liveValuesPerImage = sizes.allSatisfy { $0 != nil } ? sizes.compactMap { $0 } : nil
         tapSnapshot = liveAfterTap.map { [Float](repeating: 0, count: p.bufferSizes[$0]) }
+        inputValuesPerImage = plan.network.taps[0].valuesPerImage
+        inputCopy = [Float](repeating: 0, count: capacity * inputValuesPerImage)
         if let l = linearStep {
             liveAfterLinear = liveIn(from: l + 1, excluding: p.steps[l].outputBuffer)
             linearSnapshot = liveAfterLinear.map { [Float](repeating: 0, count: p.bufferSizes[$0]) }
@@ -361,6 +372,9 @@ public final class TapAblationRunner {
         self.mask = mask
         baseCached = false
         zero(mask.channels[0], tap: 0, buffer: executor.inputBuffer)
+        tapSnapshotValid = false
+        let inputs = count * inputValuesPerImage
+        inputCopy.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: executor.inputBuffer, count: inputs) }
         // The channels masked since the cache was filled, when it can be used.
         let tapIndex = plan.tap.index
         let cacheable = tapStep >= 0 && linearStep != nil && mask.channels.keys.allSatisfy { $0 <= tapIndex }
@@ -380,11 +394,8 @@ public final class TapAblationRunner {
             prefixMask = AblationMask(channels)
         }
         executor.runSteps(0..<(tapStep + 1), count: count, mask: prefixMask)
-        save(liveAfterTap, into: &tapSnapshot)
-        if let added, !added.isEmpty, let i = liveAfterTap.firstIndex(of: steps[tapStep].outputBuffer) {
-            // The snapshot is what the exact path starts from: the full mask.
-            tapSnapshot[i].withUnsafeMutableBufferPointer { zero(Set(added), tap: tapIndex, buffer: $0.baseAddress!) }
-        }
+        // The input tap's snapshot is the input itself: cheap, taken now.
+        if tapStep < 0 { takeTapSnapshot() }
         fastReady = false
         guard let l = linearStep, plan.chainTaps.isDisjoint(with: mask.channels.keys) else { return }
         executor.runSteps((tapStep + 1)..<l, count: count, mask: prefixMask)
@@ -458,6 +469,7 @@ public final class TapAblationRunner {
     /// tap: bit for bit those of `Executor.run(count:mask:)` with the combined mask.
     public func exactLogits(ablating channels: [Int]) -> UnsafeBufferPointer<Float> {
         guard let executor else { preconditionFailure("prepare() first") }
+        if !tapSnapshotValid { takeTapSnapshot() }
         restore(liveAfterTap, from: tapSnapshot)
         var m = mask
         for c in channels { m = m.adding(tap: plan.tap.index, channel: c) }
@@ -473,16 +485,24 @@ public final class TapAblationRunner {
     public func exactLogits(ablating channels: [Int], image: Int) -> UnsafeBufferPointer<Float> {
         guard let executor else { preconditionFailure("prepare() first") }
         precondition(image >= 0 && image < count, "image \(image) outside the prepared chunk of \(count)")
+        var m = mask
+        for c in channels { m = m.adding(tap: plan.tap.index, channel: c) }
+        if !tapSnapshotValid && tapStep >= 0 {
+            // The whole network for this image alone, from its (masked) input.
+            let n = inputValuesPerImage
+            inputCopy.withUnsafeBufferPointer { executor.inputBuffer.update(from: $0.baseAddress! + image * n, count: n) }
+            executor.runSteps(0..<steps.count, count: 1, mask: m)
+            return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: classCount)
+        }
         guard let sizes = liveValuesPerImage else {
             let all = exactLogits(ablating: channels)
             return UnsafeBufferPointer(rebasing: all[(image * classCount)..<((image + 1) * classCount)])
         }
+        if !tapSnapshotValid { takeTapSnapshot() }
         for (i, b) in liveAfterTap.enumerated() {
             let n = sizes[i]
             tapSnapshot[i].withUnsafeBufferPointer { executor.buffers[b].update(from: $0.baseAddress! + image * n, count: n) }
         }
-        var m = mask
-        for c in channels { m = m.adding(tap: plan.tap.index, channel: c) }
         zero(Set(channels), tap: plan.tap.index, buffer: tapBuffer(executor), images: 1)
         executor.runSteps((tapStep + 1)..<steps.count, count: 1, mask: m)
         return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: classCount)
@@ -561,6 +581,18 @@ public final class TapAblationRunner {
 
     private func tapBuffer(_ executor: Executor) -> UnsafeMutablePointer<Float> {
         tapStep < 0 ? executor.inputBuffer : executor.buffers[steps[tapStep].outputBuffer]
+    }
+
+    /// Recomputes the prefix of the prepared chunk from its input under the full
+    /// mask (bit for bit what `prepare` computed: the kernels do not depend on the
+    /// batch) and keeps what the exact path starts from.
+    private func takeTapSnapshot() {
+        guard let executor else { return }
+        let inputs = count * inputValuesPerImage
+        inputCopy.withUnsafeBufferPointer { executor.inputBuffer.update(from: $0.baseAddress!, count: inputs) }
+        executor.runSteps(0..<(tapStep + 1), count: count, mask: mask)
+        save(liveAfterTap, into: &tapSnapshot)
+        tapSnapshotValid = true
     }
 
     private func save(_ live: [Int], into snapshot: inout [[Float]]) {

@@ -80,15 +80,21 @@ final class CARTests: XCTestCase {
                             for e in extra { mask = mask.adding(tap: tap.index, channel: e) }
                             try input.fill(range, into: reference.inputBuffer)
                             let expected = Array(reference.run(count: range.count, mask: mask))
-                            let exact = Array(runner.exactLogits(ablating: extra))
-                            XCTAssertTrue(sameBits(exact, expected), "\(name) \(tap.name) \(base) + \(extra)")
-                            // One image alone gives its row of the chunk, bit for bit.
+                            // One image alone gives its row of the chunk, bit for bit: first
+                            // from its input (no tap snapshot yet after `prepare`), then, once
+                            // the whole chunk has run exactly, from the tap snapshot.
                             let k = network.classCount
                             for i in [0, range.count - 1] {
                                 let row = Array(runner.exactLogits(ablating: extra, image: i))
                                 XCTAssertTrue(sameBits(row, Array(expected[(i * k)..<((i + 1) * k)])),
                                               "\(name) \(tap.name) \(base) + \(extra), image \(i) alone")
                             }
+                            let exact = Array(runner.exactLogits(ablating: extra))
+                            XCTAssertTrue(sameBits(exact, expected), "\(name) \(tap.name) \(base) + \(extra)")
+                            let last = range.count - 1
+                            XCTAssertTrue(sameBits(Array(runner.exactLogits(ablating: extra, image: last)),
+                                                   Array(expected[(last * k)..<((last + 1) * k)])),
+                                          "\(name) \(tap.name) \(base) + \(extra), image \(last) from the snapshot")
                             if let fast = runner.fastLogits(ablating: extra).map(Array.init) {
                                 worst = max(worst, deviation(fast, expected, classes: network.classCount))
                             }
