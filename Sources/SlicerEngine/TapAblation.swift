@@ -62,6 +62,8 @@ public final class TapAblationPlan: @unchecked Sendable {
     let boundedStage: BoundedStage?
     /// Floats per image of the linear consumer's output (what a `ConsumerCache` holds), or nil.
     public let consumerValuesPerImage: Int?
+    /// Floats per image of the bounded stage's convolution output, when there is one.
+    public let boundedValuesPerImage: Int?
 
     /// The convolution whose filters produce the tap's channels (through
     /// channel-separable operators), with each filter's L1 norm; or why there is none.
@@ -177,6 +179,7 @@ public final class TapAblationPlan: @unchecked Sendable {
         self.shortcutDescription = linear == nil ? nil : description.joined(separator: " → ")
         self.boundedStage = linear.flatMap { BoundedStage.find(network: network, linear: $0, readers: readers, kernel: kernel) }
         self.consumerValuesPerImage = linear.flatMap { kernel($0) }.map { product($0.outputShape.dropFirst()) }
+        self.boundedValuesPerImage = boundedStage.flatMap { kernel($0.convolution) }.map { product($0.outputShape.dropFirst()) }
         self.noShortcutReason = linear == nil ? (reason ?? "no linear consumer") : nil
 
         // Backwards: the tap's producer through channel-separable operators to a Conv.
@@ -225,7 +228,14 @@ public final class ConsumerCache: @unchecked Sendable {
     var values: [Float] = []
     var mask: AblationMask?
     var count = 0
-    public init() {}
+    /// Whether to keep the bounded stage's convolution output of the base pass
+    /// too: a greedy step runs two passes under one mask (the reference
+    /// candidate, then the others), and the second need not run that
+    /// convolution again (on MNIST it is most of the base pass).
+    public let keepsBase: Bool
+    var baseOutput: [Float] = []
+    var baseMask: AblationMask?
+    public init(keepsBase: Bool = false) { self.keepsBase = keepsBase }
 }
 
 /// Runs many ablations of one tap's channels for one chunk of images at a time.
@@ -449,8 +459,21 @@ public final class TapAblationRunner {
            let c = steps.firstIndex(where: { $0.nodeIndex == bounded.stage.convolution }) {
             executor.runSteps((l + 1)..<c, count: count, mask: mask)
             bounded.keepInput(executor.buffers[steps[c].inputBuffers[0]], count: count)
-            executor.runSteps(c..<(c + 1), count: count, mask: mask)
-            boundedReady = bounded.keepOutput(executor.buffers[steps[c].outputBuffer], count: count)
+            let y = executor.buffers[steps[c].outputBuffer]
+            let yCount = count * bounded.outputSize
+            if let cache, cache.keepsBase, cache.baseMask == mask, cache.count == count, cache.baseOutput.count == yCount {
+                // The same chunk under the same mask as the last pass: the
+                // convolution's output is the one kept then, bit for bit.
+                cache.baseOutput.withUnsafeBufferPointer { y.update(from: $0.baseAddress!, count: yCount) }
+                if let t = steps[c].tap { zero(mask.channels[t], tap: t, buffer: y) }
+            } else {
+                executor.runSteps(c..<(c + 1), count: count, mask: mask)
+                if let cache, cache.keepsBase, cacheable {
+                    cache.baseOutput = Array(UnsafeBufferPointer(start: y, count: yCount))
+                    cache.baseMask = mask
+                }
+            }
+            boundedReady = bounded.keepOutput(y, count: count)
             executor.runSteps((c + 1)..<steps.count, count: count, mask: mask)
         } else {
             executor.runSteps((l + 1)..<steps.count, count: count, mask: mask)

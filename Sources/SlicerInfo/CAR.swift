@@ -326,10 +326,14 @@ public final class CAREngine: Sendable {
         // Each step's mask adds one channel to the last: chunks keep the linear
         // consumer's output and update it (TapAblationRunner.prepare), while that
         // takes at most a gigabyte.
+        // When the bounded stage's convolution output fits in the same budget,
+        // the chunks keep it too, for the second pass of a step (same mask).
         var caches: [ConsumerCache]?
         if strategy == .fast, let perImage = plan.consumerValuesPerImage,
            images.count * perImage * MemoryLayout<Float>.size <= 1 << 30 {
-            caches = (0..<((images.count + batchSize - 1) / batchSize)).map { _ in ConsumerCache() }
+            let both = perImage + (plan.boundedValuesPerImage ?? 0)
+            let keepsBase = plan.boundedValuesPerImage != nil && images.count * both * MemoryLayout<Float>.size <= 1 << 30
+            caches = (0..<((images.count + batchSize - 1) / batchSize)).map { _ in ConsumerCache(keepsBase: keepsBase) }
         }
         // Only the winner of each step and its count matter (SPEC §4 records the order and
         // the accuracy), so a candidate that provably cannot win stops being evaluated
