@@ -255,15 +255,8 @@ struct ConvKernel: Kernel {
         // straight into the output, saving the staging pass over the output.
         let pixels = window.outH * window.outW
         let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0
+        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput)
         let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
-        // Small maps too: the padded path computes each row's padding columns,
-        // a fifth of the work for 8×8 maps (80 columns for 64 pixels), which
-        // costs more than the column matrix. (Measured on CIFAR VGG: 8×8
-        // layers 7% faster; 16×16 and 14×14 maps, wasting an eighth, and
-        // several small images' matrices side by side were slower: the padded
-        // image stays in L1, a column matrix does not.)
-        let paddedUse = Double(pixels) / Double((window.outH * wp + 15) / 16 * 16)
-        let direct = window.strideH == 1 && window.strideW == 1 && !(fitsOutput && (depth <= 32 || paddedUse < 0.85))
         let rowWidth = direct ? wp : window.outW
         let productWidth = max(16, (window.outH * rowWidth + 15) / 16 * 16)
         var offsets = [Int](repeating: 0, count: depth)
