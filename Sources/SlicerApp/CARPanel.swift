@@ -191,9 +191,12 @@ extension AppView {
             series.append(("lowest entropy", b.entropy, palette.color(at: 2)))
         }
         let all = series.flatMap { $0.1.accuracy } + [scores.accuracy]
-        let lo = (all.min() ?? 0) - 0.01, hi = (all.max() ?? 1) + 0.01
+        // The plot keeps a point of headroom around the curves; the label
+        // states the accuracies themselves (a padded 100.4 % read as a bug).
+        let low = all.min() ?? 0, high = all.max() ?? 1
+        let lo = low - 0.01, hi = high + 0.01
         let plot = Rect(x: curve.x, y: curve.y + ui.lineHeight(.small), width: curve.width * 0.7, height: curve.height - ui.lineHeight(.small) * 2)
-        ui.drawText(Substring(String(format: "accuracy while pruning (%.1f%% – %.1f%%)", lo * 100, hi * 100)), in: Rect(x: curve.x, y: curve.y, width: curve.width, height: ui.lineHeight(.small)),
+        ui.drawText(Substring(String(format: "accuracy while pruning (%.1f%% – %.1f%%)", low * 100, high * 100)), in: Rect(x: curve.x, y: curve.y, width: curve.width, height: ui.lineHeight(.small)),
                     style: .small, color: ui.theme.colors.textDim)
         let steps = greedy.accuracy.count
         for (i, (name, c, color)) in series.enumerated() {
