@@ -321,10 +321,23 @@ func takeChannel(count: Int, bins: Int, hist: UnsafeMutablePointer<Int32>, subs:
                  millerMadow: Bool, classRow: UnsafeMutablePointer<UInt32>) -> Double {
     let stride = histogramStride(bins: bins)
     let channel = hist + 8 * stride, running = hist + 9 * stride
+    @inline(__always) func load(_ k: Int, _ v: Int) -> SIMD16<Int32> {
+        UnsafeRawPointer(hist + k * stride + v).loadUnaligned(as: SIMD16<Int32>.self)
+    }
     var v = 0
     while v < stride {
-        var sum = UnsafeRawPointer(hist + v).loadUnaligned(as: SIMD16<Int32>.self)
-        for k in 1..<subs { sum &+= UnsafeRawPointer(hist + k * stride + v).loadUnaligned(as: SIMD16<Int32>.self) }
+        // Spelled out for the two counts in use: a loop over `subs` chained
+        // every addition and did not unroll.
+        var sum: SIMD16<Int32>
+        if subs == 8 {
+            sum = ((load(0, v) &+ load(1, v)) &+ (load(2, v) &+ load(3, v)))
+                &+ ((load(4, v) &+ load(5, v)) &+ (load(6, v) &+ load(7, v)))
+        } else if subs == 4 {
+            sum = (load(0, v) &+ load(1, v)) &+ (load(2, v) &+ load(3, v))
+        } else {
+            sum = load(0, v)
+            for k in 1..<max(1, subs) { sum &+= load(k, v) }
+        }
         let before = UnsafeRawPointer(running + v).loadUnaligned(as: SIMD16<Int32>.self)
         UnsafeMutableRawPointer(channel + v).storeBytes(of: sum &- before, as: SIMD16<Int32>.self)
         UnsafeMutableRawPointer(running + v).storeBytes(of: sum, as: SIMD16<Int32>.self)
