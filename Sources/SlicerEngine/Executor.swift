@@ -91,18 +91,27 @@ public final class Executor {
             observer(TapActivation(tap: 0, batch: count, shape: taps[0].shape,
                                    values: UnsafeBufferPointer(start: inputBuffer, count: count * taps[0].valuesPerImage)))
         }
-        // Image-wise steps run a few images at a time through all of them, so
-        // that each chunk's activations are still in cache for the next step
-        // (and for the observer); the rest run on the whole batch at once.
-        let chunk = plan.imagesPerChunk
+        runSteps(0..<plan.steps.count, count: count, mask: mask, observer: observer)
+        return UnsafeBufferPointer(start: buffers[plan.outputBuffer], count: count * network.classCount)
+    }
+
+    /// Runs plan steps `range` on the buffers as they are, applying `mask` after
+    /// each tap (the input tap's mask is the caller's business). Steps of the
+    /// image-wise part run a few images at a time through all of them, so that
+    /// each chunk's activations are still in cache for the next step (and for
+    /// the observer); the rest run on the whole batch at once. CAR runs parts
+    /// of the network this way too (TapAblation.swift).
+    func runSteps(_ range: Range<Int>, count: Int, mask: AblationMask,
+                  observer: ((TapActivation) -> Void)? = nil) {
+        guard !range.isEmpty else { return }
+        let imagewise = range.lowerBound..<max(range.lowerBound, min(range.upperBound, plan.imagewiseSteps))
         var first = 0
-        while first < count {
-            let n = min(chunk, count - first)
-            for i in 0..<plan.imagewiseSteps { runStep(i, first: first, count: n, mask: mask, observer: observer) }
+        while first < count, !imagewise.isEmpty {
+            let n = min(plan.imagesPerChunk, count - first)
+            for i in imagewise { runStep(i, first: first, count: n, mask: mask, observer: observer) }
             first += n
         }
-        for i in plan.imagewiseSteps..<plan.steps.count { runStep(i, first: 0, count: count, mask: mask, observer: observer) }
-        return UnsafeBufferPointer(start: buffers[plan.outputBuffer], count: count * network.classCount)
+        for i in imagewise.upperBound..<range.upperBound { runStep(i, first: 0, count: count, mask: mask, observer: observer) }
     }
 
     /// Runs step `index` for images `first ..< first + count` of the batch.

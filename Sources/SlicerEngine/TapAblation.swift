@@ -256,7 +256,8 @@ public final class TapAblationRunner {
     private let liveAfterLinear: [Int]
     private let floatsPerImage: [Int]    // per physical buffer
     /// Floats per image of the value each `liveAfterTap` buffer holds after the tap (nil
-    /// when unknown: one image alone is then recomputed as part of the whole chunk).
+    /// when unknown: one image alone is then recomputed from the snapshot as part of
+    /// the whole chunk).
     private let liveValuesPerImage: [Int]?
 
     private var tapSnapshot: [[Float]]
@@ -501,10 +502,11 @@ public final class TapAblationRunner {
         return UnsafeBufferPointer(start: executor.buffers[outputBuffer], count: count * classCount)
     }
 
-    /// Image `image`'s row of `exactLogits(ablating:)`, recomputed from the tap for that
-    /// image alone, as a batch of one: kernels give every image the same values whatever
-    /// the batch size (KernelTests), so this is bit for bit the same row. When a few
-    /// images of a chunk are near-ties, redoing only those costs 1/count of the chunk.
+    /// Image `image`'s row of `exactLogits(ablating:)`, recomputed for that image alone,
+    /// as a batch of one: from the tap snapshot when one was taken, else the whole
+    /// network from the image's input. Kernels give every image the same values
+    /// whatever the batch size (KernelTests), so this is bit for bit the same row. When
+    /// a few images of a chunk are near-ties, redoing only those costs 1/count of the chunk.
     public func exactLogits(ablating channels: [Int], image: Int) -> UnsafeBufferPointer<Float> {
         guard let executor else { preconditionFailure("prepare() first") }
         precondition(image >= 0 && image < count, "image \(image) outside the prepared chunk of \(count)")
@@ -785,39 +787,4 @@ public final class TapAblationRunner {
     private func grow(_ buffer: inout [Float], to size: Int) {
         if buffer.count < size { buffer = [Float](repeating: 0, count: size) }
     }
-}
-
-extension Executor {
-    /// Runs plan steps `range` on the buffers as they are, applying `mask` after
-    /// each tap exactly as `run(count:mask:observer:)` does (the input tap's mask
-    /// is the caller's business).
-    func runSteps(_ range: Range<Int>, count: Int, mask: AblationMask) {
-        guard !range.isEmpty else { return }
-        // Steps of the image-wise prefix run a chunk of images at a time through
-        // all of them, as `run` does, so that a 64-image batch's activations
-        // (6 MB for MNIST's first layer) stream through cache once, not per step.
-        let imagewise = range.lowerBound..<max(range.lowerBound, min(range.upperBound, plan.imagewiseSteps))
-        var first = 0
-        while first < count, !imagewise.isEmpty {
-            let n = min(plan.imagesPerChunk, count - first)
-            for i in imagewise { runStep(i, first: first, count: n, mask: mask) }
-            first += n
-        }
-        for i in imagewise.upperBound..<range.upperBound { runStep(i, first: 0, count: count, mask: mask) }
-    }
-
-    /// Step `index` for images `first ..< first + count`, masked channels zeroed.
-    private func runStep(_ index: Int, first: Int, count: Int, mask: AblationMask) {
-        let step = plan.steps[index]
-        let output = buffers[step.outputBuffer] + first * step.outputValuesPerImage
-        let inputs = zip(step.inputBuffers, step.inputValuesPerImage).map { buffers[$0] + first * $1 }
-        step.kernel.run(KernelIO(inputs: inputs, output: output, scratch: scratch, batch: count))
-        guard let tap = step.tap, let channels = mask.channels[tap] else { return }
-        let taps = network.taps
-        let per = taps[tap].valuesPerChannel, c = taps[tap].channels
-        for n in 0..<count {
-            for ch in channels where ch >= 0 && ch < c { (output + (n * c + ch) * per).update(repeating: 0, count: per) }
-        }
-    }
-
 }

@@ -139,7 +139,8 @@ final class TapAccumulator {
             let sums = instanceSums.baseAddress!
             // Channels with fewer values than bins, or very few values, are
             // handled sparsely, touching only the bins their values fall in;
-            // the others through eight sub-histograms (`countChannel`).
+            // the others by the fused kernel (CBinning) where the processor has
+            // it, else through eight sub-histograms (`countChannel`).
             let sparse = hw <= 2 * bins && hw < 32
             let stride = histogramStride(bins: bins)
             hist.update(repeating: 0, count: 10 * stride)
