@@ -147,6 +147,22 @@ public final class Network: Sendable {
         return plan
     }
 
+    /// Bytes an executor of this capacity allocates for its activation buffers
+    /// and kernel scratch (the analysis's memory estimate counts one per worker).
+    public func executorByteCount(capacity: Int) throws -> Int {
+        let plan = try plan(capacity: capacity)
+        return (plan.bufferSizes.reduce(0) { $0 + max($1, 1) } + max(plan.scratchSize, 1)) * MemoryLayout<Float>.stride
+    }
+
+    /// `executorByteCount(capacity:)` estimated from the plan for one image,
+    /// without planning (and packing the weights) for `capacity`: activation
+    /// buffers grow with the batch, kernel scratch does not.
+    public func estimatedExecutorByteCount(capacity: Int) -> Int {
+        guard let plan = try? plan(capacity: 1) else { return 0 }
+        return (plan.bufferSizes.reduce(0) { $0 + max($1, 1) } * max(1, capacity) + max(plan.scratchSize, 1))
+            * MemoryLayout<Float>.stride
+    }
+
     public func makeExecutor(capacity: Int) throws -> Executor {
         guard capacity > 0 else { throw EngineError.invalidRequest("batch size must be positive") }
         return Executor(network: self, plan: try plan(capacity: capacity))
