@@ -72,7 +72,9 @@ let package = Package(
         .testTarget(name: "SlicerEngineTests", dependencies: ["SlicerEngine", "SlicerData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
-        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CBinning"]),
+        // glibc's allocator statistics, for the tests of the analysis's memory estimate.
+        .target(name: "CMallocStats", path: "Tests/CMallocStats"),
+        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CBinning", "CMallocStats"]),
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),

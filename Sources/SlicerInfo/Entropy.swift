@@ -18,25 +18,6 @@ public enum Entropy {
         return max(h, 0)
     }
 
-    /// `bits` of one image's layer histogram (`bins` counts, then the
-    /// non-finite count, which is left out): Σ c·log2 c from the tap's table
-    /// where the count is within it, log2 otherwise — no division per bin.
-    static func layerBits(_ counts: UnsafePointer<UInt64>, bins: Int, table: EntropyTable, millerMadow: Bool) -> Double {
-        var total: UInt64 = 0, nonEmpty = 0
-        var s0 = 0.0, s1 = 0.0
-        let limit = UInt64(table.maxCount)
-        var b = 0
-        while b < bins {
-            let c = counts[b]
-            total &+= c
-            nonEmpty += c > 0 ? 1 : 0
-            let term = c <= limit ? table.xlogx(Int(c)) : Double(c) * log2(Double(c))
-            if b & 1 == 0 { s0 += term } else { s1 += term }
-            b += 1
-        }
-        return table.bits(sum: s0 + s1, nonEmpty: nonEmpty, total: Int(total), millerMadow: millerMadow)
-    }
-
     /// The instance-entropy ceiling for a tap: log2(min(B, values per channel)).
     public static func instanceCeiling(bins: Int, valuesPerChannel: Int) -> Double {
         log2(Double(max(1, min(bins, valuesPerChannel))))

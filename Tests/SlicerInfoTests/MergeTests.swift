@@ -161,3 +161,112 @@ final class MergeTests: XCTestCase {
         assertRefused([p[0], p[1], partial(s, shard: 3, of: 4, histograms: shards[2])], mentioning: "shard count")
     }
 }
+
+/// Partials on disk: v2 (JSON) partials of earlier versions are still read;
+/// damaged or lying files are refused with one line naming the file.
+final class PartialFileTests: XCTestCase {
+    func temporaryDirectory() throws -> String {
+        let dir = NSTemporaryDirectory() + "cnnslicer-partials-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    func setup() throws -> (Analyzer, [TapRange], [HistogramSet]) {
+        let network = try InfoFixtures.network("plain_cnn")
+        let images = try makeImages(shape: network.inputShape, count: 30, seed: 8, labels: { ($0 * 3) % 10 })
+        let analyzer = try Analyzer(input: try ModelInput(network: network, images: images), batchSize: 5, threads: 2)
+        let ranges = try analyzer.calibrate()
+        let parts = try [Array(0..<10), Array(10..<30)].map { try analyzer.run(images: $0, ranges: ranges, keepPerImage: false).histograms }
+        return (analyzer, ranges, parts)
+    }
+
+    /// The v2 layout, written as version 2 wrote it (Codable field names).
+    struct V2: Encodable {
+        let format = "cnnslicer.analysis-partial.v2"
+        let model = "plain_cnn.onnx", data = "test", modelDigest = "m", dataDigest = "d"
+        let totalImages: Int, shardIndex: Int, shardCount = 2, bins = 64
+        let range = "layer", millerMadow = false
+        let classNames = (0..<10).map { "c\($0)" }
+        let ranges: [TapRange]
+        let histograms: Set
+        struct Set: Encodable { let bins: Int; let classCount: Int; let taps: [Tap]; let imageCounts: [Int] }
+        struct Tap: Encodable {
+            let channels, valuesPerChannel, slots, bins: Int
+            let counts, nonFinite: [UInt64]
+            let layerInstanceSum, layerInstanceSquares, channelInstanceSum: [Double]
+        }
+
+        init(_ h: HistogramSet, shard: Int, ranges: [TapRange], counts: (Int, [UInt64]) -> [UInt64] = { $1 }) {
+            totalImages = 30
+            shardIndex = shard
+            self.ranges = ranges
+            histograms = Set(bins: h.bins, classCount: h.classCount, taps: h.taps.enumerated().map { t, tap in
+                Tap(channels: tap.channels, valuesPerChannel: tap.valuesPerChannel, slots: tap.slots, bins: tap.bins,
+                    counts: counts(t, tap.counts), nonFinite: tap.nonFinite, layerInstanceSum: tap.layerInstanceSum,
+                    layerInstanceSquares: tap.layerInstanceSquares, channelInstanceSum: tap.channelInstanceSum)
+            }, imageCounts: h.imageCounts)
+        }
+    }
+
+    func testVersion2PartialsAreStillRead() throws {
+        let (analyzer, ranges, parts) = try setup()
+        let dir = try temporaryDirectory()
+        for (i, part) in parts.enumerated() {
+            try JSONEncoder().encode(V2(part, shard: i + 1, ranges: ranges)).write(to: URL(fileURLWithPath: dir + "/v2-\(i).json"))
+        }
+        let read = try (0..<2).map { try AnalysisPartial.read(from: dir + "/v2-\($0).json") }
+        XCTAssertEqual(read[0].histograms, parts[0], "tap-level histograms rebuilt from the channel counts")
+        let merged = try AnalysisPartial.merge(read)
+        let full = try analyzer.run(ranges: ranges, keepPerImage: false).histograms
+        XCTAssertEqual(merged.histograms.taps.map(\.counts), full.taps.map(\.counts))
+        XCTAssertEqual(merged.histograms.taps.map(\.layerCounts), full.taps.map(\.layerCounts))
+        // Mixed with a v3 partial of the other shard.
+        let v3 = AnalysisPartial(model: "plain_cnn.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: 30,
+                                 shardIndex: 2, shardCount: 2, settings: AnalysisSettings(), classNames: (0..<10).map { "c\($0)" },
+                                 ranges: ranges, histograms: parts[1])
+        try v3.write(to: dir + "/v3-1.partial")
+        let mixed = try AnalysisPartial.merge([read[0], try AnalysisPartial.read(from: dir + "/v3-1.partial")])
+        XCTAssertEqual(mixed.histograms, merged.histograms)
+    }
+
+    func testDamagedAndLyingPartialsAreRefusedNamingTheFile() throws {
+        let (_, ranges, parts) = try setup()
+        let dir = try temporaryDirectory()
+        func refused(_ path: String, _ words: String..., file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertThrowsError(try AnalysisPartial.read(from: path), file: file, line: line) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix(path) && !text.contains("\n"), text, file: file, line: line)
+                for w in words { XCTAssertTrue(text.contains(w), "\(text) should mention \(w)", file: file, line: line) }
+            }
+        }
+        // v2 whose counts lie about their length, or whose counts disagree with the image counts.
+        try JSONEncoder().encode(V2(parts[0], shard: 1, ranges: ranges) { t, c in t == 3 ? Array(c.dropLast()) : c })
+            .write(to: URL(fileURLWithPath: dir + "/short.json"))
+        refused(dir + "/short.json", "tap 3", "counts")
+        try JSONEncoder().encode(V2(parts[0], shard: 1, ranges: ranges) { t, c in t == 2 ? c.map { $0 * 2 } : c })
+            .write(to: URL(fileURLWithPath: dir + "/double.json"))
+        refused(dir + "/double.json", "tap 2")
+        // v3: a flipped byte anywhere after the first line, a truncation, a lying header.
+        let p = AnalysisPartial(model: "plain_cnn.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: 30,
+                                shardIndex: 1, shardCount: 2, settings: AnalysisSettings(), classNames: (0..<10).map { "c\($0)" },
+                                ranges: ranges, histograms: parts[0])
+        let good = dir + "/good.partial"
+        try p.write(to: good)
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: good))
+        for offset in [40, bytes.count / 2, bytes.count - 20] {
+            var bad = bytes
+            bad[offset] ^= 0x04
+            try bad.write(to: URL(fileURLWithPath: dir + "/flipped.partial"))
+            XCTAssertThrowsError(try AnalysisPartial.read(from: dir + "/flipped.partial")) { error in
+                XCTAssertTrue("\(error)".hasPrefix(dir + "/flipped.partial"), "\(error)")
+            }
+        }
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: dir + "/cut.partial"))
+        refused(dir + "/cut.partial")
+        let header = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"shardIndex\":1", with: "\"shardIndex\":7")
+        try Data(header.utf8).write(to: URL(fileURLWithPath: dir + "/lying.partial"))
+        refused(dir + "/lying.partial")
+        XCTAssertNoThrow(try AnalysisPartial.read(from: good))
+    }
+}
