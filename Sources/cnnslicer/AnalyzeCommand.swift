@@ -6,6 +6,34 @@ import SlicerInfo
 
 extension RangeMode: ExpressibleByArgument {}
 
+/// `--class-channels auto|kept|on-demand`.
+enum ClassChannelsOption: String, ExpressibleByArgument, CaseIterable {
+    case auto, kept, onDemand = "on-demand"
+
+    var layout: ClassChannelLayout? {
+        switch self {
+        case .auto: return nil
+        case .kept: return .kept
+        case .onDemand: return .onDemand
+        }
+    }
+}
+
+/// A byte count with an optional K/M/G/T suffix (powers of 1,024): `3G`, `512M`.
+struct ByteSize: ExpressibleByArgument {
+    let bytes: Int
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).uppercased()
+        let units: [Character: Int] = ["K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40]
+        var number = Substring(text.hasSuffix("B") ? String(text.dropLast()) : text)
+        var scale = 1
+        if let last = number.last, let unit = units[last] { scale = unit; number = number.dropLast() }
+        guard let value = Double(number), value > 0, value * Double(scale) < 1e18 else { return nil }
+        bytes = Int(value * Double(scale))
+    }
+}
+
 struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
@@ -38,8 +66,11 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "Analyse part k of n (k from 1) and write a partial for `cnnslicer merge`.")
     var shard: String?
 
-    @Option(name: .long, help: "Images per batch.")
-    var batch: Int = 64
+    @Option(name: .customLong("batch"), help: "Images per batch (default 64, fewer for networks with large activations, to save memory).")
+    var batchSize: Int?
+
+    /// The batch size in use.
+    func batch(for network: Network) -> Int { batchSize ?? MemoryPlan.automaticBatchSize(network: network) }
 
     @Option(name: .long, help: "Worker threads (default: all cores).")
     var threads: Int = defaultThreadCount()
@@ -54,10 +85,26 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Neither read nor write the analysis cache ($XDG_CACHE_HOME/cnnslicer).")
     var noCache = false
 
-    func analyze(_ input: ModelInput, settings: AnalysisSettings, bar: ProgressBar) throws -> AnalysisResult {
-        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
+    @Option(name: .long, help: "Class × channel histograms: kept for every class (instant per-class channel values; fine for tens of classes), on-demand (memory independent of the number of classes), or auto (kept while they take under 512 MB).")
+    var classChannels: ClassChannelsOption = .auto
+
+    @Option(name: .long, help: "Memory the analysis may use, e.g. 3G (default: what the machine has available). The analysis estimates its needs first and refuses to start above it.")
+    var memoryLimit: ByteSize?
+
+    /// Estimates the memory of the run, says so on the terminal, and refuses a run that cannot fit.
+    func plan(_ input: ModelInput, settings: AnalysisSettings, keepPerImage: Bool) throws -> MemoryPlan {
+        let plan = try MemoryPlan(input: input, settings: settings, batchSize: batch(for: input.network), threads: threads,
+                                  layout: classChannels.layout, keepPerImage: keepPerImage, budget: memoryLimit?.bytes)
+        if !quiet { FileHandle.standardError.write(Data((plan.summaryLine + "\n").utf8)) }
+        try plan.check(images: input.images.count, file: input.network.path)
+        return plan
+    }
+
+    func analyze(_ input: ModelInput, settings: AnalysisSettings, plan: MemoryPlan, bar: ProgressBar) throws -> AnalysisResult {
+        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch(for: input.network), threads: threads,
+                                    layout: plan.layout)
         let cache = noCache ? nil : AnalysisCache.standard()
-        let key = AnalysisCache.key(input: input, request: AnalysisRequest(settings: settings))
+        let key = AnalysisCache.key(input: input, request: AnalysisRequest(settings: settings), layout: plan.layout)
         if let cache, let cached = cache.load(key: key, input: input, settings: settings) { return cached }
         let result = try analyzer.run(ranges: try analyzer.calibrate(), keepPerImage: true, progress: { bar.update($0) })
         bar.finish()
@@ -75,9 +122,11 @@ struct AnalyzeCommand: ParsableCommand {
                                             std: try DataOptions.parseFloats(data.std, flag: "--std"),
                                             resize: data.resize)
             if !quiet { FileHandle.standardError.write(Data("\(network.path)\n".utf8)) }
-            let result = try analyze(input, settings: settings, bar: ProgressBar(enabled: !quiet))
+            let plan = try plan(input, settings: settings, keepPerImage: true)
+            let result = try analyze(input, settings: settings, plan: plan, bar: ProgressBar(enabled: !quiet))
             parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
-                                             classNames: input.classNames, summary: result.summary(network: network)))
+                                             classNames: input.classNames, summary: result.summary(network: network),
+                                             memory: plan))
         }
         try emit("{\"format\": \"cnnslicer.analysis-series.v1\", \"epochs\": [\n" + parts.joined(separator: ",\n") + "\n]}", to: out)
     }
@@ -91,36 +140,40 @@ struct AnalyzeCommand: ParsableCommand {
                 return
             }
             let input = try data.input(for: model)
-            let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
             let n = input.images.count
-            var images = Array(0..<n)
-            var shardSpec: ShardSpec?
+            let bar = ProgressBar(enabled: !quiet)
             if let shard {
                 let spec = try ShardSpec(parsing: shard)
-                images = Array(spec.range(of: n, batchSize: batch))
-                shardSpec = spec
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
-            }
-            let bar = ProgressBar(enabled: !quiet)
-            if let shardSpec {
+                let plan = try plan(input, settings: settings, keepPerImage: false)
+                let batch = batch(for: input.network)
+                let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads,
+                                            layout: plan.layout)
+                // Shards are parts of the images sorted by class, so that a
+                // shard splits at most two classes (on demand, a split class
+                // stays open in the partial until `merge` has all of it).
+                let sorted = Analyzer.classUnits(Array(0..<n), slots: analyzer.slots, batchSize: batch).order
+                let images = Array(sorted[spec.range(of: n, batchSize: batch)])
+                let totals = analyzer.slots.reduce(into: [Int](repeating: 0, count: input.network.classCount + 1)) { $0[$1] += 1 }
                 let ranges = try analyzer.calibrate()
-                let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: false,
+                let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: false, classTotals: totals,
                                               progress: { bar.update($0) })
                 bar.finish()
                 let partial = AnalysisPartial(model: input.network.path, data: input.images.source,
                                               modelDigest: try FileDigest.of(file: input.network.path),
                                               dataDigest: FileDigest.of(images: input.images),
-                                              totalImages: n, shardIndex: shardSpec.index,
-                                              shardCount: shardSpec.count, settings: settings,
+                                              totalImages: n, shardIndex: spec.index,
+                                              shardCount: spec.count, settings: settings,
                                               classNames: input.classNames, ranges: ranges,
                                               histograms: result.histograms)
                 try partial.write(to: out)
                 return
             }
-            let result = try analyze(input, settings: settings, bar: bar)
+            let plan = try plan(input, settings: settings, keepPerImage: true)
+            let result = try analyze(input, settings: settings, plan: plan, bar: bar)
             let json = AnalysisJSON.render(network: input.network, modelPath: input.network.path,
                                            dataSource: input.images.source, classNames: input.classNames,
-                                           summary: result.summary(network: input.network))
+                                           summary: result.summary(network: input.network), memory: plan)
             try emit(json, to: out)
             if let npy, let store = result.store {
                 try NPYExport.write(store: store, network: input.network, labels: input.images.labels, to: npy)
@@ -173,8 +226,8 @@ struct ShardSpec: Equatable {
         count = n
     }
 
-    /// The images of this shard: whole batches, so that every image is run in
-    /// the same batch (and so rounded exactly) as in one unsharded run.
+    /// The positions of this shard's images in the order being split: whole
+    /// batches of it.
     func range(of total: Int, batchSize: Int) -> Range<Int> {
         let batches = (total + batchSize - 1) / batchSize
         let first = batches * (index - 1) / count, last = batches * index / count
