@@ -7,7 +7,8 @@ struct MatrixState {
     /// Column sorted by (−1: channel order), descending when true.
     var sortColumn = -1
     var descending = true
-    var cache: (key: [Int], table: [[Double?]])?
+    /// The class × channel table drawn last (from `AppModel.classChannelTable`).
+    var shownTable: ClassChannelTable?
 }
 
 struct FeatureMapState {
@@ -34,30 +35,28 @@ extension AppView {
 
     /// Rows = channels of the selected tap, columns = classes then all/ensemble/information.
     func drawMatrix(_ ui: UIContext, _ rect: Rect) {
-        guard let snapshot = model.snapshot, let histograms = snapshot.histograms, let summary = snapshot.summary else {
+        guard let snapshot = model.snapshot, let summary = snapshot.summary else {
             ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
         let tapIndex = min(model.selection.tap, summary.taps.count - 1)
         let tap = summary.taps[tapIndex]
         let channels = tap.channelEnsembleEntropy.count
-        let classNames = model.workspace.classNames
+        // Class columns: all classes of a small model; for many classes the
+        // selected and the largest, computed on demand (exact, in the background).
+        let shownClasses = model.matrixClasses(limit: 24)
+        let classNames = shownClasses.map { model.workspace.classNames[$0] }
         let method = model.selection.method
         let ensemble = method != .instance
-        let key = [snapshot.generation, snapshot.progress.imagesDone, tapIndex, ensemble ? 1 : 0]
-        let table: [[Double?]]
-        if let c = matrix.cache, c.key == key { table = c.table } else {
-            table = AnalysisSummary.classChannelTable(histograms, tap: tapIndex, method: ensemble,
-                                                      millerMadow: model.selection.settings.millerMadow)
-            matrix.cache = (key, table)
-        }
+        matrix.shownTable = model.classChannelTable(tap: tapIndex, classes: shownClasses)
+        let table = matrix.shownTable?.values(ensemble: ensemble)
         // Columns: one per class, then the whole set's instance, ensemble and label information.
         // CAR joins as a column once it has been computed for this tap (CAR tab).
         let carValues: [Double]? = carRunner.result.flatMap { r in r.tap.index == tapIndex && r.scores.car.count == channels ? r.scores.car : nil }
         let extra = ["inst", "ens", "info"] + (carValues == nil ? [] : ["CAR"])
         let columnCount = classNames.count + extra.count
         func cell(_ c: Int, _ col: Int) -> Double? {
-            if col < classNames.count { return table[col][c] }
+            if col < classNames.count { return table?[col][c] }
             switch col - classNames.count {
             case 0: return tap.channelInstanceEntropy[c]
             case 1: return tap.channelEnsembleEntropy[c]
