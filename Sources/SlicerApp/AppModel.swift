@@ -212,7 +212,7 @@ public final class AppModel {
     /// Whether background work is still running (the UI keeps redrawing for progress).
     public var isBusy: Bool {
         guard let s = snapshot else { return true }
-        return !s.isComplete && s.error == nil
+        return (!s.isComplete && s.error == nil) || classChannels.isComputing
     }
 }
 

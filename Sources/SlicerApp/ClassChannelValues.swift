@@ -78,6 +78,12 @@ final class ClassChannelValues {
         return nil
     }
 
+    /// Whether a requested table is still being computed.
+    var isComputing: Bool {
+        guard let requested, current?.key != requested else { return false }
+        return inbox.withLock { $0.error == nil }
+    }
+
     /// An error from the background work, once.
     func takeError() -> String? {
         inbox.withLock { s in defer { s.error = nil }; return s.error }

@@ -43,8 +43,10 @@ extension AppView {
         let tap = summary.taps[tapIndex]
         let channels = tap.channelEnsembleEntropy.count
         // Class columns: all classes of a small model; for many classes the
-        // selected and the largest, computed on demand (exact, in the background).
-        let shownClasses = model.matrixClasses(limit: 24)
+        // selected and the largest, as many as fit at 48 points (beside the
+        // three set-level columns), computed on demand (exact, in the background).
+        let fitting = Int((rect.width - ui.scaled(46)) / ui.scaled(48)) - 4
+        let shownClasses = model.matrixClasses(limit: model.network.classCount <= 24 ? 24 : max(1, fitting))
         let classNames = shownClasses.map { model.workspace.classNames[$0] }
         let method = model.selection.method
         let ensemble = method != .instance
