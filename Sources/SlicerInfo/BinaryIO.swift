@@ -58,7 +58,7 @@ struct DigestState {
 /// destination, renamed over it by `commit` (`AtomicFile`'s rule: nobody
 /// ever sees half a file).
 final class BinaryWriter {
-    private let handle: FileHandle
+    private let fd: Int32
     private let temp: String
     private let path: String
     private var buffer: [UInt8] = []
@@ -71,19 +71,18 @@ final class BinaryWriter {
         let url = URL(fileURLWithPath: path)
         temp = url.deletingLastPathComponent().appendingPathComponent(
             ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        guard FileManager.default.createFile(atPath: temp, contents: nil),
-              let handle = FileHandle(forWritingAtPath: temp) else {
-            throw InfoError.io("\(path): cannot write (cannot create a temporary file beside it)")
+        fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))")
         }
-        self.handle = handle
         digest = DigestState(count: digestCount)
         buffer.reserveCapacity(1 << 20)
     }
 
     deinit {
         if !committed {
-            try? handle.close()
-            try? FileManager.default.removeItem(atPath: temp)
+            close(fd)
+            unlink(temp)
         }
     }
 
@@ -93,7 +92,8 @@ final class BinaryWriter {
         written += bytes.count
         if buffer.count + bytes.count > 1 << 20 { try flush() }
         if bytes.count >= 1 << 20 {
-            try put(Data(bytes))
+            // Large blocks (a per-image store of hundreds of MB) go straight from their memory.
+            try put(bytes)
         } else {
             buffer.append(contentsOf: bytes)
         }
@@ -111,29 +111,39 @@ final class BinaryWriter {
         try array.withUnsafeBytes { try write($0) }
     }
 
-    private func put(_ data: Data) throws {
-        do { try handle.write(contentsOf: data) } catch {
-            throw InfoError.io("\(path): cannot write (\(error.localizedDescription))")
+    private func put(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.write(fd, p, left)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))") }
+            p += n
+            left -= n
         }
     }
 
     private func flush() throws {
         guard !buffer.isEmpty else { return }
-        try put(Data(buffer))
+        try buffer.withUnsafeBytes { try put($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 
     /// Flushes, closes and renames the file into place.
     func commit() throws {
         try flush()
-        do { try handle.close() } catch {
-            throw InfoError.io("\(path): cannot write (\(error.localizedDescription))")
-        }
-        if rename(temp, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            throw InfoError.io("\(path): cannot write (\(reason))")
+        // No fsync: readers check the digest, so a file cut short by a crash is rejected, not trusted.
+        guard close(fd) == 0 else {
+            committed = true
+            unlink(temp)
+            throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))")
         }
         committed = true
+        if rename(temp, path) != 0 {
+            let reason = String(cString: strerror(errno))
+            unlink(temp)
+            throw InfoError.io("\(path): cannot write (\(reason))")
+        }
     }
 }
 

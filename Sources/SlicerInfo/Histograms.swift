@@ -102,7 +102,8 @@ public struct TapHistograms: Sendable, Equatable {
         guard let o = openIndex(of: slot) else { return }
         let block = channels * bins
         counts.withUnsafeBufferPointer { all in
-            closeRows(all.baseAddress! + o * block, images: images, table: table, millerMadow: millerMadow)
+            TapHistograms.reduce(all.baseAddress! + o * block, channels: channels, bins: bins, images: images, table: table,
+                                 millerMadow: millerMadow, closedCounts: &closedCounts, closedConditional: &closedConditional)
         }
         openSlots.remove(at: o)
         counts.removeSubrange((o * block)..<((o + 1) * block))
@@ -113,11 +114,20 @@ public struct TapHistograms: Sendable, Equatable {
     mutating func closeRows<Count: FixedWidthInteger & UnsignedInteger>(
         _ rows: UnsafePointer<Count>, images: Int, table: EntropyTable, millerMadow: Bool
     ) {
+        TapHistograms.reduce(rows, channels: channels, bins: bins, images: images, table: table, millerMadow: millerMadow,
+                             closedCounts: &closedCounts, closedConditional: &closedConditional)
+    }
+
+    /// A complete class's channel histograms reduced to what the label
+    /// information needs of it: counts pooled, |S_y|·H_E(S_y,l,c) summed.
+    private static func reduce<Count: FixedWidthInteger & UnsignedInteger>(
+        _ rows: UnsafePointer<Count>, channels: Int, bins: Int, images: Int, table: EntropyTable, millerMadow: Bool,
+        closedCounts: inout [UInt64], closedConditional: inout [Double]
+    ) {
         if closedCounts.isEmpty {
             closedCounts = Array(repeating: 0, count: channels * bins)
             closedConditional = Array(repeating: 0, count: channels)
         }
-        let bins = self.bins, channels = self.channels
         closedCounts.withUnsafeMutableBufferPointer { closed in
             closedConditional.withUnsafeMutableBufferPointer { conditional in
                 for c in 0..<channels {
