@@ -4,11 +4,18 @@ import SlicerEngine
 /// Finished analyses on disk under `$XDG_CACHE_HOME/cnnslicer/` (default
 /// `~/.cache/cnnslicer/`), keyed by digests of the model file, the images and
 /// the settings. Written atomically; every entry carries its key and a digest
-/// of its contents, so a corrupt, truncated or stale entry is detected,
-/// deleted and rebuilt — never trusted.
+/// of all its bytes after the digest itself (header and per-image store), and
+/// its header is checked whole against the model (Validation.swift), so a
+/// corrupt, truncated, edited or stale entry is detected, deleted and rebuilt —
+/// never trusted.
+///
+/// Layout: the magic line, 16 hex digits of the digest and a newline, the
+/// header's length (8 bytes, little-endian), the header (JSON), the store's bytes.
 public struct AnalysisCache: Sendable {
     public let directory: String
-    static let magic = Array("CNNSLICER-CACHE-1\n".utf8)
+    static let magic = Array("CNNSLICER-CACHE-2\n".utf8)
+    /// The digest line after the magic: 16 hex digits and a newline.
+    static let digestLength = 17
 
     public init(directory: String) { self.directory = directory }
 
@@ -52,10 +59,13 @@ public struct AnalysisCache: Sendable {
                             classCount: store.classCount, histograms: result.histograms,
                             storeBytes: raw.count, storeDigest: FileDigest.of(bytes: raw))
         let json = try JSONEncoder().encode(header)
+        var body = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { body.append(contentsOf: $0) }
+        body.append(json)
+        raw.withUnsafeBytes { body.append(contentsOf: $0) }
         var data = Data(AnalysisCache.magic)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(json)
-        raw.withUnsafeBytes { data.append(contentsOf: $0) }
+        data.append(contentsOf: Array((FileDigest.of(bytes: body) + "\n").utf8))
+        data.append(body)
         try AtomicFile.write(data, to: path(for: key))
     }
 
@@ -68,20 +78,27 @@ public struct AnalysisCache: Sendable {
             return nil
         }
         let magic = AnalysisCache.magic
-        guard data.count > magic.count + 8, Array(data.prefix(magic.count)) == magic else { return reject() }
+        let bodyStart = magic.count + AnalysisCache.digestLength
+        guard data.count > bodyStart + 8, Array(data.prefix(magic.count)) == magic,
+              String(decoding: data[magic.count..<bodyStart], as: UTF8.self) == FileDigest.of(bytes: data[bodyStart...]) + "\n"
+        else { return reject() }
         var length: UInt64 = 0
-        withUnsafeMutableBytes(of: &length) { $0.copyBytes(from: data[magic.count..<(magic.count + 8)]) }
-        let jsonStart = magic.count + 8
+        withUnsafeMutableBytes(of: &length) { $0.copyBytes(from: data[bodyStart..<(bodyStart + 8)]) }
+        length = UInt64(littleEndian: length)
+        let jsonStart = bodyStart + 8
         guard length < UInt64(data.count - jsonStart) else { return reject() }
         let jsonEnd = jsonStart + Int(length)
         guard let header = try? JSONDecoder().decode(Header.self, from: data[jsonStart..<jsonEnd]),
               header.key == key, data.count - jsonEnd == header.storeBytes else { return reject() }
         let raw = [UInt8](data[jsonEnd...])
         let network = input.network
+        let shape = StatisticsShape(network: network)
         guard FileDigest.of(bytes: raw) == header.storeDigest,
               header.imageCount == input.images.count, header.classCount == network.classCount,
-              header.tapChannels == network.taps.map(\.channels), header.ranges.count == network.taps.count,
-              header.histograms.taps.count == network.taps.count, header.histograms.bins == settings.bins,
+              header.tapChannels == network.taps.map(\.channels),
+              (try? header.ranges.validate(shape: shape)) != nil,
+              header.histograms.bins == settings.bins,
+              (try? header.histograms.validate(shape: shape, images: header.imageCount, millerMadow: settings.millerMadow)) != nil,
               let store = try? PerImageStore(imageCount: header.imageCount, tapChannels: header.tapChannels,
                                              classCount: header.classCount),
               store.rawBytes.count == raw.count else { return reject() }

@@ -113,8 +113,13 @@ public enum FileDigest {
 }
 
 /// A shard's histograms (`analyze --shard k/n`), to be merged.
+///
+/// Sealed by a digest of all its other fields, so that a partial damaged or
+/// edited after it was written is refused instead of merged into different
+/// numbers; and checked whole on reading (`validate`, Validation.swift), so
+/// that nothing out of range ever reaches the merge.
 public struct AnalysisPartial: Codable {
-    public static let format = "cnnslicer.analysis-partial.v2"
+    public static let format = "cnnslicer.analysis-partial.v3"
     public var format = AnalysisPartial.format
     public let model: String
     public let data: String
@@ -123,73 +128,175 @@ public struct AnalysisPartial: Codable {
     public let totalImages: Int
     public let shardIndex: Int
     public let shardCount: Int
+    /// The images (indices in dataset order) this shard analysed: [first, end).
+    public let images: [Int]
     public let bins: Int
     public let range: String
     public let millerMadow: Bool
     public let classNames: [String]
     public let ranges: [TapRange]
     public let histograms: HistogramSet
+    /// `FileDigest` of the partial's JSON with this field empty (`sealDigest`).
+    public internal(set) var digest = ""
 
     public init(model: String, data: String, modelDigest: String, dataDigest: String, totalImages: Int,
-                shardIndex: Int, shardCount: Int, settings: AnalysisSettings, classNames: [String],
+                shardIndex: Int, shardCount: Int, images: Range<Int>, settings: AnalysisSettings, classNames: [String],
                 ranges: [TapRange], histograms: HistogramSet) {
         self.model = model; self.data = data; self.modelDigest = modelDigest; self.dataDigest = dataDigest
         self.totalImages = totalImages; self.shardIndex = shardIndex; self.shardCount = shardCount
+        self.images = [images.lowerBound, images.upperBound]
         bins = settings.bins; range = settings.range.description; millerMadow = settings.millerMadow
         self.classNames = classNames; self.ranges = ranges; self.histograms = histograms
+        digest = sealDigest()
     }
 
     public var settings: AnalysisSettings {
         AnalysisSettings(bins: bins, range: RangeMode(argument: range) ?? .layer, millerMadow: millerMadow)
     }
 
-    public func write(to path: String) throws {
-        let data = try JSONEncoder().encode(self)
-        try AtomicFile.write(data, to: path)
+    /// The images as a range (valid once `validate` passed).
+    public var imageRange: Range<Int> { images[0]..<images[1] }
+
+    /// The digest of every field but `digest`, over their canonical JSON (sorted
+    /// keys; numbers in shortest round-trip form, so decoding and encoding again
+    /// gives the same text).
+    func sealDigest() -> String {
+        var unsealed = self
+        unsealed.digest = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return FileDigest.of(bytes: (try? encoder.encode(unsealed)) ?? Data())
     }
 
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try AtomicFile.write(try encoder.encode(self), to: path)
+    }
+
+    /// Reads and checks a partial: its format, its digest, and every length and
+    /// value (`validate`). Errors name `path` and the field.
     public static func read(from path: String) throws -> AnalysisPartial {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InfoError.io("\(path): no such file or not readable")
         }
-        do {
-            let partial = try JSONDecoder().decode(AnalysisPartial.self, from: data)
-            guard partial.format == format else { throw InfoError.invalid("\(path): not a \(format) file") }
-            return partial
-        } catch let error as InfoError {
-            throw error
-        } catch {
-            throw InfoError.invalid("\(path): not a valid \(format) file (\(error))")
+        // The format first, so that a partial of another version says so rather
+        // than failing on a field it does not have.
+        struct Header: Decodable { let format: String? }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data) else {
+            throw InfoError.invalid("\(path): not a \(format) file (not a JSON object)")
         }
+        guard header.format == format else {
+            let found = header.format.map { "format '\(String(reflecting: $0).dropFirst().dropLast())'" } ?? "no format field"
+            let older = header.format?.hasPrefix("cnnslicer.analysis-partial.") == true ? "; re-run the shards with this cnnslicer" : ""
+            throw InfoError.invalid("\(path): not a \(format) file (\(found)\(older))")
+        }
+        let partial: AnalysisPartial
+        do {
+            partial = try JSONDecoder().decode(AnalysisPartial.self, from: data)
+        } catch let error as DecodingError {
+            throw InfoError.invalid("\(path): \(describe(error))")
+        } catch {
+            throw InfoError.invalid("\(path): not a valid \(format) file")
+        }
+        guard partial.digest == partial.sealDigest() else {
+            throw InfoError.invalid("\(path): field digest: does not match the contents (the file was changed or damaged after it was written)")
+        }
+        do {
+            try partial.validate()
+        } catch {
+            throw InfoError.invalid("\(path): \(error)")
+        }
+        return partial
     }
 
-    /// Adds the histograms of partials that cover every shard exactly once
-    /// and agree on model, data and settings.
-    public static func merge(_ partials: [AnalysisPartial]) throws -> AnalysisPartial {
-        guard var merged = partials.first else { throw InfoError.invalid("no partials to merge") }
-        var seen = Set<Int>()
-        for p in partials {
-            let mismatch = p.modelDigest != merged.modelDigest ? "model" : p.dataDigest != merged.dataDigest ? "data"
-                : (p.bins != merged.bins || p.range != merged.range || p.millerMadow != merged.millerMadow) ? "settings"
-                : p.shardCount != merged.shardCount ? "shard count" : p.ranges != merged.ranges ? "calibration" : nil
+    /// Checks the partial against itself: shard numbers, image range, settings,
+    /// class names, ranges and histograms (Validation.swift).
+    public func validate() throws(FieldError) {
+        guard shardCount >= 1, shardCount <= 1_000_000 else { throw FieldError("shardCount", "\(shardCount) is not a shard count") }
+        guard (1...shardCount).contains(shardIndex) else { throw FieldError("shardIndex", "\(shardIndex) is outside 1...\(shardCount)") }
+        guard totalImages >= 1, totalImages <= Int(Int32.max) else { throw FieldError("totalImages", "\(totalImages) is not an image count") }
+        guard images.count == 2, images[0] >= 0, images[0] <= images[1], images[1] <= totalImages else {
+            throw FieldError("images", "\(images) is not a range [first, end) within 0...\(totalImages)")
+        }
+        guard RangeMode(argument: range) != nil else { throw FieldError("range", "'\(range)' is not layer, channel or LO,HI") }
+        guard bins == histograms.bins else { throw FieldError("bins", "\(bins), but the histograms have \(histograms.bins)") }
+        try histograms.validate(shape: nil, images: images[1] - images[0], millerMadow: millerMadow)
+        guard classNames.count == histograms.classCount else {
+            throw FieldError("classNames", "\(classNames.count) names for \(histograms.classCount) classes")
+        }
+        try ranges.validate(shape: StatisticsShape(histograms: histograms))
+    }
+
+    /// Checks that the partial fits `network` (taps, channels, values, classes).
+    public func validate(against network: Network) throws(FieldError) {
+        try histograms.validate(shape: StatisticsShape(network: network), images: images[1] - images[0], millerMadow: millerMadow)
+    }
+
+    /// Adds the histograms of partials that cover every image once, one shard
+    /// each, and agree on model, data and settings. Errors name the file.
+    ///
+    /// - Parameter partials: each partial with the file it was read from.
+    public static func merge(_ partials: [(path: String, partial: AnalysisPartial)]) throws -> AnalysisPartial {
+        guard let (firstPath, first) = partials.first else { throw InfoError.invalid("no partials to merge") }
+        var byShard: [Int: String] = [:]
+        for (path, p) in partials {
+            let mismatch = p.modelDigest != first.modelDigest ? "model" : p.dataDigest != first.dataDigest ? "data"
+                : (p.bins != first.bins || p.range != first.range || p.millerMadow != first.millerMadow) ? "settings"
+                : p.shardCount != first.shardCount ? "shard count" : p.totalImages != first.totalImages ? "image count"
+                : p.ranges != first.ranges ? "calibration (binning ranges)"
+                : StatisticsShape(histograms: p.histograms) != StatisticsShape(histograms: first.histograms) ? "histogram shapes"
+                : nil
             if let mismatch {
-                throw InfoError.invalid("shard \(p.shardIndex)/\(p.shardCount) of \(p.model): different \(mismatch) from shard \(merged.shardIndex)/\(merged.shardCount)")
+                throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) has a different \(mismatch) from \(firstPath) (shard \(first.shardIndex)/\(first.shardCount))")
             }
-            guard seen.insert(p.shardIndex).inserted else {
-                throw InfoError.invalid("shard \(p.shardIndex)/\(p.shardCount) given twice")
+            if let earlier = byShard[p.shardIndex] {
+                throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) given twice (also \(earlier))")
             }
+            byShard[p.shardIndex] = path
         }
-        let missing = (1...merged.shardCount).filter { !seen.contains($0) }
+        let missing = (1...first.shardCount).filter { byShard[$0] == nil }
         guard missing.isEmpty else {
-            throw InfoError.invalid("missing shards \(missing.map { "\($0)/\(merged.shardCount)" }.joined(separator: ", "))")
+            let given = partials.map { "\($0.path) (\($0.partial.shardIndex)/\($0.partial.shardCount))" }.joined(separator: ", ")
+            throw InfoError.invalid("missing shard\(missing.count > 1 ? "s" : "") \(missing.map { "\($0)/\(first.shardCount)" }.joined(separator: ", ")); given: \(given)")
         }
-        var total = partials[0].histograms
-        for p in partials.dropFirst() { total.add(p.histograms) }
-        merged = AnalysisPartial(model: merged.model, data: merged.data, modelDigest: merged.modelDigest,
-                                 dataDigest: merged.dataDigest, totalImages: merged.totalImages, shardIndex: 1,
-                                 shardCount: 1, settings: merged.settings, classNames: merged.classNames,
-                                 ranges: merged.ranges, histograms: total)
-        return merged
+        // Shard k must start where shard k − 1 ended, the first at 0 and the last at the end.
+        let ordered = partials.sorted { $0.partial.shardIndex < $1.partial.shardIndex }
+        var next = 0
+        for (path, p) in ordered {
+            guard p.images[0] == next else {
+                throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) covers images \(p.images[0])..<\(p.images[1]), expected them to start at \(next)")
+            }
+            next = p.images[1]
+        }
+        guard next == first.totalImages else {
+            throw InfoError.invalid("\(ordered.last?.path ?? firstPath): the shards end at image \(next), but the data has \(first.totalImages)")
+        }
+        var total = ordered[0].partial.histograms
+        for (_, p) in ordered.dropFirst() { total.add(p.histograms) }
+        return AnalysisPartial(model: first.model, data: first.data, modelDigest: first.modelDigest,
+                               dataDigest: first.dataDigest, totalImages: first.totalImages, shardIndex: 1,
+                               shardCount: 1, images: 0..<first.totalImages, settings: first.settings,
+                               classNames: first.classNames, ranges: first.ranges, histograms: total)
+    }
+}
+
+/// One line for a JSON decoding error: the field's path and what is wrong.
+func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [CodingKey]) -> String {
+        keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+    }
+    switch error {
+    case let .keyNotFound(key, context):
+        return "field \(path(context.codingPath + [key])): missing"
+    case let .typeMismatch(type, context):
+        return "field \(path(context.codingPath)): not a \(type)"
+    case let .valueNotFound(type, context):
+        return "field \(path(context.codingPath)): null where a \(type) is needed"
+    case let .dataCorrupted(context):
+        return context.codingPath.isEmpty ? "not valid JSON" : "field \(path(context.codingPath)): invalid value"
+    @unknown default:
+        return "not valid JSON"
     }
 }
 

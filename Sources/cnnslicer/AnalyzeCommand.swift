@@ -94,10 +94,11 @@ struct AnalyzeCommand: ParsableCommand {
             let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
             let n = input.images.count
             var images = Array(0..<n)
-            var shardSpec: ShardSpec?
+            var shardSpec: ShardSpec?, shardImages = 0..<n
             if let shard {
                 let spec = try ShardSpec(parsing: shard)
-                images = Array(spec.range(of: n, batchSize: batch))
+                shardImages = spec.range(of: n, batchSize: batch)
+                images = Array(shardImages)
                 shardSpec = spec
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
             }
@@ -111,7 +112,8 @@ struct AnalyzeCommand: ParsableCommand {
                                               modelDigest: try FileDigest.of(file: input.network.path),
                                               dataDigest: FileDigest.of(images: input.images),
                                               totalImages: n, shardIndex: shardSpec.index,
-                                              shardCount: shardSpec.count, settings: settings,
+                                              shardCount: shardSpec.count,
+                                              images: shardImages, settings: settings,
                                               classNames: input.classNames, ranges: ranges,
                                               histograms: result.histograms)
                 try partial.write(to: out)
@@ -142,10 +144,14 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let merged = try AnalysisPartial.merge(try partials.map { try AnalysisPartial.read(from: $0) })
+            let files = try partials.map { (path: $0, partial: try AnalysisPartial.read(from: $0)) }
+            let merged = try AnalysisPartial.merge(files)
             let network = try Network(contentsOf: merged.model)
             guard try FileDigest.of(file: merged.model) == merged.modelDigest else {
                 throw CLIError("\(merged.model): the model changed since the partials were written")
+            }
+            for (path, partial) in files {
+                do { try partial.validate(against: network) } catch { throw CLIError("\(path): \(error) (model \(merged.model))") }
             }
             let summary = AnalysisSummary(network: network, histograms: merged.histograms, ranges: merged.ranges,
                                           settings: merged.settings)
