@@ -106,5 +106,8 @@ let package = Package(
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
+        // The real binary on real files: bad arguments, bad inputs, and the bounded
+        // fuzz campaign (`make fuzz` runs it longer). Runs `cnnslicer` as a process.
+        .testTarget(name: "CLITests", resources: [.copy("Seeds")]),
     ]
 )

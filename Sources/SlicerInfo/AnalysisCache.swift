@@ -1,4 +1,5 @@
 import Foundation
+import SlicerData
 import SlicerEngine
 
 /// Finished analyses on disk under `$XDG_CACHE_HOME/cnnslicer/` (default

@@ -177,9 +177,7 @@ public struct AnalysisPartial: Codable {
     /// Reads and checks a partial: its format, its digest, and every length and
     /// value (`validate`). Errors name `path` and the field.
     public static func read(from path: String) throws -> AnalysisPartial {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InfoError.io("\(path): no such file or not readable")
-        }
+        let data = Data(try InputFile.read(path))
         // The format first, so that a partial of another version says so rather
         // than failing on a field it does not have.
         struct Header: Decodable { let format: String? }
@@ -300,31 +298,17 @@ func describe(_ error: DecodingError) -> String {
     }
 }
 
-/// Writes through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file and a crash leaves the old one intact.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temp)
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw InfoError.io("\(path): cannot write (\(error.localizedDescription))")
-        }
-        if rename(temp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw InfoError.io("\(path): cannot write (\(reason))")
-        }
-    }
-}
-
 /// Per-image arrays of an analysis as .npy files (`analyze --npy DIR`).
 public enum NPYExport {
     /// Writes `layer_instance_entropy.npy` (N×T), `channel_instance_entropy_<t>.npy`
     /// (N×C per tap, t the tap index), `predictions.npy`, `probabilities.npy` (N×K),
     /// `labels.npy` (float32; −1 for unlabelled) and `taps.txt` (one tap name per line).
+    /// The files `write` creates in its directory.
+    public static func fileNames(network: Network) -> [String] {
+        ["layer_instance_entropy.npy"] + network.taps.map { "channel_instance_entropy_\($0.index).npy" }
+            + ["predictions.npy", "probabilities.npy", "labels.npy", "taps.txt"]
+    }
+
     public static func write(store: PerImageStore, network: Network, labels: [Int], to directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

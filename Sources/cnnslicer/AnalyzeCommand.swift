@@ -54,8 +54,10 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Neither read nor write the analysis cache ($XDG_CACHE_HOME/cnnslicer).")
     var noCache = false
 
+    func validate() throws { try RunLimits.validate(batch: batch, threads: threads) }
+
     func analyze(_ input: ModelInput, settings: AnalysisSettings, bar: ProgressBar) throws -> AnalysisResult {
-        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
+        let analyzer = try Analyzer(input: input, settings: settings, batchSize: RunLimits.batch(batch, for: input.images.count), threads: threads)
         let cache = noCache ? nil : AnalysisCache.standard()
         let key = AnalysisCache.key(input: input, request: AnalysisRequest(settings: settings))
         if let cache, let cached = cache.load(key: key, input: input, settings: settings) { return cached }
@@ -68,6 +70,7 @@ struct AnalyzeCommand: ParsableCommand {
     func runSeries(settings: AnalysisSettings) throws {
         let models = try ModelSeries(patterns: series)
         guard let dataSource = data.data else { throw ValidationError("--data is required with --series") }
+        try checkOutput(out, models: models.networks.map(\.path), data: dataSource)
         var parts: [String] = []
         for network in models.networks {
             let input = try ModelInput.load(network: network, data: dataSource, split: data.split, limit: data.limit,
@@ -91,13 +94,20 @@ struct AnalyzeCommand: ParsableCommand {
                 return
             }
             let input = try data.input(for: model)
-            let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
+            let dataInputs = data.data ?? input.images.source
+            try checkOutput(out, models: [input.network.path], data: dataInputs)
+            if let npy, shard == nil, FileManager.default.fileExists(atPath: npy) {
+                for name in NPYExport.fileNames(network: input.network) {
+                    try checkOutput((npy as NSString).appendingPathComponent(name), models: [input.network.path], data: dataInputs)
+                }
+            }
+            let analyzer = try Analyzer(input: input, settings: settings, batchSize: RunLimits.batch(batch, for: input.images.count), threads: threads)
             let n = input.images.count
             var images = Array(0..<n)
             var shardSpec: ShardSpec?, shardImages = 0..<n
             if let shard {
                 let spec = try ShardSpec(parsing: shard)
-                shardImages = spec.range(of: n, batchSize: batch)
+                shardImages = spec.range(of: n, batchSize: RunLimits.batch(batch, for: n))
                 images = Array(shardImages)
                 shardSpec = spec
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
@@ -146,6 +156,7 @@ struct MergeCommand: ParsableCommand {
         try reportingErrors {
             let files = try partials.map { (path: $0, partial: try AnalysisPartial.read(from: $0)) }
             let merged = try AnalysisPartial.merge(files)
+            try checkOutput(out, models: [merged.model], data: nil, files: partials)
             let network = try Network(contentsOf: merged.model)
             guard try FileDigest.of(file: merged.model) == merged.modelDigest else {
                 throw CLIError("\(merged.model): the model changed since the partials were written")
@@ -162,7 +173,7 @@ struct MergeCommand: ParsableCommand {
 }
 
 func emit(_ text: String, to path: String) throws {
-    if path == "-" { print(text) } else { try writeAtomically(text + "\n", to: path) }
+    if path == "-" { print(text) } else { try AtomicFile.write(text + "\n", to: path) }
 }
 
 /// `k/n`: the k-th (1-based) of n contiguous, nearly equal parts of the images.
