@@ -2,6 +2,7 @@
 #   make run   installs what is missing, builds in release, opens the shipped default
 #   make test  installs what is missing, builds and runs the test suite
 #   make test-targets  the numeric tests under every vector target this CPU can run
+#   make fuzz  the fuzz campaign over every input format, longer (FUZZ_SECONDS, FUZZ_SEED)
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := pkg-config libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev \
@@ -9,7 +10,7 @@ APT_PACKAGES := pkg-config libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev \
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/cnnslicer
 
-.PHONY: deps build release run test test-targets bench bench-deps clean
+.PHONY: deps build release run test test-targets fuzz bench bench-deps clean
 
 # Quick when everything is present: one dpkg-query, no apt-get.
 deps:
@@ -51,6 +52,15 @@ test-targets: deps
 	    then echo "== $$t: passed"; else echo "== $$t: FAILED"; failed="$$failed $$t"; fi; \
 	done; \
 	if [ -n "$$failed" ]; then echo "test-targets failed on:$$failed"; exit 1; fi; echo "test-targets: all passed"
+
+# The fuzz campaign of Tests/CLITests/FuzzTests.swift for FUZZ_SECONDS (default
+# 15 minutes) with a new seed each run (FUZZ_SEED=n repeats one); `make test`
+# runs it for a minute with a fixed seed. Findings are kept under $TMPDIR.
+FUZZ_SECONDS ?= 900
+fuzz: deps
+	$(SWIFT) build --build-tests
+	seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
+	CNNSLICER_FUZZ_SECONDS=$(FUZZ_SECONDS) CNNSLICER_FUZZ_SEED=$$seed $(SWIFT) test --skip-build --filter CLITests.FuzzTests
 
 # Peers for the benchmark: PyTorch from Debian, ONNX Runtime from PyPI.
 bench-deps: deps
