@@ -2,27 +2,57 @@
 import Foundation
 import PackageDescription
 
+// The vector unit the Swift kernels are compiled for. The binary is built where
+// it runs (`make run`), so by default the building machine's is detected:
+// 16-wide AVX-512 on AMD Zen 4/5, else 8-wide AVX2 (every x86-64 CPU since
+// 2013), else the baseline. Binning and the elementwise kernels roughly double
+// from baseline to AVX2 and gain again with 512-bit vectors on Zen 5.
+//
+// CNNSLICER_TARGET_CPU=baseline|haswell|znver4|znver5|native forces one, so that
+// the tests can be run for each code path a user's machine may get
+// (`make test-targets`, each in its own --scratch-path). Forcing baseline or
+// haswell also switches off the C kernels' run-time AVX-512 paths (CBinning,
+// CInt8), so the build runs what a machine without AVX-512 runs.
+enum VectorTarget: String, CaseIterable {
+    case baseline, haswell, znver4, znver5, native
+
+    /// The building machine's, from /proc/cpuinfo.
+    static func detected() -> VectorTarget {
+        #if arch(x86_64)
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return .baseline }
+        let lines = info.split(separator: "\n")
+        let flags = Set(lines.first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        let family = lines.first { $0.hasPrefix("cpu family") }?.split(separator: ":").last
+            .flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+        let amd = info.contains("AuthenticAMD")
+        let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "avx512vbmi", "avx512_vnni"].allSatisfy(flags.contains)
+        if amd && avx512 && family == 26 && flags.contains("avx512_vp2intersect") { return .znver5 }
+        if amd && avx512 && family == 25 { return .znver4 }
+        if flags.contains("avx2") && flags.contains("fma") { return .haswell }
+        #endif
+        return .baseline
+    }
+
+    static let chosen: VectorTarget = {
+        guard let name = ProcessInfo.processInfo.environment["CNNSLICER_TARGET_CPU"], !name.isEmpty else { return detected() }
+        guard let target = VectorTarget(rawValue: name) else {
+            fatalError("CNNSLICER_TARGET_CPU=\(name): expected one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return target
+    }()
+
+    /// True when the build was told to stand in for a machine without AVX-512.
+    static var forcedWithoutAVX512: Bool {
+        ProcessInfo.processInfo.environment["CNNSLICER_TARGET_CPU"] != nil && [.baseline, .haswell].contains(chosen)
+    }
+
+    var swiftFlags: [String] { self == .baseline ? [] : ["-target-cpu", rawValue] }
+}
+func targetCPU() -> [String] { VectorTarget.chosen.swiftFlags }
+let cKernelDefines: [CSetting] = VectorTarget.forcedWithoutAVX512 ? [.define("CNNS_NO_AVX512")] : []
+
 // Release builds of the numeric modules skip bounds checks on the hot loops;
 // the kernels index through raw pointers whose extents are checked once per call.
-// The loops are compiled for the building machine's vector unit, since the
-// binary is built where it runs (`make run`): 16-wide AVX-512 on AMD Zen 4/5,
-// else 8-wide AVX2 (every x86-64 CPU since 2013), else the baseline. Binning
-// and the elementwise kernels roughly double from baseline to AVX2 and gain
-// again with 512-bit vectors on Zen 5.
-func targetCPU() -> [String] {
-    #if arch(x86_64)
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return [] }
-    let flags = Set(info.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-    let family = info.split(separator: "\n").first { $0.hasPrefix("cpu family") }?.split(separator: ":").last
-        .flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
-    let amd = info.contains("AuthenticAMD")
-    let avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16", "avx512vbmi", "avx512_vnni"].allSatisfy(flags.contains)
-    if amd && avx512 && family == 26 && flags.contains("avx512_vp2intersect") { return ["-target-cpu", "znver5"] }
-    if amd && avx512 && family == 25 { return ["-target-cpu", "znver4"] }
-    if flags.contains("avx2") && flags.contains("fma") { return ["-target-cpu", "haswell"] }
-    #endif
-    return []
-}
 let fast: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU(), .when(configuration: .release)),
 ]
@@ -53,9 +83,9 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"])]),
         // Exact 8-bit products (AVX-512 VNNI where present) for CAR's bounded
         // shortcut; optimised in debug builds too, as the engine is.
-        .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])] + cKernelDefines),
         // No contraction into FMA: the reference bin must round like SlicerInfo's Swift one.
-        .target(name: "CBinning", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        .target(name: "CBinning", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])] + cKernelDefines),
         .target(name: "SlicerEngine", dependencies: ["COpenBLAS", "CInt8"], swiftSettings: engine),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
         .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData", "CBinning"], swiftSettings: fast),
@@ -78,5 +108,8 @@ let package = Package(
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
+        // The real binary on real files: bad arguments, bad inputs, and the bounded
+        // fuzz campaign (`make fuzz` runs it longer). Runs `cnnslicer` as a process.
+        .testTarget(name: "CLITests", resources: [.copy("Seeds")]),
     ]
 )

@@ -204,9 +204,10 @@ public final class AppModel {
             subsetSummary = sub.summary
             subsetProgress = sub.progress
         }
-        messages += news.errors
-        if let error = classChannels.takeError() { messages.append(error) }
-        if let error = snapshot?.error, !messages.contains(error) { messages.append(error) }
+        // Errors may quote a damaged file's bytes: shown on one line, escaped.
+        messages += news.errors.map(ErrorText.oneLine)
+        if let error = classChannels.takeError().map(ErrorText.oneLine) { messages.append(error) }
+        if let error = snapshot?.error.map(ErrorText.oneLine), !messages.contains(error) { messages.append(error) }
     }
 
     /// Whether background work is still running (the UI keeps redrawing for progress).

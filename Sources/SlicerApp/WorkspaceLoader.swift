@@ -55,7 +55,7 @@ extension AppModel {
             replace(try options.load())
             return options
         } catch {
-            messages.append("\(error)")
+            messages.append(ErrorText.oneLine("\(error)"))
             return nil
         }
     }

@@ -1,11 +1,13 @@
 import Foundation
+import SlicerData
 import SlicerEngine
 
 /// Finished analyses on disk under `$XDG_CACHE_HOME/cnnslicer/` (default
 /// `~/.cache/cnnslicer/`), keyed by digests of the model file, the images and
 /// the settings. Written atomically; every entry carries its key and a digest
-/// of everything after its first line, so a corrupt, truncated, edited or
-/// stale entry is detected, deleted and rebuilt — never trusted.
+/// of everything after its first line, and is checked whole against the model
+/// (Validation.swift), so a corrupt, truncated, edited or stale entry is
+/// detected, deleted and rebuilt — never trusted.
 ///
 /// An entry: the line `CNNSLICER-CACHE-3`, a JSON header after its 8-byte
 /// length, the histograms (`HistogramSet.write(to:)`), the per-image store's
@@ -92,9 +94,11 @@ public struct AnalysisCache: Sendable {
               header.histogramBytes >= 0, header.storeBytes >= 0,
               header.histogramBytes <= reader.remaining, header.storeBytes == reader.remaining - header.histogramBytes - 16
         else { throw InfoError.invalid("\(file): stale or truncated") }
-        let histograms = try HistogramSet.read(from: reader)
-        guard histograms.bins == settings.bins, histograms.taps.count == network.taps.count,
-              histograms.classCount == network.classCount else { throw InfoError.invalid("\(file): stale") }
+        let shape = StatisticsShape(network: network)
+        try header.ranges.validate(shape: shape)
+        let histograms = try HistogramSet.read(from: reader, millerMadow: settings.millerMadow)
+        try histograms.validate(shape: shape, images: header.imageCount, millerMadow: settings.millerMadow)
+        guard histograms.bins == settings.bins else { throw InfoError.invalid("\(file): stale") }
         let store = try PerImageStore(imageCount: header.imageCount, tapChannels: header.tapChannels, classCount: header.classCount)
         guard store.dataByteCount == header.storeBytes else { throw InfoError.invalid("\(file): stale") }
         try store.withMutableRawBytes { try reader.read(into: $0) }

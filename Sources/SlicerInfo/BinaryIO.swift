@@ -224,14 +224,14 @@ final class BinaryReader {
     /// A count or size field: at most `limit`.
     func readInt(_ field: String, limit: Int = Int(Int32.max)) throws -> Int {
         let v = try readUInt64()
-        guard v <= UInt64(limit) else { throw InfoError.invalid("\(path): \(field) \(v) is out of range") }
+        guard v <= UInt64(limit) else { throw InfoError.invalid("\(path): field \(field): \(v) is out of range") }
         return Int(v)
     }
 
     func readArray<T: BitwiseCopyable>(_ count: Int, of _: T.Type, field: String) throws -> [T] {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: MemoryLayout<T>.stride)
         guard count >= 0, !overflow, bytes <= remaining else {
-            throw InfoError.invalid("\(path): \(field) claims \(count) values, more than the file holds")
+            throw InfoError.invalid("\(path): field \(field): \(count) values, more than the file holds")
         }
         return try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
             try read(into: UnsafeMutableRawBufferPointer(buffer))
@@ -277,41 +277,42 @@ extension HistogramSet {
     }
 
     /// Reads what `write(to:)` wrote, checking every length against the file
-    /// before allocating, and the whole set with `validate()`.
-    static func read(from r: BinaryReader) throws -> HistogramSet {
+    /// before allocating, and the whole set with `validate` (Validation.swift).
+    static func read(from r: BinaryReader, millerMadow: Bool) throws -> HistogramSet {
+        func fail(_ field: String, _ problem: String) -> InfoError { InfoError.invalid("\(r.path): field histograms\(field): \(problem)") }
         guard try r.readBytes(binaryMagic.count) == binaryMagic else { throw InfoError.invalid("\(r.path): histograms are not in the expected form") }
-        let bins = try r.readInt("bins", limit: 4096), classCount = try r.readInt("class count", limit: 1 << 24)
-        let layoutCode = try r.readInt("layout", limit: 1), mm = try r.readInt("Miller–Madow flag", limit: 1)
-        let tapCount = try r.readInt("tap count", limit: 1 << 20), slotCount = try r.readInt("class slots", limit: 1 << 24)
-        guard slotCount == classCount + 1, bins >= 2, classCount >= 1 else {
-            throw InfoError.invalid("\(r.path): \(slotCount) class slots for \(classCount) classes")
-        }
+        let bins = try r.readInt("histograms.bins", limit: 4096), classCount = try r.readInt("histograms.classCount", limit: 1 << 24)
+        let layoutCode = try r.readInt("histograms.layout", limit: 1), mm = try r.readInt("histograms.millerMadow", limit: 1)
+        let tapCount = try r.readInt("histograms.taps", limit: 1 << 20), slotCount = try r.readInt("histograms.imageCounts", limit: 1 << 24)
+        guard bins >= 2 else { throw fail(".bins", "\(bins) is outside 2...4096") }
+        guard classCount >= 1, slotCount == classCount + 1 else { throw fail(".imageCounts", "\(slotCount) values for \(classCount) classes") }
         let layout: ClassChannelLayout = layoutCode == 0 ? .kept : .onDemand
         var set = HistogramSet(tapShapes: [], classCount: classCount, bins: bins, layout: layout, millerMadow: mm == 1)
-        set.imageCounts = try r.readArray(slotCount, of: Int64.self, field: "image counts").map { Int(clamping: $0) }
+        set.imageCounts = try r.readArray(slotCount, of: Int64.self, field: "histograms.imageCounts").map { Int(clamping: $0) }
         for t in 0..<tapCount {
-            let at = "tap \(t)"
-            let channels = try r.readInt("\(at) channels", limit: 1 << 24)
-            let values = try r.readInt("\(at) values per channel", limit: 1 << 32)
-            let slots = try r.readInt("\(at) class slots", limit: 1 << 24)
-            let open = try r.readInt("\(at) open slots", limit: slots)
-            guard slots == slotCount, channels >= 1, values >= 1 else { throw InfoError.invalid("\(r.path): \(at): \(channels) channels of \(values) values, \(slots) class slots") }
-            let openSlots = try r.readArray(open, of: Int64.self, field: "\(at) open slots")
-            guard openSlots.allSatisfy({ $0 >= 0 && $0 < slots }) else { throw InfoError.invalid("\(r.path): \(at): open class slots out of range") }
+            let at = ".taps[\(t)]"
+            let channels = try r.readInt("histograms\(at).channels", limit: 1 << 24)
+            let values = try r.readInt("histograms\(at).valuesPerChannel", limit: 1 << 32)
+            let slots = try r.readInt("histograms\(at).slots", limit: 1 << 24)
+            let open = try r.readInt("histograms\(at).openSlots", limit: slots)
+            guard slots == slotCount else { throw fail("\(at).slots", "\(slots), expected \(slotCount) (classes + 1)") }
+            guard channels >= 1, values >= 1 else { throw fail(at, "\(channels) channels of \(values) values") }
+            let openSlots = try r.readArray(open, of: Int64.self, field: "histograms\(at).openSlots")
+            guard openSlots.allSatisfy({ $0 >= 0 && $0 < slots }) else { throw fail("\(at).openSlots", "a class slot outside 0..<\(slots)") }
             var tap = TapHistograms(channels: channels, valuesPerChannel: values, slots: slots, bins: bins, layout: layout)
             tap.setOpenSlots(openSlots.map { Int($0) })
             let block = channels * bins
-            tap.counts = try r.readArray(open * block, of: UInt64.self, field: "\(at) counts")
-            tap.layerCounts = try r.readArray(slots * bins, of: UInt64.self, field: "\(at) layer counts")
-            tap.nonFinite = try r.readArray(slots, of: UInt64.self, field: "\(at) non-finite counts")
-            tap.layerInstanceSum = try r.readArray(slots, of: Double.self, field: "\(at) instance sums")
-            tap.layerInstanceSquares = try r.readArray(slots, of: Double.self, field: "\(at) instance squares")
-            tap.channelInstanceSum = try r.readArray((layout == .kept ? slots : 1) * channels, of: Double.self, field: "\(at) channel instance sums")
-            tap.closedCounts = try r.readArray(layout == .kept ? 0 : block, of: UInt64.self, field: "\(at) closed counts")
-            tap.closedConditional = try r.readArray(layout == .kept ? 0 : channels, of: Double.self, field: "\(at) closed entropies")
+            tap.counts = try r.readArray(open * block, of: UInt64.self, field: "histograms\(at).counts")
+            tap.layerCounts = try r.readArray(slots * bins, of: UInt64.self, field: "histograms\(at).layerCounts")
+            tap.nonFinite = try r.readArray(slots, of: UInt64.self, field: "histograms\(at).nonFinite")
+            tap.layerInstanceSum = try r.readArray(slots, of: Double.self, field: "histograms\(at).layerInstanceSum")
+            tap.layerInstanceSquares = try r.readArray(slots, of: Double.self, field: "histograms\(at).layerInstanceSquares")
+            tap.channelInstanceSum = try r.readArray((layout == .kept ? slots : 1) * channels, of: Double.self, field: "histograms\(at).channelInstanceSum")
+            tap.closedCounts = try r.readArray(layout == .kept ? 0 : block, of: UInt64.self, field: "histograms\(at).closedCounts")
+            tap.closedConditional = try r.readArray(layout == .kept ? 0 : channels, of: Double.self, field: "histograms\(at).closedConditional")
             set.taps.append(tap)
         }
-        do { try set.validate() } catch let error as InfoError { throw InfoError.invalid("\(r.path): \(error)") }
+        do { try set.validate(shape: nil, images: nil, millerMadow: millerMadow) } catch { throw InfoError.invalid("\(r.path): \(error)") }
         return set
     }
 }

@@ -108,17 +108,21 @@ public enum FileDigest {
 
 /// A shard's histograms (`analyze --shard k/n`), to be merged.
 ///
-/// `cnnslicer.analysis-partial.v3`: the line `CNNSLICER-PARTIAL-3`, a JSON
-/// header (model, data, their digests, settings, calibration, shard) after
-/// its 8-byte length, the histograms in binary (`HistogramSet.write(to:)`),
-/// and a 16-hex-digit digest of everything after the first line. Binary,
+/// `cnnslicer.analysis-partial.v4`: the line `CNNSLICER-PARTIAL-4`, a JSON
+/// header (model, data, their digests, settings, calibration, shard and the
+/// images it covers) after its 8-byte length, the histograms in binary
+/// (`HistogramSet.write(to:)`), and 16 hex digits of digest over everything
+/// after the first line — so that a partial damaged or edited after it was
+/// written is refused instead of merged into different numbers. Binary,
 /// because the histograms of a 1,000-class ImageNet network are tens of
-/// millions of counts. v2 partials (JSON, every class's channel histograms)
-/// are still read.
+/// millions of counts. Checked whole on reading (`validate`,
+/// Validation.swift), so that nothing out of range reaches the merge. v2
+/// partials (JSON, every class's channel histograms, what earlier releases
+/// wrote) are still read.
 public struct AnalysisPartial: Sendable {
-    public static let format = "cnnslicer.analysis-partial.v3"
-    static let previousFormat = "cnnslicer.analysis-partial.v2"
-    static let magic = Array("CNNSLICER-PARTIAL-3\n".utf8)
+    public static let format = "cnnslicer.analysis-partial.v4"
+    static let version2 = "cnnslicer.analysis-partial.v2"
+    static let magic = Array("CNNSLICER-PARTIAL-4\n".utf8)
     public var format: String { AnalysisPartial.format }
     public let model: String
     public let data: String
@@ -127,6 +131,11 @@ public struct AnalysisPartial: Sendable {
     public let totalImages: Int
     public let shardIndex: Int
     public let shardCount: Int
+    /// The images this shard analysed: positions [first, end) in the order the
+    /// shards split (the images sorted by class, `Analyzer.classUnits`), so
+    /// that merge can check the shards tile the data; empty for a v2 partial,
+    /// which did not record them.
+    public let images: [Int]
     public let bins: Int
     public let range: String
     public let millerMadow: Bool
@@ -138,40 +147,50 @@ public struct AnalysisPartial: Sendable {
     struct Header: Codable {
         var format: String
         let model, data, modelDigest, dataDigest: String
-        let totalImages, shardIndex, shardCount, bins: Int
+        let totalImages, shardIndex, shardCount: Int
+        let images: [Int]
+        let bins: Int
         let range: String
         let millerMadow: Bool
         let classNames: [String]
         let ranges: [TapRange]
-        var histogramBytes: Int?
+        let histogramBytes: Int
     }
 
     public init(model: String, data: String, modelDigest: String, dataDigest: String, totalImages: Int,
-                shardIndex: Int, shardCount: Int, settings: AnalysisSettings, classNames: [String],
+                shardIndex: Int, shardCount: Int, images: Range<Int>, settings: AnalysisSettings, classNames: [String],
                 ranges: [TapRange], histograms: HistogramSet) {
-        self.model = model; self.data = data; self.modelDigest = modelDigest; self.dataDigest = dataDigest
-        self.totalImages = totalImages; self.shardIndex = shardIndex; self.shardCount = shardCount
-        bins = settings.bins; range = settings.range.description; millerMadow = settings.millerMadow
-        self.classNames = classNames; self.ranges = ranges; self.histograms = histograms
+        self.init(model: model, data: data, modelDigest: modelDigest, dataDigest: dataDigest, totalImages: totalImages,
+                  shardIndex: shardIndex, shardCount: shardCount, images: [images.lowerBound, images.upperBound],
+                  bins: settings.bins, range: settings.range.description, millerMadow: settings.millerMadow,
+                  classNames: classNames, ranges: ranges, histograms: histograms)
     }
 
-    init(header h: Header, histograms: HistogramSet) {
-        self.init(model: h.model, data: h.data, modelDigest: h.modelDigest, dataDigest: h.dataDigest,
-                  totalImages: h.totalImages, shardIndex: h.shardIndex, shardCount: h.shardCount,
-                  settings: AnalysisSettings(bins: h.bins, range: RangeMode(argument: h.range) ?? .layer,
-                                             millerMadow: h.millerMadow),
-                  classNames: h.classNames, ranges: h.ranges, histograms: histograms)
+    init(model: String, data: String, modelDigest: String, dataDigest: String, totalImages: Int, shardIndex: Int,
+         shardCount: Int, images: [Int], bins: Int, range: String, millerMadow: Bool, classNames: [String],
+         ranges: [TapRange], histograms: HistogramSet) {
+        self.model = model; self.data = data; self.modelDigest = modelDigest; self.dataDigest = dataDigest
+        self.totalImages = totalImages; self.shardIndex = shardIndex; self.shardCount = shardCount
+        self.images = images; self.bins = bins; self.range = range; self.millerMadow = millerMadow
+        self.classNames = classNames; self.ranges = ranges; self.histograms = histograms
     }
 
     public var settings: AnalysisSettings {
         AnalysisSettings(bins: bins, range: RangeMode(argument: range) ?? .layer, millerMadow: millerMadow)
     }
 
+    /// The images as a range (valid once `validate` passed; empty for a v2 partial).
+    public var imageRange: Range<Int> { images.count == 2 ? images[0]..<images[1] : 0..<0 }
+
+    /// How many images the partial holds: its range's, or (v2) its histograms'.
+    var imageCount: Int? { images.count == 2 ? images[1] - images[0] : nil }
+
     public func write(to path: String) throws {
         let header = try JSONEncoder().encode(Header(
             format: format, model: model, data: data, modelDigest: modelDigest, dataDigest: dataDigest,
-            totalImages: totalImages, shardIndex: shardIndex, shardCount: shardCount, bins: bins, range: range,
-            millerMadow: millerMadow, classNames: classNames, ranges: ranges, histogramBytes: histograms.encodedByteCount))
+            totalImages: totalImages, shardIndex: shardIndex, shardCount: shardCount, images: images, bins: bins,
+            range: range, millerMadow: millerMadow, classNames: classNames, ranges: ranges,
+            histogramBytes: histograms.encodedByteCount))
         let writer = try BinaryWriter(path: path, digestCount: 8 + header.count + histograms.encodedByteCount)
         try writer.write(AnalysisPartial.magic, digested: false)
         try writer.write(UInt64(header.count))
@@ -181,42 +200,60 @@ public struct AnalysisPartial: Sendable {
         try writer.commit()
     }
 
+    /// Reads and checks a partial: its format, its digest, and every length and
+    /// value (`validate`). Errors name `path` and the field.
     public static func read(from path: String) throws -> AnalysisPartial {
         let reader = try BinaryReader(path: path)
-        let partial: AnalysisPartial
         let head = try reader.readBytes(min(magic.count, reader.size), digested: false)
+        let partial: AnalysisPartial
         if head.first == UInt8(ascii: "{") {
-            partial = try readVersion2(path)
+            partial = try readJSON(path)
         } else {
-            guard reader.size > magic.count + 8 + 16, head == magic else {
-                throw InfoError.invalid("\(path): not a \(format) file")
+            guard head == magic else {
+                let older = head.starts(with: Array("CNNSLICER-PARTIAL-".utf8)) ? "; re-run the shards with this cnnslicer" : ""
+                throw InfoError.invalid("\(path): not a \(format) file\(older)")
             }
+            guard reader.size > magic.count + 8 + 16 else { throw InfoError.invalid("\(path): truncated") }
             reader.beginDigest(count: reader.size - magic.count - 16)
             let length = try reader.readInt("header length", limit: reader.remaining)
             let header: Header
             do {
                 header = try JSONDecoder().decode(Header.self, from: Data(try reader.readBytes(length)))
-            } catch let error as InfoError { throw error } catch {
-                throw InfoError.invalid("\(path): not a valid \(format) file (its header: \(error))")
+            } catch let error as DecodingError {
+                throw InfoError.invalid("\(path): header \(describe(error))")
             }
-            guard header.format == format, header.histogramBytes == reader.remaining - 16 else {
-                throw InfoError.invalid("\(path): not a \(format) file, or truncated")
+            guard header.format == format else {
+                let older = header.format.hasPrefix("cnnslicer.analysis-partial.") ? "; re-run the shards with this cnnslicer" : ""
+                throw InfoError.invalid("\(path): not a \(format) file (format \(String(reflecting: header.format)))\(older)")
             }
-            let histograms = try HistogramSet.read(from: reader)
+            guard header.histogramBytes == reader.remaining - 16 else {
+                throw InfoError.invalid("\(path): truncated, or field histogramBytes is wrong (\(header.histogramBytes) bytes of histograms, \(reader.remaining - 16) in the file)")
+            }
+            let histograms = try HistogramSet.read(from: reader, millerMadow: header.millerMadow)
             let digest = String(format: "%016llx", reader.digest.finish())
-            guard reader.remaining == 16, try String(decoding: reader.readBytes(16, digested: false), as: UTF8.self) == digest else {
-                throw InfoError.invalid("\(path): corrupt (its digest does not match its contents)")
+            guard try String(decoding: reader.readBytes(16, digested: false), as: UTF8.self) == digest else {
+                throw InfoError.invalid("\(path): field digest: does not match the contents (the file was changed or damaged after it was written)")
             }
-            partial = AnalysisPartial(header: header, histograms: histograms)
+            partial = AnalysisPartial(
+                model: header.model, data: header.data, modelDigest: header.modelDigest, dataDigest: header.dataDigest,
+                totalImages: header.totalImages, shardIndex: header.shardIndex, shardCount: header.shardCount,
+                images: header.images, bins: header.bins, range: header.range, millerMadow: header.millerMadow,
+                classNames: header.classNames, ranges: header.ranges, histograms: histograms)
         }
-        try partial.validate(path: path)
+        do {
+            try partial.validate()
+        } catch {
+            throw InfoError.invalid("\(path): \(error)")
+        }
         return partial
     }
 
-    /// A v2 partial: JSON, with every class's channel histograms.
-    static func readVersion2(_ path: String) throws -> AnalysisPartial {
+    /// A JSON partial: version 2 (every class's channel histograms), what
+    /// earlier releases wrote; other JSON versions are refused by name.
+    static func readJSON(_ path: String) throws -> AnalysisPartial {
+        struct Version: Decodable { let format: String? }
         struct V2: Decodable {
-            let format, model, data, modelDigest, dataDigest: String
+            let model, data, modelDigest, dataDigest: String
             let totalImages, shardIndex, shardCount, bins: Int
             let range: String
             let millerMadow: Bool
@@ -231,21 +268,29 @@ public struct AnalysisPartial: Sendable {
             }
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw InfoError.io("\(path): no such file or not readable") }
+        guard let version = try? JSONDecoder().decode(Version.self, from: data) else {
+            throw InfoError.invalid("\(path): not a \(format) file (not a JSON object)")
+        }
+        guard version.format == version2 else {
+            let found = version.format.map { "format '\(String(reflecting: $0).dropFirst().dropLast())'" } ?? "no format field"
+            let older = version.format?.hasPrefix("cnnslicer.analysis-partial.") == true ? "; re-run the shards with this cnnslicer" : ""
+            throw InfoError.invalid("\(path): not a \(format) or \(version2) file (\(found)\(older))")
+        }
         let v2: V2
-        do { v2 = try JSONDecoder().decode(V2.self, from: data) } catch {
-            throw InfoError.invalid("\(path): not a valid \(previousFormat) file (\(error))")
+        do { v2 = try JSONDecoder().decode(V2.self, from: data) } catch let error as DecodingError {
+            throw InfoError.invalid("\(path): \(describe(error))")
         }
-        guard v2.format == previousFormat else { throw InfoError.invalid("\(path): not a \(format) or \(previousFormat) file") }
         let s = v2.histograms
-        guard (2...4096).contains(s.bins), (1..<(1 << 24)).contains(s.classCount) else {
-            throw InfoError.invalid("\(path): \(s.bins) bins, \(s.classCount) classes")
-        }
         var set = HistogramSet(tapShapes: [], classCount: s.classCount, bins: s.bins, layout: .kept, millerMadow: v2.millerMadow)
         set.imageCounts = s.imageCounts
         for (t, v) in s.taps.enumerated() {
-            guard v.slots == s.classCount + 1, v.bins == s.bins, v.channels >= 1, v.valuesPerChannel >= 1,
-                  v.channels < 1 << 24, v.counts.count == v.slots * v.channels * v.bins else {
-                throw InfoError.invalid("\(path): tap \(t): counts has \(v.counts.count) values for \(v.slots) class slots × \(v.channels) channels × \(v.bins) bins")
+            // Lengths first: the tap-level histograms are derived from the counts below.
+            let field = "histograms.taps[\(t)]"
+            guard v.slots == s.classCount + 1, v.bins == s.bins else { throw InfoError.invalid("\(path): field \(field).slots: \(v.slots) class slots, \(v.bins) bins for \(s.classCount) classes, \(s.bins) bins") }
+            guard StatisticsLimits.channels.contains(v.channels), StatisticsLimits.valuesPerChannel.contains(v.valuesPerChannel),
+                  StatisticsLimits.bins.contains(v.bins), StatisticsLimits.classCount.contains(s.classCount),
+                  v.counts.count == v.slots * v.channels * v.bins else {
+                throw InfoError.invalid("\(path): field \(field).counts: \(v.counts.count) values, expected \(v.slots) class slots × \(v.channels) channels × \(v.bins) bins")
             }
             var tap = TapHistograms(channels: v.channels, valuesPerChannel: v.valuesPerChannel, slots: v.slots, bins: v.bins, layout: .kept)
             tap.counts = v.counts
@@ -261,81 +306,118 @@ public struct AnalysisPartial: Sendable {
             }
             set.taps.append(tap)
         }
-        do { try set.validate() } catch let error as InfoError { throw InfoError.invalid("\(path): \(error)") }
         return AnalysisPartial(model: v2.model, data: v2.data, modelDigest: v2.modelDigest, dataDigest: v2.dataDigest,
                                totalImages: v2.totalImages, shardIndex: v2.shardIndex, shardCount: v2.shardCount,
-                               settings: AnalysisSettings(bins: v2.bins, range: RangeMode(argument: v2.range) ?? .layer,
-                                                          millerMadow: v2.millerMadow),
-                               classNames: v2.classNames, ranges: v2.ranges, histograms: set)
+                               images: [],
+                               bins: v2.bins, range: v2.range, millerMadow: v2.millerMadow, classNames: v2.classNames,
+                               ranges: v2.ranges, histograms: set)
     }
 
-    /// Checks the header against the histograms (the histograms' own arrays
-    /// are checked by `HistogramSet.validate`); throws naming `path` and the field.
-    func validate(path: String) throws {
-        func fail(_ what: String) throws -> Never { throw InfoError.invalid("\(path): \(what)") }
-        guard shardCount >= 1, (1...shardCount).contains(shardIndex) else { try fail("shard \(shardIndex)/\(shardCount) is not k/n with 1 ≤ k ≤ n") }
-        guard bins == histograms.bins else { try fail("bins \(bins) but the histograms have \(histograms.bins)") }
-        guard RangeMode(argument: range) != nil else { try fail("range '\(range)' is not layer, channel or LO,HI") }
-        guard classNames.count == histograms.classCount else { try fail("\(classNames.count) class names for \(histograms.classCount) classes") }
-        guard ranges.count == histograms.taps.count else { try fail("ranges for \(ranges.count) taps, histograms for \(histograms.taps.count)") }
-        for (t, (r, h)) in zip(ranges, histograms.taps).enumerated() where r.lo.count != h.channels || r.hi.count != h.channels {
-            try fail("tap \(t): ranges for \(r.lo.count) channels, histograms for \(h.channels)")
+    /// Checks the partial against itself: shard numbers, image range, settings,
+    /// class names, ranges and histograms (Validation.swift).
+    public func validate() throws(FieldError) {
+        guard shardCount >= 1, shardCount <= 1_000_000 else { throw FieldError("shardCount", "\(shardCount) is not a shard count") }
+        guard (1...shardCount).contains(shardIndex) else { throw FieldError("shardIndex", "\(shardIndex) is outside 1...\(shardCount)") }
+        guard totalImages >= 1, totalImages <= Int(Int32.max) else { throw FieldError("totalImages", "\(totalImages) is not an image count") }
+        guard images.isEmpty || (images.count == 2 && images[0] >= 0 && images[0] <= images[1] && images[1] <= totalImages) else {
+            throw FieldError("images", "\(images) is not a range [first, end) within 0...\(totalImages)")
         }
-        guard totalImages >= histograms.imageCount else { try fail("\(histograms.imageCount) images in a set of \(totalImages)") }
+        guard RangeMode(argument: range) != nil else { throw FieldError("range", "'\(range)' is not layer, channel or LO,HI") }
+        guard bins == histograms.bins else { throw FieldError("bins", "\(bins), but the histograms have \(histograms.bins)") }
+        guard millerMadow == histograms.millerMadow || histograms.layout == .kept else {
+            throw FieldError("millerMadow", "\(millerMadow), but the histograms were reduced with \(histograms.millerMadow)")
+        }
+        try histograms.validate(shape: nil, images: imageCount, millerMadow: millerMadow)
+        guard histograms.imageCount <= totalImages else {
+            throw FieldError("histograms.imageCounts", "they add up to \(histograms.imageCount) images, more than the data's \(totalImages)")
+        }
+        guard classNames.count == histograms.classCount else {
+            throw FieldError("classNames", "\(classNames.count) names for \(histograms.classCount) classes")
+        }
+        try ranges.validate(shape: StatisticsShape(histograms: histograms))
     }
 
-    /// Adds the histograms of partials that cover every shard exactly once
-    /// and agree on model, data and settings. Classes split between shards
-    /// (on-demand layout) are complete once all are added, and are reduced.
-    public static func merge(_ partials: [AnalysisPartial]) throws -> AnalysisPartial {
-        guard var merged = partials.first else { throw InfoError.invalid("no partials to merge") }
-        var seen = Set<Int>()
-        for p in partials {
-            let mismatch = p.modelDigest != merged.modelDigest ? "model" : p.dataDigest != merged.dataDigest ? "data"
-                : (p.bins != merged.bins || p.range != merged.range || p.millerMadow != merged.millerMadow) ? "settings"
-                : p.shardCount != merged.shardCount ? "shard count" : p.ranges != merged.ranges ? "calibration"
-                : p.histograms.layout != merged.histograms.layout ? "class × channel layout"
-                : p.histograms.classCount != merged.histograms.classCount || p.histograms.taps.count != merged.histograms.taps.count
-                    || zip(p.histograms.taps, merged.histograms.taps).contains(where: { $0.channels != $1.channels }) ? "model shape" : nil
+    /// Checks that the partial fits `network` (taps, channels, values, classes).
+    public func validate(against network: Network) throws(FieldError) {
+        try histograms.validate(shape: StatisticsShape(network: network), images: imageCount, millerMadow: millerMadow)
+    }
+
+    /// Adds the histograms of partials that cover every image once, one shard
+    /// each, and agree on model, data, settings and layout. Classes split
+    /// between shards (on-demand layout) are complete once all are added, and
+    /// are reduced. Errors name the file.
+    ///
+    /// - Parameter partials: each partial with the file it was read from.
+    public static func merge(_ partials: [(path: String, partial: AnalysisPartial)]) throws -> AnalysisPartial {
+        guard let (firstPath, first) = partials.first else { throw InfoError.invalid("no partials to merge") }
+        var byShard: [Int: String] = [:]
+        for (path, p) in partials {
+            let mismatch = p.modelDigest != first.modelDigest ? "model" : p.dataDigest != first.dataDigest ? "data"
+                : (p.bins != first.bins || p.range != first.range || p.millerMadow != first.millerMadow) ? "settings"
+                : p.shardCount != first.shardCount ? "shard count" : p.totalImages != first.totalImages ? "image count"
+                : p.ranges != first.ranges ? "calibration (binning ranges)"
+                : p.histograms.layout != first.histograms.layout ? "class × channel layout (\(p.histograms.layout), not \(first.histograms.layout))"
+                : StatisticsShape(histograms: p.histograms) != StatisticsShape(histograms: first.histograms) ? "histogram shapes"
+                : nil
             if let mismatch {
-                throw InfoError.invalid("shard \(p.shardIndex)/\(p.shardCount) of \(p.model): different \(mismatch) from shard \(merged.shardIndex)/\(merged.shardCount)")
+                throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) has a different \(mismatch) from \(firstPath) (shard \(first.shardIndex)/\(first.shardCount))")
             }
-            guard seen.insert(p.shardIndex).inserted else {
-                throw InfoError.invalid("shard \(p.shardIndex)/\(p.shardCount) given twice")
+            if let earlier = byShard[p.shardIndex] {
+                throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) given twice (also \(earlier))")
             }
+            byShard[p.shardIndex] = path
         }
-        let missing = (1...merged.shardCount).filter { !seen.contains($0) }
+        let missing = (1...first.shardCount).filter { byShard[$0] == nil }
         guard missing.isEmpty else {
-            throw InfoError.invalid("missing shards \(missing.map { "\($0)/\(merged.shardCount)" }.joined(separator: ", "))")
+            let given = partials.map { "\($0.path) (\($0.partial.shardIndex)/\($0.partial.shardCount))" }.joined(separator: ", ")
+            throw InfoError.invalid("missing shard\(missing.count > 1 ? "s" : "") \(missing.map { "\($0)/\(first.shardCount)" }.joined(separator: ", ")); given: \(given)")
         }
-        var total = partials[0].histograms
-        for p in partials.dropFirst() { total.add(p.histograms) }
+        // Shard k must start where shard k − 1 ended, the first at 0 and the last
+        // at the end; v2 partials did not record their images: then their counts must add up.
+        let ordered = partials.sorted { $0.partial.shardIndex < $1.partial.shardIndex }
+        if ordered.allSatisfy({ $0.partial.imageCount != nil }) {
+            var next = 0
+            for (path, p) in ordered {
+                guard p.images[0] == next else {
+                    throw InfoError.invalid("\(path): shard \(p.shardIndex)/\(p.shardCount) covers images \(p.images[0])..<\(p.images[1]), expected them to start at \(next)")
+                }
+                next = p.images[1]
+            }
+            guard next == first.totalImages else {
+                throw InfoError.invalid("\(ordered.last?.path ?? firstPath): the shards end at image \(next), but the data has \(first.totalImages)")
+            }
+        } else {
+            let images = ordered.reduce(0) { $0 + $1.partial.histograms.imageCount }
+            guard images == first.totalImages else {
+                throw InfoError.invalid("\(ordered.last?.path ?? firstPath): the shards hold \(images) images, but the data has \(first.totalImages)")
+            }
+        }
+        var total = ordered[0].partial.histograms
+        for (_, p) in ordered.dropFirst() { total.add(p.histograms) }
         total.closeOpenClasses()
-        merged = AnalysisPartial(model: merged.model, data: merged.data, modelDigest: merged.modelDigest,
-                                 dataDigest: merged.dataDigest, totalImages: merged.totalImages, shardIndex: 1,
-                                 shardCount: 1, settings: merged.settings, classNames: merged.classNames,
-                                 ranges: merged.ranges, histograms: total)
-        return merged
+        return AnalysisPartial(model: first.model, data: first.data, modelDigest: first.modelDigest,
+                               dataDigest: first.dataDigest, totalImages: first.totalImages, shardIndex: 1,
+                               shardCount: 1, images: 0..<first.totalImages, settings: first.settings,
+                               classNames: first.classNames, ranges: first.ranges, histograms: total)
     }
 }
 
-/// Writes through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file and a crash leaves the old one intact.
-public enum AtomicFile {
-    public static func write(_ data: Data, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        do {
-            try data.write(to: temp)
-        } catch {
-            try? FileManager.default.removeItem(at: temp)
-            throw InfoError.io("\(path): cannot write (\(error.localizedDescription))")
-        }
-        if rename(temp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw InfoError.io("\(path): cannot write (\(reason))")
-        }
+/// One line for a JSON decoding error: the field's path and what is wrong.
+func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [CodingKey]) -> String {
+        keys.isEmpty ? "top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop { $0 == "." }.description
+    }
+    switch error {
+    case let .keyNotFound(key, context):
+        return "field \(path(context.codingPath + [key])): missing"
+    case let .typeMismatch(type, context):
+        return "field \(path(context.codingPath)): not a \(type)"
+    case let .valueNotFound(type, context):
+        return "field \(path(context.codingPath)): null where a \(type) is needed"
+    case let .dataCorrupted(context):
+        return context.codingPath.isEmpty ? "not valid JSON" : "field \(path(context.codingPath)): invalid value"
+    @unknown default:
+        return "not valid JSON"
     }
 }
 
@@ -344,6 +426,12 @@ public enum NPYExport {
     /// Writes `layer_instance_entropy.npy` (N×T), `channel_instance_entropy_<t>.npy`
     /// (N×C per tap, t the tap index), `predictions.npy`, `probabilities.npy` (N×K),
     /// `labels.npy` (float32; −1 for unlabelled) and `taps.txt` (one tap name per line).
+    /// The files `write` creates in its directory.
+    public static func fileNames(network: Network) -> [String] {
+        ["layer_instance_entropy.npy"] + network.taps.map { "channel_instance_entropy_\($0.index).npy" }
+            + ["predictions.npy", "probabilities.npy", "labels.npy", "taps.txt"]
+    }
+
     public static func write(store: PerImageStore, network: Network, labels: [Int], to directory: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

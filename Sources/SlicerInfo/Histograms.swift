@@ -271,53 +271,6 @@ public struct HistogramSet: Sendable, Equatable {
 
     /// Bytes of all arrays.
     public var byteCount: Int { taps.reduce(0) { $0 + $1.byteCount } + imageCounts.count * 8 }
-
-    /// Checks every array length and value against the shape it claims, so a
-    /// set read from a file can be used without any further checks. Throws a
-    /// description of the first problem (the caller names the file).
-    public func validate() throws {
-        func fail(_ what: String) throws -> Never { throw InfoError.invalid(what) }
-        guard (2...4096).contains(bins) else { try fail("bins \(bins) outside 2…4096") }
-        guard classCount >= 1, classCount < 1 << 24 else { try fail("class count \(classCount)") }
-        guard imageCounts.count == classCount + 1, imageCounts.allSatisfy({ $0 >= 0 }) else {
-            try fail("image counts: \(imageCounts.count) values for \(classCount + 1) class slots, or a negative one")
-        }
-        let images = imageCounts.reduce(0) { $0.addingReportingOverflow($1).overflow ? Int.max : $0 + $1 }
-        guard images < Int.max / 2 else { try fail("image counts overflow") }
-        for (t, tap) in taps.enumerated() {
-            let at = "tap \(t)"
-            guard tap.bins == bins, tap.slots == classCount + 1 else { try fail("\(at): \(tap.bins) bins, \(tap.slots) class slots") }
-            guard tap.channels >= 1, tap.valuesPerChannel >= 1, tap.channels < 1 << 24, tap.valuesPerChannel < 1 << 32 else {
-                try fail("\(at): \(tap.channels) channels of \(tap.valuesPerChannel) values")
-            }
-            let block = tap.channels * bins
-            guard zip(tap.openSlots, tap.openSlots.dropFirst()).allSatisfy({ $0 < $1 }),
-                  tap.openSlots.allSatisfy({ (0..<tap.slots).contains($0) }) else { try fail("\(at): open class slots \(tap.openSlots)") }
-            if layout == .kept, tap.openSlots.count != tap.slots { try fail("\(at): kept layout with \(tap.openSlots.count) of \(tap.slots) class slots") }
-            guard tap.counts.count == tap.openSlots.count * block else { try fail("\(at): counts has \(tap.counts.count) values, \(tap.openSlots.count * block) expected") }
-            guard tap.layerCounts.count == tap.slots * bins else { try fail("\(at): layer counts has \(tap.layerCounts.count) values") }
-            guard tap.nonFinite.count == tap.slots, tap.layerInstanceSum.count == tap.slots,
-                  tap.layerInstanceSquares.count == tap.slots else { try fail("\(at): per-class arrays of the wrong length") }
-            let rows = layout == .kept ? tap.slots : 1
-            guard tap.channelInstanceSum.count == rows * tap.channels else {
-                try fail("\(at): channel instance sums has \(tap.channelInstanceSum.count) values, \(rows * tap.channels) expected")
-            }
-            let closedSize = layout == .onDemand ? (block, tap.channels) : (0, 0)
-            guard tap.closedCounts.count == closedSize.0, tap.closedConditional.count == closedSize.1 else {
-                try fail("\(at): closed-class arrays of the wrong length")
-            }
-            let sums = tap.layerInstanceSum + tap.layerInstanceSquares + tap.channelInstanceSum + tap.closedConditional
-            guard sums.allSatisfy({ $0.isFinite && $0 >= 0 }) else { try fail("\(at): a negative or non-finite entropy sum") }
-            // Every image adds valuesPerChannel values to each channel (binned or non-finite).
-            for k in 0..<tap.slots {
-                let binned = tap.layerCounts[(k * bins)..<((k + 1) * bins)].reduce(UInt64(0)) { $0 &+ $1 }
-                let (expected, overflow) = UInt64(imageCounts[k]).multipliedReportingOverflow(by: UInt64(tap.channels * tap.valuesPerChannel))
-                guard !overflow, binned &+ tap.nonFinite[k] == expected else {
-                    try fail("\(at): class slot \(k) holds \(binned) binned and \(tap.nonFinite[k]) non-finite values for \(imageCounts[k]) images")
-                }
-            }
-        }
-    }
 }
 
 extension Entropy {

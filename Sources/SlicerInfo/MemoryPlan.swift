@@ -192,10 +192,12 @@ public struct MemoryPlan: Sendable, Equatable {
             + "(\(detail)); class × channel histograms \(layout == .kept ? "kept" : "on demand")"
     }
 
-    /// The JSON object of `analyze`'s output.
+    /// The JSON object of `analyze`'s output. Only what the run itself
+    /// determines: not the budget (the machine's free memory of the moment),
+    /// so that the same analysis gives the same file.
     public var json: String {
         let p = parts.map { "\(JSONText.string($0.name)): \($0.bytes)" }.joined(separator: ", ")
-        return "{\"estimated_bytes\": \(totalBytes), \"budget_bytes\": \(budgetBytes), "
+        return "{\"estimated_bytes\": \(totalBytes), "
             + "\"class_channel_histograms\": \(JSONText.string(layout.rawValue)), \"parts\": {\(p)}}"
     }
 

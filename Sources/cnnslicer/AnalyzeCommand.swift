@@ -91,9 +91,16 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "Memory the analysis may use, e.g. 3G (default: what the machine has available). The analysis estimates its needs first and refuses to start above it.")
     var memoryLimit: ByteSize?
 
+    func validate() throws { try RunLimits.validate(batch: batchSize, threads: threads) }
+
+    /// The batch size in use: --batch, else 64 or fewer for large activations; never more than the images.
+    func batch(for input: ModelInput) -> Int {
+        RunLimits.batch(batchSize ?? MemoryPlan.automaticBatchSize(network: input.network), for: input.images.count)
+    }
+
     /// Estimates the memory of the run, says so on the terminal, and refuses a run that cannot fit.
     func plan(_ input: ModelInput, settings: AnalysisSettings, keepPerImage: Bool) throws -> MemoryPlan {
-        let plan = try MemoryPlan(input: input, settings: settings, batchSize: batch(for: input.network), threads: threads,
+        let plan = try MemoryPlan(input: input, settings: settings, batchSize: batch(for: input), threads: threads,
                                   layout: classChannels.layout, keepPerImage: keepPerImage, budget: memoryLimit?.bytes)
         if !quiet { FileHandle.standardError.write(Data((plan.summaryLine + "\n").utf8)) }
         try plan.check(images: input.images.count, file: input.network.path)
@@ -101,7 +108,7 @@ struct AnalyzeCommand: ParsableCommand {
     }
 
     func analyze(_ input: ModelInput, settings: AnalysisSettings, plan: MemoryPlan, bar: ProgressBar) throws -> AnalysisResult {
-        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch(for: input.network), threads: threads,
+        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch(for: input), threads: threads,
                                     layout: plan.layout)
         let cache = noCache ? nil : AnalysisCache.standard()
         let key = AnalysisCache.key(input: input, request: AnalysisRequest(settings: settings), layout: plan.layout)
@@ -115,6 +122,7 @@ struct AnalyzeCommand: ParsableCommand {
     func runSeries(settings: AnalysisSettings) throws {
         let models = try ModelSeries(patterns: series)
         guard let dataSource = data.data else { throw ValidationError("--data is required with --series") }
+        try checkOutput(out, models: models.networks.map(\.path), data: dataSource)
         var parts: [String] = []
         for network in models.networks {
             let input = try ModelInput.load(network: network, data: dataSource, split: data.split, limit: data.limit,
@@ -140,20 +148,28 @@ struct AnalyzeCommand: ParsableCommand {
                 return
             }
             let input = try data.input(for: model)
+            let dataInputs = data.data ?? input.images.source
+            try checkOutput(out, models: [input.network.path], data: dataInputs)
+            if let npy, shard == nil, FileManager.default.fileExists(atPath: npy) {
+                for name in NPYExport.fileNames(network: input.network) {
+                    try checkOutput((npy as NSString).appendingPathComponent(name), models: [input.network.path], data: dataInputs)
+                }
+            }
             let n = input.images.count
             let bar = ProgressBar(enabled: !quiet)
             if let shard {
                 let spec = try ShardSpec(parsing: shard)
                 guard npy == nil else { throw ValidationError("--npy cannot be combined with --shard") }
                 let plan = try plan(input, settings: settings, keepPerImage: false)
-                let batch = batch(for: input.network)
+                let batch = batch(for: input)
                 let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads,
                                             layout: plan.layout)
                 // Shards are parts of the images sorted by class, so that a
                 // shard splits at most two classes (on demand, a split class
                 // stays open in the partial until `merge` has all of it).
                 let sorted = Analyzer.classUnits(Array(0..<n), slots: analyzer.slots, batchSize: batch).order
-                let images = Array(sorted[spec.range(of: n, batchSize: batch)])
+                let positions = spec.range(of: n, batchSize: batch)
+                let images = Array(sorted[positions])
                 let totals = analyzer.slots.reduce(into: [Int](repeating: 0, count: input.network.classCount + 1)) { $0[$1] += 1 }
                 let ranges = try analyzer.calibrate()
                 let result = try analyzer.run(images: images, ranges: ranges, keepPerImage: false, classTotals: totals,
@@ -163,7 +179,7 @@ struct AnalyzeCommand: ParsableCommand {
                                               modelDigest: try FileDigest.of(file: input.network.path),
                                               dataDigest: FileDigest.of(images: input.images),
                                               totalImages: n, shardIndex: spec.index,
-                                              shardCount: spec.count, settings: settings,
+                                              shardCount: spec.count, images: positions, settings: settings,
                                               classNames: input.classNames, ranges: ranges,
                                               histograms: result.histograms)
                 try partial.write(to: out)
@@ -195,10 +211,15 @@ struct MergeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let merged = try AnalysisPartial.merge(try partials.map { try AnalysisPartial.read(from: $0) })
+            let files = try partials.map { (path: $0, partial: try AnalysisPartial.read(from: $0)) }
+            let merged = try AnalysisPartial.merge(files)
+            try checkOutput(out, models: [merged.model], data: nil, files: partials)
             let network = try Network(contentsOf: merged.model)
             guard try FileDigest.of(file: merged.model) == merged.modelDigest else {
                 throw CLIError("\(merged.model): the model changed since the partials were written")
+            }
+            for (path, partial) in files {
+                do { try partial.validate(against: network) } catch { throw CLIError("\(path): \(error) (model \(merged.model))") }
             }
             let summary = AnalysisSummary(network: network, histograms: merged.histograms, ranges: merged.ranges,
                                           settings: merged.settings)
@@ -209,7 +230,7 @@ struct MergeCommand: ParsableCommand {
 }
 
 func emit(_ text: String, to path: String) throws {
-    if path == "-" { print(text) } else { try writeAtomically(text + "\n", to: path) }
+    if path == "-" { print(text) } else { try AtomicFile.write(text + "\n", to: path) }
 }
 
 /// `k/n`: the k-th (1-based) of n contiguous, nearly equal parts of the images.

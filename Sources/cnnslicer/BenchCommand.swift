@@ -31,9 +31,9 @@ struct BenchCommand: ParsableCommand {
     var profile = false
 
     func validate() throws {
-        guard batch > 0, images > 0, threads > 0, repeats > 0 else {
-            throw ValidationError("--batch, --images, --threads and --repeats must be positive")
-        }
+        try RunLimits.validate(batch: batch, threads: threads)
+        guard (1...10_000_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000000, got \(images)") }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 100, got \(repeats)") }
     }
 
     @Flag(name: .long, help: "Skip the analysis benchmark (inference only).")
@@ -47,6 +47,7 @@ struct BenchCommand: ParsableCommand {
             // Image i of the run is image i mod pool of the input: the benchmark
             // measures the network and the analysis, not the decoder.
             let order = (0..<images).map { $0 % pool }
+            let batch = RunLimits.batch(self.batch, for: images)
             let runner = BatchRunner(network: network, batchSize: batch, threads: threads)
             /// Wall and processor seconds (all threads) of one timed run.
             func timed(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
@@ -136,11 +137,11 @@ struct BenchCommand: ParsableCommand {
 extension BenchCommand {
     /// Runs the images once on one executor with kernel timing and sums by operator.
     func printProfile(_ network: Network, input: ModelInput, order: [Int]) throws {
-        let executor = try network.makeExecutor(capacity: batch)
+        let executor = try network.makeExecutor(capacity: RunLimits.batch(batch, for: images))
         executor.isProfiling = true
         var done = 0
         while done < images {
-            let n = min(batch, images - done)
+            let n = min(executor.capacity, images - done)
             try input.fill(order[done..<(done + n)], into: executor.inputBuffer)
             executor.run(count: n)
             done += n

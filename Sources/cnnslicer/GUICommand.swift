@@ -144,8 +144,15 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "Selection to apply, e.g. tap=/2/Relu,image=3,class=1,channels=0-7,method=ensemble.")
     var select: String?
 
-    @Option(name: .long, help: "UI scale.")
+    @Option(name: .long, help: "UI scale, 0.5 to 3 (as Ctrl +/− in the app).")
     var scale: Float = 1
+
+    func validate() throws {
+        let range = UIScale.steps[0]...UIScale.steps[UIScale.steps.count - 1]
+        guard scale.isFinite, range.contains(scale) else {
+            throw ValidationError("--scale must be between \(range.lowerBound) and \(range.upperBound), got \(scale)")
+        }
+    }
 
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
     var frameStats = false
@@ -159,6 +166,7 @@ struct ScreenshotCommand: ParsableCommand {
         try reportingErrors {
             let options = try app.workspaceOptions()
             let workspace = try options.load()
+            try checkOutput(out, models: workspace.inputs.map(\.network.path), data: options.data)
             let (w, h) = try parseSize(size)
             setenv("SDL_VIDEODRIVER", "offscreen", 0)
             let host = try HeadlessHost(width: w, height: h, scale: scale)
@@ -189,7 +197,7 @@ struct ScreenshotCommand: ParsableCommand {
             }
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
-            try host.saveScreenshot(to: out)
+            try AtomicFile.write(try PNGFile.encode(try host.capture()), to: out)
             if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
         }
     }

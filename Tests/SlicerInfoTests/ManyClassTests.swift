@@ -122,7 +122,8 @@ final class ManyClassTests: XCTestCase {
                 .filter { y in y < ManyClassTests.classes && images.filter { slots[$0] == y }.count < totals[y] }
             XCTAssertTrue(edgeClasses.isSubset(of: Set(part.histograms.openSlots)), "shard \(s): \(edgeClasses) open")
             let partial = AnalysisPartial(model: "wide.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: n,
-                                          shardIndex: s + 1, shardCount: cuts.count - 1, settings: analyzer.settings,
+                                          shardIndex: s + 1, shardCount: cuts.count - 1, images: cuts[s]..<cuts[s + 1],
+                                          settings: analyzer.settings,
                                           classNames: (0..<ManyClassTests.classes).map { "c\($0)" }, ranges: ranges,
                                           histograms: part.histograms)
             try partial.write(to: dir + "/part\(s).partial")
@@ -130,7 +131,7 @@ final class ManyClassTests: XCTestCase {
             XCTAssertEqual(read.histograms, part.histograms)
             partials.append(read)
         }
-        let merged = try AnalysisPartial.merge(partials.reversed())
+        let merged = try AnalysisPartial.merge(partials.enumerated().reversed().map { (path: "part\($0.offset)", partial: $0.element) })
         XCTAssertEqual(merged.histograms.openSlots, [ManyClassTests.classes], "every class reduced after the merge")
         XCTAssertEqual(merged.histograms.imageCounts, full.histograms.imageCounts)
         for (x, y) in zip(merged.histograms.taps, full.histograms.taps) {
@@ -146,10 +147,12 @@ final class ManyClassTests: XCTestCase {
         let keptPart = try kept.run(images: Array(sorted[0..<17]), ranges: ranges, keepPerImage: false)
         var mixed = partials
         mixed[0] = AnalysisPartial(model: "wide.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: n,
-                                   shardIndex: 1, shardCount: cuts.count - 1, settings: analyzer.settings,
+                                   shardIndex: 1, shardCount: cuts.count - 1, images: 0..<17, settings: analyzer.settings,
                                    classNames: (0..<ManyClassTests.classes).map { "c\($0)" }, ranges: ranges,
                                    histograms: keptPart.histograms)
-        XCTAssertThrowsError(try AnalysisPartial.merge(mixed)) { XCTAssertTrue("\($0)".contains("layout"), "\($0)") }
+        XCTAssertThrowsError(try AnalysisPartial.merge(mixed.enumerated().map { (path: "part\($0.offset)", partial: $0.element) })) {
+            XCTAssertTrue("\($0)".contains("layout") && "\($0)".contains("part"), "\($0)")
+        }
     }
 
     /// The class × channel table of a tap, computed on demand by running the
