@@ -129,6 +129,11 @@ public final class Network: Sendable {
 
     public var metadataMean: [Float]? { Network.floats(model.metadataValue("cnnslicer.mean")) }
     public var metadataStd: [Float]? { Network.floats(model.metadataValue("cnnslicer.std")) }
+    /// `cnnslicer.resize`: the shorter side image files are resized to before the
+    /// centre crop to the input size (256 for ImageNet models at 224×224).
+    public var metadataShorterSide: Int? {
+        model.metadataValue("cnnslicer.resize").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+    }
     public var metadataLabels: [String]? {
         model.metadataValue("cnnslicer.labels").map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
     }
