@@ -14,6 +14,10 @@ public struct WorkspaceOptions: Sendable {
     public var std: [Float]?
     public var labels: [String]?
     public var resize: ResizeMode?
+    /// Shorter-side resize and centre crop of image files (nil: the model's metadata, else a stretch).
+    public var geometry: ImageGeometry?
+    /// A class-index file for image folders (ClassMapping).
+    public var classIndex: String?
     public var note: String?
 
     public init(models: [String], data: String) {
@@ -25,11 +29,18 @@ public struct WorkspaceOptions: Sendable {
         let series = try ModelSeries(patterns: models)
         // Load the images once; every checkpoint shares them.
         let first = try ModelInput.load(network: series.networks[0], data: data, split: split, limit: limit,
-                                        mean: mean, std: std, labels: labels, resize: resize)
+                                        mean: mean, std: std, labels: labels, resize: resize, geometry: geometry,
+                                        classIndex: classIndex)
+        // The first checkpoint's input has the classes mapped already; the others share it.
         let inputs = try [first] + series.networks.dropFirst().map {
             try ModelInput(network: $0, images: first.images, mean: mean, std: std, labels: labels, resize: resize)
         }
-        return Workspace(inputs: inputs, note: note)
+        // Say how an image folder's classes were assigned, and warn where it may be wrong.
+        var notes = note.map { [$0] } ?? []
+        if first.classMapping.source != .dataset {
+            notes.append(first.classMapping.warning.map { "warning: " + $0 } ?? first.classMapping.summary)
+        }
+        return Workspace(inputs: inputs, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
     }
 }
 

@@ -26,8 +26,7 @@ struct AppOptions: ParsableArguments {
     @Option(name: .long, help: "Per-channel standard deviations, comma-separated (default: the model's metadata).")
     var std: String?
 
-    @Option(name: .long, help: "Resize data whose image size differs from the model's: nearest or bilinear.")
-    var resize: ResizeMode?
+    @OptionGroup var images: ImageOptions
 
     func workspaceOptions() throws -> WorkspaceOptions {
         var models = model
@@ -46,9 +45,10 @@ struct AppOptions: ParsableArguments {
         var options = WorkspaceOptions(models: models, data: data ?? "")
         options.split = split
         options.limit = limit
-        options.mean = try DataOptions.parseFloats(mean, flag: "--mean")
-        options.std = try DataOptions.parseFloats(std, flag: "--std")
-        options.resize = resize
+        (options.mean, options.std) = try images.normalization(mean: mean, std: std)
+        options.resize = images.interpolationMode
+        options.geometry = try images.geometry()
+        options.classIndex = images.classIndex
         options.note = note
         return options
     }
