@@ -31,7 +31,9 @@ exports with a fixed batch of 1, as `torch.onnx.export(model, x, path)` does.
 File names: OUT/<model>-<size>-<mode>-op<opset>[-static].onnx.
 
 Metadata written into each file (read by cnnslicer): cnnslicer.mean and
-cnnslicer.std (ImageNet's, 0.485,0.456,0.406 / 0.229,0.224,0.225) and
+cnnslicer.std (ImageNet's, 0.485,0.456,0.406 / 0.229,0.224,0.225),
+cnnslicer.resize (the shorter side image files are resized to before the
+centre crop: 256 at 224x224, as torchvision's evaluation transform) and
 cnnslicer.labels (torchvision's 1,000 ImageNet category names, when the model
 has 1,000 classes).
 
@@ -44,6 +46,8 @@ export unchanged at any size from 32 up.
 
 --check N runs N random images through ONNX Runtime and writes
 <file>.input.npy (float32 NCHW) and <file>.logits.npy beside each model.
+--preprocessing DIR writes images in the ImageNet layout and torchvision's
+Resize(256)+CenterCrop(224) of them (the data test compares its own).
 --suite DIR exports all 13 architectures at 64x64, both modes, opsets 13 and
 17, plus a statically batched shufflenet, each with --check 3, and writes
 DIR/manifest.json listing them; it reuses DIR when the manifest was written by
@@ -162,7 +166,9 @@ def export(model, path, size, mode, opset, static, classes):
         torch.onnx.export(model, x, tmp, **options)
     proto = onnx.load(tmp)
     metadata = {'cnnslicer.mean': ','.join('%g' % v for v in IMAGENET_MEAN),
-                'cnnslicer.std': ','.join('%g' % v for v in IMAGENET_STD)}
+                'cnnslicer.std': ','.join('%g' % v for v in IMAGENET_STD),
+                # torchvision's evaluation transform: Resize(256) then CenterCrop(224), scaled to other sizes.
+                'cnnslicer.resize': str(size * 256 // 224)}
     labels = categories(classes)
     if labels:
         metadata['cnnslicer.labels'] = ','.join(labels)
@@ -245,6 +251,54 @@ def suite(out):
     print(manifest_path, flush=True)
 
 
+def preprocessing_fixture(out):
+    """Images in the ImageNet layout and torchvision's evaluation transform of them.
+
+    Writes OUT/images/<synset>/*.jpg|png (seeded, smooth content with sharp edges
+    so that antialiasing matters), OUT/decoded/<k>.npy (PIL's RGB decode of the
+    k-th image, uint8 CHW) and OUT/transformed.npy: Resize(256) then
+    CenterCrop(224) on the PIL images (bilinear with antialiasing), uint8 NCHW,
+    in sorted folder and file order. Reused while this script is unchanged.
+    """
+    import numpy as np
+    from PIL import Image
+    import torchvision.transforms as T
+    digest = script_hash()
+    stamp = os.path.join(out, 'preprocessing.json')
+    try:
+        with open(stamp) as f:
+            if json.load(f).get('script') == digest:
+                log('reusing %s (script unchanged)' % out)
+                return
+    except (OSError, ValueError):
+        pass
+    rng = np.random.default_rng(3)
+    sizes = {'n01440764': [(300, 250), (250, 300), (333, 257)], 'n01443537': [(400, 300), (224, 224), (180, 500)]}
+    transform = T.Compose([T.Resize(256), T.CenterCrop(224)])
+    os.makedirs(os.path.join(out, 'decoded'), exist_ok=True)
+    transformed = []
+    k = 0
+    for synset in sorted(sizes):
+        folder = os.path.join(out, 'images', synset)
+        os.makedirs(folder, exist_ok=True)
+        for i, (w, h) in enumerate(sizes[synset]):
+            yy, xx = np.mgrid[0:h, 0:w]
+            smooth = np.stack([128 + 100 * np.sin(xx / (7 + 3 * c) + yy / (11 + c)) for c in range(3)], axis=-1)
+            stripes = ((xx // 3 + yy // 5) % 2) * 60
+            noise = rng.normal(0, 12, (h, w, 3))
+            pixels = np.clip(smooth + stripes[..., None] + noise, 0, 255).astype(np.uint8)
+            name = os.path.join(folder, 'img%d.%s' % (i, 'png' if i == 2 else 'jpg'))
+            Image.fromarray(pixels).save(name, quality=90) if name.endswith('jpg') else Image.fromarray(pixels).save(name)
+            image = Image.open(name).convert('RGB')
+            np.save(os.path.join(out, 'decoded', '%d.npy' % k), np.asarray(image).transpose(2, 0, 1).copy())
+            transformed.append(np.asarray(transform(image)).transpose(2, 0, 1))
+            k += 1
+    np.save(os.path.join(out, 'transformed.npy'), np.stack(transformed))
+    with open(stamp, 'w') as f:
+        json.dump({'script': digest, 'images': k}, f)
+    print(stamp, flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -260,9 +314,14 @@ def main():
     parser.add_argument('--out', default='.', help='output directory')
     parser.add_argument('--output', help='output file, when exactly one model is exported')
     parser.add_argument('--suite', metavar='DIR', help="the engine test's exports (see above)")
+    parser.add_argument('--preprocessing', metavar='DIR',
+                        help="images and torchvision's Resize(256)+CenterCrop(224) of them, for the data test")
     args = parser.parse_args()
     if args.suite:
         suite(args.suite)
+        return
+    if args.preprocessing:
+        preprocessing_fixture(args.preprocessing)
         return
     names = args.model or parser.error('--model is required (or --suite)')
     if 'all' in names:
