@@ -1,4 +1,6 @@
 import CSDL2
+import Dispatch
+import Foundation
 
 /// Target size for images read from files.
 public struct ImageSize: Sendable, Equatable, CustomStringConvertible {
@@ -59,26 +61,40 @@ public enum ImageFolderReader {
             throw DataError.emptySet(path: directory, detail: "no class subfolders")
         }
         let geometry = geometry ?? ImageGeometry(interpolation: resize)
+        var jobs: [(file: String, label: Int)] = []
+        for (classIndex, folder) in folders.enumerated() {
+            for file in folder.files { jobs.append((file, classIndex)) }
+        }
+        if let limit { jobs = Array(jobs.prefix(limit)) }
         var collected: [DecodedImage] = []
         var pixels: [UInt8] = []
         var labels: [Int] = []
         var reference: (size: ImageSize, file: String)?
-        loading: for (classIndex, folder) in folders.enumerated() {
-            for file in folder.files {
-                if let limit, labels.count >= limit { break loading }
-                var image = try decode(path: file)
-                if let targetSize {
-                    image = image.prepared(for: targetSize, geometry: geometry)
-                } else if let reference, reference.size != image.size {
+        // Decoding and resizing dominate (about 6 ms for a 500×375 JPEG): a chunk of
+        // files at a time on all cores, appended in order so the set does not depend on it.
+        let chunk = 64
+        for start in stride(from: 0, to: jobs.count, by: chunk) {
+            let part = jobs[start..<min(start + chunk, jobs.count)]
+            let results = ParallelSlots<Result<DecodedImage, Error>>(count: part.count)
+            DispatchQueue.concurrentPerform(iterations: part.count) { k in
+                let file = part[part.startIndex + k].file
+                results.set(k, Result {
+                    let image = try decode(path: file)
+                    return targetSize.map { image.prepared(for: $0, geometry: geometry) } ?? image
+                })
+            }
+            for (k, job) in part.enumerated() {
+                guard let image = try results.get(k)?.get() else { continue }
+                if targetSize == nil, let reference, reference.size != image.size {
                     throw DataError.shapeMismatch(
-                        path: file,
+                        path: job.file,
                         detail: "image is \(image.size), but \(reference.file) is \(reference.size); give a target size to resize")
                 }
-                if reference == nil { reference = (image.size, file) }
+                if reference == nil { reference = (image.size, job.file) }
                 // With the channel count known, keep only the planes: a decoded
                 // ImageNet set would otherwise be held twice.
                 if let channels { image.appendPlanes(channels: channels, to: &pixels) } else { collected.append(image) }
-                labels.append(classIndex)
+                labels.append(job.label)
             }
         }
         guard let size = reference?.size else {
@@ -219,5 +235,24 @@ public enum ImageFolderReader {
             if color.r != color.g || color.g != color.b { return false }
         }
         return true
+    }
+}
+
+/// One slot per index, each written by one worker of a `concurrentPerform` and read
+/// after it returns.
+final class ParallelSlots<Value>: @unchecked Sendable {
+    private var values: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Value) {
+        lock.lock(); defer { lock.unlock() }
+        values[index] = value
+    }
+
+    func get(_ index: Int) -> Value? {
+        lock.lock(); defer { lock.unlock() }
+        return values[index]
     }
 }

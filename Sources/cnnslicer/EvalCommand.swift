@@ -58,12 +58,18 @@ func printReport(_ workload: ModelInput, _ predictions: Predictions) {
         for line in workload.classMapping.report(classNames: workload.classNames, limit: 20) { print(line) }
     }
     print(String(format: "accuracy: %.2f%%", predictions.accuracy * 100))
-    let width = max(5, workload.classNames.map(\.count).max() ?? 5)
-    for (k, accuracy) in predictions.classAccuracy.enumerated() {
+    // With many classes (ImageNet's 1,000) only those with images are listed.
+    let listed = (0..<workload.classNames.count).filter { k in workload.classNames.count <= 100 || (k < counts.count && counts[k] > 0) }
+    let width = max(5, listed.map { workload.classNames[$0].count }.max() ?? 5)
+    let perClass = predictions.classAccuracy
+    for k in listed {
         let name = workload.classNames[k].padding(toLength: width, withPad: " ", startingAt: 0)
         let n = k < counts.count ? counts[k] : 0
-        let text = accuracy.map { String(format: "%6.2f%%", $0 * 100) } ?? "     —"
+        let text = perClass[k].map { String(format: "%6.2f%%", $0 * 100) } ?? "     —"
         print("  \(name)  \(text)  (\(n) images)")
+    }
+    if listed.count < workload.classNames.count {
+        print("  (\(workload.classNames.count - listed.count) classes without images not listed)")
     }
 }
 
