@@ -47,6 +47,8 @@ public enum KernelRegistry {
         "Transpose": TransposeKernel.make,
         "Slice": SliceKernel.make,
         "Split": SplitKernel.make,
+        "Resize": ResizeKernel.make,
+        "Upsample": ResizeKernel.make,
     ].merging(ConstantFolder.constantOnlyOperators.map { ($0, ConstantFolder.refuseData) }) { kernel, _ in kernel }
 
     /// Operators whose outputs are not taps: they only move values (SPEC §2 lists the

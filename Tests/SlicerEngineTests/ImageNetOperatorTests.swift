@@ -601,3 +601,118 @@ final class ImageNetOperatorTests: XCTestCase {
         }
     }
 }
+
+/// Resize and Upsample against the ONNX definition, evaluated here per output
+/// pixel (in float32, as ONNX Runtime computes the coordinates: in double some
+/// coordinates land on the other side of an integer).
+final class ResizeTests: XCTestCase {
+    func reference(_ x: Tensor, out: [Int], scales: [Float], linear: Bool, transformation: String, rounding: String) -> Tensor {
+        func coordinate(_ o: Int, _ input: Int, _ output: Int, _ s: Float) -> Float {
+            let d = Float(o)
+            switch transformation {
+            case "half_pixel": return (d + 0.5) / s - 0.5
+            case "pytorch_half_pixel": return output > 1 ? (d + 0.5) / s - 0.5 : 0
+            case "align_corners": return output > 1 ? d * Float(input - 1) / Float(output - 1) : 0
+            case "tf_half_pixel_for_nn": return (d + 0.5) / s
+            default: return d / s
+            }
+        }
+        func nearest(_ v: Float, _ input: Int) -> Int {
+            let f = v.rounded(.down)
+            let i: Float
+            switch rounding {
+            case "floor": i = f
+            case "ceil": i = v.rounded(.up)
+            case "round_prefer_ceil": i = v - f == 0.5 ? f + 1 : v.rounded()
+            default: i = v - f == 0.5 ? f : v.rounded()
+            }
+            return min(max(Int(i), 0), input - 1)
+        }
+        let h = x.shape[2], w = x.shape[3]
+        var y = Tensor(zeros: out)
+        for i in indices(out) {
+            let cy = coordinate(i[2], h, out[2], scales[2]), cx = coordinate(i[3], w, out[3], scales[3])
+            if linear {
+                let py = min(max(cy, 0), Float(h - 1)), px = min(max(cx, 0), Float(w - 1))
+                let y0 = Int(py.rounded(.down)), x0 = Int(px.rounded(.down))
+                let y1 = min(y0 + 1, h - 1), x1 = min(x0 + 1, w - 1)
+                let wy = Double(py - Float(y0)), wx = Double(px - Float(x0))
+                let top = x[i[0], i[1], y0, x0] * (1 - wx) + x[i[0], i[1], y0, x1] * wx
+                let bottom = x[i[0], i[1], y1, x0] * (1 - wx) + x[i[0], i[1], y1, x1] * wx
+                y.data[y.offset(i)] = top * (1 - wy) + bottom * wy
+            } else {
+                y.data[y.offset(i)] = x[i[0], i[1], nearest(cy, h), nearest(cx, w)]
+            }
+        }
+        return y
+    }
+
+    func testResizeModes() throws {
+        let shape = [2, 5, 6]
+        let transformations = ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"]
+        let roundings = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]
+        let scaleCases: [[Float]] = [[1, 1, 0.6, 1.7], [1, 1, 2, 3], [1, 1, 0.5, 0.34], [1, 1, 1, 0.2]]
+        var outputs: Set<[Float]> = []
+        for transformation in transformations {
+            for (mode, rounding) in roundings.map({ ("nearest", $0) }) + [("linear", "round_prefer_floor")] {
+                if mode == "linear" && transformation == "tf_half_pixel_for_nn" { continue }
+                for scales in scaleCases {
+                    let s = ONNXTensor(name: "scales", dims: [4], floats: scales)
+                    let m = flattened([node("Resize", "resize", ["x", "", "scales"], ["mode": .string(mode),
+                                            "coordinate_transformation_mode": .string(transformation), "nearest_mode": .string(rounding)])],
+                                      [s], input: shape, tapped: "resize", opset: 13)
+                    let out = try execute(m, count: 2, capacity: 3)
+                    let x = Tensor([2] + shape, floats: out.input)
+                    let dims = [2, 2, Int(Double(5) * Double(scales[2])), Int(Double(6) * Double(scales[3]))]
+                    let ref = reference(x, out: dims, scales: scales, linear: mode == "linear", transformation: transformation, rounding: rounding)
+                    assertClose(out.tap("resize"), ref, tolerance: 1e-6, "Resize \(mode) \(transformation) \(rounding) \(scales)")
+                    outputs.insert(out.tap("resize"))
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(outputs.count, 30, "the modes give different results (38 distinct of 84)")
+        // Sizes instead of scales: the scale is out/in.
+        let sizes = ONNXTensor(name: "sizes", dims: [4], ints: [1, 2, 3, 9])
+        let m = flattened([node("Resize", "resize", ["x", "", "", "sizes"], ["mode": .string("linear")])], [sizes],
+                          input: shape, tapped: "resize", opset: 13)
+        let out = try execute(m, count: 1)
+        assertClose(out.tap("resize"), reference(Tensor([1] + shape, floats: out.input), out: [1, 2, 3, 9], scales: [1, 1, 0.6, 1.5],
+                                                 linear: true, transformation: "half_pixel", rounding: ""), tolerance: 1e-6, "Resize by sizes")
+        XCTAssertTrue(out.network.taps.contains { $0.opType == "Resize" }, "Resize computes new values: a tap")
+    }
+
+    /// Before opset 11 (Upsample, Resize-10): asymmetric coordinates; nearest takes the floor
+    /// when enlarging and the ceiling when shrinking (ONNX Runtime).
+    func testUpsampleAndResize10() throws {
+        let shape = [1, 4, 6]
+        let up7 = flattened([node("Upsample", "up", ["x"], ["mode": .string("nearest"), "scales": .floats([1, 1, 2, 1.5])])],
+                            input: shape, tapped: "up", opset: 7)
+        let out7 = try execute(up7, count: 2)
+        assertClose(out7.tap("up"), reference(Tensor([2] + shape, floats: out7.input), out: [2, 1, 8, 9], scales: [1, 1, 2, 1.5],
+                                              linear: false, transformation: "asymmetric", rounding: "floor"), tolerance: 0, "Upsample-7")
+        let scales = ONNXTensor(name: "s", dims: [4], floats: [1, 1, 0.5, 0.5])
+        let down10 = flattened([node("Resize", "down", ["x", "s"], ["mode": .string("nearest")])], [scales], input: shape, tapped: "down", opset: 10)
+        let out10 = try execute(down10, count: 1)
+        assertClose(out10.tap("down"), reference(Tensor([1] + shape, floats: out10.input), out: [1, 1, 2, 3], scales: [1, 1, 0.5, 0.5],
+                                                 linear: false, transformation: "asymmetric", rounding: "ceil"), tolerance: 0, "Resize-10 shrinking")
+        let up9 = flattened([node("Upsample", "up9", ["x", "s2"], ["mode": .string("linear")])],
+                            [ONNXTensor(name: "s2", dims: [4], floats: [1, 1, 1.5, 2])], input: shape, tapped: "up9", opset: 9)
+        let out9 = try execute(up9, count: 1)
+        assertClose(out9.tap("up9"), reference(Tensor([1] + shape, floats: out9.input), out: [1, 1, 6, 12], scales: [1, 1, 1.5, 2],
+                                               linear: true, transformation: "asymmetric", rounding: ""), tolerance: 1e-6, "Upsample-9 linear")
+    }
+
+    func testResizeRefusals() throws {
+        let scales = ONNXTensor(name: "s", dims: [4], floats: [1, 1, 2, 2])
+        let channels = ONNXTensor(name: "c", dims: [4], floats: [1, 2, 1, 1])
+        let cases: [(String, [String: ONNXAttribute], ONNXTensor)] = [
+            ("resize_cubic", ["mode": .string("cubic")], scales),
+            ("resize_crop", ["coordinate_transformation_mode": .string("tf_crop_and_resize")], scales),
+            ("resize_channels", [:], channels),
+        ]
+        for (name, attrs, s) in cases {
+            let m = flattened([node("Resize", name, ["x", "", "s"], attrs)], [s], input: [2, 3, 3], tapped: name, opset: 13)
+            XCTAssertThrowsError(try Network(model: m)) { XCTAssertTrue("\($0)".contains(name), "\($0)") }
+        }
+    }
+}

@@ -5,6 +5,35 @@
 /// the tap they come from. Their batch axis stays the first and untouched, so
 /// they treat each image on its own like every image-wise kernel.
 
+/// A multi-index over `shape` in row-major order and the offset `Σ index_k·strides[k]`,
+/// kept in step as the index advances (an odometer).
+struct StridedCursor {
+    let shape: [Int]
+    let strides: [Int]
+    private(set) var index: [Int]
+    private(set) var offset = 0
+
+    init(shape: [Int], strides: [Int]) {
+        self.shape = shape
+        self.strides = strides
+        index = [Int](repeating: 0, count: shape.count)
+    }
+
+    /// The next index; after the last one it wraps to all zeros.
+    @inline(__always)
+    mutating func advance() {
+        var axis = shape.count - 1
+        while axis >= 0 {
+            index[axis] += 1
+            offset += strides[axis]
+            if index[axis] < shape[axis] { return }
+            offset -= strides[axis] * shape[axis]
+            index[axis] = 0
+            axis -= 1
+        }
+    }
+}
+
 /// Copies a strided view of each image: output element (i₁, …, i_r) of an image is
 /// input element `base + Σ i_k·strides[k]` of the same image. Transpose, Slice and
 /// each output of Split are such views.
@@ -42,31 +71,20 @@ struct StridedCopyKernel: Kernel {
         guard outPerImage > 0 else { return }
         let inner = dims[dims.count - 1], innerStride = strides[strides.count - 1]
         let rows = outPerImage / inner
-        let outer = dims.dropLast()
-        var index = [Int](repeating: 0, count: outer.count)
         for n in 0..<io.batch {
             let x = io.inputs[0] + n * inputValuesPerImage + base
             var y = io.output + n * outPerImage
-            var offset = 0
-            for i in index.indices { index[i] = 0 }
+            // Rows of the last axis, walking the outer axes.
+            var row = StridedCursor(shape: Array(dims.dropLast()), strides: Array(strides.dropLast()))
             for _ in 0..<rows {
-                let src = x + offset
+                let src = x + row.offset
                 if innerStride == 1 {
                     copyFloats(src, y, count: inner)
                 } else {
                     for k in 0..<inner { y[k] = src[k * innerStride] }
                 }
                 y += inner
-                // Next row: odometer over the outer axes.
-                var axis = outer.count - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    offset += strides[axis]
-                    if index[axis] < dims[axis] { break }
-                    offset -= strides[axis] * dims[axis]
-                    index[axis] = 0
-                    axis -= 1
-                }
+                row.advance()
             }
         }
     }

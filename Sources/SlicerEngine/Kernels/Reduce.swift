@@ -30,20 +30,10 @@ struct ReduceKernel: Kernel {
             }
             // Any set of axes: walk the input in order, each value to its output slot.
             for j in 0..<outPer { y[j] = start }
-            let outStrides = Self.outputStrides(inputShape, reduced)
-            var index = [Int](repeating: 0, count: inputShape.count)
-            var target = 0
+            var target = StridedCursor(shape: inputShape, strides: Self.outputStrides(inputShape, reduced))
             for i in 0..<inPer {
-                y[target] = combine(y[target], x[i])
-                var axis = inputShape.count - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    target += outStrides[axis]
-                    if index[axis] < inputShape[axis] { break }
-                    target -= outStrides[axis] * inputShape[axis]
-                    index[axis] = 0
-                    axis -= 1
-                }
+                y[target.offset] = combine(y[target.offset], x[i])
+                target.advance()
             }
             for j in 0..<outPer { y[j] = finish(y[j], count) }
         }
