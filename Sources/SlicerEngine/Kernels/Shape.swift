@@ -141,6 +141,10 @@ enum ShapeOps {
     static func unsqueeze(_ c: NodeContext) throws -> BuiltNode {
         let shape = try c.runtimeShape(0)
         let axes = try Self.axes(c, try c.optionalConstant(1, "axes")) ?? []
+        // Checked here, not by the planner: at a batch of 1 the shape alone cannot tell.
+        guard try !axes.contains(where: { try normalizedAxis($0, rank: shape.count + axes.count, c) == 0 }) else {
+            throw c.unsupported("Unsqueeze before the batch axis")
+        }
         let out = try unsqueezed(shape, axes: axes, c)
         return .alias(inputIndex: 0, shape: out)
     }
@@ -150,6 +154,9 @@ enum ShapeOps {
         var axes = try Self.axes(c, try c.optionalConstant(1, "axes"))
         // Without axes every axis of size 1 goes, except the batch: data keeps it.
         if axes == nil { axes = shape.indices.dropFirst().filter { shape[$0] == 1 } }
+        guard try !(axes ?? []).contains(where: { try normalizedAxis($0, rank: shape.count, c) == 0 }) else {
+            throw c.unsupported("Squeeze of the batch axis")
+        }
         return .alias(inputIndex: 0, shape: try squeezed(shape, axes: axes, c))
     }
 
