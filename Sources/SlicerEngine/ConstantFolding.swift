@@ -62,6 +62,15 @@ enum ConstantFolder {
             }
         }
         for (op, f, i) in unary { r[op] = { c, t in [try elementwise(c, [try first(t)], float: { f($0[0]) }, int: i.map { g in { try g($0[0]) } })] } }
+        r["Mod"] = { c, t in
+            // fmod = 0: the sign of the divisor (integers only, as Python's %); 1: of the dividend (C's fmod).
+            let cFmod = try c.int("fmod", default: 0) != 0
+            return [try elementwise(c, t.prefix(2).map { $0 }, float: { Float(Foundation.fmod(Double($0[0]), Double($0[1]))) }, int: { v in
+                guard v[1] != 0 else { throw FoldError.divisionByZero }
+                let r = v[0].remainderReportingOverflow(dividingBy: v[1]).partialValue
+                return !cFmod && r != 0 && (r < 0) != (v[1] < 0) ? r + v[1] : r
+            })]
+        }
         r["Not"] = { c, t in
             var out = try elementwise(c, [try first(t)], float: { $0[0] == 0 ? 1 : 0 }, int: { $0[0] == 0 ? 1 : 0 })
             out.dataType = .bool

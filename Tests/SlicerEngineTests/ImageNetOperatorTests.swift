@@ -462,6 +462,8 @@ final class ImageNetOperatorTests: XCTestCase {
         XCTAssertEqual(try fold("Mul", [ints([116]), ints([2])])[0].ints, [232])
         XCTAssertEqual(try fold("Sub", [ints([5]), ints([7])])[0].ints, [-2])
         XCTAssertEqual(try fold("Neg", [ints([5, -1])])[0].ints, [-5, 1])
+        XCTAssertEqual(try fold("Mod", [ints([7, -7, 7, -7]), ints([3, 3, -3, -3])])[0].ints, [1, 2, -2, -1])
+        XCTAssertEqual(try fold("Mod", [ints([7, -7, 7, -7]), ints([3, 3, -3, -3])], ["fmod": .int(1)])[0].ints, [1, -1, 1, -1])
         XCTAssertEqual(try fold("Floor", [floats([2.5, -2.5])])[0].floats, [2, -3])
         XCTAssertEqual(try fold("Ceil", [floats([2.5, -2.5])])[0].floats, [3, -2])
         XCTAssertEqual(try fold("Sqrt", [floats([9, 2])])[0].floats, [3, Float(2).squareRoot()])
@@ -508,6 +510,8 @@ final class ImageNetOperatorTests: XCTestCase {
         XCTAssertEqual(try fold("Size", [matrix])[0].ints, [6])
         // A damaged file must not make us allocate gigabytes.
         XCTAssertThrowsError(try fold("ConstantOfShape", [ints([1 << 20, 1 << 20])])) { XCTAssertTrue("\($0)".contains("implausibly large"), "\($0)") }
+        // Every operator accepted only on constants can be folded.
+        for op in ConstantFolder.constantOnlyOperators { XCTAssertNotNil(ConstantFolder.rules[op], op) }
         // Data never folds: the operator's kernel (or refusal) decides.
         let n = ONNXNode(name: "n", opType: "Add", domain: "", inputs: ["a", "b"], outputs: ["y"], attributes: [:])
         XCTAssertNil(try ConstantFolder.fold(NodeContext(node: n, opset: 13, file: "f", inputs: [.runtime(shape: [1, 2]), .constant(ints([1]))])))
