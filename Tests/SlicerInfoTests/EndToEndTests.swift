@@ -241,6 +241,24 @@ final class ClassMappingTests: XCTestCase {
         }
     }
 
+    /// The same through real files: a folder of PNGs in subfolders 0, 1, 2, 4, 5, 6, 7, 9,
+    /// read by the loader the command line and the app use.
+    func testImageFolderOnDiskIsMatchedByName() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let png = root.appendingPathComponent("Tests/SlicerUITests/Reference/demo-dark.png").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("class-mapping-\(ProcessInfo.processInfo.processIdentifier)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for digit in ["0", "1", "2", "4", "5", "6", "7", "9"] {
+            let sub = folder.appendingPathComponent(digit)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: png, toPath: sub.appendingPathComponent("a.png").path)
+        }
+        let input = try ModelInput.load(network: try Network(contentsOf: Self.mnistModel), data: folder.path)
+        XCTAssertEqual(input.classMapping.source, .modelLabels)
+        XCTAssertEqual(input.images.labels, [0, 1, 2, 4, 5, 6, 7, 9])
+        XCTAssertEqual([input.images.channels, input.images.height, input.images.width], [1, 28, 28])
+    }
+
     func testClassIndexFileWins() throws {
         let network = try Network(contentsOf: Self.mnistModel)
         let index = ClassIndex(path: "index.json", names: [3: ["n03", "three"], 8: ["n08", "eight"], 1: ["n01", "one"]])
