@@ -44,7 +44,7 @@ extension UIContext {
         let caption = visible.isEmpty ? current : "\(visible): \(current)"
         let textRect = Rect(x: rect.x + scaled(theme.padding), y: rect.y,
                             width: max(0, arrowCentre.x - arrowSize - rect.x - 2 * scaled(theme.padding)), height: rect.height)
-        drawText(caption[...], in: textRect, color: colors.text)
+        drawText(caption[...], in: textRect, color: colors.text, labelOf: .control(id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
 
         if isOpen, !options.isEmpty {
@@ -68,7 +68,11 @@ extension UIContext {
         // Open downwards unless the list fits better above.
         let opensDown = below >= wanted || below >= above
         let height = min(wanted, max(rowHeight, opensDown ? below : above))
-        let width = max(anchor.width, scaled(120))
+        // As wide as the longest option (within the window), so no option is shortened.
+        let widest = options.map { measurer.width(of: UIContext.visibleText($0), font: font(.body)) }.max() ?? 0
+        let fitting = widest + 2 * scaled(theme.padding) + 2 * border
+            + (options.count > 10 ? scaled(theme.scrollbarWidth) : 0)
+        let width = min(max(anchor.width, scaled(120), fitting.rounded(.up)), display.width)
         let x = max(0, min(anchor.x, display.maxX - width))
         let rect = Rect(x: x, y: opensDown ? anchor.maxY + scaled(2) : anchor.minY - scaled(2) - height, width: width, height: height)
         popupRect = rect
@@ -89,7 +93,8 @@ extension UIContext {
                 } else if r.isHovered {
                     drawList.fillRect(row, color: colors.widgetHovered)
                 }
-                drawText(UIContext.visibleText(option), in: row.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text)
+                drawText(UIContext.visibleText(option), in: row.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text,
+                         labelOf: .control(r.id, option + "##\(index)"))
                 if r.isClicked { chosen = index }
             }
             endPanel()
@@ -170,7 +175,7 @@ extension UIContext {
             drawList.fillRect(box, color: colors.panel, cornerRadius: scaled(6))
             drawList.strokeRect(box, color: colors.error, thickness: max(1, scaled(theme.borderWidth)), cornerRadius: scaled(6))
             drawText(title[...], in: Rect(x: box.x + pad, y: box.y + pad, width: box.width - 2 * pad, height: titleHeight),
-                     style: .heading, color: colors.error)
+                     style: .heading, color: colors.error, labelOf: TextOwner(kind: .label, id: id(title), label: title))
             var y = box.y + pad + titleHeight + scaled(theme.spacing)
             for line in lines {
                 drawList.text(line, at: Vec2(box.x + pad, y), font: bodyFont, color: colors.text, measurer: measurer)

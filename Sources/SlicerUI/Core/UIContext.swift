@@ -20,12 +20,49 @@ public struct IDCollision: Hashable, Sendable {
     public var label: String
 }
 
+/// A line of text that did not fit its rectangle and was drawn shortened with "…".
+/// In front of an audience a shortened control label hides what the control does, so the
+/// text-fitting code records every shortening; layout tests fail on the ones they care about.
+public struct TextTruncation: Sendable, Hashable, CustomStringConvertible {
+    /// Whose text it was.
+    public enum Kind: Sendable, Hashable {
+        /// The label of an interactive widget (button, check box, segment, tab, drop-down…).
+        case control
+        /// Static text with a name: `label(_:)`, modal titles, or `drawText(…, owner:)`.
+        case label
+        /// Other text a view drew with `drawText` (values, axis ticks, captions).
+        case text
+    }
+
+    public var kind: Kind
+    /// The text as asked for.
+    public var text: String
+    /// What was drawn instead ("" when not even "…" fitted).
+    public var shown: String
+    /// The widget's ID (for `.control`), or the ID its label has in its scope (for `.label`).
+    public var widgetID: WidgetID?
+    /// The label the ID was made from (may carry a "##key" suffix).
+    public var label: String?
+    /// The rectangle the text had to fit.
+    public var rect: Rect
+
+    public var description: String {
+        "\(kind) \(label.map { "'\($0)' " } ?? "")\(widgetID.map { "\($0) " } ?? "")shows '\(shown)' for '\(text)' in \(Int(rect.width.rounded())) px"
+    }
+}
+
 /// Problems found while building frames, for tests and a debug overlay.
 public struct Diagnostics: Sendable {
     /// ID collisions of the last completed frame.
     public var idCollisions: [IDCollision] = []
     /// Unbalanced begin/end or push/pop calls noticed at the end of the last frame.
     public var unbalancedScopes: [String] = []
+    /// Text shortened to fit in the last completed frame, in drawing order.
+    public var truncations: [TextTruncation] = []
+
+    /// The truncated labels of controls and named static text: what a user reads to know
+    /// what a control does. Plain view text (`.text`) is left out.
+    public var truncatedLabels: [TextTruncation] { truncations.filter { $0.kind != .text } }
 }
 
 /// How a region responds to the mouse and keyboard this frame.
@@ -117,6 +154,7 @@ public final class UIContext {
     var idStack: [UInt64] = [UIContext.hashSeed]
     var usedIDs = Set<WidgetID>()
     var collisions: [IDCollision] = []
+    var truncations: [TextTruncation] = []
 
     // Hover resolution: the topmost widget under the mouse last frame wins overlaps.
     struct HoverRecord { var id: WidgetID; var rect: Rect; var layer: DrawLayer }
@@ -187,6 +225,7 @@ public final class UIContext {
         idStack.append(UIContext.hashSeed)
         usedIDs.removeAll(keepingCapacity: true)
         collisions.removeAll(keepingCapacity: true)
+        truncations.removeAll(keepingCapacity: true)
         previousTopmostHover = topmostHover
         topmostHover = nil
         previousCoveredAreas = coveredAreas
@@ -261,7 +300,7 @@ public final class UIContext {
         }
         wakeTime = requestedWake
 
-        diagnostics = Diagnostics(idCollisions: collisions, unbalancedScopes: unbalanced)
+        diagnostics = Diagnostics(idCollisions: collisions, unbalancedScopes: unbalanced, truncations: truncations)
     }
 
     /// The frame's triangles, one draw list per layer.

@@ -6,6 +6,15 @@ public enum TextAlignment: Sendable {
     case leading, center, trailing
 }
 
+/// Whose label a line of text is, for truncation reports.
+struct TextOwner {
+    var kind: TextTruncation.Kind
+    var id: WidgetID?
+    var label: String?
+
+    static func control(_ id: WidgetID, _ label: String) -> TextOwner { TextOwner(kind: .control, id: id, label: label) }
+}
+
 /// Caret of the one text field being edited (only one can have focus).
 struct TextEditState {
     var id: WidgetID?
@@ -20,8 +29,17 @@ extension UIContext {
     // MARK: Text helpers
 
     /// Draws one line of text in `rect`, vertically centred, truncated with "…" if needed.
+    /// `owner` names the control or caption the text belongs to (its ID in the current scope):
+    /// a truncation is then reported as a label's in `diagnostics`, not as a view's text.
     public func drawText(_ text: Substring, in rect: Rect, style: TextStyle = .body, color: Color,
-                         alignment: TextAlignment = .leading) {
+                         alignment: TextAlignment = .leading, owner: String? = nil) {
+        drawText(text, in: rect, style: style, color: color, alignment: alignment,
+                 labelOf: owner.map { TextOwner(kind: .label, id: id($0), label: $0) })
+    }
+
+    /// `drawText` for widgets: their labels are reported with the widget's ID when shortened.
+    func drawText(_ text: Substring, in rect: Rect, style: TextStyle = .body, color: Color,
+                  alignment: TextAlignment = .leading, labelOf owner: TextOwner?) {
         guard !text.isEmpty else { return }
         let font = self.font(style)
         var line = text
@@ -29,6 +47,7 @@ extension UIContext {
         if width > rect.width + 0.5 {
             line = measurer.truncate(String(text), font: font, maxWidth: rect.width)[...]
             width = measurer.width(of: line, font: font)
+            noteTruncation(of: text, shown: line, in: rect, owner: owner)
         }
         let metrics = measurer.metrics(of: font)
         let x: Float
@@ -41,6 +60,12 @@ extension UIContext {
         drawList.text(line, at: Vec2(x, y), font: font, color: color, measurer: measurer)
     }
 
+    /// Records text that had to be shortened (or left out) to fit `rect`.
+    func noteTruncation(of text: Substring, shown: Substring, in rect: Rect, owner: TextOwner?) {
+        truncations.append(TextTruncation(kind: owner?.kind ?? .text, text: String(text), shown: String(shown),
+                                          widgetID: owner?.id, label: owner?.label, rect: rect))
+    }
+
     // MARK: Label
 
     /// Static text. With `wrap`, long text breaks into lines that fit the cell.
@@ -49,6 +74,7 @@ extension UIContext {
         let font = self.font(style)
         let lineHeight = measurer.metrics(of: font).lineHeight
         let color = color ?? (style == .small ? theme.colors.textDim : theme.colors.text)
+        let owner = TextOwner(kind: .label, id: id(text), label: text)
         if wrap {
             // Peek at the cell width first: wrapping needs it, and the cell height depends on it.
             let frame = layoutStack[layoutStack.count - 1]
@@ -58,11 +84,11 @@ extension UIContext {
             let rect = nextRect(preferredHeight: lineHeight * Float(lines.count))
             for (i, line) in lines.enumerated() {
                 drawText(line, in: Rect(x: rect.x, y: rect.y + Float(i) * lineHeight, width: rect.width, height: lineHeight),
-                         style: style, color: color, alignment: alignment)
+                         style: style, color: color, alignment: alignment, labelOf: owner)
             }
         } else {
             let rect = nextRect(preferredHeight: lineHeight)
-            drawText(text[...], in: rect, style: style, color: color, alignment: alignment)
+            drawText(text[...], in: rect, style: style, color: color, alignment: alignment, labelOf: owner)
         }
     }
 
@@ -85,7 +111,7 @@ extension UIContext {
         drawList.fillRect(rect, color: fill, cornerRadius: radius)
         drawList.strokeRect(rect, color: colors.widgetBorder, thickness: scaled(theme.borderWidth), cornerRadius: radius)
         drawText(UIContext.visibleText(label), in: rect.insetBy(dx: scaled(theme.padding), dy: 0),
-                 color: colors.text, alignment: .center)
+                 color: colors.text, alignment: .center, labelOf: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         if i.isClicked { noteChange() }
         return i.isClicked
@@ -115,7 +141,7 @@ extension UIContext {
         }
         let textRect = Rect(x: box.maxX + scaled(theme.padding), y: rect.y,
                             width: max(0, rect.maxX - box.maxX - scaled(theme.padding)), height: rect.height)
-        drawText(UIContext.visibleText(label), in: textRect, color: colors.text)
+        drawText(UIContext.visibleText(label), in: textRect, color: colors.text, labelOf: .control(i.id, label))
         drawFocusRing(box, isFocused: i.isFocused)
         return i.isClicked
     }
@@ -139,7 +165,7 @@ extension UIContext {
                             color: isOn ? colors.textOnAccent : colors.textDim)
         let textRect = Rect(x: track.maxX + scaled(theme.padding), y: rect.y,
                             width: max(0, rect.maxX - track.maxX - scaled(theme.padding)), height: rect.height)
-        drawText(UIContext.visibleText(label), in: textRect, color: colors.text)
+        drawText(UIContext.visibleText(label), in: textRect, color: colors.text, labelOf: .control(i.id, label))
         drawFocusRing(track, isFocused: i.isFocused)
         return i.isClicked
     }
@@ -178,7 +204,8 @@ extension UIContext {
                                   color: colors.widgetBorder)
             }
             drawText(UIContext.visibleText(option), in: segment.insetBy(dx: scaled(4), dy: 0),
-                     color: isSelected ? colors.textOnAccent : colors.text, alignment: .center)
+                     color: isSelected ? colors.textOnAccent : colors.text, alignment: .center,
+                     labelOf: .control(i.id, option + "##\(index)"))
             drawFocusRing(segment, isFocused: i.isFocused)
         }
         popID()
@@ -252,7 +279,8 @@ extension UIContext {
         drawList.fillRect(grab, color: i.isActive ? colors.accentHovered : colors.accent, cornerRadius: scaled(2))
         let visible = UIContext.visibleText(label)
         let caption = visible.isEmpty ? text(value) : "\(visible): \(text(value))"
-        drawText(caption[...], in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, alignment: .center)
+        drawText(caption[...], in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, alignment: .center,
+                 labelOf: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         return changed
     }
@@ -372,20 +400,21 @@ extension UIContext {
     public func selectable(_ label: String, isSelected: Bool, height: Float? = nil) -> Bool {
         let rect = nextRect(preferredHeight: height ?? (lineHeight() + scaled(theme.padding)))
         let i = interact(label, rect: rect, options: .focusable)
-        drawSelectableRow(UIContext.visibleText(label), rect: rect, isSelected: isSelected, isHovered: i.isHovered)
+        drawSelectableRow(UIContext.visibleText(label), rect: rect, isSelected: isSelected, isHovered: i.isHovered,
+                          owner: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         if i.isClicked { noteChange() }
         return i.isClicked
     }
 
-    private func drawSelectableRow(_ text: Substring, rect: Rect, isSelected: Bool, isHovered: Bool) {
+    private func drawSelectableRow(_ text: Substring, rect: Rect, isSelected: Bool, isHovered: Bool, owner: TextOwner) {
         let colors = theme.colors
         if isSelected {
             drawList.fillRect(rect, color: colors.selection, cornerRadius: scaled(2))
         } else if isHovered {
             drawList.fillRect(rect, color: colors.widgetHovered, cornerRadius: scaled(2))
         }
-        drawText(text, in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text)
+        drawText(text, in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, labelOf: owner)
     }
 
     /// A scrolling list with one selected row; Up/Down move the selection when it has focus.
@@ -434,7 +463,8 @@ extension UIContext {
                 changed = true
             }
             if r.isPressed { focus(listID, visible: false) }
-            drawSelectableRow(UIContext.visibleText(items[index]), rect: row, isSelected: selection == index, isHovered: r.isHovered)
+            drawSelectableRow(UIContext.visibleText(items[index]), rect: row, isSelected: selection == index, isHovered: r.isHovered,
+                              owner: .control(r.id, items[index] + "##\(index)"))
         }
         if last < items.count { _ = nextRect(preferredHeight: Float(items.count - last) * rowHeight) }
         endPanel()
@@ -463,7 +493,11 @@ extension UIContext {
             let width = (measurer.width(of: text, font: font(.body)) + 2 * pad).rounded()
             let tabRect = Rect(x: x, y: rect.y, width: min(width, max(0, rect.maxX - x)), height: rect.height)
             x += width
-            guard tabRect.width > 0 else { continue }
+            guard tabRect.width > 0 else {
+                // A tab with no room at all is a label the user cannot see: report it too.
+                noteTruncation(of: text, shown: "", in: tabRect, owner: .control(id(tab + "##\(index)"), tab + "##\(index)"))
+                continue
+            }
             let i = interact(tab + "##\(index)", rect: tabRect, options: .focusable)
             if i.isClicked, selection != index {
                 selection = index
@@ -477,7 +511,8 @@ extension UIContext {
                 drawList.fillRect(Rect(x: tabRect.x, y: tabRect.maxY - scaled(3), width: tabRect.width, height: scaled(3)),
                                   color: colors.accent)
             }
-            drawText(text, in: tabRect, color: isSelected ? colors.text : colors.textDim, alignment: .center)
+            drawText(text, in: tabRect, color: isSelected ? colors.text : colors.textDim, alignment: .center,
+                     labelOf: .control(i.id, tab + "##\(index)"))
             drawFocusRing(tabRect, isFocused: i.isFocused)
         }
         popID()
