@@ -57,6 +57,14 @@ extension UIContext {
         return changed
     }
 
+    /// The width a drop-down needs to show "label: option" for its widest option.
+    public func fittingWidth(dropDown label: String, options: [String]) -> Float {
+        let visible = UIContext.visibleText(label)
+        let widest = options.map { textWidth(visible.isEmpty ? $0 : "\(visible): \($0)") }.max() ?? 0
+        // Text inset by the padding, then the arrow (two half-widths) and the padding after it.
+        return widest + 4 * scaled(theme.padding) + 2 * (lineHeight() * 0.3).rounded()
+    }
+
     /// The open list of a drop-down; returns the option clicked, if any.
     private func dropDownList(_ label: String, anchor: Rect, options: [String], selection: Int) -> Int? {
         let rowHeight = lineHeight() + scaled(theme.padding)
@@ -142,6 +150,20 @@ extension UIContext {
                 drawList.text(line, at: Vec2(rect.x + pad, rect.y + pad + Float(i) * lineHeight), font: font,
                               color: colors.tooltipText, measurer: measurer)
             }
+        }
+    }
+
+    // MARK: Modal dialogs
+
+    /// A dialog over a veil: `body` draws in the modal layer, and until it is gone the rest of
+    /// the window neither reacts to the mouse nor takes part in Tab order.
+    public func modal(_ body: () -> Void) {
+        modalOpen = true
+        withLayer(.modal) {
+            let display = displayRect
+            cover(display)
+            drawList.fillRect(display, color: theme.colors.modalVeil)
+            body()
         }
     }
 

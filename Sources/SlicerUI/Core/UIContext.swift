@@ -142,6 +142,11 @@ public final class UIContext {
     /// nil means "sleep until input". Updated by `endFrame()`.
     public private(set) var wakeTime: Double?
 
+    /// Whether Tab and Shift+Tab move keyboard focus between widgets (read at `beginFrame`).
+    /// An app that gives Tab another meaning (cycling its views) turns it off, and back on
+    /// while a dialog needs Tab to walk its fields and buttons.
+    public var tabMovesFocus = true
+
     /// Clipboard access supplied by the backend; nil (no clipboard) in tests.
     public var readClipboard: (@MainActor () -> String?)?
     public var writeClipboard: (@MainActor (String) -> Void)?
@@ -176,6 +181,8 @@ public final class UIContext {
     // Keyboard.
     var consumedKeys: [Bool] = []
     var focusOrder: [WidgetID] = []
+    /// The focus stops of the modal layer this frame: once a dialog is up, Tab walks only these.
+    var modalFocusOrder: [WidgetID] = []
     var previousFocusOrder: [WidgetID] = []
     var focusSeen = false
     var focusMovedThisFrame = false
@@ -199,6 +206,8 @@ public final class UIContext {
     var popupRect: Rect?
     var popupAnchor: Rect?
     var textEdit = TextEditState()
+    /// A text field asked to select all of its text when it next draws with focus.
+    var pendingSelectAll: WidgetID?
     var modalOpen = false
     var previousModalOpen = false
     var wheelConsumed = false
@@ -230,8 +239,10 @@ public final class UIContext {
         topmostHover = nil
         previousCoveredAreas = coveredAreas
         coveredAreas.removeAll(keepingCapacity: true)
-        previousFocusOrder = focusOrder
+        // A dialog that opened during the last frame: Tab walks its widgets only, from the start.
+        previousFocusOrder = modalOpen ? modalFocusOrder : focusOrder
         focusOrder.removeAll(keepingCapacity: true)
+        modalFocusOrder.removeAll(keepingCapacity: true)
         consumedKeys = Array(repeating: false, count: input.keys.count)
         previousModalOpen = modalOpen
         modalOpen = false
@@ -251,7 +262,9 @@ public final class UIContext {
         stateAtBegin = (previousTopmostHover?.id, activeID, focusID, openPopupID)
 
         // Tab / Shift+Tab move focus along last frame's order (this frame's isn't known yet).
-        if takeKey(.tab, modifiers: []) { moveFocus(by: 1) } else if takeKey(.tab, modifiers: .shift) { moveFocus(by: -1) }
+        if tabMovesFocus {
+            if takeKey(.tab, modifiers: []) { moveFocus(by: 1) } else if takeKey(.tab, modifiers: .shift) { moveFocus(by: -1) }
+        }
 
         layoutStack.removeAll(keepingCapacity: true)
         panelStack.removeAll(keepingCapacity: true)
@@ -456,7 +469,7 @@ public final class UIContext {
         var result = Interaction(id: id, rect: rect)
         result.isHovered = hover(id, rect)
         let focusable = options.contains(.focusable) || options.contains(.customKeys)
-        if focusable, layer == .modal || !previousModalOpen { focusOrder.append(id) }
+        if focusable { addFocusStop(id) }
 
         if result.isHovered, activeID == nil, input.wasPressed(.left) {
             activeID = id
@@ -503,11 +516,17 @@ public final class UIContext {
         return result
     }
 
+    /// Adds a widget to this frame's Tab order; behind an open dialog, widgets are left out.
+    private func addFocusStop(_ id: WidgetID) {
+        if layer == .modal { modalFocusOrder.append(id) }
+        if layer == .modal || !previousModalOpen { focusOrder.append(id) }
+    }
+
     /// Adds a widget to the Tab order without mouse handling (for composite widgets whose
     /// parts handle the mouse). Returns whether it has focus.
     func registerFocusStop(_ id: WidgetID, label: String, rect: Rect) -> Bool {
         register(id, label: label, rect: rect)
-        if layer == .modal || !previousModalOpen { focusOrder.append(id) }
+        addFocusStop(id)
         guard focusID == id else { return false }
         focusSeen = true
         if focusMovedThisFrame {
