@@ -321,6 +321,46 @@ final class RenderTests: XCTestCase {
     }
 }
 
+extension RenderTests {
+    /// F11 twice gives back the window's size: SDL kept the desktop's size after leaving full
+    /// screen (X11 and the offscreen driver alike), so the layout stayed clipped until a resize.
+    @MainActor func testLeavingFullScreenRestoresTheWindowSize() async throws {
+        if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
+            _ = try HeadlessHost(width: 64, height: 64)
+        }
+        var options = SDLWindowHost.Options()
+        options.width = 900
+        options.height = 640
+        options.vsync = false
+        let host = try SDLWindowHost(options: options)
+        // Another thread keeps the loop turning, then ends it.
+        let poker = Thread {
+            for _ in 0..<60 { usleep(20_000); SDLWindowHost.wakeUp() }
+            SDLWindowHost.postQuit()
+        }
+        poker.start()
+        var frame = 0
+        var sizes: [Vec2] = []
+        var toggledOffAt: Int?
+        host.run { ui in
+            frame += 1
+            sizes.append(ui.displayRect.size)
+            ui.label("full screen")
+            if frame == 3 { host.isFullscreen = true }
+            if toggledOffAt == nil, frame > 3, host.isFullscreen, ui.displayRect.size != sizes[0] {
+                host.isFullscreen = false
+                toggledOffAt = frame
+            }
+        }
+        let first = try XCTUnwrap(sizes.first)
+        XCTAssertEqual(first, Vec2(900, 640))
+        XCTAssertTrue(sizes.contains { $0 != first }, "full screen took another size: \(Set(sizes.map { "\($0)" }))")
+        XCTAssertNotNil(toggledOffAt)
+        XCTAssertEqual(sizes.last, first, "back to the window's size after F11 twice")
+        XCTAssertFalse(host.isFullscreen)
+    }
+}
+
 private func processCPUSeconds() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
