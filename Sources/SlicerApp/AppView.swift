@@ -139,8 +139,10 @@ public final class AppView {
         return url.lastPathComponent.isEmpty ? source : url.lastPathComponent
     }
 
-    /// The title bar's text (the host shows it as the window title).
-    public var windowTitle: String { "CNNSlicer — \(modelName) · \(dataName)" }
+    /// The title bar's text (the host shows it as the window title). ASCII separators: SDL's X11
+    /// backend converts the title in the process's locale, which is "C" for a Swift program, and a
+    /// non-ASCII character there leaves the window manager's _NET_WM_NAME at the old title.
+    public var windowTitle: String { "CNNSlicer - \(modelName) - \(dataName)" }
 
     /// The toolbar's heading, longest first: the first that fits is shown.
     func titleVariants() -> [String] {
