@@ -58,16 +58,7 @@ final class ShellHarness {
     func frame(_ ui: UIContext) { view.frame(ui) }
 
     /// Runs frames until the analysis and the shown image are in.
-    func settle(timeout: Double = 30) {
-        let deadline = Date().addingTimeInterval(timeout)
-        var calm = 0
-        while Date() < deadline && calm < 3 {
-            host.frame(frame)
-            let done = model.snapshot?.isComplete ?? false
-            calm = done && model.featureMaps != nil ? calm + 1 : 0
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-    }
+    func settle(timeout: Double = 30) { runUntilSettled(host, model, timeout: timeout, frame) }
 
     /// An IDX pair (`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`) of deterministic
     /// images: a bright square whose place depends on the label, over noise.
@@ -106,6 +97,7 @@ final class ShellLayoutTests: XCTestCase {
             Setup(width: 1600, height: 1000, scale: 1, theme: 1, largeType: false),
             Setup(width: 1600, height: 1000, scale: 1.25, theme: 2, largeType: false),
             Setup(width: 1024, height: 700, scale: 1, theme: 1, largeType: true),
+            Setup(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
         ]
         let h = try ShellHarness(series: 2)
         for setup in setups {

@@ -290,15 +290,7 @@ final class RenderTests: XCTestCase {
 
     /// The window host sleeps while nothing happens and wakes for `wakeUp()`.
     @MainActor func testWindowHostIdlesWithoutBusyLooping() async throws {
-        // Without a display, SDL's offscreen driver (started by the headless host) serves.
-        if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
-            _ = try HeadlessHost(width: 64, height: 64)
-        }
-        var options = SDLWindowHost.Options()
-        options.width = 320
-        options.height = 200
-        options.vsync = false
-        let host = try SDLWindowHost(options: options)
+        let host = try windowHost(width: 320, height: 200)
         let startCPU = processCPUSeconds()
         // Another thread: 400 ms of silence, then five wake-ups, then quit.
         let poker = Thread {
@@ -325,14 +317,7 @@ extension RenderTests {
     /// F11 twice gives back the window's size: SDL kept the desktop's size after leaving full
     /// screen (X11 and the offscreen driver alike), so the layout stayed clipped until a resize.
     @MainActor func testLeavingFullScreenRestoresTheWindowSize() async throws {
-        if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
-            _ = try HeadlessHost(width: 64, height: 64)
-        }
-        var options = SDLWindowHost.Options()
-        options.width = 900
-        options.height = 640
-        options.vsync = false
-        let host = try SDLWindowHost(options: options)
+        let host = try windowHost(width: 900, height: 640)
         // Another thread keeps the loop turning, then ends it.
         let poker = Thread {
             for _ in 0..<60 { usleep(20_000); SDLWindowHost.wakeUp() }
@@ -359,6 +344,20 @@ extension RenderTests {
         XCTAssertEqual(sizes.last, first, "back to the window's size after F11 twice")
         XCTAssertFalse(host.isFullscreen)
     }
+}
+
+/// The real window host without vsync; without a display, on SDL's offscreen driver
+/// (which the headless host starts).
+@MainActor
+private func windowHost(width: Int, height: Int) throws -> SDLWindowHost {
+    if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
+        _ = try HeadlessHost(width: 64, height: 64)
+    }
+    var options = SDLWindowHost.Options()
+    options.width = width
+    options.height = height
+    options.vsync = false
+    return try SDLWindowHost(options: options)
 }
 
 private func processCPUSeconds() -> Double {
