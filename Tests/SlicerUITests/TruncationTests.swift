@@ -90,3 +90,28 @@ final class TruncationTests: XCTestCase {
         XCTAssertEqual(h.ui.diagnostics.truncations.filter { $0.text == options[1] }, [], "\(h.ui.diagnostics.truncations)")
     }
 }
+
+final class LongDropDownTests: XCTestCase {
+    /// A drop-down of 1,000 options (ImageNet's classes) opens at the chosen one and makes
+    /// widgets only of the rows in view.
+    @MainActor func testALongListOpensAtTheSelectionAndCullsRowsOutOfView() async throws {
+        let h = Harness()
+        let options = (0..<1000).map { "class \($0)" }
+        var choice = 900
+        let build: (UIContext) -> Void = { ui in
+            ui.row(.points(200))
+            ui.dropDown("class", selection: &choice, options: options)
+        }
+        h.frame(build)
+        h.click(at: h.ui.lastItem.rect.center, build)
+        h.frame(build)
+        let popup = try XCTUnwrap(h.ui.popupRect)
+        let list = h.frame(build).lists[DrawLayer.popup.rawValue]
+        XCTAssertLessThan(list.vertices.count, 40 * 30, "rows out of view are not drawn")
+        // The row just below the chosen one is in view: clicking it chooses 901.
+        let rowHeight = h.ui.lineHeight() + h.ui.scaled(h.ui.theme.padding)
+        let selected = popup.y + (popup.height - rowHeight) / 2 + rowHeight / 2
+        h.click(at: Vec2(popup.center.x, selected + rowHeight), build)
+        XCTAssertEqual(choice, 901)
+    }
+}

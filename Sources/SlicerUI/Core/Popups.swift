@@ -21,6 +21,7 @@ extension UIContext {
             isOpen.toggle()
             openPopupID = isOpen ? id : nil
             popupOpenedThisFrame = isOpen
+            if isOpen { popupOpenedAtFrame = frameIndex }
             popupAnchor = rect
         }
         if i.isFocused, !options.isEmpty {
@@ -90,9 +91,22 @@ extension UIContext {
             cover(rect)
             // A soft shadow so the list reads as floating.
             drawList.fillRect(rect.offsetBy(Vec2(scaled(2), scaled(3))), color: Color.black.withAlpha(0.25), cornerRadius: scaled(4))
+            // Opening: scroll the chosen option into view (a list of 1,000 classes opens at it). The
+            // panel learns its content height in its first frame, so the second applies it too.
+            if frameIndex - popupOpenedAtFrame <= 1 {
+                let top = Float(selection) * rowHeight
+                let visible = rect.height - 2 * border
+                setScrollOffset(Vec2(0, max(0, top - (visible - rowHeight) / 2)), ofPanel: label + "##popup")
+            }
+            let scroll = scrollOffset(ofPanel: label + "##popup").y
             beginPanel(label + "##popup", rect: rect, options: [.background, .border, .scrollable])
             layoutStack[layoutStack.count - 1].spacing = 0
-            for (index, option) in options.enumerated() {
+            // Only the rows in view become widgets; the others only take their height.
+            let first = min(options.count, max(0, Int(scroll / rowHeight)))
+            let last = min(options.count, first + Int(rect.height / rowHeight) + 2)
+            if first > 0 { _ = nextRect(preferredHeight: Float(first) * rowHeight) }
+            for index in first..<last {
+                let option = options[index]
                 let row = nextRect(preferredHeight: rowHeight)
                 let r = interact(option + "##\(index)", rect: row)
                 let colors = theme.colors
@@ -105,6 +119,7 @@ extension UIContext {
                          labelOf: .control(r.id, option + "##\(index)"))
                 if r.isClicked { chosen = index }
             }
+            if last < options.count { _ = nextRect(preferredHeight: Float(options.count - last) * rowHeight) }
             endPanel()
         }
         return chosen

@@ -201,6 +201,8 @@ public final class UIContext {
     var layerStack: [DrawLayer] = []
     var openPopupID: WidgetID?
     var popupOpenedThisFrame = false
+    /// The frame in which the open popup opened.
+    var popupOpenedAtFrame = 0
     /// The open popup was drawn this frame; if its owner is gone, the popup closes.
     var popupDrawn = false
     var popupRect: Rect?
