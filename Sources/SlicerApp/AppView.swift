@@ -364,6 +364,7 @@ public final class AppView {
         maps.enlarged = nil
         browser.classFilter = nil
         browser.revealed = nil
+        browser.shownIndices = nil
         if let textures {
             for id in browser.thumbnailTextures.values { textures.releaseTexture(id) }
         }

@@ -14,6 +14,9 @@ struct BrowserState {
     var thumbnailTextures: [Int: TextureID] = [:]
     /// Where each thumbnail in view was drawn in the last frame (image index → rectangle).
     var thumbnailRects: [Int: Rect] = [:]
+    /// The images under the class filter, kept while the filter and the data stay (50,000
+    /// ImageNet validation images are not filtered again every frame).
+    var shownIndices: (filter: Int?, source: String, count: Int, indices: [Int])?
 }
 
 struct DrawPadState {
@@ -44,7 +47,13 @@ extension AppView {
     /// The images shown under the class filter, in dataset order.
     func browserIndices() -> [Int] {
         let images = model.workspace.images
-        return browser.classFilter.map { images.indices(ofClass: $0) } ?? Array(0..<images.count)
+        if let cached = browser.shownIndices, cached.filter == browser.classFilter, cached.source == images.source,
+           cached.count == images.count {
+            return cached.indices
+        }
+        let indices = browser.classFilter.map { images.indices(ofClass: $0) } ?? Array(0..<images.count)
+        browser.shownIndices = (browser.classFilter, images.source, images.count, indices)
+        return indices
     }
 
     /// Thumbnails grouped by class, with a mark for right/wrong predictions.
