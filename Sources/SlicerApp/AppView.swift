@@ -225,8 +225,12 @@ public final class AppView {
         func flowing(_ all: [FlowControl]) -> FlowLayout {
             ui.flowLayout(all, width: width, groupSpacing: ui.scaled(14), trailingGroup: ToolbarGroup.commands.rawValue)
         }
-        // `min` keeps the first of equals: the longest title among the fewest rows.
-        let title = titleVariants().map { ($0, flowing([heading($0)] + controls).rowCount) }.min { $0.1 < $1.1 }?.0 ?? ""
+        // Of the variants that fit the width (else the shortest), the longest among those giving
+        // the fewest rows (`min` keeps the first of equals).
+        let variants = titleVariants()
+        let fitting = variants.filter { ui.textWidth($0, style: .heading) + ui.scaled(4) <= width }
+        let title = (fitting.isEmpty ? Array(variants.suffix(1)) : fitting)
+            .map { ($0, flowing([heading($0)] + controls).rowCount) }.min { $0.1 < $1.1 }?.0 ?? ""
         controls.insert(heading(title), at: 0)
         return ToolbarPlan(controls: controls, layout: flowing(controls))
     }

@@ -97,8 +97,11 @@ extension AppView {
         // The controls wrap to more rows in a narrow panel rather than cutting their labels.
         let busy = carRunner.isRunning && carRunner.job == job
         let brushed = model.selection.channels
+        // The tap's name goes in the label while it fits a row (ResNet names are long).
+        let runLabels = busy ? ["Running CAR on \(tap.name)…", "Running CAR…"] : ["Run CAR for \(tap.name)", "Run CAR"]
+        let runLabel = runLabels.first { ui.fittingWidth(button: $0) <= rect.width - 2 * pad } ?? runLabels[1]
         let buttons = [
-            ui.flowButton(busy ? "Running CAR on \(tap.name)…" : "Run CAR for \(tap.name)") {
+            ui.flowButton(runLabel) {
                 if !busy { self.carRunner.start(job, input: self.model.engine.input, greedy: self.carGreedy, wake: self.model.wake) }
             },
             FlowControl(width: ui.fittingWidth(checkbox: "greedy ½")) {

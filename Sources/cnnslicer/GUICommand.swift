@@ -145,6 +145,9 @@ struct ScreenshotCommand: ParsableCommand {
     @Flag(name: .long, help: "Large type (as Ctrl L in the app).")
     var largeType = false
 
+    @Flag(name: .long, help: "List every control label the frame had to shorten with \"…\" on stderr, and exit with status 1 if there is one.")
+    var checkLabels = false
+
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
     var frameStats = false
 
@@ -192,6 +195,11 @@ struct ScreenshotCommand: ParsableCommand {
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
             try host.saveScreenshot(to: out)
+            if checkLabels {
+                let cut = host.ui.diagnostics.truncatedLabels
+                for t in cut { FileHandle.standardError.write(Data("cnnslicer: \(out): truncated \(t)\n".utf8)) }
+                if !cut.isEmpty { throw ExitCode(1) }
+            }
             if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
         }
     }

@@ -21,11 +21,18 @@ final class ShellHarness {
             .appendingPathComponent("SlicerEngineTests/Fixtures").path
     }
 
+    /// The models the project ships (exported from PyTorch: real tap names such as `/1/BatchNormalization`).
+    static var shippedModels: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("assets/models").path
+    }
+
     /// - Parameters:
     ///   - images: how many 28×28 images (labels cycle through the ten classes).
     ///   - series: checkpoints of the fixture model (more than one shows the epoch slider).
+    ///   - model: the checkpoint copied into the series (default: the engine's small fixture).
     init(width: Int = 1400, height: Int = 900, images: Int = 60, series: Int = 1, theme: Int = 0,
-         largeType: Bool = false) throws {
+         largeType: Bool = false, model checkpoint: String = ShellHarness.fixtures + "/plain_cnn.onnx") throws {
         setenv("SDL_VIDEODRIVER", "offscreen", 1)
         setenv("CNNSLICER_NO_CACHE", "1", 1)
         folder = NSTemporaryDirectory() + "cnnslicer-shell-\(UUID().uuidString)"
@@ -37,7 +44,7 @@ final class ShellHarness {
         try ShellHarness.writeIDX(to: data, count: images, side: 28)
         try fm.createDirectory(atPath: folder + "/series", withIntermediateDirectories: true)
         for e in 0..<series {
-            try fm.copyItem(atPath: ShellHarness.fixtures + "/plain_cnn.onnx", toPath: folder + "/series/epoch_\(e).onnx")
+            try fm.copyItem(atPath: checkpoint, toPath: folder + "/series/epoch_\(e).onnx")
         }
         var options = WorkspaceOptions(models: series > 1 ? [folder + "/series/epoch_*.onnx"] : [folder + "/series/epoch_0.onnx"],
                                        data: data)
@@ -99,7 +106,11 @@ final class ShellLayoutTests: XCTestCase {
             Setup(width: 1024, height: 700, scale: 1, theme: 1, largeType: true),
             Setup(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
         ]
-        let h = try ShellHarness(series: 2)
+        // The shipped Fashion-MNIST model as a two-checkpoint series (epoch slider), on the tap
+        // with the longest name (it goes into the CAR button's label).
+        let h = try ShellHarness(series: 2, model: ShellHarness.shippedModels + "/fashion_mnist_cnn.onnx")
+        let taps = h.model.network.taps
+        h.model.selection.tap = taps.indices.max { taps[$0].name.count < taps[$1].name.count } ?? 0
         for setup in setups {
             h.host.resize(width: setup.width, height: setup.height)
             h.host.scale = setup.scale
@@ -410,8 +421,7 @@ final class ShellBehaviourTests: XCTestCase {
         let saved = ProcessInfo.processInfo.environment["CNNSLICER_DATA"]
         setenv("CNNSLICER_DATA", folder + "/named", 1)
         defer { if let saved { setenv("CNNSLICER_DATA", saved, 1) } else { unsetenv("CNNSLICER_DATA") } }
-        let assets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("assets/models").path
+        let assets = ShellHarness.shippedModels
         func options(_ model: String) -> WorkspaceOptions {
             var o = WorkspaceOptions(models: [model], data: "")
             o.fallbackData = folder + "/fallback"
