@@ -85,19 +85,31 @@ public struct ModelInput: Sendable {
                             mean: [Float]? = nil, std: [Float]? = nil, labels: [String]? = nil,
                             resize: ResizeMode? = nil, geometry: ImageGeometry? = nil,
                             classIndex: String? = nil) throws -> ModelInput {
+        let images = try loadImages(for: network, data: data, split: split, limit: limit, resize: resize, geometry: geometry)
+        return try ModelInput(network: network, images: images, mean: mean, std: std, labels: labels, resize: resize,
+                              classIndex: try Self.classIndex(path: classIndex, data: data, images: images))
+    }
+
+    /// The images of `data` for `network`, image files brought to its input as `load` says.
+    public static func loadImages(for network: Network, data: String, split: Split = .test, limit: Int? = nil,
+                                  resize: ResizeMode? = nil, geometry: ImageGeometry? = nil) throws -> LabeledImages {
         let shape = network.inputShape
         guard shape.count == 3 else {
             throw EngineError.unsupported(file: network.path, reason: "input shape \(shape) is not C×H×W images")
         }
         let geometry = geometry ?? network.metadataShorterSide.map { ImageGeometry(shorterSide: $0, interpolation: resize ?? .antialias) }
-        let images = try DatasetLoader.load(data, split: split, limit: limit, channels: shape[0] == 1 ? 1 : 3,
-                                            imageSize: ImageSize(width: shape[2], height: shape[1]),
-                                            imageResize: resize ?? .bilinear, imageGeometry: geometry)
-        var indexPath = classIndex
+        return try DatasetLoader.load(data, split: split, limit: limit, channels: shape[0] == 1 ? 1 : 3,
+                                      imageSize: ImageSize(width: shape[2], height: shape[1]),
+                                      imageResize: resize ?? .bilinear, imageGeometry: geometry)
+    }
+
+    /// The class-index file at `path`, else `imagenet_class_index.json` in the data folder of an
+    /// image folder, else nil.
+    public static func classIndex(path: String?, data: String, images: LabeledImages) throws -> ClassIndex? {
+        if let path { return try ClassIndex.read(path: path) }
         let conventional = (data as NSString).appendingPathComponent(ClassIndex.conventionalFileName)
-        if indexPath == nil, images.labelsFromFolderNames, FileManager.default.fileExists(atPath: conventional) { indexPath = conventional }
-        return try ModelInput(network: network, images: images, mean: mean, std: std, labels: labels, resize: resize,
-                              classIndex: try indexPath.map(ClassIndex.read(path:)))
+        guard images.labelsFromFolderNames, FileManager.default.fileExists(atPath: conventional) else { return nil }
+        return try ClassIndex.read(path: conventional)
     }
 
     public var classCount: Int { network.classCount }
