@@ -102,7 +102,7 @@ public struct WorkspaceOptions: Sendable {
         // Say how an image folder's classes were assigned, and warn where it may be wrong.
         var notes = resolved.note.map { [$0] } ?? []
         if first.classMapping.source != .dataset {
-            notes.append(first.classMapping.warning.map { "warning: " + $0 } ?? first.classMapping.summary)
+            notes.append(first.classMapping.statusNote)
         }
         return (Workspace(inputs: inputs, note: notes.isEmpty ? nil : notes.joined(separator: "; ")), resolved)
     }

@@ -45,6 +45,12 @@ public struct ClassMapping: Sendable, Equatable {
         }
     }
 
+    /// One short line for a status bar: the warning, or else the summary.
+    public var statusNote: String {
+        guard warning != nil, source == .sortedFolders else { return summary }
+        return "warning: \(entries.count) folders numbered in sorted order; give --class-index if they are not classes 0–\(entries.count - 1)"
+    }
+
     /// The summary, the warning and `folder → index name` lines (at most `limit` of them).
     public func report(classNames: [String], limit: Int = .max) -> [String] {
         var lines = [summary]

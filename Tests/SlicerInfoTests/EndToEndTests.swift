@@ -235,6 +235,8 @@ final class ClassMappingTests: XCTestCase {
         XCTAssertEqual(unnamed.classMapping.source, .sortedFolders)
         XCTAssertEqual(unnamed.images.labels.last, 7)
         XCTAssertNotNil(unnamed.classMapping.warning)
+        XCTAssertTrue(unnamed.classMapping.statusNote.hasPrefix("warning: 8 folders"))
+        XCTAssertLessThanOrEqual(unnamed.classMapping.statusNote.count, 110, "fits the app's status bar at 1024 px")
         // Some folders named like classes, some not: refused, naming them.
         XCTAssertThrowsError(try ModelInput(network: network, images: try folderSet(["0", "1", "seven"]))) {
             XCTAssertTrue("\($0)".contains("'seven'"), "\($0)")
