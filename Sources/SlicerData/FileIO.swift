@@ -47,23 +47,11 @@ enum FileIO {
     /// some writer appears and a device such as /dev/zero never ends. Opening
     /// with O_NONBLOCK keeps the open itself from waiting for a FIFO's writer.
     static func readAll(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        if fd < 0 { throw openError(path, errno) }
+        let (fd, size) = try openRegular(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            throw DataError.ioFailure(path: path, detail: "cannot stat: \(errnoText(errno))")
-        }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: throw DataError.unsupportedFormat(path: path, detail: "is a directory, expected a file")
-        case S_IFIFO: throw DataError.unsupportedFormat(path: path, detail: "is a FIFO, expected a regular file")
-        case S_IFCHR, S_IFBLK: throw DataError.unsupportedFormat(path: path, detail: "is a device, expected a regular file")
-        default: throw DataError.unsupportedFormat(path: path, detail: "is not a regular file")
-        }
         // st_size is only a hint (the file may grow or shrink while it is read),
         // so keep reading until end of file, growing the buffer when it fills.
-        var buffer = [UInt8](repeating: 0, count: max(Int(info.st_size), 0) + 1)
+        var buffer = [UInt8](repeating: 0, count: size + 1)
         var filled = 0
         while true {
             if filled == buffer.count {
@@ -81,6 +69,30 @@ enum FileIO {
         }
         buffer.removeSubrange(filled...)
         return buffer
+    }
+
+    /// Opens a regular file for reading (the caller closes the descriptor),
+    /// refusing anything else as `readAll` does; returns its size.
+    static func openRegular(_ path: String) throws -> (fd: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 { throw openError(path, errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw DataError.ioFailure(path: path, detail: "cannot stat: \(errnoText(code))")
+        }
+        let kind = info.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            close(fd)
+            switch kind {
+            case S_IFDIR: throw DataError.unsupportedFormat(path: path, detail: "is a directory, expected a file")
+            case S_IFIFO: throw DataError.unsupportedFormat(path: path, detail: "is a FIFO, expected a regular file")
+            case S_IFCHR, S_IFBLK: throw DataError.unsupportedFormat(path: path, detail: "is a device, expected a regular file")
+            default: throw DataError.unsupportedFormat(path: path, detail: "is not a regular file")
+            }
+        }
+        return (fd, max(Int(info.st_size), 0))
     }
 
     /// Non-hidden entries of a directory, sorted by name (byte order of the
@@ -173,6 +185,10 @@ enum FileIO {
 /// regular files only, with the errors of `FileIO.readAll`.
 public enum InputFile {
     public static func read(_ path: String) throws -> [UInt8] { try FileIO.readAll(path) }
+
+    /// Opens a regular file to be read in pieces (large partials, cache
+    /// entries); the caller closes the descriptor. Returns its size.
+    public static func open(_ path: String) throws -> (fd: Int32, size: Int) { try FileIO.openRegular(path) }
 }
 
 /// Whole-file writes for results (JSON, CSV, .npy, the cache): atomic, through
@@ -189,6 +205,13 @@ public enum AtomicFile {
 
     public static func write(_ text: String, to path: String) throws {
         try write(Data(text.utf8), to: path)
+    }
+
+    /// Writes in pieces: `body` gets a function to call with each piece, so
+    /// that a file larger than memory (a cache entry with its per-image store)
+    /// is never assembled first.
+    public static func write(to path: String, _ body: (_ write: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        try FileIO.writeAtomically(to: path, body)
     }
 }
 

@@ -57,15 +57,15 @@ public struct AnalysisCache: Sendable {
             key: key, ranges: result.ranges, imageCount: store.imageCount,
             tapChannels: (0..<store.tapCount).map { store.channelEntropies(image: 0, tap: $0).count },
             classCount: store.classCount, histogramBytes: histograms.encodedByteCount, storeBytes: store.dataByteCount))
-        let writer = try BinaryWriter(path: path(for: key),
-                                      digestCount: 8 + header.count + histograms.encodedByteCount + store.dataByteCount)
-        try writer.write(AnalysisCache.magic, digested: false)
-        try writer.write(UInt64(header.count))
-        try writer.write([UInt8](header))
-        try histograms.write(to: writer)
-        try store.withRawBytes { try writer.write($0) }
-        try writer.write(Array(String(format: "%016llx", writer.digest.finish()).utf8), digested: false)
-        try writer.commit()
+        try BinaryWriter.write(to: path(for: key),
+                               digestCount: 8 + header.count + histograms.encodedByteCount + store.dataByteCount) { writer in
+            try writer.write(AnalysisCache.magic, digested: false)
+            try writer.write(UInt64(header.count))
+            try writer.write([UInt8](header))
+            try histograms.write(to: writer)
+            try store.withRawBytes { try writer.write($0) }
+            try writer.writeDigest()
+        }
     }
 
     /// The cached result for `key`, or nil (a bad entry is removed).
@@ -96,8 +96,7 @@ public struct AnalysisCache: Sendable {
         else { throw InfoError.invalid("\(file): stale or truncated") }
         let shape = StatisticsShape(network: network)
         try header.ranges.validate(shape: shape)
-        let histograms = try HistogramSet.read(from: reader, millerMadow: settings.millerMadow)
-        try histograms.validate(shape: shape, images: header.imageCount, millerMadow: settings.millerMadow)
+        let histograms = try HistogramSet.read(from: reader)
         guard histograms.bins == settings.bins else { throw InfoError.invalid("\(file): stale") }
         let store = try PerImageStore(imageCount: header.imageCount, tapChannels: header.tapChannels, classCount: header.classCount)
         guard store.dataByteCount == header.storeBytes else { throw InfoError.invalid("\(file): stale") }
@@ -106,6 +105,7 @@ public struct AnalysisCache: Sendable {
         guard try String(decoding: reader.readBytes(16, digested: false), as: UTF8.self) == digest else {
             throw InfoError.invalid("\(file): corrupt")
         }
+        try histograms.validate(shape: shape, images: header.imageCount, millerMadow: settings.millerMadow)
         store.markComplete(0..<header.imageCount)
         return AnalysisResult(settings: settings, ranges: header.ranges, histograms: histograms, store: store,
                               images: Array(0..<header.imageCount))

@@ -1,4 +1,5 @@
 import Foundation
+import SlicerData
 
 /// `FileDigest`'s hash fed piece by piece: the same value as hashing all the
 /// bytes at once, so files far larger than memory can be digested as they
@@ -52,44 +53,35 @@ struct DigestState {
     }
 }
 
-/// Buffered binary output to a file, digesting everything written.
-///
-/// Numbers are written little-endian. The file is a temporary one beside the
-/// destination, renamed over it by `commit` (`AtomicFile`'s rule: nobody
-/// ever sees half a file).
+/// Buffered binary output, digesting what it writes, into the piece-by-piece
+/// writer of `AtomicFile.write(to:_:)` (a temporary file renamed into place,
+/// never over a device or FIFO). Numbers are written little-endian.
 final class BinaryWriter {
-    private let fd: Int32
-    private let temp: String
-    private let path: String
+    private let put: (UnsafeRawBufferPointer) throws -> Void
     private var buffer: [UInt8] = []
     private(set) var digest: DigestState
-    private(set) var written = 0
-    private var committed = false
 
-    init(path: String, digestCount: Int) throws {
-        self.path = path
-        let url = URL(fileURLWithPath: path)
-        temp = url.deletingLastPathComponent().appendingPathComponent(
-            ".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else {
-            throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))")
+    /// Writes `path` atomically through a writer whose digest will cover `digestCount` bytes.
+    static func write(to path: String, digestCount: Int, _ body: (BinaryWriter) throws -> Void) throws {
+        try AtomicFile.write(to: path) { put in
+            // The writer lives only inside this call, as `put` does.
+            try withoutActuallyEscaping(put) { put in
+                let writer = BinaryWriter(put: put, digestCount: digestCount)
+                try body(writer)
+                try writer.flush()
+            }
         }
-        digest = DigestState(count: digestCount)
-        buffer.reserveCapacity(1 << 20)
     }
 
-    deinit {
-        if !committed {
-            close(fd)
-            unlink(temp)
-        }
+    private init(put: @escaping (UnsafeRawBufferPointer) throws -> Void, digestCount: Int) {
+        self.put = put
+        digest = DigestState(count: digestCount)
+        buffer.reserveCapacity(1 << 20)
     }
 
     /// Writes bytes; `digested: false` for the parts the digest does not cover.
     func write(_ bytes: UnsafeRawBufferPointer, digested: Bool = true) throws {
         if digested { digest.update(bytes) }
-        written += bytes.count
         if buffer.count + bytes.count > 1 << 20 { try flush() }
         if bytes.count >= 1 << 20 {
             // Large blocks (a per-image store of hundreds of MB) go straight from their memory.
@@ -111,39 +103,15 @@ final class BinaryWriter {
         try array.withUnsafeBytes { try write($0) }
     }
 
-    private func put(_ bytes: UnsafeRawBufferPointer) throws {
-        guard var p = bytes.baseAddress else { return }
-        var left = bytes.count
-        while left > 0 {
-            let n = Glibc.write(fd, p, left)
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))") }
-            p += n
-            left -= n
-        }
+    /// The digest so far, as the 16 hex digits that end a file.
+    func writeDigest() throws {
+        try write(Array(String(format: "%016llx", digest.finish()).utf8), digested: false)
     }
 
-    private func flush() throws {
+    func flush() throws {
         guard !buffer.isEmpty else { return }
         try buffer.withUnsafeBytes { try put($0) }
         buffer.removeAll(keepingCapacity: true)
-    }
-
-    /// Flushes, closes and renames the file into place.
-    func commit() throws {
-        try flush()
-        // No fsync: readers check the digest, so a file cut short by a crash is rejected, not trusted.
-        guard close(fd) == 0 else {
-            committed = true
-            unlink(temp)
-            throw InfoError.io("\(path): cannot write (\(String(cString: strerror(errno))))")
-        }
-        committed = true
-        if rename(temp, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temp)
-            throw InfoError.io("\(path): cannot write (\(reason))")
-        }
     }
 }
 
@@ -159,16 +127,13 @@ final class BinaryReader {
     private var start = 0
     private(set) var digest = DigestState(count: 0)
 
+    /// Opens a regular file (anything else is refused before a byte is read:
+    /// a FIFO would block, a device never end).
     init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw InfoError.io("\(path): no such file or not readable") }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            close(fd)
-            throw InfoError.io("\(path): not a regular file")
-        }
-        size = Int(info.st_size)
+        (fd, size) = try InputFile.open(path)
+        // Opened without blocking (for a FIFO's sake); reads of a regular file block as usual.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
     }
 
     deinit { close(fd) }
@@ -277,8 +242,9 @@ extension HistogramSet {
     }
 
     /// Reads what `write(to:)` wrote, checking every length against the file
-    /// before allocating, and the whole set with `validate` (Validation.swift).
-    static func read(from r: BinaryReader, millerMadow: Bool) throws -> HistogramSet {
+    /// before allocating. The caller checks the file's digest and then the
+    /// whole set (`validate`, Validation.swift) before using it.
+    static func read(from r: BinaryReader) throws -> HistogramSet {
         func fail(_ field: String, _ problem: String) -> InfoError { InfoError.invalid("\(r.path): field histograms\(field): \(problem)") }
         guard try r.readBytes(binaryMagic.count) == binaryMagic else { throw InfoError.invalid("\(r.path): histograms are not in the expected form") }
         let bins = try r.readInt("histograms.bins", limit: 4096), classCount = try r.readInt("histograms.classCount", limit: 1 << 24)
@@ -312,7 +278,6 @@ extension HistogramSet {
             tap.closedConditional = try r.readArray(layout == .kept ? 0 : channels, of: Double.self, field: "histograms\(at).closedConditional")
             set.taps.append(tap)
         }
-        do { try set.validate(shape: nil, images: nil, millerMadow: millerMadow) } catch { throw InfoError.invalid("\(r.path): \(error)") }
         return set
     }
 }

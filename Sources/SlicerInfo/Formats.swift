@@ -191,13 +191,13 @@ public struct AnalysisPartial: Sendable {
             totalImages: totalImages, shardIndex: shardIndex, shardCount: shardCount, images: images, bins: bins,
             range: range, millerMadow: millerMadow, classNames: classNames, ranges: ranges,
             histogramBytes: histograms.encodedByteCount))
-        let writer = try BinaryWriter(path: path, digestCount: 8 + header.count + histograms.encodedByteCount)
-        try writer.write(AnalysisPartial.magic, digested: false)
-        try writer.write(UInt64(header.count))
-        try writer.write([UInt8](header))
-        try histograms.write(to: writer)
-        try writer.write(Array(String(format: "%016llx", writer.digest.finish()).utf8), digested: false)
-        try writer.commit()
+        try BinaryWriter.write(to: path, digestCount: 8 + header.count + histograms.encodedByteCount) { writer in
+            try writer.write(AnalysisPartial.magic, digested: false)
+            try writer.write(UInt64(header.count))
+            try writer.write([UInt8](header))
+            try histograms.write(to: writer)
+            try writer.writeDigest()
+        }
     }
 
     /// Reads and checks a partial: its format, its digest, and every length and
@@ -229,10 +229,14 @@ public struct AnalysisPartial: Sendable {
             guard header.histogramBytes == reader.remaining - 16 else {
                 throw InfoError.invalid("\(path): truncated, or field histogramBytes is wrong (\(header.histogramBytes) bytes of histograms, \(reader.remaining - 16) in the file)")
             }
-            let histograms = try HistogramSet.read(from: reader, millerMadow: header.millerMadow)
+            // The digest first: a damaged file is called damaged, not given the field its damage hit.
+            let histograms = try HistogramSet.read(from: reader)
             let digest = String(format: "%016llx", reader.digest.finish())
             guard try String(decoding: reader.readBytes(16, digested: false), as: UTF8.self) == digest else {
                 throw InfoError.invalid("\(path): field digest: does not match the contents (the file was changed or damaged after it was written)")
+            }
+            do { try histograms.validate(shape: nil, images: nil, millerMadow: header.millerMadow) } catch {
+                throw InfoError.invalid("\(path): \(error)")
             }
             partial = AnalysisPartial(
                 model: header.model, data: header.data, modelDigest: header.modelDigest, dataDigest: header.dataDigest,
