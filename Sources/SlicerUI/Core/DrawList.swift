@@ -342,6 +342,30 @@ public struct DrawList: Sendable {
         self.text(text[...], at: origin, font: font, color: color, measurer: measurer)
     }
 
+    /// One line of text turned 90° counter-clockwise, reading upwards (column
+    /// headers of a matrix: long names in narrow columns). `origin` is the
+    /// bottom-left corner of the turned line box, which is `lineHeight` wide and
+    /// as tall as the text is long. The measurer gives the turned font's glyph
+    /// images already turned, so each glyph is an upright copy of atlas pixels,
+    /// as sharp as upright text on every renderer.
+    @MainActor
+    public mutating func verticalText(_ text: Substring, at origin: Vec2, font: Font, color: Color,
+                                      measurer: any TextMeasurer) {
+        guard color.a > 0, !text.isEmpty else { return }
+        let lineHeight = measurer.metrics(of: font).lineHeight
+        let ox = origin.x.rounded(), oy = origin.y.rounded()
+        let column = Rect(x: ox, y: clipRect.minY, width: lineHeight, height: clipRect.height)
+        guard begin(measurer.atlasTexture, covering: column) else { return }
+        let clip = clipRect
+        measurer.forEachGlyph(in: text, font: font.turned) { glyph in
+            // Upright (x, y) from the line's top-left goes to (ox + y, oy − x).
+            let g = glyph.rect
+            let r = Rect(x: ox + g.minY, y: oy - g.maxX, width: g.height, height: g.width)
+            if r.maxY < clip.minY || r.minY > clip.maxY || r.isEmpty { return }
+            addQuad(r, color, uvMin: glyph.uvMin, uvMax: glyph.uvMax)
+        }
+    }
+
     // MARK: Geometry helpers
 
     /// Fills `scratch` with the outline of a rounded rectangle, clockwise from the top-left arc.
