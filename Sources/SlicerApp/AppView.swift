@@ -28,8 +28,9 @@ public final class AppView {
     var themeIndex = 0
     var exportNote: String?
     var chooser = FileChooserState()
-    let carRunner = CARController()
-    var carGreedy = false
+    var carPanel = CARPanelState()
+    var scatter = ScatterState()
+    var chart = ChartState()
     /// A path chosen in the file chooser, for the host to open.
     public var chosenPath: String?
     /// When a screenshot is for one view: its rectangle, to crop to after saving.

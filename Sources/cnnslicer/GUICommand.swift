@@ -131,7 +131,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it).")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), theme=dark|light|high-contrast, large=1 (Ctrl L), tab=matrix|car|car-curve|car-results|scatter.")
 
     @OptionGroup var app: AppOptions
 
@@ -166,7 +166,10 @@ struct ScreenshotCommand: ParsableCommand {
             model.selection.epoch = workspace.inputs.count - 1
             let view = AppView(model: model, textures: host.renderer)
             var runCAR: Bool?
-            if let select { runCAR = try apply(select, to: model) }
+            if let select {
+                runCAR = try apply(select, to: model)
+                try applyPresentation(select, to: view, ui: host.ui)
+            }
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
             var settled = 0
@@ -180,6 +183,8 @@ struct ScreenshotCommand: ParsableCommand {
                     || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
                 if done, let greedy = runCAR {
                     view.startCAR(greedy: greedy)
+                    // An explicit tab= wins over the CAR panel that startCAR opens.
+                    if let select, select.contains("tab=") { try applyPresentation(select, to: view, ui: host.ui) }
                     runCAR = nil
                 }
                 let carDone = runCAR == nil && !view.isCARRunning
@@ -217,6 +222,25 @@ struct ScreenshotCommand: ParsableCommand {
         print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
     }
 
+    /// The presentation keys of `--select`: theme, large type, the right panel's tab.
+    @MainActor
+    func applyPresentation(_ text: String, to view: AppView, ui: UIContext) throws {
+        var theme: String?, large: Bool?, tab: String?
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { continue }
+            switch kv[0] {
+            case "theme": theme = kv[1]
+            case "large": large = ["1", "yes", "true"].contains(kv[1])
+            case "tab": tab = kv[1]
+            default: break
+            }
+        }
+        guard view.applyPresentation(theme: theme, largeType: large, tab: tab, ui: ui) else {
+            throw ValidationError("--select: theme=dark|light|high-contrast, tab=matrix|car|car-curve|car-results|scatter")
+        }
+    }
+
     /// Applies `--select`; returns whether (and how) to run CAR: nil none, false CAR only, true with greedy.
     @MainActor
     func apply(_ text: String, to model: AppModel) throws -> Bool? {
@@ -251,6 +275,8 @@ struct ScreenshotCommand: ParsableCommand {
             case "car":
                 guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
                 runCAR = kv[1] == "greedy"
+            case "theme", "large", "tab":
+                continue   // applyPresentation
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
                 model.selection.epoch = e
