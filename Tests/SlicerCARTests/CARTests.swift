@@ -82,7 +82,12 @@ final class CARTests: XCTestCase {
                             let expected = Array(reference.run(count: range.count, mask: mask))
                             // One image alone gives its row of the chunk, bit for bit: first
                             // from its input (no tap snapshot yet after `prepare`), then, once
-                            // the whole chunk has run exactly, from the tap snapshot.
+                            // the whole chunk has run exactly, from the tap snapshot. Bits, not a
+                            // tolerance: both runs go through the same kernels, and every kernel
+                            // computes each image's values as the same sum in the same order
+                            // whatever the batch (MatMul used to call OpenBLAS, whose Haswell/Zen
+                            // SGEMM rounds one row alone differently from a row of eight; it now
+                            // uses the engine's micro-kernel, as Gemm does).
                             let k = network.classCount
                             for i in [0, range.count - 1] {
                                 let row = Array(runner.exactLogits(ablating: extra, image: i))

@@ -527,6 +527,36 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testMatrixProductRowsDoNotDependOnBatch() throws {
+        // A classifier head as PyTorch exports `x @ W + b` (MatMul by a constant,
+        // then Add) and as nn.Linear (Gemm). Each image's row must be the same sum
+        // in the same order alone as among seven others: CAR reruns single images
+        // and compares them with their row of the chunk bit for bit. Through
+        // OpenBLAS the MatMul row of one image rounded differently from the same
+        // row among eight (its Haswell/Zen SGEMM has a separate kernel for M = 1).
+        for (label, depth, outputs) in [("16 to 10", 16, 10), ("257 to 33", 257, 33), ("64 to 1000", 64, 1000)] {
+            let w = randomTensor("W", [depth, outputs], seed: 41, in: -0.5...0.5)
+            let wt = randomTensor("Wt", [outputs, depth], seed: 42, in: -0.5...0.5)
+            let bias = randomTensor("b", [outputs], seed: 43)
+            let nodes = [
+                node("MatMul", "mm", ["x", "W"]), node("Add", "logits", ["mm", "b"]),
+                node("Gemm", "fc", ["x", "Wt", "b"], ["transB": .int(1)]),
+            ]
+            for (name, head) in [("MatMul", Array(nodes[0...1])), ("Gemm", [nodes[2]])] {
+                let m = model(head, [w, wt, bias], input: [depth], output: head.last?.outputs.first ?? "")
+                let network = try Network(model: m)
+                let images = randomFloats(8 * depth, seed: 44)
+                let many = try network.makeExecutor(capacity: 8)
+                let all = Array(images.withUnsafeBufferPointer { many.run(input: $0, count: 8) })
+                let one = try network.makeExecutor(capacity: 1)
+                for i in [0, 3, 7] {
+                    let single = Array(images[(i * depth)..<((i + 1) * depth)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
+                    XCTAssertEqual(single, Array(all[(i * outputs)..<((i + 1) * outputs)]), "\(name) \(label), image \(i)")
+                }
+            }
+        }
+    }
+
     func testLargeImagesRunInChunksWithTheSameResults() throws {
         // 64x64 images make 32 channels of 4096 values (512 KB per image) after
         // the first conv, so the executor runs the convolutional part a few

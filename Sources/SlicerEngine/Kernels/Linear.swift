@@ -1,11 +1,60 @@
 import COpenBLAS
 
+/// A constant right operand B (depth × outputs) stored for the packed
+/// micro-kernel (PackedGemm.swift) as [depth][width], width = outputs rounded
+/// up to whole vectors, columns past `outputs` zero. The data rows are packed
+/// per run. Each row of the product is the same sum in the same order whatever
+/// the number of rows, unlike BLAS, whose kernels round a row differently with
+/// the row count (OpenBLAS's Haswell/Zen SGEMM does for one row against eight):
+/// Gemm and MatMul by a constant both go through here so that an image's logits
+/// do not depend on the batch (CAR reruns single images and relies on that).
+struct ConstantColumns: Sendable {
+    let depth: Int
+    let outputs: Int
+    let width: Int
+    let columns: WeightBuffer
+    /// Row j of `columns` starts at offsets[j] = j · width.
+    let rowOffsets: [Int]
+
+    /// - Parameter value: B[j][o] for j < depth, o < outputs.
+    init?(depth: Int, outputs: Int, value: (_ j: Int, _ o: Int) -> Float) {
+        let width = max(16, (outputs + 15) / 16 * 16)
+        guard let count = checkedProduct([depth, width]) else { return nil }
+        var columns = [Float](repeating: 0, count: max(count, 1))
+        for j in 0..<depth {
+            for o in 0..<outputs { columns[j * width + o] = value(j, o) }
+        }
+        self.depth = depth
+        self.outputs = outputs
+        self.width = width
+        self.columns = WeightBuffer(columns)
+        rowOffsets = (0..<depth).map { $0 * width }
+    }
+
+    /// Floats of scratch for products of up to `rows` rows.
+    func scratchCount(rows: Int) -> Int {
+        PackedRows.panelCount(rows: rows) * PackedRows.panelHeight * (depth + width)
+    }
+
+    /// Multiplies `rows` rows of `a` (each `depth` long, contiguous) by B.
+    ///
+    /// - Parameter capacityRows: the rows `scratch` was sized for (`scratchCount(rows:)`).
+    /// - Returns: the product in scratch, row r at `r · width`.
+    func multiply(_ a: UnsafePointer<Float>, rows: Int, capacityRows: Int,
+                  scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
+        let packed = scratch
+        let staging = scratch + PackedRows.panelCount(rows: capacityRows) * PackedRows.panelHeight * depth
+        PackedRows.pack(a, rows: rows, depth: depth, rowStride: depth, into: packed)
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            guard let offsets = offsets.baseAddress else { return }
+            PackedRows.multiply(packed, panels: PackedRows.panelCount(rows: rows), depth: depth,
+                                columns.pointer, offsets: offsets, width: width, into: staging, ldc: width)
+        }
+        return staging
+    }
+}
+
 /// Gemm: Y = alpha·A'·B' + beta·C with A the data (batch first) and B, C constants.
-///
-/// Computed with the packed micro-kernel (PackedGemm.swift): the images' rows
-/// are packed per run, B is stored once as [k][outputs] padded to whole
-/// vectors. Each image's row is the same sum in the same order whatever the
-/// batch, unlike BLAS, whose rounding could change with the number of rows.
 struct GemmKernel: Kernel {
     var wantsWholeBatch: Bool { true }
     let outputShape: [Int]
@@ -18,25 +67,14 @@ struct GemmKernel: Kernel {
     let fullBias: [Float]?
     /// B as stored in the model (read by CAR's shortcut, TapAblation.swift).
     let weights: WeightBuffer
-    /// B as [inFeatures][productWidth], columns past outFeatures zero.
-    let columns: WeightBuffer
-    /// outFeatures rounded up to whole vectors.
-    let productWidth: Int
-    /// Row j of `columns` starts at offsets[j] = j · productWidth.
-    let rowOffsets: [Int]
+    /// B for the micro-kernel.
+    let packedB: ConstantColumns
 
-    private var capacityPanels: Int { PackedRows.panelCount(rows: outputShape[0]) }
-    var scratchCount: Int { capacityPanels * PackedRows.panelHeight * (inFeatures + productWidth) }
+    var scratchCount: Int { packedB.scratchCount(rows: outputShape[0]) }
 
     func run(_ io: KernelIO) {
-        let m = io.batch, n = outFeatures, k = inFeatures, width = productWidth
-        let packed = io.scratch
-        let staging = io.scratch + capacityPanels * PackedRows.panelHeight * k
-        PackedRows.pack(io.inputs[0], rows: m, depth: k, rowStride: k, into: packed)
-        rowOffsets.withUnsafeBufferPointer { offsets in
-            PackedRows.multiply(packed, panels: PackedRows.panelCount(rows: m), depth: k,
-                                columns.pointer, offsets: offsets.baseAddress!, width: width, into: staging, ldc: width)
-        }
+        let m = io.batch, n = outFeatures, width = packedB.width
+        let staging = packedB.multiply(io.inputs[0], rows: m, capacityRows: outputShape[0], scratch: io.scratch)
         let y = io.output, a = alpha
         for r in 0..<m {
             let src = staging + r * width, dst = y + r * n
@@ -85,17 +123,12 @@ struct GemmKernel: Kernel {
             }
         }
         let values = b.floatValues
-        let width = max(16, (n + 15) / 16 * 16)
-        guard let columnCount = checkedProduct([k, width]) else {
+        guard let packed = ConstantColumns(depth: k, outputs: n, value: { j, o in transB ? values[o * k + j] : values[j * n + o] }) else {
             throw c.unsupported("B \(b.dims) is implausibly large")
-        }
-        var columns = [Float](repeating: 0, count: columnCount)
-        for j in 0..<k {
-            for o in 0..<n { columns[j * width + o] = transB ? values[o * k + j] : values[j * n + o] }
         }
         let kernel = GemmKernel(outputShape: [a[0], n], inFeatures: k, outFeatures: n, transB: transB,
                                 alpha: alpha, rowBias: rowBias, fullBias: fullBias, weights: WeightBuffer(values),
-                                columns: WeightBuffer(columns), productWidth: width, rowOffsets: (0..<k).map { $0 * width })
+                                packedB: packed)
         return .kernel(kernel, runtimeInputs: [0])
     }
 }
@@ -106,18 +139,25 @@ struct MatMulKernel: Kernel {
     var wantsWholeBatch: Bool { true }
     let outputShape: [Int]
     let rows: Int, inner: Int, cols: Int
-    /// Constant right operand; nil when both operands are data.
+    /// Constant right operand as stored in the model (read by CAR's shortcut); nil when both operands are data.
     let weights: WeightBuffer?
+    /// The constant right operand for the micro-kernel.
+    let packedB: ConstantColumns?
     /// Matrices per image when both operands are data.
     let matricesPerImage: Int
 
+    var scratchCount: Int { packedB?.scratchCount(rows: outputShape[0] * rows) ?? 0 }
+
     func run(_ io: KernelIO) {
-        if let weights {
-            // Every leading axis folds into the row count: one GEMM for the batch.
-            let m = io.batch * rows
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(cols), Int32(inner), 1,
-                        io.inputs[0], Int32(inner), weights.pointer, Int32(cols), 0, io.output, Int32(cols))
+        if let packedB {
+            // Every leading axis folds into the row count: one product for the batch,
+            // each row the same sum whatever the batch (ConstantColumns).
+            let m = io.batch * rows, width = packedB.width
+            let staging = packedB.multiply(io.inputs[0], rows: m, capacityRows: outputShape[0] * rows, scratch: io.scratch)
+            for r in 0..<m { copyFloats(staging + r * width, io.output + r * cols, count: cols) }
         } else {
+            // Both operands data: one BLAS call per matrix, whose shape does not
+            // depend on the batch, so neither does the rounding.
             for i in 0..<(io.batch * matricesPerImage) {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(cols), Int32(inner), 1,
                             io.inputs[0] + i * rows * inner, Int32(inner), io.inputs[1] + i * inner * cols, Int32(cols),
@@ -135,8 +175,12 @@ struct MatMulKernel: Kernel {
             guard b.dims.count == 2 else { throw c.unsupported("MatMul by a constant of rank \(b.dims.count)") }
             guard b.dims[0] == a[a.count - 1] else { throw c.failure("A \(a) and B \(b.dims) do not multiply") }
             let out = Array(a.dropLast()) + [b.dims[1]]
-            let kernel = MatMulKernel(outputShape: out, rows: product(a.dropFirst().dropLast()), inner: b.dims[0],
-                                      cols: b.dims[1], weights: WeightBuffer(b.floatValues), matricesPerImage: 1)
+            let values = b.floatValues, (k, n) = (b.dims[0], b.dims[1])
+            guard let columns = ConstantColumns(depth: k, outputs: n, value: { j, o in values[j * n + o] }) else {
+                throw c.unsupported("B \(b.dims) is implausibly large")
+            }
+            let kernel = MatMulKernel(outputShape: out, rows: product(a.dropFirst().dropLast()), inner: k,
+                                      cols: n, weights: WeightBuffer(values), packedB: columns, matricesPerImage: 1)
             return .kernel(kernel, runtimeInputs: [0])
         case let .runtime(b):
             guard b.count == a.count, a.count >= 3, Array(a.dropLast(2)) == Array(b.dropLast(2)),
@@ -145,7 +189,7 @@ struct MatMulKernel: Kernel {
             }
             let out = Array(a.dropLast()) + [b[b.count - 1]]
             let kernel = MatMulKernel(outputShape: out, rows: a[a.count - 2], inner: a[a.count - 1], cols: b[b.count - 1],
-                                      weights: nil, matricesPerImage: product(a.dropFirst().dropLast(2)))
+                                      weights: nil, packedB: nil, matricesPerImage: product(a.dropFirst().dropLast(2)))
             return .kernel(kernel, runtimeInputs: [0, 1])
         }
     }
