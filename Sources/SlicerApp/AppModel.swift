@@ -102,8 +102,12 @@ public final class AppModel {
         if let note = workspace.note { messages.append(note) }
     }
 
+    /// The data set image shown before a drawn image replaced it ("Back to data" returns there).
+    public private(set) var imageBeforeDrawing: Int?
+
     /// Shows a drawn/dropped image (bytes in the model's input layout), or nil to go back to the data set.
     public func setDrawnImage(_ pixels: [UInt8]?) {
+        if pixels != nil, drawnPixels == nil { imageBeforeDrawing = selection.image }
         drawnPixels = pixels
         if pixels != nil { selection.image = nil }
     }

@@ -79,39 +79,39 @@ extension AppView {
         let queued = key.map { model.car.isQueued($0) } ?? false
         let brushed = model.selection.channels
 
-        // Controls, flowing onto as many lines as the width needs (never cut).
+        // Controls, flowing onto as many rows as the width needs (never cut). The run
+        // button is as wide as its widest state, so the others stay put when a run starts.
         let area = rect.insetBy(dx: pad, dy: pad / 2)
         let runStates = [["Run CAR for \(tap.name)", "Run CAR"], ["Running CAR on \(tap.name)…", "Running…"], ["Queued: \(tap.name)", "Queued"]]
-        let runLabels = runStates[running ? 1 : queued ? 2 : 0]
-        let items: [FlowItem] = [
-            // As wide as its widest state: the buttons after it stay put when a run starts.
-            FlowItem(labels: runLabels, widthOf: runStates),
-            FlowItem(labels: ["greedy ½"], isCheckbox: true),
-            FlowItem(labels: ["Cancel"]),
-            FlowItem(labels: brushed.isEmpty ? ["Apply mask (brush channels)", "Apply mask"] : ["Apply mask: ablate \(brushed.count)", "Ablate \(brushed.count)"]),
-            FlowItem(labels: ["Clear mask"]),
-            FlowItem(labels: ["Export CAR", "Export"]),
-        ]
-        let flow = flowLayout(ui, items, width: area.width)
+        let runLevel = runStates[0].indices.first { l in runStates.allSatisfy { ui.fittingWidth(button: $0[l]) <= area.width } } ?? 1
+        let runLabel = runStates[running ? 1 : queued ? 2 : 0][runLevel]
+        let maskLabels = brushed.isEmpty ? ["Apply mask (brush channels)", "Apply mask"] : ["Apply mask: ablate \(brushed.count)", "Ablate \(brushed.count)"]
+        let maskLabel = maskLabels.first { ui.fittingWidth(button: $0) <= area.width } ?? maskLabels[1]
+        let exportLabel = ["Export CAR", "Export"].first { ui.fittingWidth(button: $0) <= area.width } ?? "Export"
+        let widths = [runStates.map { ui.fittingWidth(button: $0[runLevel]) }.max() ?? 0, ui.fittingWidth(checkbox: "greedy ½"),
+                      ui.fittingWidth(button: "Cancel"), ui.fittingWidth(button: maskLabel), ui.fittingWidth(button: "Clear mask"),
+                      ui.fittingWidth(button: exportLabel)]
+        let flow = FlowLayout(widths.map { FlowLayout.Item(width: $0) }, maxWidth: area.width, spacing: ui.scaled(ui.theme.spacing))
+        let rowStep = ui.widgetHeight + ui.scaled(ui.theme.spacing)
         var y = area.y
-        ui.panel("car-controls", rect: Rect(x: area.x, y: y, width: area.width, height: flow.height), options: []) {
-            for (i, placed) in flow.placed.enumerated() {
-                let r = placed.rect.offsetBy(Vec2(area.x, y))
+        ui.withID("car-controls") {
+            for (i, place) in flow.placements.enumerated() {
+                let r = Rect(x: area.x + place.x, y: y + Float(place.row) * rowStep, width: place.width, height: ui.widgetHeight)
                 layout["carControl\(i)"] = r
                 switch i {
                 case 0:
-                    if ui.button(placed.label + "##run", rect: r), !running, !queued, let key {
+                    if ui.button(runLabel + "##run", rect: r), !running, !queued, let key {
                         model.car.start(CARRequest(key: key, input: model.engine.input, epoch: model.selection.epoch))
                     }
                     ui.tooltip("CAR(c) = acc(S) − acc(S with channel c set to 0), for every channel of the selected tap")
                 case 1:
-                    ui.checkbox(placed.label + "##greedy", isChecked: &carPanel.greedy, rect: r)
+                    ui.checkbox("greedy ½##greedy", isChecked: &carPanel.greedy, rect: r)
                     ui.tooltip("Also prune greedily to half the filters, beside the L1, random and entropy baselines")
                 case 2:
                     if ui.button("Cancel##car", rect: r), let key { model.car.cancel(key) }
                     ui.tooltip("Stops the computation for this tap; finished results stay")
                 case 3:
-                    if ui.button(placed.label + "##mask", rect: r), !brushed.isEmpty {
+                    if ui.button(maskLabel + "##mask", rect: r), !brushed.isEmpty {
                         var mask = model.selection.mask
                         mask.channels[tapIndex, default: []].formUnion(brushed)
                         model.selection.mask = mask
@@ -120,12 +120,12 @@ extension AppView {
                 case 4:
                     if ui.button("Clear mask##car", rect: r) { model.selection.mask = AblationMask() }
                 default:
-                    if ui.button(placed.label + "##export", rect: r), let shown { exportCAR(shown.record) }
+                    if ui.button(exportLabel + "##export", rect: r), let shown { exportCAR(shown.record) }
                     ui.tooltip("Write the shown result as cnnslicer.car.v1 JSON and CSV")
                 }
             }
         }
-        y += flow.height + pad / 2
+        y += ui.flowHeight(rows: flow.rowCount) + pad / 2
 
         // Status: progress in percent with the time left, or where the result comes from.
         let line = ui.lineHeight(.small)
@@ -461,14 +461,13 @@ extension AppView {
     /// Writes the result as `cnnslicer.car.v1` JSON, a CSV per channel and, with greedy, a CSV of the curves.
     func exportCAR(_ record: CARRecord) {
         let result = record.result
-        let base = String(exportPath("json").dropLast(".json".count)) + "-car"
         let modelPath = model.network.path, data = model.workspace.images.source, names = model.workspace.classNames
         var files: [(String, String)] = [
-            (base + ".json", CARJSON.render(result: result, modelPath: modelPath, dataSource: data, classNames: names, mask: record.key.mask) + "\n"),
-            (base + ".csv", CARCSV.channels(result: result, modelPath: modelPath, dataSource: data, classNames: names, mask: record.key.mask)),
+            (exportPath("json", suffix: "-car"), CARJSON.render(result: result, modelPath: modelPath, dataSource: data, classNames: names, mask: record.key.mask) + "\n"),
+            (exportPath("csv", suffix: "-car"), CARCSV.channels(result: result, modelPath: modelPath, dataSource: data, classNames: names, mask: record.key.mask)),
         ]
         if let pruning = CARCSV.pruning(result: result, modelPath: modelPath, dataSource: data, mask: record.key.mask) {
-            files.append((base + "-pruning.csv", pruning))
+            files.append((exportPath("csv", suffix: "-car-pruning"), pruning))
         }
         do {
             for (path, text) in files { try AtomicFile.write(Data(text.utf8), to: path) }
@@ -560,42 +559,4 @@ func classNameAlternatives(_ name: String) -> [String] {
         add(String(words[0]))
     }
     return forms
-}
-
-// MARK: Flowing controls
-
-/// A control in a flowing row: its labels from the longest to the shortest.
-struct FlowItem {
-    var labels: [String]
-    var isCheckbox = false
-    /// Label sets the control may show in other states; it takes the widest, so nothing moves.
-    var widthOf: [[String]] = []
-}
-
-/// Places controls left to right at their natural widths, starting a new line
-/// when the next does not fit, and picking a shorter label only when a control
-/// alone is wider than a line: a label is never cut.
-@MainActor
-func flowLayout(_ ui: UIContext, _ items: [FlowItem], width: Float) -> (placed: [(rect: Rect, label: String)], height: Float) {
-    let pad = ui.scaled(ui.theme.padding)
-    let gap = ui.scaled(ui.theme.spacing)
-    let h = ui.widgetHeight
-    let font = ui.font(.body)
-    func natural(_ label: String, _ checkbox: Bool) -> Float {
-        ui.measurer.width(of: UIContext.visibleText(label), font: font) + 2 * pad + (checkbox ? ui.lineHeight() + pad : 0) + ui.scaled(2)
-    }
-    var placed: [(Rect, String)] = []
-    var x: Float = 0, y: Float = 0
-    for item in items {
-        // The level of shortening that fits, in every state of the control.
-        let states = item.widthOf.isEmpty ? [item.labels] : item.widthOf
-        let levels = item.labels.count
-        let level = (0..<levels).first { l in states.allSatisfy { natural($0[min(l, $0.count - 1)], item.isCheckbox) <= width } } ?? levels - 1
-        let label = item.labels[level]
-        let w = min(width, states.map { natural($0[min(level, $0.count - 1)], item.isCheckbox) }.max() ?? 0)
-        if x > 0, x + w > width { x = 0; y += h + gap }
-        placed.append((Rect(x: x, y: y, width: w, height: h), label))
-        x += w + gap
-    }
-    return (placed, y + h)
 }

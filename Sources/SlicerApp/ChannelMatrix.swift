@@ -355,7 +355,7 @@ extension AppView {
             if let text = texts.first(where: { ui.fits($0, width: header.height - ui.scaled(4)) }) {
                 ui.drawVerticalText(text[...], in: labelRect, color: ui.theme.colors.textDim)
             }
-        } else if let text = ui.firstFitting(["ch."], width: labelRect.width) {
+        } else if let text = ui.firstFitting(["ch."], width: labelRect.width - ui.scaled(6)) {
             ui.drawText(text[...], in: Rect(x: labelRect.x, y: labelRect.maxY - line * 1.8, width: labelRect.width - ui.scaled(6), height: line),
                         style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
         }

@@ -52,10 +52,10 @@ extension AppView {
             statusLine(ui, texts, in: Rect(x: area.x, y: y, width: area.width, height: line), color: ui.theme.colors.textDim)
             y += line + ui.scaled(6)
             let running = model.car.running != nil
-            let title = running ? ["CAR is running (CAR tab)", "Running…"] : ["Run CAR for \(tap.name)", "Run CAR"]
-            let flow = flowLayout(ui, [FlowItem(labels: title)], width: area.width)
-            if let placed = flow.placed.first,
-               ui.button(placed.label + "##scatter-run", rect: placed.rect.offsetBy(Vec2(area.x, y))), !running, let key {
+            let titles = running ? ["CAR is running (CAR tab)", "Running…"] : ["Run CAR for \(tap.name)", "Run CAR"]
+            let title = titles.first { ui.fittingWidth(button: $0) <= area.width } ?? titles[1]
+            let button = Rect(x: area.x, y: y, width: min(area.width, ui.fittingWidth(button: title)), height: ui.widgetHeight)
+            if ui.button(title + "##scatter-run", rect: button), !running, let key {
                 model.car.start(CARRequest(key: key, input: model.engine.input, epoch: model.selection.epoch))
             }
             return

@@ -11,7 +11,7 @@ struct AppOptions: ParsableArguments {
             help: "ONNX model(s): one file, a list, or a glob of checkpoints (a model series). Default: the shipped Fashion-MNIST series.")
     var model: [String] = []
 
-    @Option(name: .long, help: "Images (as for eval). Default: fashion-mnist, else the bundled subset.")
+    @Option(name: .long, help: "Images (as for eval). Default: the data set the model names (metadata cnnslicer.data, or class names of mnist, fashion-mnist or cifar10), else fashion-mnist, else the bundled subset.")
     var data: String?
 
     @Option(name: .long, help: "Dataset split for IDX and CIFAR data: test or train.")
@@ -29,27 +29,25 @@ struct AppOptions: ParsableArguments {
     @Option(name: .long, help: "Resize data whose image size differs from the model's: nearest or bilinear.")
     var resize: ResizeMode?
 
+    /// The options as given; without `--model`, the shipped default series, and without
+    /// `--data`, the data the model names (its metadata or class names), else Fashion-MNIST
+    /// (or the bundled subset where Fashion-MNIST is not installed).
     func workspaceOptions() throws -> WorkspaceOptions {
         var models = model
-        var note: String?
-        var data = self.data
         if models.isEmpty {
             guard let assets = ShippedDefault.assetsDirectory() else { _ = try ShippedDefault.modelPath(); return WorkspaceOptions(models: [], data: "") }
             models = [assets + "/models/fashion_mnist_cnn_epochs/epoch_*.onnx"]
         }
-        if data == nil {
-            guard model.isEmpty else { throw ValidationError("--data is required with --model") }
-            let source = ShippedDefault.dataSource()
-            data = source.path
-            note = source.note
-        }
         var options = WorkspaceOptions(models: models, data: data ?? "")
+        let fallback = ShippedDefault.dataSource()
+        options.fallbackName = ShippedDefault.dataName
+        options.fallbackData = fallback.path
+        options.fallbackNote = fallback.note
         options.split = split
         options.limit = limit
         options.mean = try DataOptions.parseFloats(mean, flag: "--mean")
         options.std = try DataOptions.parseFloats(std, flag: "--std")
         options.resize = resize
-        options.note = note
         return options
     }
 }
@@ -78,8 +76,7 @@ struct GUICommand: ParsableCommand {
     @MainActor
     func runOnMain() throws {
         try reportingErrors {
-            var options = try app.workspaceOptions()
-            let workspace = try options.load()
+            let (workspace, options) = try app.workspaceOptions().open()
             let (w, h) = try parseSize(size)
             var hostOptions = SDLWindowHost.Options()
             hostOptions.width = w
@@ -88,18 +85,13 @@ struct GUICommand: ParsableCommand {
             let model = AppModel(workspace: workspace)
             model.selection.epoch = workspace.inputs.count - 1
             model.wake = { SDLWindowHost.wakeUp() }
-            let view = AppView(model: model, textures: host.renderer)
+            let view = AppView(model: model, textures: host.renderer, options: options, preferences: .standard())
             host.run { ui in
                 // Ctrl +/− and Ctrl 0 scale the whole UI crisply (fonts are re-rasterised per size).
                 ui.handleScaleShortcuts(&host.uiScale)
-                for path in ui.input.droppedFiles {
-                    if let opened = model.open(path: path, current: options) { options = opened }
-                }
+                for path in ui.input.droppedFiles { view.open(path) }
                 view.frame(ui)
-                if let path = view.chosenPath {
-                    view.chosenPath = nil
-                    if let opened = model.open(path: path, current: options) { options = opened }
-                }
+                if host.title != view.windowTitle { host.title = view.windowTitle }
                 if view.wantsFullscreenToggle { host.isFullscreen.toggle(); view.wantsFullscreenToggle = false }
                 if let path = view.wantsScreenshot {
                     view.wantsScreenshot = nil
@@ -131,7 +123,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), theme=dark|light|high-contrast, large=1 (Ctrl L), tab=matrix|car|car-curve|car-results|scatter.")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view).")
 
     @OptionGroup var app: AppOptions
 
@@ -147,6 +139,15 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "UI scale.")
     var scale: Float = 1
 
+    @Option(name: .long, help: "Theme: dark, light or high-contrast.")
+    var theme: String = "dark"
+
+    @Flag(name: .long, help: "Large type (as Ctrl L in the app).")
+    var largeType = false
+
+    @Flag(name: .long, help: "List every control label the frame had to shorten with \"…\" on stderr, and exit with status 1 if there is one.")
+    var checkLabels = false
+
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
     var frameStats = false
 
@@ -157,18 +158,22 @@ struct ScreenshotCommand: ParsableCommand {
     @MainActor
     func runOnMain() throws {
         try reportingErrors {
-            let options = try app.workspaceOptions()
-            let workspace = try options.load()
+            guard let themeIndex = Theme.all.firstIndex(where: { $0.name == theme }) else {
+                throw ValidationError("--theme expects one of \(Theme.all.map(\.name).joined(separator: ", ")), got '\(theme)'")
+            }
+            let (workspace, options) = try app.workspaceOptions().open()
             let (w, h) = try parseSize(size)
             setenv("SDL_VIDEODRIVER", "offscreen", 0)
             let host = try HeadlessHost(width: w, height: h, scale: scale)
             let model = AppModel(workspace: workspace)
             model.selection.epoch = workspace.inputs.count - 1
-            let view = AppView(model: model, textures: host.renderer)
+            let view = AppView(model: model, textures: host.renderer, options: options)
+            view.largeType = largeType
+            view.setTheme(themeIndex, host.ui)
             var runCAR: Bool?
             if let select {
                 runCAR = try apply(select, to: model)
-                try applyPresentation(select, to: view, ui: host.ui)
+                try showPanel(select, in: view)
             }
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
@@ -184,7 +189,7 @@ struct ScreenshotCommand: ParsableCommand {
                 if done, let greedy = runCAR {
                     view.startCAR(greedy: greedy)
                     // An explicit tab= wins over the CAR panel that startCAR opens.
-                    if let select, select.contains("tab=") { try applyPresentation(select, to: view, ui: host.ui) }
+                    if let select, select.contains("tab=") { try showPanel(select, in: view) }
                     runCAR = nil
                 }
                 let carDone = runCAR == nil && !view.isCARRunning
@@ -195,6 +200,11 @@ struct ScreenshotCommand: ParsableCommand {
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
             try host.saveScreenshot(to: out)
+            if checkLabels {
+                let cut = host.ui.diagnostics.truncatedLabels
+                for t in cut { FileHandle.standardError.write(Data("cnnslicer: \(out): truncated \(t)\n".utf8)) }
+                if !cut.isEmpty { throw ExitCode(1) }
+            }
             if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
         }
     }
@@ -222,22 +232,15 @@ struct ScreenshotCommand: ParsableCommand {
         print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
     }
 
-    /// The presentation keys of `--select`: theme, large type, the right panel's tab.
+    /// `tab=` of `--select`: the right panel's view.
     @MainActor
-    func applyPresentation(_ text: String, to view: AppView, ui: UIContext) throws {
-        var theme: String?, large: Bool?, tab: String?
+    func showPanel(_ text: String, in view: AppView) throws {
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { continue }
-            switch kv[0] {
-            case "theme": theme = kv[1]
-            case "large": large = ["1", "yes", "true"].contains(kv[1])
-            case "tab": tab = kv[1]
-            default: break
+            guard kv.count == 2, kv[0] == "tab" else { continue }
+            guard view.showPanel(named: kv[1]) else {
+                throw ValidationError("--select: tab=matrix|car|car-curve|car-results|scatter, got '\(kv[1])'")
             }
-        }
-        guard view.applyPresentation(theme: theme, largeType: large, tab: tab, ui: ui) else {
-            throw ValidationError("--select: theme=dark|light|high-contrast, tab=matrix|car|car-curve|car-results|scatter")
         }
     }
 
@@ -275,8 +278,8 @@ struct ScreenshotCommand: ParsableCommand {
             case "car":
                 guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
                 runCAR = kv[1] == "greedy"
-            case "theme", "large", "tab":
-                continue   // applyPresentation
+            case "tab":
+                continue   // showPanel
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
                 model.selection.epoch = e

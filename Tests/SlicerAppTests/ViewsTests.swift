@@ -196,7 +196,7 @@ final class ViewsTests: XCTestCase {
     @MainActor func testMatrixHeadersShowWholeClassNamesAndLegendsForEveryScale() async throws {
         for (w, hgt, large) in [(1024, 700, false), (1600, 1000, true), (1600, 1000, false)] {
             let h = try ViewsHarness(width: w, height: hgt)
-            if large { _ = h.view.applyPresentation(theme: nil, largeType: true, tab: nil, ui: h.host.ui) }
+            if large { h.view.largeType = true; h.view.applyLargeType(h.host.ui) }
             h.frame(); h.frame()
             let g = try XCTUnwrap(h.view.matrix.geometry)
             let classHeaders = Array(g.headerTexts.prefix(10))
@@ -303,7 +303,7 @@ final class ViewsTests: XCTestCase {
         let added = Set(try FileManager.default.contentsOfDirectory(atPath: exports)).subtracting(before)
         let json = try XCTUnwrap(added.first { $0.hasSuffix("-car.json") }, "\(added)")
         XCTAssertNotNil(added.first { $0.hasSuffix("-car.csv") })
-        XCTAssertNotNil(added.first { $0.hasSuffix("-car-pruning.csv") })
+        XCTAssertNotNil(added.first { $0.hasSuffix("-car-pruning.csv") }, "\(added)")
         let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: exports + "/" + json))) as? [String: Any])
         XCTAssertEqual(object["format"] as? String, "cnnslicer.car.v1")
         XCTAssertEqual((object["car"] as? [Double])?.count, first.model.network.taps[tap].channels)
@@ -384,23 +384,27 @@ final class ViewsTests: XCTestCase {
         let ceiling = try XCTUnwrap(h.view.chart.lines[.ceiling]), all = try XCTUnwrap(h.view.chart.lines[.all])
         for (c, a) in zip(ceiling, all) { XCTAssertLessThanOrEqual(c.y, a.y + 0.5, "screen y grows downwards") }
         // The CSV export says the same.
-        let exports = NSTemporaryDirectory() + "cnnslicer-views-tests"
-        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: exports)) ?? [])
-        h.view.exportCSV()
-        let file = try XCTUnwrap(Set(try FileManager.default.contentsOfDirectory(atPath: exports)).subtracting(before).first { $0.hasSuffix(".csv") })
-        let text = try String(contentsOfFile: exports + "/" + file, encoding: .utf8)
-        let lines = text.split(separator: "\n").map(String.init)
-        let header = try XCTUnwrap(lines.first { $0.contains("instance_ceiling") }).split(separator: ",").map(String.init)
-        let entropyColumn = try XCTUnwrap(header.firstIndex(of: "instance_entropy"))
-        let ceilingColumn = try XCTUnwrap(header.firstIndex(of: "instance_ceiling"))
-        var rows = 0
-        for line in lines {
-            let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard f.count == header.count, let e = Double(f[entropyColumn]), let c = Double(f[ceilingColumn]) else { continue }
-            XCTAssertLessThanOrEqual(e, c + 1e-9, line)
-            rows += 1
+        // The CSV tables say the same: per tap, and per channel of the selected flat tap.
+        h.model.selection.tap = h.model.network.taps.count - 1
+        h.frame()
+        let paths = h.view.exportCSV()
+        XCTAssertEqual(paths.count, 2)
+        var rowsPerFile: [Int] = []
+        for path in paths {
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+            let header = try XCTUnwrap(lines.first { $0.contains("instance_ceiling") }, path).split(separator: ",").map(String.init)
+            let entropyColumn = try XCTUnwrap(header.firstIndex(of: "instance_entropy"))
+            let ceilingColumn = try XCTUnwrap(header.firstIndex(of: "instance_ceiling"))
+            var rows = 0
+            for line in lines where !line.hasPrefix("#") {
+                let f = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard f.count == header.count, let e = Double(f[entropyColumn]), let c = Double(f[ceilingColumn]) else { continue }
+                XCTAssertLessThanOrEqual(e, c + 1e-9, line)
+                rows += 1
+            }
+            rowsPerFile.append(rows)
         }
-        XCTAssertEqual(rows, h.model.network.taps.count)
+        XCTAssertEqual(rowsPerFile, [h.model.network.taps.count, h.model.network.taps.last!.channels])
     }
 
     // MARK: The chart
@@ -511,5 +515,58 @@ final class ViewsTests: XCTestCase {
         XCTAssertEqual(h.model.selection.channels, inside)
         h.frame()
         XCTAssertEqual(Set(h.view.lastMapOrder.prefix(inside.count)), inside, "brushed channels lead the feature maps")
+    }
+}
+
+final class ViewsLayoutTests: XCTestCase {
+    /// Every state of the data views at the sizes, type sizes and themes the app is shown
+    /// at, on the shipped Fashion-MNIST model (real tap names): no text cut with "…" —
+    /// not a control's label, not a view's own text.
+    @MainActor func testNoViewCutsAnyTextAtAnySizeThemeOrTypeSize() async throws {
+        let model = ViewsHarness.repositoryRoot + "/assets/models/fashion_mnist_cnn.onnx"
+        let h = try ViewsHarness(fixture: model, count: 120)
+        let taps = h.model.network.taps
+        let relu = try XCTUnwrap(taps.first { $0.opType == "Relu" }).index
+        try h.runCAR(tap: relu, greedy: true)
+        XCTAssertNotNil(h.view.shownCAR(tap: relu)?.record.result.greedy)
+        h.model.selection.channels = [3, 4, 5]
+        struct Setup { var width: Int; var height: Int; var scale: Float; var theme: Int; var largeType: Bool }
+        let setups = [
+            Setup(width: 1024, height: 700, scale: 1, theme: 0, largeType: false),
+            Setup(width: 1600, height: 1000, scale: 1, theme: 0, largeType: true),
+            Setup(width: 1600, height: 1000, scale: 1, theme: 1, largeType: false),
+            Setup(width: 1024, height: 700, scale: 1, theme: 2, largeType: true),
+            Setup(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
+        ]
+        let states: [(String, () -> Void)] = [
+            ("matrix", { h.view.rightTab = 0; h.model.selection.method = .instance }),
+            ("matrix, ensemble", { h.model.selection.method = .ensemble }),
+            ("chart, label information", { h.model.selection.method = .information }),
+            ("CAR per filter", { h.model.selection.method = .instance; _ = h.view.showPanel(named: "car") }),
+            ("pruning curve", { _ = h.view.showPanel(named: "car-curve") }),
+            ("results", { _ = h.view.showPanel(named: "car-results") }),
+            ("scatter, instance", { _ = h.view.showPanel(named: "scatter"); h.view.scatter.measure = .instance }),
+            ("scatter, information", { h.view.scatter.measure = .information }),
+            ("another tap without CAR", { h.model.selection.tap = relu + 4; _ = h.view.showPanel(named: "car") }),
+            ("scatter without CAR", { _ = h.view.showPanel(named: "scatter") }),
+            ("enlarged map", { h.model.selection.tap = relu; h.view.maps.enlarged = 3 }),
+            ("flat tap", { h.view.maps.enlarged = nil; h.model.selection.tap = taps.count - 1; _ = h.view.showPanel(named: "matrix") }),
+        ]
+        for setup in setups {
+            h.host.resize(width: setup.width, height: setup.height)
+            h.host.scale = setup.scale
+            h.view.largeType = setup.largeType
+            h.view.setTheme(setup.theme, h.host.ui)
+            let name = "\(setup.width)×\(setup.height) scale \(setup.scale) \(Theme.all[setup.theme].name)\(setup.largeType ? " large type" : "")"
+            for (state, enter) in states {
+                enter()
+                h.frame(); h.frame()
+                // Hover the chart's plot too: its read-out must not cut either.
+                if let plot = h.view.layout["chartPlot"] { h.host.moveMouse(to: plot.center, h.frame) }
+                let cut = h.host.ui.diagnostics.truncations
+                XCTAssertEqual(cut, [], "\(name), \(state): \(cut.map(\.description).joined(separator: "; "))")
+            }
+            h.model.selection.tap = relu
+        }
     }
 }

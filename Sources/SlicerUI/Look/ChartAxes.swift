@@ -92,7 +92,13 @@ extension UIContext {
         if !allowVertical || uprightStride <= 2 || uprightStride <= turnedStride {
             return CategoryLabelLayout(isVertical: false, stride: max(1, uprightStride), height: line, choices: labels.map { _ in 0 })
         }
-        let choices = widths.map { w in w.firstIndex { $0 <= maxHeight } }
+        // One level of shortening for all labels where possible, so the axis reads evenly;
+        // else each label's longest text that fits.
+        let levels = widths.map(\.count).max() ?? 0
+        let uniform = (0..<levels).first { level in widths.allSatisfy { $0.isEmpty || $0[min(level, $0.count - 1)] <= maxHeight } }
+        let choices = widths.map { w in
+            uniform.map { w.isEmpty ? nil : min($0, w.count - 1) } ?? w.firstIndex { $0 <= maxHeight }
+        }
         let used = zip(widths, choices).map { w, c in c.map { w[$0] } ?? 0 }.max() ?? 0
         return CategoryLabelLayout(isVertical: true, stride: turnedStride, height: used + gap, choices: choices)
     }
