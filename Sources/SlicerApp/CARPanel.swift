@@ -83,15 +83,19 @@ extension AppView {
         // button is as wide as its widest state, so the others stay put when a run starts.
         let area = rect.insetBy(dx: pad, dy: pad / 2)
         let runStates = [["Run CAR for \(tap.name)", "Run CAR"], ["Running CAR on \(tap.name)…", "Running…"], ["Queued: \(tap.name)", "Queued"]]
-        let runLevel = runStates[0].indices.first { l in runStates.allSatisfy { ui.fittingWidth(button: $0[l]) <= area.width } } ?? 1
-        let runLabel = runStates[running ? 1 : queued ? 2 : 0][runLevel]
-        let maskLabels = brushed.isEmpty ? ["Apply mask (brush channels)", "Apply mask"] : ["Apply mask: ablate \(brushed.count)", "Ablate \(brushed.count)"]
-        let maskLabel = maskLabels.first { ui.fittingWidth(button: $0) <= area.width } ?? maskLabels[1]
-        let exportLabel = ["Export CAR", "Export"].first { ui.fittingWidth(button: $0) <= area.width } ?? "Export"
-        let widths = [runStates.map { ui.fittingWidth(button: $0[runLevel]) }.max() ?? 0, ui.fittingWidth(checkbox: "greedy ½"),
-                      ui.fittingWidth(button: "Cancel"), ui.fittingWidth(button: maskLabel), ui.fittingWidth(button: "Clear mask"),
-                      ui.fittingWidth(button: exportLabel)]
-        let flow = FlowLayout(widths.map { FlowLayout.Item(width: $0) }, maxWidth: area.width, spacing: ui.scaled(ui.theme.spacing))
+        let maskStates = brushed.isEmpty ? ["Apply mask (brush channels)", "Apply mask"] : ["Apply mask: ablate \(brushed.count)", "Ablate \(brushed.count)"]
+        // Full labels on two rows where they fit, else the short ones (a small window keeps
+        // its room for the charts); a label is never cut.
+        func layoutAt(_ level: Int) -> (FlowLayout, [String]) {
+            let labels = [runStates[running ? 1 : queued ? 2 : 0][level], "greedy ½", "Cancel", maskStates[level],
+                          ["Clear mask", "Clear"][level], ["Export CAR", "Export"][level]]
+            let widths = [runStates.map { ui.fittingWidth(button: $0[level]) }.max() ?? 0, ui.fittingWidth(checkbox: labels[1])]
+                + labels.dropFirst(2).map { ui.fittingWidth(button: $0) }
+            return (FlowLayout(widths.map { FlowLayout.Item(width: $0) }, maxWidth: area.width, spacing: ui.scaled(ui.theme.spacing)), labels)
+        }
+        var (flow, labels) = layoutAt(0)
+        if flow.rowCount > 2 || flow.placements.contains(where: { $0.width < 1 }) { (flow, labels) = layoutAt(1) }
+        let runLabel = labels[0], maskLabel = labels[3], exportLabel = labels[5], clearLabel = labels[4]
         let rowStep = ui.widgetHeight + ui.scaled(ui.theme.spacing)
         var y = area.y
         ui.withID("car-controls") {
@@ -118,7 +122,7 @@ extension AppView {
                     }
                     ui.tooltip("Set the brushed channels to 0: every view recomputes under the mask")
                 case 4:
-                    if ui.button("Clear mask##car", rect: r) { model.selection.mask = AblationMask() }
+                    if ui.button(clearLabel + "##clear", rect: r) { model.selection.mask = AblationMask() }
                 default:
                     if ui.button(exportLabel + "##export", rect: r), let shown { exportCAR(shown.record) }
                     ui.tooltip("Write the shown result as cnnslicer.car.v1 JSON and CSV")
@@ -377,7 +381,12 @@ extension AppView {
         let plot = Rect(x: rect.x + axisWidth, y: rect.y + line * 1.6, width: rect.width - axisWidth - legendWidth - ui.scaled(10),
                         height: rect.height - line * 1.6 - line * 2.4)
         guard plot.width > ui.scaled(30), plot.height > ui.scaled(20) else { return }
-        let ticks = niceTicks(in: max(0, low - 1)...min(100, high + 1), maxCount: max(2, Int(plot.height / (line * 1.5))))
+        var ticks = niceTicks(in: max(0, low - 1)...min(100, high + 1), maxCount: max(2, Int(plot.height / (line * 1.5))))
+        // Start the axis at a tick at or below the lowest accuracy, so that it is labelled.
+        if let first = ticks.values.first, ticks.values.count > 1, first > low {
+            let step = ticks.values[1] - first
+            ticks.values.insert(first - step * ((first - low) / step).rounded(.up), at: 0)
+        }
         let lo = min(ticks.values.first ?? low, low), hi = max(ticks.values.last ?? high, high)
         let yOf: (Double) -> Float = { v in plot.maxY - Float((v - lo) / max(hi - lo, 1e-9)) * plot.height }
         let xOf: (Int) -> Float = { j in plot.x + plot.width * Float(j) / Float(max(planned, 1)) }
@@ -482,7 +491,7 @@ extension AppView {
     /// Progress as the panel says it: stage, percent and time left.
     func carProgressTexts(_ p: CARProgress) -> [String] {
         let percent = String(format: "%.0f %%", p.fraction * 100)
-        let left = p.secondsLeft.map { "about \(durationText($0)) left" } ?? "estimating time left"
+        let left = p.secondsLeft.map { $0 < 1 ? "under 1 s left" : "about \(durationText($0)) left" } ?? "estimating time left"
         return ["\(p.stage): \(percent) · \(left)", "\(percent) · \(left)", percent]
     }
 

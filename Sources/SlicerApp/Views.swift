@@ -128,7 +128,8 @@ extension AppView {
                 let t = s.taps[h]
                 text += String(format: "\ninstance %.3f bits, ensemble %.3f bits, label information %.3f bits", t.instanceEntropy, t.ensembleEntropy, t.labelInformation)
             }
-            ui.tooltip(text)
+            // From the strip's top edge, so it stays over the strip instead of the chart's lines below.
+            ui.tooltip(text, near: Vec2(ui.input.mousePosition.x, rect.y))
         }
     }
 
@@ -181,7 +182,7 @@ extension AppView {
         let font = ui.font(.small)
         let valueWidth = ui.measurer.width(of: "00.000", font: font)
         let nameWidth = series.map { ui.measurer.width(of: $0.names[0][...], font: font) }.max() ?? 0
-        let legendWidth = min(rect.width * 0.36, ui.scaled(22) + nameWidth + valueWidth + ui.scaled(8))
+        let legendWidth = min(rect.width * 0.38, ui.scaled(22) + nameWidth + valueWidth + ui.scaled(8))
         let body = Rect(x: rect.x + pad, y: titleRect.maxY + ui.scaled(4), width: rect.width - 2 * pad, height: rect.maxY - titleRect.maxY - ui.scaled(4) - pad)
         let legendRect = Rect(x: body.maxX - legendWidth, y: body.y, width: legendWidth, height: body.height)
 
@@ -280,13 +281,17 @@ extension AppView {
         let line = ui.lineHeight(.small)
         let font = ui.font(.small)
         let row = line + ui.scaled(2)
-        let headerTexts = ["at \(taps[tap].name)", "at tap \(tap)"]
+        let headerTexts = ["at \(taps[tap].name) · click a class to select it", "at \(taps[tap].name)", "at tap \(tap)"]
         statusLine(ui, headerTexts, in: Rect(x: rect.x, y: rect.y, width: rect.width, height: line), color: ui.theme.colors.text)
         let list = Rect(x: rect.x, y: rect.y + row, width: rect.width, height: rect.height - row)
         layout["chartLegend"] = list
         ui.beginPanel("chart-legend", rect: list, options: [.scrollable])
         let content = ui.cell(height: .points(Float(series.count) * row / ui.scale))
+        // Values at the hovered tap where there is room; names come first: without room
+        // for both, a name that says something beats a number beside an index.
         let valueWidth = ui.measurer.width(of: "00.000", font: font)
+        let nameSpace = content.width - ui.scaled(24)
+        let showValues = series.allSatisfy { s in ui.fits(s.names[min(1, s.names.count - 1)], width: nameSpace - valueWidth) }
         chart.legendRows = [:]
         for (i, s) in series.enumerated() {
             let r = Rect(x: content.x, y: content.y + Float(i) * row, width: content.width, height: row)
@@ -303,15 +308,14 @@ extension AppView {
             }
             ui.drawList.fillRect(Rect(x: r.x + ui.scaled(2), y: r.y + row / 2 - ui.scaled(1.5), width: ui.scaled(14), height: ui.scaled(3)),
                                  color: s.values == nil ? s.color.withAlpha(0.35) : s.color)
-            let nameRect = Rect(x: r.x + ui.scaled(20), y: r.y, width: r.width - ui.scaled(24) - valueWidth, height: row)
+            let nameRect = Rect(x: r.x + ui.scaled(20), y: r.y, width: nameSpace - (showValues ? valueWidth : 0), height: row)
             let color = s.values == nil ? ui.theme.colors.textDisabled : (hovered == i || on ? ui.theme.colors.text : ui.theme.colors.textDim)
             statusLine(ui, s.names, in: nameRect, color: color)
-            if let v = s.values?[safe: tap] {
+            if showValues, let v = s.values?[safe: tap] {
                 let text = formatNumber(v, decimals: 3)
                 let w = ui.measurer.width(of: text[...], font: font)
                 ui.drawList.text(text, at: Vec2(r.maxX - w - ui.scaled(2), r.y + (row - line) / 2), font: font, color: color, measurer: ui.measurer)
             }
-            if hit?.isHovered == true { ui.tooltip("\(s.names[0]): click to select this class everywhere") }
         }
         ui.endPanel()
     }

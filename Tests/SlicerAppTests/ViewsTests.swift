@@ -342,6 +342,9 @@ final class ViewsTests: XCTestCase {
         while h.view.isCARRunning && Date() < deadline {
             h.frame()
             if let partial = h.model.car.running?.partial, partial.imagesDone < partial.imagesTotal, h.view.layout["carBars"] != nil {
+                if !sawPartial, let dir = ProcessInfo.processInfo.environment["SLICERAPP_KEEP_IMAGES"] {
+                    try h.host.saveScreenshot(to: dir + "/car-partial.png")   // to look at
+                }
                 sawPartial = true
             }
             h.pause(0.002)
