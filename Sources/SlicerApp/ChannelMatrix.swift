@@ -102,10 +102,15 @@ extension AppView {
         let summaryColumns: [MatrixColumn] = [.instance, .ensemble, .information] + (carPoints == nil ? [] : [.car])
         let inner = rect.insetBy(pad)
         let minRow = (line * 0.95).rounded(), maxRow = ui.scaled(18)
-        // Legends and headers first: the rows take what is left.
+        // Legends and headers first: the rows take what is left, at least five of them. A
+        // panel too short for that (1024×700 in large type) scrolls the header and the
+        // legends with the rows instead of squeezing them: names stay whole.
         let legendHeight = matrixLegendHeight(ui, width: inner.width - labelWidth, withCAR: carPoints != nil)
+        let longestName = classNames.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? 0
+        let headerNeed = min(longestName, inner.height * 0.42) + line * 0.9 + ui.scaled(4)
+        let tight = inner.height < headerNeed + legendHeight + 5 * minRow
         let roughRows = inner.height - legendHeight - line * 4
-        let scrolls = Float(channels) * max(minRow, min(maxRow, roughRows / Float(channels))) > roughRows + 0.5
+        let scrolls = tight || Float(channels) * max(minRow, min(maxRow, roughRows / Float(channels))) > roughRows + 0.5
         let bar = scrolls ? ui.scaled(ui.theme.scrollbarWidth) : 0
         let gridWidth = inner.width - labelWidth - bar
         let minColumn = ui.scaled(12)
@@ -126,14 +131,15 @@ extension AppView {
         // Turned names may take up to 42 % of the height: enough for every 10-class name at
         // 1024×700; longer names (ImageNet's) use their shorter forms.
         let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
-        let cap = max(line * 3, min(longest, inner.height * 0.42))
+        let cap = tight ? min(longest, ui.scaled(160)) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
         let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
-        let header = Rect(x: gridX, y: inner.y, width: gridWidth, height: headerHeight)
-        let viewportHeight = max(0, inner.height - headerHeight - legendHeight - ui.scaled(4))
-        let rowHeight = max(minRow, min(maxRow, viewportHeight / Float(channels)))
-        let viewport = Rect(x: inner.x, y: header.maxY + ui.scaled(2), width: inner.width, height: viewportHeight)
-        guard viewport.height > minRow, gridWidth > 0 else { return }
+        let viewportHeight = tight ? inner.height : max(0, inner.height - headerHeight - legendHeight - ui.scaled(4))
+        let rowHeight = tight ? minRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
+        // The scrolling panel: the rows, or (tight) everything; rows start `rowsOffset` into it.
+        let viewport = Rect(x: inner.x, y: tight ? inner.y : inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
+        let rowsOffset: Float = tight ? headerHeight + ui.scaled(2) : 0
+        guard viewport.height > 0, gridWidth > 0 else { return }
 
         // Order of the rows.
         var order = Array(0..<channels)
@@ -161,12 +167,21 @@ extension AppView {
             }
         }
 
-        drawMatrixHeader(ui, header: header, columns: columns, texts: chosen, full: headerAlternatives, upright: upright, colWidth: colWidth,
-                         classCount: classCount, shownClasses: shownClasses, channels: channels, labelRect: Rect(x: inner.x, y: inner.y, width: labelWidth, height: headerHeight))
+        func header(at y: Float) {
+            drawMatrixHeader(ui, header: Rect(x: gridX, y: y, width: gridWidth, height: headerHeight), columns: columns, texts: chosen,
+                             full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: classCount, shownClasses: shownClasses,
+                             channels: channels, labelRect: Rect(x: inner.x, y: y, width: labelWidth, height: headerHeight))
+        }
+        func legends(at y: Float) {
+            drawMatrixLegends(ui, Rect(x: gridX, y: y, width: gridWidth, height: legendHeight),
+                              maxBits: maxBits, maxInfo: maxInfo, maxCAR: carPoints == nil ? nil : maxCAR, method: method, shown: shown)
+        }
+        if !tight { header(at: inner.y) }
 
         // Keyboard (matrix focused): Page Up/Down and Home/End scroll the rows.
         let panelLabel = "matrix-rows"
-        let contentHeight = Float(channels) * rowHeight
+        let rowsHeight = Float(channels) * rowHeight
+        let contentHeight = tight ? rowsOffset + rowsHeight + ui.scaled(4) + legendHeight : rowsHeight
         var scroll = ui.scrollOffset(ofPanel: panelLabel).y
         let maxScroll = max(0, contentHeight - viewport.height)
         if focusedView == 2 && !ui.wantsTextInput {
@@ -178,10 +193,12 @@ extension AppView {
         // A single channel brushed elsewhere (bars, scatter, maps) comes into view.
         let brushed = model.selection.channels
         if brushed != matrix.lastBrushed, brushed.count == 1, let c = brushed.first, let row = order.firstIndex(of: c) {
-            let y = Float(row) * rowHeight
+            let y = rowsOffset + Float(row) * rowHeight
             if y < scroll || y + rowHeight > scroll + viewport.height { scroll = y - (viewport.height - rowHeight) / 2 }
         }
-        matrix.lastBrushed = brushed
+        // Until the panel has measured its content the scroll offset would be clamped to 0:
+        // keep the news for the next frame.
+        if ui.contentSize(ofPanel: panelLabel).y >= contentHeight - 1 { matrix.lastBrushed = brushed }
         // Auto-scroll while a brush is dragged past the top or bottom.
         if matrix.brushAnchor != nil, ui.input.isDown(.left) {
             let m = ui.input.mousePosition.y
@@ -193,12 +210,14 @@ extension AppView {
 
         ui.beginPanel(panelLabel, rect: viewport, options: [.scrollable])
         let content = ui.cell(height: .points(contentHeight / ui.scale))
-        let firstRow = max(0, Int(scroll / rowHeight))
-        let lastRow = min(channels, Int((scroll + viewport.height) / rowHeight) + 1)
+        if tight { header(at: content.y) }
+        let rowsTop = content.y + rowsOffset
+        let firstRow = max(0, Int((scroll - rowsOffset) / rowHeight))
+        let lastRow = max(0, min(channels, Int((scroll + viewport.height - rowsOffset) / rowHeight) + 1))
         let mask = model.selection.mask.channels[tapIndex] ?? []
         for row in firstRow..<max(firstRow, lastRow) {
             let c = order[row]
-            let y = content.y + Float(row) * rowHeight
+            let y = rowsTop + Float(row) * rowHeight
             for (i, column) in columns.enumerated() {
                 let r = Rect(x: gridX + Float(i) * colWidth, y: y, width: colWidth - (colWidth > 4 ? 1 : 0), height: rowHeight - 1)
                 ui.drawList.fillRect(r, color: color(value(c, column), column))
@@ -221,31 +240,32 @@ extension AppView {
             guard brushed.contains(order[row]) else { row += 1; continue }
             var end = row
             while end + 1 < lastRow && brushed.contains(order[end + 1]) { end += 1 }
-            let r = Rect(x: gridX, y: content.y + Float(row) * rowHeight, width: gridWidth - 1, height: Float(end - row + 1) * rowHeight - 1)
+            let r = Rect(x: gridX, y: rowsTop + Float(row) * rowHeight, width: gridWidth - 1, height: Float(end - row + 1) * rowHeight - 1)
             ui.drawList.strokeRect(r.insetBy(-1), color: ui.theme.colors.text, thickness: ui.scaled(2))
             row = end + 1
         }
-        let gridRect = Rect(x: gridX, y: viewport.y, width: gridWidth, height: viewport.height)
-        let rowsRect = Rect(x: inner.x, y: viewport.y, width: labelWidth + gridWidth, height: min(viewport.height, contentHeight))
-        layout["matrixGrid"] = gridRect
-        matrix.geometry = MatrixGeometry(viewport: Rect(x: inner.x, y: viewport.y, width: labelWidth + gridWidth, height: viewport.height),
-                                         rowHeight: rowHeight, firstRowY: content.y, order: order, columns: columns,
+        // The rows' visible part (in tight mode the header or legends may share the panel).
+        let visibleTop = max(viewport.y, rowsTop), visibleBottom = min(viewport.maxY, rowsTop + rowsHeight)
+        let rowsRect = Rect(x: inner.x, y: visibleTop, width: labelWidth + gridWidth, height: max(0, visibleBottom - visibleTop))
+        layout["matrixGrid"] = Rect(x: gridX, y: rowsRect.y, width: gridWidth, height: rowsRect.height)
+        matrix.geometry = MatrixGeometry(viewport: rowsRect,
+                                         rowHeight: rowHeight, firstRowY: rowsTop, order: order, columns: columns,
                                          columnX: columns.indices.map { gridX + Float($0) * colWidth }, columnWidth: colWidth,
                                          headerTexts: chosen)
-        handleMatrixPointer(ui, rowsRect: rowsRect, contentY: content.y, rowHeight: rowHeight, order: order, gridX: gridX,
+        handleMatrixPointer(ui, rowsRect: rowsRect, contentY: rowsTop, rowHeight: rowHeight, order: order, gridX: gridX,
                             colWidth: colWidth, columns: columns) { c, column in
             matrixTooltip(c, column, value: value(c, column), tap: tap, classNames: classNames, method: method, shown: shown)
         }
+        if tight { legends(at: rowsTop + rowsHeight + ui.scaled(4)) }
         ui.endPanel()
         // Brushing here is not "brushed elsewhere": the row is where the pointer is.
-        matrix.lastBrushed = model.selection.channels
+        if model.selection.channels != brushed { matrix.lastBrushed = model.selection.channels }
         // Shift+wheel pages through the class columns when they do not all fit.
         if classCount > shownClasses, ui.input.modifiers.contains(.shift), ui.input.wheel.y != 0,
            Rect(x: gridX, y: inner.y, width: gridWidth, height: viewport.maxY - inner.y).contains(ui.input.mousePosition) {
             matrix.firstClass = max(0, min(classCount - shownClasses, matrix.firstClass - Int(ui.input.wheel.y.rounded()) * max(1, shownClasses / 2)))
         }
-        drawMatrixLegends(ui, Rect(x: gridX, y: inner.maxY - legendHeight, width: gridWidth, height: legendHeight),
-                          maxBits: maxBits, maxInfo: maxInfo, maxCAR: carPoints == nil ? nil : maxCAR, method: method, shown: shown)
+        if !tight { legends(at: inner.maxY - legendHeight) }
     }
 
     /// Click a row, drag across rows (auto-scrolling past the edges), Ctrl/Shift-click to add; hover reads a cell.
@@ -365,10 +385,10 @@ extension AppView {
 
     private func matrixLegendCount(withCAR: Bool) -> Int { withCAR ? 3 : 2 }
 
-    /// Legends side by side when they fit (each needs about 150 points), else stacked.
+    /// Legends side by side when they fit (each needs about 100 points), else stacked.
     private func matrixLegendHeight(_ ui: UIContext, width: Float, withCAR: Bool) -> Float {
         let count = matrixLegendCount(withCAR: withCAR)
-        let perRow = max(1, min(count, Int(width / ui.scaled(150))))
+        let perRow = max(1, min(count, Int(width / ui.scaled(100))))
         let rows = (count + perRow - 1) / perRow
         return Float(rows) * legendBlockHeight(ui)
     }
@@ -385,7 +405,7 @@ extension AppView {
             let note = shown?.matchesMask == false ? " (other mask)" : ""
             legends.append((["CAR, accuracy points" + note, "CAR, points" + note, "CAR, points"], .diverging, Float(-maxCAR)...Float(maxCAR)))
         }
-        let perRow = max(1, min(legends.count, Int(rect.width / ui.scaled(150))))
+        let perRow = max(1, min(legends.count, Int(rect.width / ui.scaled(100))))
         let width = rect.width / Float(perRow)
         let block = legendBlockHeight(ui)
         let line = ui.lineHeight(.small)
@@ -395,7 +415,7 @@ extension AppView {
             layout["matrixLegend\(i)"] = cell
             statusLine(ui, legend.titles, in: Rect(x: cell.x, y: cell.y + ui.scaled(2), width: cell.width, height: line), color: ui.theme.colors.text)
             ui.drawColorLegend(legend.map, range: legend.range, unit: "", in: Rect(x: cell.x, y: cell.y + line + ui.scaled(4), width: cell.width, height: block - line - ui.scaled(4)),
-                               tickCount: max(2, min(5, Int(cell.width / ui.scaled(40)))))
+                               tickCount: cell.width < ui.scaled(150) ? 2 : min(5, Int(cell.width / ui.scaled(40))))
         }
     }
 }

@@ -153,6 +153,23 @@ final class ViewsTests: XCTestCase {
         XCTAssertLessThanOrEqual(try XCTUnwrap(g3.rowRect(channel: channels - 1)).maxY, g3.viewport.maxY + 1, "the scroll bar reaches the last row")
     }
 
+    @MainActor func testAChannelBrushedElsewhereScrollsIntoTheMatrix() async throws {
+        let h = try ViewsHarness(width: 1024, height: 700)
+        h.model.selection.tap = 5
+        h.settle()
+        let g0 = try XCTUnwrap(h.view.matrix.geometry)
+        XCTAssertGreaterThan(try XCTUnwrap(g0.rowRect(channel: 15)).maxY, g0.viewport.maxY + 1, "out of sight at first")
+        h.model.selection.channels = [15]   // as a click on a CAR bar or a scatter point does
+        h.frame(); h.frame()
+        let g1 = try XCTUnwrap(h.view.matrix.geometry)
+        let row = try XCTUnwrap(g1.rowRect(channel: 15))
+        XCTAssertTrue(row.minY >= g1.viewport.minY - 1 && row.maxY <= g1.viewport.maxY + 1, "\(row) in \(g1.viewport)")
+        // ... and the user can scroll away from it again.
+        h.host.scroll(by: Vec2(0, 10), at: g1.viewport.center, h.frame)
+        h.frame()
+        XCTAssertGreaterThan(h.view.matrix.geometry?.firstRowY ?? 0, g1.firstRowY)
+    }
+
     @MainActor func testMatrixRowsCarryLabelsAndBrushedRowsAreMarked() async throws {
         let h = try ViewsHarness(width: 1024, height: 700)
         h.model.selection.tap = 5
