@@ -39,6 +39,10 @@ public struct WorkspaceOptions: Sendable {
     public var std: [Float]?
     public var labels: [String]?
     public var resize: ResizeMode?
+    /// Shorter-side resize and centre crop of image files (nil: the model's metadata, else a stretch).
+    public var geometry: ImageGeometry?
+    /// A class-index file for image folders (ClassMapping).
+    public var classIndex: String?
     public var note: String?
     /// The data when `data` is empty and the model names none, or names this one by its
     /// dataset name (`fallbackName`): the command line passes Fashion-MNIST, or the bundled
@@ -79,9 +83,8 @@ public struct WorkspaceOptions: Sendable {
         // Load the images once; every checkpoint shares them.
         let images: LabeledImages
         do {
-            images = try DatasetLoader.load(resolved.data, split: split, limit: limit, channels: shape[0] == 1 ? 1 : 3,
-                                            imageSize: ImageSize(width: shape[2], height: shape[1]),
-                                            imageResize: resize ?? .bilinear)
+            images = try ModelInput.loadImages(for: network, data: resolved.data, split: split, limit: limit,
+                                               resize: resize, geometry: geometry)
         } catch where defaulted && resolved.data != fallbackData {
             throw DataError.invalidArgument(source: network.path, detail: "the model names the data set \(resolved.data), which was not found "
                                             + "(\(error)); pass --data with its images")
@@ -90,10 +93,18 @@ public struct WorkspaceOptions: Sendable {
             throw SizeMismatch(model: network.path, modelShape: shape, data: defaulted ? resolved.data : images.source,
                                dataShape: [images.channels, images.height, images.width], dataWasDefault: defaulted)
         }
-        let inputs = try series.networks.map {
-            try ModelInput(network: $0, images: images, mean: mean, std: std, labels: labels, resize: resize)
+        // The first checkpoint maps an image folder's classes; the others share its images.
+        let first = try ModelInput(network: network, images: images, mean: mean, std: std, labels: labels, resize: resize,
+                                   classIndex: try ModelInput.classIndex(path: classIndex, data: resolved.data, images: images))
+        let inputs = try [first] + series.networks.dropFirst().map {
+            try ModelInput(network: $0, images: first.images, mean: mean, std: std, labels: labels, resize: resize)
         }
-        return (Workspace(inputs: inputs, note: resolved.note), resolved)
+        // Say how an image folder's classes were assigned, and warn where it may be wrong.
+        var notes = resolved.note.map { [$0] } ?? []
+        if first.classMapping.source != .dataset {
+            notes.append(first.classMapping.statusNote)
+        }
+        return (Workspace(inputs: inputs, note: notes.isEmpty ? nil : notes.joined(separator: "; ")), resolved)
     }
 
     /// The data set a model is meant for, when the model says so: its `cnnslicer.data`
@@ -115,9 +126,8 @@ public struct WorkspaceOptions: Sendable {
 extension AppModel {
     /// Shows a PNG or JPEG file as a drawn image, converted to the model's input.
     public func showImage(file path: String) throws {
-        let shape = network.inputShape
-        let image = try DatasetLoader.load(path, channels: shape[0] == 1 ? 1 : 3,
-                                           imageSize: ImageSize(width: shape[2], height: shape[1]))
+        // As the model's data would be: its cnnslicer.resize (shorter side, centre crop) if it has one.
+        let image = try ModelInput.loadImages(for: network, data: path)
         setDrawnImage(Array(image.image(at: 0)))
     }
 }

@@ -33,11 +33,31 @@ public enum KernelRegistry {
         "Unsqueeze": ShapeOps.unsqueeze,
         "Squeeze": ShapeOps.squeeze,
         "Cast": ShapeOps.cast,
-    ]
+        "HardSigmoid": ActivationKernel.make,
+        "HardSwish": ActivationKernel.make,
+        "PRelu": PReluKernel.make,
+        "LogSoftmax": SoftmaxKernel.make,
+        "Sum": SumKernel.make,
+        "ReduceMean": ReduceKernel.make,
+        "ReduceMax": ReduceKernel.make,
+        "ReduceMin": ReduceKernel.make,
+        "ReduceSum": ReduceKernel.make,
+        "LRN": LRNKernel.make,
+        "Pad": PadKernel.make,
+        "Transpose": TransposeKernel.make,
+        "Slice": SliceKernel.make,
+        "Split": SplitKernel.make,
+        "Resize": ResizeKernel.make,
+        "Upsample": ResizeKernel.make,
+    ].merging(ConstantFolder.constantOnlyOperators.map { ($0, ConstantFolder.refuseData) }) { kernel, _ in kernel }
 
-    /// Operators whose outputs are not taps: they only move values (SPEC §2).
+    /// Operators whose outputs are not taps: they only move values (SPEC §2 lists the
+    /// first ten; Transpose, Slice, Split and Pad only move values too — a channel
+    /// shuffle's rank-5 transpose or a channel split's halves hold exactly the values
+    /// of the tap they come from, and Pad adds only its constant border).
     public static let valueMovingOperators: Set<String> = [
         "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Shape", "Gather", "Squeeze", "Unsqueeze", "Cast",
+        "Transpose", "Slice", "Split", "Pad",
     ]
 
     public static var supportedOperators: [String] { factories.keys.sorted() }

@@ -70,10 +70,7 @@ struct AnalyzeCommand: ParsableCommand {
         guard let dataSource = data.data else { throw ValidationError("--data is required with --series") }
         var parts: [String] = []
         for network in models.networks {
-            let input = try ModelInput.load(network: network, data: dataSource, split: data.split, limit: data.limit,
-                                            mean: try DataOptions.parseFloats(data.mean, flag: "--mean"),
-                                            std: try DataOptions.parseFloats(data.std, flag: "--std"),
-                                            resize: data.resize)
+            let input = try data.load(network: network, data: dataSource)
             if !quiet { FileHandle.standardError.write(Data("\(network.path)\n".utf8)) }
             let result = try analyze(input, settings: settings, bar: ProgressBar(enabled: !quiet))
             parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
@@ -91,6 +88,10 @@ struct AnalyzeCommand: ParsableCommand {
                 return
             }
             let input = try data.input(for: model)
+            if !quiet, input.classMapping.source != .dataset {
+                let lines = input.classMapping.report(classNames: input.classNames, limit: 20)
+                FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+            }
             let analyzer = try Analyzer(input: input, settings: settings, batchSize: batch, threads: threads)
             let n = input.images.count
             var images = Array(0..<n)

@@ -26,8 +26,7 @@ struct AppOptions: ParsableArguments {
     @Option(name: .long, help: "Per-channel standard deviations, comma-separated (default: the model's metadata).")
     var std: String?
 
-    @Option(name: .long, help: "Resize data whose image size differs from the model's: nearest or bilinear.")
-    var resize: ResizeMode?
+    @OptionGroup var images: ImageOptions
 
     /// The options as given; without `--model`, the shipped default series, and without
     /// `--data`, the data the model names (its metadata or class names), else Fashion-MNIST
@@ -45,9 +44,10 @@ struct AppOptions: ParsableArguments {
         options.fallbackNote = fallback.note
         options.split = split
         options.limit = limit
-        options.mean = try DataOptions.parseFloats(mean, flag: "--mean")
-        options.std = try DataOptions.parseFloats(std, flag: "--std")
-        options.resize = resize
+        (options.mean, options.std) = try images.normalization(mean: mean, std: std)
+        options.resize = images.interpolationMode
+        options.geometry = try images.geometry()
+        options.classIndex = images.classIndex
         return options
     }
 }
