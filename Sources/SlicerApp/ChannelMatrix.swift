@@ -50,17 +50,21 @@ struct MatrixGeometry {
 extension AppView {
     // MARK: Data
 
-    /// Per-class channel values of a tap (rows: classes; nil for a class without
-    /// images): mean instance entropy, or ensemble entropy. Kept while the
-    /// analysis does not change. The one place the matrix reads class × channel data.
-    func matrixClassTable(_ snapshot: AnalysisSnapshot, tap: Int, ensemble: Bool) -> [[Double?]]? {
+    /// Per-class channel values of a tap for the classes shown (one row per entry
+    /// of `classes`, in that order; nil for a class without images): mean instance
+    /// entropy, or ensemble entropy; nil while they are not available. Kept while
+    /// the analysis does not change. The one place the matrix reads class × channel
+    /// data: an on-demand source for 1,000-class models plugs in here.
+    func matrixClassTable(_ snapshot: AnalysisSnapshot, tap: Int, classes: [Int], ensemble: Bool) -> [[Double?]]? {
         guard let histograms = snapshot.histograms else { return nil }
         let key = [snapshot.generation, snapshot.progress.imagesDone, tap, ensemble ? 1 : 0]
-        if let c = matrix.cache, c.key == key { return c.table }
-        let table = AnalysisSummary.classChannelTable(histograms, tap: tap, method: ensemble,
+        let table: [[Double?]]
+        if let c = matrix.cache, c.key == key { table = c.table } else {
+            table = AnalysisSummary.classChannelTable(histograms, tap: tap, method: ensemble,
                                                       millerMadow: model.selection.settings.millerMadow)
-        matrix.cache = (key, table)
-        return table
+            matrix.cache = (key, table)
+        }
+        return classes.map { table[safe: $0] ?? [] }
     }
 
     // MARK: Channel entropy matrix
@@ -79,13 +83,15 @@ extension AppView {
         let classNames = model.workspace.classNames
         let method = model.selection.method
         let ensemble = method != .instance
-        guard let table = matrixClassTable(snapshot, tap: tapIndex, ensemble: ensemble), channels > 0 else { return }
+        guard channels > 0 else { return }
         let shown = shownCAR(tap: tapIndex).flatMap { $0.scores.channels == channels ? $0 : nil }
         let carPoints = shown.map { $0.scores.car.map { $0 * 100 } }
+        // Rows of the classes shown (set below, once the columns are chosen).
+        var classRows: [[Double?]] = []
 
         func value(_ c: Int, _ column: MatrixColumn) -> Double? {
             switch column {
-            case .classEntropy(let k): return table[safe: k]?[safe: c] ?? nil
+            case .classEntropy(let k): return classRows[safe: k - matrix.firstClass]?[safe: c] ?? nil
             case .instance: return tap.channelInstanceEntropy[c]
             case .ensemble: return tap.channelEnsembleEntropy[c]
             case .information: return tap.channelLabelInformation[c]
@@ -115,10 +121,12 @@ extension AppView {
         let gridWidth = inner.width - labelWidth - bar
         let minColumn = ui.scaled(12)
         let fitting = max(1, Int(gridWidth / minColumn) - summaryColumns.count)
-        let classCount = min(classNames.count, table.count)
+        let classCount = min(classNames.count, model.network.classCount)
         let shownClasses = min(classCount, fitting)
         matrix.firstClass = max(0, min(matrix.firstClass, classCount - shownClasses))
-        let columns = (matrix.firstClass..<(matrix.firstClass + shownClasses)).map { MatrixColumn.classEntropy($0) } + summaryColumns
+        let shownClassIndices = Array(matrix.firstClass..<(matrix.firstClass + shownClasses))
+        classRows = matrixClassTable(snapshot, tap: tapIndex, classes: shownClassIndices, ensemble: ensemble) ?? []
+        let columns = shownClassIndices.map { MatrixColumn.classEntropy($0) } + summaryColumns
         let colWidth = gridWidth / Float(columns.count)
         let gridX = inner.x + labelWidth
         if let sorted = matrix.sortColumn, !columns.contains(sorted), !(sorted.isClass && classCount > shownClasses) {
