@@ -142,7 +142,9 @@ extension AppView {
         let line = ui.lineHeight(.small)
         let method = model.selection.method
         let titleRect = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.lineHeight())
-        statusLine(ui, ["\(method.title.prefix(1).uppercased() + method.title.dropFirst()) entropy per tap (bits)", "\(method.title) (bits)"],
+        // Label information is a difference of entropies, not an entropy: its title says so.
+        let quantity = method == .information ? "Label information" : method == .instance ? "Instance entropy" : "Ensemble entropy"
+        statusLine(ui, ["\(quantity) per tap (bits)", "\(quantity) (bits)"],
                    in: titleRect, color: ui.theme.colors.text, style: .body)
         guard let summary = model.snapshot?.summary, !summary.taps.isEmpty else {
             ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
