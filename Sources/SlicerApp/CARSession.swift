@@ -54,8 +54,10 @@ final class CARSession {
     private let worker = DispatchQueue(label: "cnnslicer.car")
     private let hasher = DispatchQueue(label: "cnnslicer.car-context")
     private let inbox = Shared(Inbox())
-    /// Context digests per network (the network is kept so its identifier is never reused).
-    private var contexts: [ObjectIdentifier: (network: Network, images: String, context: String?)] = [:]
+    /// Context digests per network. The network is held weakly (a switched-away model may
+    /// be hundreds of megabytes) and compared by identity, so a reused identifier never
+    /// finds another network's digest.
+    private var contexts: [ObjectIdentifier: (network: WeakNetwork, images: String, context: String?)] = [:]
     /// Keys already looked up on disk.
     private var diskChecked: Set<CARKey> = []
     var wake: (@Sendable () -> Void)?
@@ -81,8 +83,9 @@ final class CARSession {
     /// computed in the background (reading the model file takes a moment).
     func context(for input: ModelInput) -> String? {
         let id = ObjectIdentifier(input.network)
-        if let known = contexts[id], known.images == input.images.source { return known.context }
-        contexts[id] = (input.network, input.images.source, nil)
+        if let known = contexts[id], known.network.value === input.network, known.images == input.images.source { return known.context }
+        contexts = contexts.filter { $0.value.network.value != nil }
+        contexts[id] = (WeakNetwork(input.network), input.images.source, nil)
         let inbox = self.inbox, wake = self.wake
         hasher.async {
             do {
@@ -142,7 +145,7 @@ final class CARSession {
             s.finished = []; s.loaded = []; s.failed = []; s.contexts = []; s.contextErrors = []
             return copy
         }
-        for (id, context) in news.contexts { contexts[id]?.context = context }
+        for (id, context) in news.contexts where contexts[id]?.network.value != nil { contexts[id]?.context = context }
         for record in news.loaded where records[record.key] == nil { add(record) }
         var runningDone = false
         for (generation, record) in news.finished where generation == news.generation {
@@ -233,4 +236,10 @@ extension CARSession {
         let available = channels - (mask.channels[tap]?.count ?? 0)
         return available >= 2 ? available / 2 : nil
     }
+}
+
+/// A network held without keeping it alive.
+final class WeakNetwork {
+    weak var value: Network?
+    init(_ value: Network) { self.value = value }
 }

@@ -283,7 +283,10 @@ extension AppView {
         let line = ui.lineHeight(.small)
         let font = ui.font(.small)
         let row = line + ui.scaled(2)
-        let headerTexts = ["at \(taps[tap].name) · click a class to select it", "at \(taps[tap].name)", "at tap \(tap)"]
+        // The line under the pointer, named; else how to use the legend.
+        let name = hovered.map { series[$0].names[0] }
+        let headerTexts = name.map { ["\($0) at \(taps[tap].name)", "\($0)", series[hovered!].names.last!] }
+            ?? ["at \(taps[tap].name) · click a class to select it", "at \(taps[tap].name)", "at tap \(tap)"]
         statusLine(ui, headerTexts, in: Rect(x: rect.x, y: rect.y, width: rect.width, height: line), color: ui.theme.colors.text)
         let list = Rect(x: rect.x, y: rect.y + row, width: rect.width, height: rect.height - row)
         layout["chartLegend"] = list

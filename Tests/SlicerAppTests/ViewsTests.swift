@@ -505,6 +505,7 @@ final class ViewsTests: XCTestCase {
         h.host.click(at: gridStart, h.frame)
         h.frame()
         let image = try XCTUnwrap(h.view.layout["enlargedMap"], "a map was enlarged")
+        if let dir = ProcessInfo.processInfo.environment["SLICERAPP_KEEP_IMAGES"] { try h.host.saveScreenshot(to: dir + "/enlarged.png") }
         XCTAssertEqual(image.width / image.height, 1, accuracy: 0.02, "a 12×12 map stays square")
         XCTAssertGreaterThan(image.y, maps.y + h.host.ui.lineHeight(.small), "the caption is above the data, not over it")
     }
