@@ -551,14 +551,6 @@ final class ViewsLayoutTests: XCTestCase {
         try h.runCAR(tap: relu, greedy: true)
         XCTAssertNotNil(h.view.shownCAR(tap: relu)?.record.result.greedy)
         h.model.selection.channels = [3, 4, 5]
-        struct Setup { var width: Int; var height: Int; var scale: Float; var theme: Int; var largeType: Bool }
-        let setups = [
-            Setup(width: 1024, height: 700, scale: 1, theme: 0, largeType: false),
-            Setup(width: 1600, height: 1000, scale: 1, theme: 0, largeType: true),
-            Setup(width: 1600, height: 1000, scale: 1, theme: 1, largeType: false),
-            Setup(width: 1024, height: 700, scale: 1, theme: 2, largeType: true),
-            Setup(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
-        ]
         let states: [(String, () -> Void)] = [
             ("matrix", { h.view.rightTab = 0; h.model.selection.method = .instance }),
             ("matrix, ensemble", { h.model.selection.method = .ensemble }),
@@ -573,12 +565,9 @@ final class ViewsLayoutTests: XCTestCase {
             ("enlarged map", { h.model.selection.tap = relu; h.view.maps.enlarged = 3 }),
             ("flat tap", { h.view.maps.enlarged = nil; h.model.selection.tap = taps.count - 1; _ = h.view.showPanel(named: "matrix") }),
         ]
-        for setup in setups {
-            h.host.resize(width: setup.width, height: setup.height)
-            h.host.scale = setup.scale
-            h.view.largeType = setup.largeType
-            h.view.setTheme(setup.theme, h.host.ui)
-            let name = "\(setup.width)×\(setup.height) scale \(setup.scale) \(Theme.all[setup.theme].name)\(setup.largeType ? " large type" : "")"
+        for setup in Presentation.all {
+            setup.apply(to: h.host, h.view)
+            let name = setup.name
             for (state, enter) in states {
                 enter()
                 h.frame(); h.frame()
