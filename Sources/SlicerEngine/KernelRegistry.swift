@@ -51,13 +51,13 @@ public enum KernelRegistry {
         "Upsample": ResizeKernel.make,
     ].merging(ConstantFolder.constantOnlyOperators.map { ($0, ConstantFolder.refuseData) }) { kernel, _ in kernel }
 
-    /// Operators whose outputs are not taps: they only move values (SPEC §2 lists the
-    /// first ten; Transpose, Slice, Split and Pad only move values too — a channel
-    /// shuffle's rank-5 transpose or a channel split's halves hold exactly the values
-    /// of the tap they come from, and Pad adds only its constant border).
+    /// Operators whose outputs are not taps, exactly SPEC §2's list: they only move
+    /// values. Transpose, Slice, Split and Pad are taps although they too only move
+    /// or select values (a channel shuffle's transpose, a channel split's halves, a
+    /// padded map): the specification names its list, and a tap list that matches
+    /// other implementations of it matters more than skipping a near-copy.
     public static let valueMovingOperators: Set<String> = [
         "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Shape", "Gather", "Squeeze", "Unsqueeze", "Cast",
-        "Transpose", "Slice", "Split", "Pad",
     ]
 
     public static var supportedOperators: [String] { factories.keys.sorted() }

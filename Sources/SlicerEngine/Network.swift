@@ -14,6 +14,13 @@ public struct TapInfo: Sendable, Equatable {
     /// Values per channel (H·W, or 1 for a rank-2 tap).
     public var valuesPerChannel: Int { shape.dropFirst().reduce(1, *) }
     public var valuesPerImage: Int { shape.reduce(1, *) }
+    /// How one channel's values are drawn as an image: H×W for [C, H, W]; a
+    /// row for [C, L]; for higher ranks (a channel shuffle's [C, g, H, W]) the
+    /// leading axes stacked as rows, so that height·width = valuesPerChannel.
+    public var mapSize: (height: Int, width: Int) {
+        guard shape.count >= 2 else { return (1, 1) }
+        return (shape.dropFirst().dropLast().reduce(1, *), shape[shape.count - 1])
+    }
 }
 
 /// One kernel call in a plan.

@@ -253,12 +253,14 @@ final class ImageNetOperatorTests: XCTestCase {
         let r18 = try execute(m18, count: 1)
         XCTAssertEqual(r18.logits.count, 2 * 3 * 7)
         XCTAssertEqual(Array(r18.logits[0..<7]), [r18.input[0], r18.input[0], r18.input[1], r18.input[2], r18.input[3], r18.input[3], r18.input[3]])
-        // Pad only moves values: not a tap; all-zero pads (PyTorch's AvgPool export) are not even a step.
+        // Pad is a tap (it is not in SPEC §2's list of value-moving operators), even with
+        // all-zero pads (PyTorch's AvgPool export): then its values are its input's.
         let zero = ONNXTensor(name: "zero", dims: [8], ints: Array(repeating: 0, count: 8))
         let noop = flattened([node("Pad", "pad0", ["x", "zero"]), node("Relu", "relu", ["pad0"])], [zero], input: shape, tapped: "relu")
         let net = try Network(model: noop)
-        XCTAssertEqual(net.taps.map(\.name), ["input", "relu"])
-        XCTAssertEqual(try net.plan(capacity: 2).steps.count, 1)
+        XCTAssertEqual(net.taps.map(\.name), ["input", "pad0", "relu"])
+        let copied = try execute(noop, count: 2)
+        XCTAssertEqual(copied.tap("pad0"), copied.input, "an all-zero Pad copies its input")
         // Refused: a reflect pad as long as the axis, and padding the batch.
         for (label, p) in [("reflect too long", [0, 0, 3, 0, 0, 0, 0, 0]), ("batch", [1, 0, 0, 0, 0, 0, 0, 0])] {
             let t = ONNXTensor(name: "p", dims: [8], ints: p.map(Int64.init))
@@ -284,7 +286,12 @@ final class ImageNetOperatorTests: XCTestCase {
         ]
         let m = flattened(nodes, [split, back], input: [c, h, w], tapped: "after")
         let net = try Network(model: m)
-        XCTAssertEqual(net.taps.map(\.name), ["input", "relu", "after"], "the transpose is not a tap")
+        XCTAssertEqual(net.taps.map(\.name), ["input", "relu", "shuffle", "after"], "the transpose is a tap (SPEC §2)")
+        // Its rank-5 values [C/g, g, H, W] per image: C/g channels of g·H·W values, drawn as (g·H)×W maps.
+        let shuffleTap = try XCTUnwrap(net.tap(named: "shuffle"))
+        XCTAssertEqual(shuffleTap.channels, c / g)
+        XCTAssertEqual(shuffleTap.valuesPerChannel, g * h * w)
+        XCTAssertEqual(shuffleTap.mapSize.height * shuffleTap.mapSize.width, shuffleTap.valuesPerChannel)
         for plan in [(count: 1, capacity: 1), (count: 3, capacity: 5)] {
             let out = try execute(m, count: plan.count, capacity: plan.capacity)
             let relu = Tensor([plan.count, c, h, w], floats: out.tap("relu"))
@@ -383,7 +390,8 @@ final class ImageNetOperatorTests: XCTestCase {
             let m = flattened([c.node] + relus + [node("Concat", "cat", relus.map(\.name), ["axis": .int(c.axis)])],
                               c.inits, input: shape, tapped: "cat", opset: c.opset)
             let net = try Network(model: m)
-            XCTAssertFalse(net.taps.contains { $0.opType == "Split" }, "\(c.label): Split is not a tap")
+            // Each part of a Split is a tap of its own (SPEC §2), named after its tensor past the first.
+            XCTAssertEqual(net.taps.filter { $0.opType == "Split" }.count, outputs.count, "\(c.label): Split's parts are taps")
             for plan in [(count: 1, capacity: 1), (count: 3, capacity: 4)] {
                 let out = try execute(m, count: plan.count, capacity: plan.capacity)
                 let x = Tensor([plan.count] + shape, floats: out.input)
@@ -552,7 +560,8 @@ final class ImageNetOperatorTests: XCTestCase {
         ]
         let m = flattened(nodes, inits, input: [c, h, w], tapped: "out")
         let net = try Network(model: m)
-        XCTAssertEqual(net.taps.map(\.name), ["input", "relu", "out"], "shape arithmetic and movement are no taps")
+        XCTAssertEqual(net.taps.map(\.name), ["input", "relu", "t", "second", "out"],
+                       "shape arithmetic folds away; Transpose and Slice are taps (SPEC §2)")
         XCTAssertEqual(net.taps.last?.shape, [3, h, w])
         for plan in [(count: 1, capacity: 1), (count: 3, capacity: 4)] {
             let out = try execute(m, count: plan.count, capacity: plan.capacity)

@@ -109,15 +109,23 @@ final class TorchvisionTests: XCTestCase {
         print(report.joined(separator: "\n"))
     }
 
-    /// The channel shuffle (Reshape → Transpose → Reshape) and channel split (Slice) of
-    /// ShuffleNet fold their shape arithmetic at load and leave no taps of their own; the
-    /// Concat before each shuffle is the tap that holds those channels.
-    func testShuffleNetTapsSkipTheShuffle() throws {
+    /// ShuffleNet's channel shuffle (Reshape → Transpose → Reshape) and channel split
+    /// (Slice) fold their shape arithmetic at load. The Transpose and the Slices are taps
+    /// (SPEC §2 lists the operators that are not); the Reshapes around them are not.
+    func testShuffleNetTapsOfTheShuffle() throws {
         let dir = try exportSuite()
         let network = try Network(contentsOf: dir.appendingPathComponent("shufflenet_v2_x1_0-64-bn-op13.onnx").path)
         let ops = Set(network.taps.map(\.opType))
-        XCTAssertFalse(ops.contains("Transpose"))
-        XCTAssertFalse(ops.contains("Slice"))
+        XCTAssertFalse(ops.contains("Reshape"))
+        let transposes = network.taps.filter { $0.opType == "Transpose" }
+        XCTAssertEqual(transposes.count, 16, "one shuffle per unit")
+        for t in transposes {
+            // [C/2, 2, H, W]: C/2 channels of 2·H·W values each.
+            XCTAssertEqual(t.shape.count, 4, t.name)
+            XCTAssertEqual(t.shape[1], 2, t.name)
+            XCTAssertEqual(t.valuesPerChannel, t.shape[1] * t.shape[2] * t.shape[3], t.name)
+        }
+        XCTAssertTrue(ops.contains("Slice") || ops.contains("Split"), "the channel split is a tap")
         XCTAssertFalse(ops.contains("Div"), "shape arithmetic is folded, not a tap")
         XCTAssertEqual(network.taps.filter { $0.opType == "Concat" }.count, 16)
         XCTAssertEqual(network.taps.last?.shape, [1000])

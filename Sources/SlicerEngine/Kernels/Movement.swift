@@ -330,7 +330,8 @@ struct PadKernel: Kernel {
         }
         guard pads.count == 2 * rank else { throw c.failure("pads \(pads) for an input of rank \(rank)") }
         guard pads[0] == 0, pads[rank] == 0 else { throw c.unsupported("Pad of the batch axis") }
-        if pads.allSatisfy({ $0 == 0 }) { return .alias(inputIndex: 0, shape: shape) }
+        // All-zero pads (PyTorch's AvgPool export emits them) still copy: the node's
+        // output is a tap (SPEC §2), with the values of its input.
         var out = shape
         var sources: [[Int]] = []
         for axis in 1..<rank {
