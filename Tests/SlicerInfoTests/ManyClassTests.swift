@@ -99,6 +99,52 @@ final class ManyClassTests: XCTestCase {
         }
     }
 
+    /// Partial results while the analysis runs are exact over the images done
+    /// so far, a class in progress included (its open histograms count in
+    /// full; classes already reduced through their sums).
+    func testPartialResultsAreExactOverTheImagesDone() throws {
+        let (analyzer, ranges) = try setup(count: 90, batchSize: 4, layout: .onDemand)
+        // One worker: the images done are always a prefix of the processing order.
+        let one = try Analyzer(input: analyzer.input, settings: analyzer.settings, batchSize: 4, threads: 1, layout: .onDemand)
+        final class Partials: @unchecked Sendable {
+            // Appended to by the one worker, read after the run.
+            var sets: [(HistogramSet, Int)] = []
+        }
+        let partials = Partials()
+        let result = try one.run(ranges: ranges, keepPerImage: false, partialInterval: 0) { set, p in
+            partials.sets.append((set, p.imagesDone))
+        }
+        XCTAssertGreaterThan(partials.sets.count, 2)
+        let network = analyzer.network
+        let recorded = try RecordedActivations.record(network: network, images: analyzer.input.images, batchSize: 4)
+        let naive = NaiveAnalysis(network: network, recorded: recorded, labels: analyzer.input.images.labels,
+                                  settings: analyzer.settings)
+        let labels = analyzer.input.images.labels, k = network.classCount
+        var sawOpenClass = false
+        for (set, done) in partials.sets where done % 3 == 0 || set.openSlots.contains(where: { $0 < k }) {
+            let images = Array(result.images.prefix(done))
+            XCTAssertEqual(set.imageCount, done)
+            sawOpenClass = sawOpenClass || set.openSlots.contains { $0 < k }
+            let summary = AnalysisSummary(network: network, histograms: set, ranges: ranges, settings: analyzer.settings)
+            let labelled = images.filter { labels[$0] >= 0 }
+            for t in [1, 4, 6] {
+                for c in 0..<network.taps[t].channels {
+                    assertClose(summary.taps[t].channelEnsembleEntropy[c], naive.ensemble(tap: t, channel: c, images: images), 1e-12,
+                                "\(done) images, tap \(t) channel \(c)")
+                    var conditional = 0.0
+                    for y in Set(labelled.map { labels[$0] }) {
+                        let members = labelled.filter { labels[$0] == y }
+                        conditional += Double(members.count) / Double(labelled.count) * naive.ensemble(tap: t, channel: c, images: members)
+                    }
+                    let information = max(0, naive.ensemble(tap: t, channel: c, images: labelled) - conditional)
+                    assertClose(summary.taps[t].channelLabelInformation[c], information, 1e-12, "\(done) images, tap \(t) channel \(c)")
+                    assertClose(summary.taps[t].channelInstanceEntropy[c], naive.mean(images.map { naive.taps[t].instance[$0][c] }), 1e-12)
+                }
+            }
+        }
+        XCTAssertTrue(sawOpenClass, "some partial result had a class in progress")
+    }
+
     /// Shards cut the class-sorted order anywhere (through the large class and
     /// the small ones): a class split between shards stays open in each
     /// partial, and `merge` reduces it once all parts are in. Through the files.
