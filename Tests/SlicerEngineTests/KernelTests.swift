@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SlicerEngine
+@testable import SlicerONNX
 
 // Unit tests of the engine's operators against naive references written here:
 // plain loops over explicit indices, accumulated in Double, following the ONNX
