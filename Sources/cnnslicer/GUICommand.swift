@@ -152,6 +152,11 @@ struct ScreenshotCommand: ParsableCommand {
         guard scale.isFinite, range.contains(scale) else {
             throw ValidationError("--scale must be between \(range.lowerBound) and \(range.upperBound), got \(scale)")
         }
+        // The views need 320×240 points; at scale 3 a 320×240 image holds a third of that.
+        let (w, h) = try parseSize(size)
+        guard Float(w) / scale >= 320, Float(h) / scale >= 240 else {
+            throw ValidationError("--scale \(scale) needs --size of at least \(Int((320 * scale).rounded(.up)))x\(Int((240 * scale).rounded(.up))), got \(size)")
+        }
     }
 
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")

@@ -138,6 +138,10 @@ final class CommandErrorTests: XCTestCase {
             XCTAssertEqual(result.status, 64, result.summary)
             XCTAssert(result.stderr.contains("--scale must be between 0.5 and 3"), result.summary)
         }
+        let cramped = try run(["screenshot", "--model", Seeds.model, "--data", Seeds.path("idx"), "--out", "s.png",
+                               "--scale", "3", "--size", "320x240"])
+        XCTAssertEqual(cramped.status, 64, cramped.summary)
+        XCTAssert(cramped.stderr.contains("needs --size of at least 960x720"), cramped.summary)
         let missing = try run(["screenshot", "--model", Seeds.model, "--data", Seeds.path("idx"), "--out", "nowhere/s.png",
                                "--size", "640x400"])
         assertOneLineError(missing, mentioning: ["nowhere/s.png", "does not exist"])
