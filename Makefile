@@ -9,8 +9,12 @@ APT_PACKAGES := pkg-config libsdl2-dev libsdl2-ttf-dev libsdl2-image-dev \
                 libopenblas-dev zlib1g-dev fonts-dejavu-core dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE_BIN := .build/release/cnnslicer
+# The torchvision test (Tests/SlicerEngineTests/TorchvisionTests.swift) exports the
+# ImageNet architectures with Debian's PyTorch and checks them against ONNX Runtime.
+TEST_APT_PACKAGES := python3-torch python3-torchvision python3-pip
+TEST_PYTHON := /usr/bin/python3
 
-.PHONY: deps build release run test test-targets fuzz bench bench-deps clean
+.PHONY: deps test-deps build release run test test-targets fuzz bench bench-deps clean
 
 # Quick when everything is present: one dpkg-query, no apt-get.
 deps:
@@ -31,7 +35,20 @@ release: deps
 run: release
 	$(RELEASE_BIN)
 
-test: deps
+# Best effort: without them (no network) the torchvision test skips and says why.
+test-deps: deps
+	@missing=$$(for p in $(TEST_APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing) || \
+	        echo "warning: could not install $$missing; the torchvision test will be skipped"; \
+	fi
+	@$(TEST_PYTHON) -c 'import onnx, onnxruntime' 2>/dev/null || \
+	    $(SUDO) $(TEST_PYTHON) -m pip install -q --break-system-packages onnx onnxruntime || \
+	    echo "warning: could not install onnx/onnxruntime for $(TEST_PYTHON); the torchvision test will be skipped"
+
+test: deps test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -29,8 +29,13 @@ public final class AppModel {
     public private(set) var workspace: Workspace
     public private(set) var engines: [AnalysisEngine]
     public var selection = Selection()
-    /// Errors to show, oldest first; the app keeps running.
-    public var messages: [String] = []
+    /// Errors to show, oldest first; the app keeps running. Kept on one line
+    /// each, escaped: an error may quote a damaged file's bytes (ErrorText).
+    public var messages: [String] = [] {
+        didSet {
+            if messages.contains(where: { ErrorText.oneLine($0) != $0 }) { messages = messages.map(ErrorText.oneLine) }
+        }
+    }
     /// A drawn or dropped image shown instead of a data set image (bytes, C×H×W).
     public private(set) var drawnPixels: [UInt8]?
 
@@ -88,8 +93,12 @@ public final class AppModel {
         if let note = workspace.note { messages.append(note) }
     }
 
+    /// The data set image shown before a drawn image replaced it ("Back to data" returns there).
+    public private(set) var imageBeforeDrawing: Int?
+
     /// Shows a drawn/dropped image (bytes in the model's input layout), or nil to go back to the data set.
     public func setDrawnImage(_ pixels: [UInt8]?) {
+        if pixels != nil, drawnPixels == nil { imageBeforeDrawing = selection.image }
         drawnPixels = pixels
         if pixels != nil { selection.image = nil }
     }
@@ -177,8 +186,7 @@ public final class AppModel {
             subsetSummary = sub.summary
             subsetProgress = sub.progress
         }
-        // Errors may quote a damaged file's bytes: shown on one line, escaped.
-        messages += news.errors.map(ErrorText.oneLine)
+        messages += news.errors
         if let error = snapshot?.error.map(ErrorText.oneLine), !messages.contains(error) { messages.append(error) }
     }
 

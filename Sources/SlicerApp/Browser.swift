@@ -7,15 +7,32 @@ struct BrowserState {
     /// Class filter (nil: all classes).
     var classFilter: Int?
     var tab = 0
+    /// The shown image the browser last scrolled to: a newly shown image (arrow keys, a
+    /// click in another view) is brought into view once, and the wheel stays free after.
+    var revealed: Int?
+    /// Thumbnails with a texture, so those far out of view can be freed.
+    var thumbnailTextures: [Int: TextureID] = [:]
+    /// Where each thumbnail in view was drawn in the last frame (image index → rectangle).
+    var thumbnailRects: [Int: Rect] = [:]
+    /// The images under the class filter, kept while the filter and the data stay (50,000
+    /// ImageNet validation images are not filtered again every frame).
+    var shownIndices: (filter: Int?, source: String, count: Int, indices: [Int])?
 }
 
 struct DrawPadState {
     var pixels: [Float] = []
     var isDrawing = false
     var lastPoint: Vec2?
+    /// Pen radius in steps of 0.8 pixels of a 28×28 canvas (scaled for larger inputs).
+    var penSize = 2
+    var erasing = false
 }
 
 extension AppView {
+    /// Thumbnail textures kept before those out of view are freed (a 224×224 data set of
+    /// 50,000 images must not hold 50,000 textures).
+    static let thumbnailTextureBudget = 600
+
     func drawBrowser(_ ui: UIContext, _ rect: Rect) {
         ui.drawList.fillRect(rect, color: ui.theme.colors.panel, cornerRadius: ui.scaled(4))
         focusFrame(ui, rect, view: 4)
@@ -27,43 +44,79 @@ extension AppView {
         if browser.tab == 0 { drawThumbnails(ui, body) } else { drawPad(ui, body) }
     }
 
+    /// The images shown under the class filter, in dataset order.
+    func browserIndices() -> [Int] {
+        let images = model.workspace.images
+        if let cached = browser.shownIndices, cached.filter == browser.classFilter, cached.source == images.source,
+           cached.count == images.count {
+            return cached.indices
+        }
+        let indices = browser.classFilter.map { images.indices(ofClass: $0) } ?? Array(0..<images.count)
+        browser.shownIndices = (browser.classFilter, images.source, images.count, indices)
+        return indices
+    }
+
     /// Thumbnails grouped by class, with a mark for right/wrong predictions.
     func drawThumbnails(_ ui: UIContext, _ rect: Rect) {
         let images = model.workspace.images
         let names = model.workspace.classNames
         let pad = ui.scaled(6)
-        let filterHeight = ui.widgetHeight + pad
-        ui.panel("class-filter", rect: Rect(x: rect.x + pad, y: rect.y, width: rect.width - 2 * pad, height: filterHeight), options: []) {
-            ui.row(.fraction(1), .points(60))
+        // The class filter and "brush" share a row when both fit, else they stack.
+        let classOptions = ["all classes"] + names
+        let filterWidth = ui.fittingWidth(dropDown: "##class", options: classOptions)
+        let brushWidth = ui.fittingWidth(button: "brush")
+        let controlsWidth = rect.width - 2 * pad
+        let oneRow = filterWidth + brushWidth + ui.scaled(ui.theme.spacing) <= controlsWidth
+        let filterHeight = (oneRow ? 1 : 2) * (ui.widgetHeight + ui.scaled(ui.theme.spacing))
+        ui.panel("class-filter", rect: Rect(x: rect.x + pad, y: rect.y, width: controlsWidth, height: filterHeight), options: []) {
+            if oneRow { ui.row(.fraction(1), .points(brushWidth / ui.scale)) } else { ui.row(.fraction(1)) }
             var choice = (browser.classFilter ?? -1) + 1
-            let options = ["all classes"] + names
-            if ui.dropDown("class", selection: &choice, options: options) {
+            if ui.dropDown("##class", selection: &choice, options: classOptions) {
                 browser.classFilter = choice == 0 ? nil : choice - 1
             }
+            ui.tooltip("Show the images of one class")
             if ui.button("brush") {
-                let indices = browser.classFilter.map { images.indices(ofClass: $0) } ?? Array(0..<images.count)
-                model.selection.brushedImages = Set(indices)
+                model.selection.brushedImages = Set(browserIndices())
             }
             ui.tooltip("Brush every image shown (the class filter) — the chart adds their line")
         }
-        let area = Rect(x: rect.x + pad, y: rect.y + filterHeight + pad, width: rect.width - 2 * pad, height: rect.height - filterHeight - 2 * pad)
-        let indices: [Int] = browser.classFilter.map { images.indices(ofClass: $0) } ?? Array(0..<images.count)
-        let cell = max(ui.scaled(30), min(ui.scaled(48), area.width / 5))
-        let cols = max(1, Int(area.width / cell))
-        let store = model.snapshot?.store
-        ui.beginPanel("thumbnails", rect: area, options: [.scrollable])
-        let scroll = ui.scrollOffset(ofPanel: "thumbnails")
+        let area = Rect(x: rect.x + pad, y: rect.y + filterHeight + pad, width: rect.width - 2 * pad,
+                        height: max(0, rect.height - filterHeight - 2 * pad))
+        layout["thumbnails"] = area
+        let indices = browserIndices()
+        let cell = max(ui.scaled(30), min(ui.scaled(48), (area.width - ui.scaled(ui.theme.scrollbarWidth)) / 5)).rounded(.down)
+        let cols = max(1, Int((area.width - ui.scaled(ui.theme.scrollbarWidth)) / cell))
         let totalRows = (indices.count + cols - 1) / cols
+        let store = model.snapshot?.store
+
+        // The scroll offset lives under the panel's own ID: read it before the panel opens
+        // its ID scope (inside, the same label would name another panel).
+        var scroll = ui.scrollOffset(ofPanel: "thumbnails")
+        if model.drawnPixels == nil, let shown = model.selection.image, shown != browser.revealed {
+            browser.revealed = shown
+            if let n = indices.firstIndex(of: shown) {
+                let top = Float(n / cols) * cell
+                if top < scroll.y { scroll.y = top }
+                if top + cell > scroll.y + area.height { scroll.y = top + cell - area.height }
+                ui.setScrollOffset(scroll, ofPanel: "thumbnails")
+            }
+        }
+        ui.beginPanel("thumbnails", rect: area, options: [.scrollable])
         // Reserve the full height so the panel scrolls; draw only the visible rows.
         let content = ui.cell(height: .points(Float(totalRows) * cell / ui.scale))
-        let firstRow = max(0, Int(scroll.y / cell))
+        // The panel clamps the offset to its content the same way.
+        let firstRow = max(0, Int(max(0, min(scroll.y, Float(totalRows) * cell - area.height)) / cell))
         let lastRow = min(totalRows, firstRow + Int(area.height / cell) + 2)
+        var visible = Set<Int>()
+        browser.thumbnailRects = [:]
         for row in firstRow..<max(firstRow, lastRow) {
             for col in 0..<cols {
                 let n = row * cols + col
                 guard n < indices.count else { break }
                 let i = indices[n]
+                visible.insert(i)
                 let r = Rect(x: content.x + Float(col) * cell, y: content.y + Float(row) * cell, width: cell - 2, height: cell - 2)
+                browser.thumbnailRects[i] = r
                 if let id = thumbnail(i, images) { ui.drawList.image(id, in: r) }
                 if model.selection.brushedImages.contains(i) { ui.drawList.fillRect(r, color: ui.theme.colors.accent.withAlpha(0.3)) }
                 if let store, store.isComplete(i), images.labels[i] >= 0 {
@@ -81,6 +134,7 @@ extension AppView {
                     } else {
                         model.setDrawnImage(nil)
                         model.selection.image = i
+                        browser.revealed = i
                     }
                     focusedView = 4
                 }
@@ -96,19 +150,41 @@ extension AppView {
             }
         }
         ui.endPanel()
+        releaseThumbnails(keeping: visible)
     }
 
+    /// Frees thumbnail textures out of view once there are more than the budget.
+    func releaseThumbnails(keeping visible: Set<Int>) {
+        guard browser.thumbnailTextures.count > AppView.thumbnailTextureBudget, let textures else { return }
+        for (i, id) in browser.thumbnailTextures where !visible.contains(i) {
+            textures.releaseTexture(id)
+            browser.thumbnailTextures[i] = nil
+        }
+    }
+
+    /// A thumbnail at most 64 pixels a side (large inputs are box-filtered down).
     func thumbnail(_ i: Int, _ images: LabeledImages) -> TextureID? {
         let (c, h, w) = (images.channels, images.height, images.width)
-        return textures?.textureID(key: "thumb-\(i)", version: 0, width: w, height: h) {
+        let step = max(1, (max(h, w) + 63) / 64)
+        let (th, tw) = (h / step, w / step)
+        let id = textures?.textureID(key: "thumb-\(i)", version: 0, width: tw, height: th) {
             let px = images.image(at: i)
-            var rgba = [UInt8](repeating: 255, count: w * h * 4)
             let base = px.startIndex
-            for p in 0..<(w * h) {
-                for k in 0..<3 { rgba[p * 4 + k] = px[base + (c == 3 ? k : 0) * w * h + p] }
+            var rgba = [UInt8](repeating: 255, count: tw * th * 4)
+            for y in 0..<th {
+                for x in 0..<tw {
+                    for k in 0..<3 {
+                        let plane = base + (c == 3 ? k : 0) * w * h
+                        var sum = 0
+                        for dy in 0..<step { for dx in 0..<step { sum += Int(px[plane + (y * step + dy) * w + x * step + dx]) } }
+                        rgba[(y * tw + x) * 4 + k] = UInt8(sum / (step * step))
+                    }
+                }
             }
             return rgba
         }
+        if let id { browser.thumbnailTextures[i] = id }
+        return id
     }
 
     /// A canvas at the model's input size; every stroke re-runs the model.
@@ -118,7 +194,31 @@ extension AppView {
         let (h, w) = (shape[1], shape[2])
         if pad.pixels.count != h * w { pad.pixels = Array(repeating: 0, count: h * w) }
         let padding = ui.scaled(8)
-        let side = min(rect.width, rect.height - ui.widgetHeight * 2) - 2 * padding
+        // Controls below the canvas at their natural widths, wrapping as the panel narrows.
+        let tools = [
+            FlowControl(width: ui.fittingWidth(segmented: ["pen", "eraser"])) {
+                var mode = self.pad.erasing ? 1 : 0
+                if ui.segmented("tool", selection: &mode, options: ["pen", "eraser"]) { self.pad.erasing = mode == 1 }
+                self.layout["eraser"] = ui.lastItem.rect   // the last segment
+            },
+            FlowControl(width: ui.fittingWidth(slider: "size", values: ["6"])) {
+                ui.slider("size", value: &self.pad.penSize, in: 1...6)
+                self.layout["penSize"] = ui.lastItem.rect
+                ui.tooltip("Pen and eraser width")
+            },
+            ui.flowButton("Clear") {
+                self.pad.pixels = Array(repeating: 0, count: h * w)
+                self.model.setDrawnImage(self.padBytes(channels: shape[0]))
+            },
+            FlowControl(width: ui.fittingWidth(button: "Back to data")) {
+                if ui.button("Back to data") { self.returnToData() }
+                self.layout["backToData"] = ui.lastItem.rect
+                ui.tooltip("Show the data set image you were on before drawing")
+            },
+        ]
+        let flow = ui.flowLayout(tools, width: rect.width - 2 * padding)
+        let toolsHeight = ui.flowHeight(rows: flow.rowCount)
+        let side = max(0, min(rect.width - 2 * padding, rect.height - toolsHeight - 3 * padding))
         let canvas = Rect(x: rect.x + padding, y: rect.y + padding, width: side, height: side)
         layout["drawPad"] = canvas
         let id = textures?.textureID(key: "drawpad", version: pad.pixels.hashValue, width: w, height: h) {
@@ -129,10 +229,11 @@ extension AppView {
         if let id { ui.drawList.image(id, in: canvas) }
         ui.drawList.strokeRect(canvas, color: ui.theme.colors.widgetBorder)
         let hit = ui.interact("drawpad", rect: canvas)
-        if hit.isActive {
+        if hit.isHovered || hit.isActive { ui.setCursor(.crosshair) }
+        if hit.isActive, side > 0 {
             let m = ui.input.mousePosition
             let point = Vec2((m.x - canvas.x) / canvas.width * Float(w), (m.y - canvas.y) / canvas.height * Float(h))
-            // A soft round brush about 2.5 pixels wide, stamped along the stroke.
+            // A soft round brush, stamped along the stroke.
             let from = pad.lastPoint ?? point
             let steps = max(1, Int((point - from).length * 2))
             for s in 0...steps {
@@ -144,27 +245,36 @@ extension AppView {
         } else {
             pad.lastPoint = nil
         }
-        ui.panel("pad-buttons", rect: Rect(x: rect.x + padding, y: canvas.maxY + padding, width: rect.width - 2 * padding, height: ui.widgetHeight * 2), options: []) {
-            ui.row(.fraction(0.5), .fraction(0.5))
-            if ui.button("Clear") {
-                pad.pixels = Array(repeating: 0, count: h * w)
-                model.setDrawnImage(padBytes(channels: shape[0]))
-            }
-            if ui.button("Back to data") { model.setDrawnImage(nil); model.selection.image = model.selection.image ?? 0 }
-        }
+        layout["padTools"] = Rect(x: rect.x + padding, y: canvas.maxY + padding, width: rect.width - 2 * padding, height: toolsHeight)
+        ui.withID("pad-tools") { ui.flow(tools, layout: flow, at: Vec2(rect.x + padding, canvas.maxY + padding)) }
+    }
+
+    /// Leaves the drawn image for the data set image shown before drawing.
+    func returnToData() {
+        let back = model.imageBeforeDrawing ?? model.selection.image ?? 0
+        model.setDrawnImage(nil)
+        model.selection.image = back
+    }
+
+    /// The pen's radius in canvas pixels: the same stroke weight on a 28×28 and a 224×224 canvas.
+    func penRadius(w: Int, h: Int) -> Float {
+        Float(pad.penSize) * 0.8 * Float(max(w, h)) / 28
     }
 
     func stamp(at p: Vec2, w: Int, h: Int) {
-        let radius: Float = 1.6
+        let radius = penRadius(w: w, h: h)
+        let reach = radius + 1
         // The pointer may leave the canvas while drawing: clip the stamp to it.
-        let y0 = max(0, Int((p.y - 2).rounded(.down))), y1 = min(h - 1, Int((p.y + 2).rounded(.down)))
-        let x0 = max(0, Int((p.x - 2).rounded(.down))), x1 = min(w - 1, Int((p.x + 2).rounded(.down)))
+        let y0 = max(0, Int((p.y - reach).rounded(.down))), y1 = min(h - 1, Int((p.y + reach).rounded(.down)))
+        let x0 = max(0, Int((p.x - reach).rounded(.down))), x1 = min(w - 1, Int((p.x + reach).rounded(.down)))
         guard y0 <= y1, x0 <= x1 else { return }
         for y in y0...y1 {
             for x in x0...x1 {
                 let d = (Vec2(Float(x) + 0.5, Float(y) + 0.5) - p).length
-                let v = max(0, min(1, (radius + 0.5 - d)))
-                pad.pixels[y * w + x] = max(pad.pixels[y * w + x], v)
+                // Coverage falls from 1 to 0 over the pixel at the rim: soft, not jagged.
+                let v = max(0, min(1, radius + 0.5 - d))
+                let old = pad.pixels[y * w + x]
+                pad.pixels[y * w + x] = pad.erasing ? min(old, 1 - v) : max(old, v)
             }
         }
     }
@@ -175,4 +285,3 @@ extension AppView {
         return Array([[UInt8]](repeating: bytes, count: channels).joined())
     }
 }
-

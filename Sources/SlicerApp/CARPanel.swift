@@ -94,25 +94,32 @@ extension AppView {
         let tap = net.taps[tapIndex]
         let job = CARJob(epoch: model.selection.epoch, tap: tapIndex, mask: model.selection.mask)
         let pad = ui.scaled(8)
-        let controls = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.widgetHeight * 2 + pad)
-        ui.panel("car-controls", rect: controls, options: []) {
-            ui.row(.fraction(1), .points(110), .points(120))
-            let busy = carRunner.isRunning && carRunner.job == job
-            if ui.button(busy ? "Running CAR on \(tap.name)…" : "Run CAR for \(tap.name)") && !busy {
-                carRunner.start(job, input: model.engine.input, greedy: carGreedy, wake: model.wake)
-            }
-            _ = ui.checkbox("greedy ½", isChecked: &carGreedy)
-            ui.tooltip("Also prune greedily to half the filters, with the L1, random and entropy baselines")
-            if ui.button("Cancel") { carRunner.cancel() }
-            ui.row(.fraction(1), .fraction(1))
-            let brushed = model.selection.channels
-            if ui.button(brushed.isEmpty ? "Apply mask (brush channels)" : "Apply mask: ablate \(brushed.count)") && !brushed.isEmpty {
-                var mask = model.selection.mask
+        // The controls wrap to more rows in a narrow panel rather than cutting their labels.
+        let busy = carRunner.isRunning && carRunner.job == job
+        let brushed = model.selection.channels
+        // The tap's name goes in the label while it fits a row (ResNet names are long).
+        let runLabels = busy ? ["Running CAR on \(tap.name)…", "Running CAR…"] : ["Run CAR for \(tap.name)", "Run CAR"]
+        let runLabel = runLabels.first { ui.fittingWidth(button: $0) <= rect.width - 2 * pad } ?? runLabels[1]
+        let buttons = [
+            ui.flowButton(runLabel) {
+                if !busy { self.carRunner.start(job, input: self.model.engine.input, greedy: self.carGreedy, wake: self.model.wake) }
+            },
+            FlowControl(width: ui.fittingWidth(checkbox: "greedy ½")) {
+                ui.checkbox("greedy ½", isChecked: &self.carGreedy)
+                ui.tooltip("Also prune greedily to half the filters, with the L1, random and entropy baselines")
+            },
+            ui.flowButton("Cancel") { self.carRunner.cancel() },
+            ui.flowButton(brushed.isEmpty ? "Apply mask (brush channels)" : "Apply mask: ablate \(brushed.count)") {
+                guard !brushed.isEmpty else { return }
+                var mask = self.model.selection.mask
                 mask.channels[tapIndex, default: []].formUnion(brushed)
-                model.selection.mask = mask
-            }
-            if ui.button("Clear mask") { model.selection.mask = AblationMask() }
-        }
+                self.model.selection.mask = mask
+            },
+            ui.flowButton("Clear mask") { self.model.selection.mask = AblationMask() },
+        ]
+        let flow = ui.flowLayout(buttons, width: rect.width - 2 * pad)
+        let controls = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.flowHeight(rows: flow.rowCount) + pad)
+        ui.withID("car-controls") { ui.flow(buttons, layout: flow, at: controls.origin) }
         let body = Rect(x: rect.x + pad, y: controls.maxY + pad / 2, width: rect.width - 2 * pad, height: rect.maxY - controls.maxY - pad)
         if let error = carRunner.error, carRunner.job == job {
             ui.drawText(Substring(error), in: body, style: .small, color: ui.theme.colors.error)

@@ -175,7 +175,7 @@ extension AppView {
         let values = maps.values[tapIndex]
         let entropy = currentImageEntropy()
         let hw = tap.valuesPerChannel
-        let side = tap.shape.count >= 3 ? (tap.shape[1], tap.shape[2]) : (1, 1)
+        let side = tap.mapSize
         let brushed = model.selection.channels
         // Brushed channels first, then the rest in order.
         let order = (0..<tap.channels).filter { brushed.contains($0) } + (0..<tap.channels).filter { !brushed.contains($0) }

@@ -5,6 +5,8 @@ import SlicerUI
 @MainActor
 public protocol TextureProvider: AnyObject {
     func textureID(key: String, version: Int, width: Int, height: Int, pixels: () -> [UInt8]) -> TextureID?
+    /// Frees a texture no longer shown (e.g. thumbnails scrolled far away).
+    func releaseTexture(_ id: TextureID)
 }
 
 extension SDLRenderBackend: TextureProvider {
@@ -15,4 +17,6 @@ extension SDLRenderBackend: TextureProvider {
             return nil
         }
     }
+
+    public func releaseTexture(_ id: TextureID) { destroyTexture(id) }
 }

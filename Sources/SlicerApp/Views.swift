@@ -56,7 +56,7 @@ extension AppView {
         let inner = rect.insetBy(pad)
         let slot = inner.width / Float(taps.count)
         let maxChannels = Float(taps.map(\.channels).max() ?? 1)
-        let maxSide = Float(taps.map { $0.shape.count >= 3 ? $0.shape[1] : 1 }.max() ?? 1)
+        let maxSide = Float(taps.map { $0.mapSize.width }.max() ?? 1)
         let summary = model.snapshot?.summary
         let method = model.selection.method
         let maxValue = summary.map { s in s.taps.map { value($0, method: method) }.max() ?? 1 } ?? 1
@@ -80,7 +80,7 @@ extension AppView {
             let x = inner.x + Float(tap.index) * slot
             // Height by channels, width by spatial size: the shape reads at a glance.
             let h = max(ui.scaled(6), blockArea.height * (0.25 + 0.75 * (Float(tap.channels) / maxChannels).squareRoot()))
-            let side = tap.shape.count >= 3 ? Float(tap.shape[1]) : 1
+            let side = Float(tap.mapSize.width)
             let w = max(ui.scaled(4), (slot - ui.scaled(3)) * (0.3 + 0.7 * side / maxSide))
             let block = Rect(x: x + (slot - w) / 2, y: blockArea.y + (blockArea.height - h) / 2, width: w, height: h)
             let selected = tap.index == model.selection.tap || (model.selection.tapRange?.contains(tap.index) ?? false)
@@ -102,7 +102,7 @@ extension AppView {
                             color: ui.theme.colors.textDim, alignment: .center)
             }
             let shape = Substring(tap.shape.map(String.init).joined(separator: "×"))
-            let compact = Substring(tap.shape.count >= 3 ? "\(tap.shape[0])·\(tap.shape[1])²" : "\(tap.shape[0])")
+            let compact = Substring(tap.shape.count == 3 && tap.shape[1] == tap.shape[2] ? "\(tap.shape[0])·\(tap.shape[1])²" : "\(tap.shape[0])")
             for text in [shape, compact] where ui.measurer.width(of: text, font: font) <= slot - ui.scaled(2) {
                 ui.drawText(text, in: Rect(x: x, y: inner.maxY - labelHeight, width: slot, height: labelHeight),
                             style: .small, color: ui.theme.colors.textDim, alignment: .center)

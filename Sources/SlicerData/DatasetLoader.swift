@@ -24,10 +24,13 @@ public enum DatasetLoader {
     ///   - imageSize: for image files only: resize every image to this size
     ///     (IDX and CIFAR data always come in their native size).
     ///   - imageResize: for image files only: how to resize.
+    ///   - imageGeometry: for image files only: shorter-side resize and centre crop
+    ///     before `imageSize` (its interpolation replaces `imageResize`).
     public static func load(_ pathOrName: String, split: Split = .test, limit: Int? = nil,
                             channels: Int? = nil, imageSize: ImageSize? = nil,
-                            imageResize: ResizeMode = .bilinear) throws -> LabeledImages {
-        let imageOptions = ImageOptions(channels: channels, size: imageSize, resize: imageResize)
+                            imageResize: ResizeMode = .bilinear, imageGeometry: ImageGeometry? = nil) throws -> LabeledImages {
+        let imageOptions = ImageOptions(channels: channels, size: imageSize,
+                                        geometry: imageGeometry ?? ImageGeometry(interpolation: imageResize))
         if let limit, limit <= 0 {
             throw DataError.invalidArgument(source: pathOrName, detail: "limit must be positive, got \(limit)")
         }
@@ -109,7 +112,7 @@ public enum DatasetLoader {
     struct ImageOptions {
         var channels: Int?
         var size: ImageSize?
-        var resize: ResizeMode
+        var geometry: ImageGeometry
     }
 
     static func loadDirectory(_ directory: String, split: Split, limit: Int?, _ imageOptions: ImageOptions,
@@ -145,7 +148,7 @@ public enum DatasetLoader {
         }
         if ImageFolderReader.looksLikeImageFolder(directory) {
             return try ImageFolderReader.load(directory: directory, channels: imageOptions.channels, targetSize: imageOptions.size,
-                                              resize: imageOptions.resize, limit: limit)
+                                              geometry: imageOptions.geometry, limit: limit)
         }
         throw DataError.unsupportedFormat(
             path: directory,
@@ -156,12 +159,12 @@ public enum DatasetLoader {
         let name = FileIO.fileName(of: path).lowercased()
         if ImageFolderReader.isImageFileName(name) {
             return try ImageFolderReader.loadImage(path: path, channels: imageOptions.channels, targetSize: imageOptions.size,
-                                                   resize: imageOptions.resize)
+                                                   geometry: imageOptions.geometry)
         }
         let bytes = try FileIO.readAll(path)
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) || bytes.starts(with: [0xFF, 0xD8, 0xFF]) {
             return try ImageFolderReader.loadImage(path: path, channels: imageOptions.channels, targetSize: imageOptions.size,
-                                                   resize: imageOptions.resize)
+                                                   geometry: imageOptions.geometry)
         }
         if bytes.count >= 2, bytes[0] == 0x80, (2...5).contains(bytes[1]) {
             return try CIFARReader.loadPython(files: [path], limit: limit)

@@ -1,4 +1,5 @@
 import CSDL2
+import Dispatch
 import Foundation
 
 /// Target size for images read from files.
@@ -40,58 +41,80 @@ public enum ImageFolderReader {
     }
 
     /// Loads a class-per-subfolder image folder. Class indices follow the
-    /// sorted subfolder names; images are taken in sorted file-name order.
+    /// sorted subfolder names (torchvision's ImageFolder), and the set says its
+    /// labels came from folder names (`labelsFromFolderNames`) so that a model's
+    /// own class names can re-map them; images are taken in sorted file-name order.
     /// - Parameters:
     ///   - channels: 1 or 3; nil keeps 3 unless every image is 8-bit grayscale.
     ///     Colour is reduced to one channel with the luminance weights
     ///     0.299, 0.587, 0.114; gray is replicated to three.
-    ///   - targetSize: resize every image to this size (rounded to bytes).
+    ///   - targetSize: bring every image to this size (see `geometry`).
     ///     Without it all images must have the size of the first one.
-    ///   - resize: how to resize when `targetSize` differs from an image's size.
+    ///   - resize: the interpolation when no `geometry` is given.
+    ///   - geometry: shorter-side resize and centre crop before the target size.
     ///   - limit: stop after this many images.
     public static func load(directory: String, channels: Int? = nil, targetSize: ImageSize? = nil,
-                            resize: ResizeMode = .bilinear, limit: Int? = nil) throws -> LabeledImages {
+                            resize: ResizeMode = .bilinear, geometry: ImageGeometry? = nil, limit: Int? = nil) throws -> LabeledImages {
         try checkChannels(channels, source: directory)
         let folders = try classFolders(in: directory)
         guard !folders.isEmpty else {
             throw DataError.emptySet(path: directory, detail: "no class subfolders")
         }
+        let geometry = geometry ?? ImageGeometry(interpolation: resize)
+        var jobs: [(file: String, label: Int)] = []
+        for (classIndex, folder) in folders.enumerated() {
+            for file in folder.files { jobs.append((file, classIndex)) }
+        }
+        if let limit { jobs = Array(jobs.prefix(limit)) }
         var collected: [DecodedImage] = []
+        var pixels: [UInt8] = []
         var labels: [Int] = []
         var reference: (size: ImageSize, file: String)?
-        loading: for (classIndex, folder) in folders.enumerated() {
-            for file in folder.files {
-                if let limit, labels.count >= limit { break loading }
-                var image = try decode(path: file)
-                if let targetSize {
-                    image = image.resized(to: targetSize, mode: resize)
-                } else if let reference, reference.size != image.size {
+        // Decoding and resizing dominate (about 6 ms for a 500×375 JPEG): a chunk of
+        // files at a time on all cores, appended in order so the set does not depend on it.
+        let chunk = 64
+        for start in stride(from: 0, to: jobs.count, by: chunk) {
+            let part = jobs[start..<min(start + chunk, jobs.count)]
+            let results = ParallelSlots<Result<DecodedImage, Error>>(count: part.count)
+            DispatchQueue.concurrentPerform(iterations: part.count) { k in
+                let file = part[part.startIndex + k].file
+                results.set(k, Result {
+                    let image = try decode(path: file)
+                    return targetSize.map { image.prepared(for: $0, geometry: geometry) } ?? image
+                })
+            }
+            for (k, job) in part.enumerated() {
+                guard let image = try results.get(k)?.get() else { continue }
+                if targetSize == nil, let reference, reference.size != image.size {
                     throw DataError.shapeMismatch(
-                        path: file,
+                        path: job.file,
                         detail: "image is \(image.size), but \(reference.file) is \(reference.size); give a target size to resize")
                 }
-                if reference == nil { reference = (image.size, file) }
-                collected.append(image)
-                labels.append(classIndex)
+                if reference == nil { reference = (image.size, job.file) }
+                // With the channel count known, keep only the planes: a decoded
+                // ImageNet set would otherwise be held twice.
+                if let channels { image.appendPlanes(channels: channels, to: &pixels) } else { collected.append(image) }
+                labels.append(job.label)
             }
         }
         guard let size = reference?.size else {
             throw DataError.emptySet(path: directory, detail: "no PNG or JPEG files in the class subfolders")
         }
         let outputChannels = channels ?? (collected.allSatisfy(\.isGray) ? 1 : 3)
-        var pixels: [UInt8] = []
-        pixels.reserveCapacity(collected.count * outputChannels * size.width * size.height)
-        for image in collected { image.appendPlanes(channels: outputChannels, to: &pixels) }
+        if channels == nil {
+            pixels.reserveCapacity(collected.count * outputChannels * size.width * size.height)
+            for image in collected { image.appendPlanes(channels: outputChannels, to: &pixels) }
+        }
         return LabeledImages(validatedChannels: outputChannels, height: size.height, width: size.width, pixels: pixels,
-                             labels: labels, classNames: folders.map(\.name), source: directory)
+                             labels: labels, classNames: folders.map(\.name), source: directory, labelsFromFolderNames: true)
     }
 
     /// Loads one image file as an unlabelled set of one image.
     public static func loadImage(path: String, channels: Int? = nil, targetSize: ImageSize? = nil,
-                                 resize: ResizeMode = .bilinear) throws -> LabeledImages {
+                                 resize: ResizeMode = .bilinear, geometry: ImageGeometry? = nil) throws -> LabeledImages {
         try checkChannels(channels, source: path)
         var image = try decode(path: path)
-        if let targetSize { image = image.resized(to: targetSize, mode: resize) }
+        if let targetSize { image = image.prepared(for: targetSize, geometry: geometry ?? ImageGeometry(interpolation: resize)) }
         let outputChannels = channels ?? (image.isGray ? 1 : 3)
         var pixels: [UInt8] = []
         image.appendPlanes(channels: outputChannels, to: &pixels)
@@ -116,6 +139,31 @@ public enum ImageFolderReader {
             let scaled = Resampler.resizeBytes(rgb, channels: 3, height: size.height, width: size.width,
                                                toHeight: target.height, width: target.width, mode: mode)
             return DecodedImage(size: target, rgb: scaled, isGray: isGray)
+        }
+
+        /// Shorter-side resize, centre crop, then the target size (ImageGeometry).
+        func prepared(for target: ImageSize, geometry: ImageGeometry) -> DecodedImage {
+            var image = self
+            if geometry.shorterSide != nil { image = image.resized(to: geometry.scaledSize(size), mode: geometry.interpolation) }
+            if let crop = geometry.crop ?? (geometry.shorterSide != nil ? target : nil) { image = image.centerCropped(to: crop) }
+            return image.resized(to: target, mode: geometry.interpolation)
+        }
+
+        /// The centre `crop` of the image, zeros where it reaches past the edges.
+        func centerCropped(to crop: ImageSize) -> DecodedImage {
+            guard crop != size else { return self }
+            let top = ImageGeometry.cropOffset(length: size.height, crop: crop.height)
+            let left = ImageGeometry.cropOffset(length: size.width, crop: crop.width)
+            let plane = size.width * size.height, cropPlane = crop.width * crop.height
+            var out = [UInt8](repeating: 0, count: 3 * cropPlane)
+            for c in 0..<3 {
+                for y in 0..<crop.height where top + y >= 0 && top + y < size.height {
+                    for x in 0..<crop.width where left + x >= 0 && left + x < size.width {
+                        out[c * cropPlane + y * crop.width + x] = rgb[c * plane + (top + y) * size.width + left + x]
+                    }
+                }
+            }
+            return DecodedImage(size: crop, rgb: out, isGray: isGray)
         }
 
         func appendPlanes(channels: Int, to pixels: inout [UInt8]) {
@@ -193,6 +241,25 @@ public enum ImageFolderReader {
             if color.r != color.g || color.g != color.b { return false }
         }
         return true
+    }
+}
+
+/// One slot per index, each written by one worker of a `concurrentPerform` and read
+/// after it returns.
+final class ParallelSlots<Value>: @unchecked Sendable {
+    private var values: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Value) {
+        lock.lock(); defer { lock.unlock() }
+        values[index] = value
+    }
+
+    func get(_ index: Int) -> Value? {
+        lock.lock(); defer { lock.unlock() }
+        return values[index]
     }
 }
 

@@ -16,13 +16,19 @@ public struct LabeledImages: Sendable, Equatable {
     public let classNames: [String]
     /// Where the images came from (a path, or a description such as "drawn").
     public let source: String
+    /// True when `classNames` are an image folder's subfolder names and the labels
+    /// their sorted order: a model that names its classes may re-map them
+    /// (`relabeled`). IDX and CIFAR labels are the datasets' own class indices.
+    public let labelsFromFolderNames: Bool
 
     /// Bytes per image.
     public var pixelsPerImage: Int { channels * height * width }
 
     /// Creates an image set after checking that the parts fit together.
+    /// - Parameter labelsFromFolderNames: the labels number `classNames` in sorted
+    ///   order, as an image folder's subfolders (see the property).
     public init(channels: Int, height: Int, width: Int, pixels: [UInt8], labels: [Int],
-                classNames: [String], source: String) throws {
+                classNames: [String], source: String, labelsFromFolderNames: Bool = false) throws {
         guard channels > 0, height > 0, width > 0 else {
             throw DataError.invalidArgument(source: source, detail: "image size must be positive, got \(channels)×\(height)×\(width)")
         }
@@ -36,12 +42,12 @@ public struct LabeledImages: Sendable, Equatable {
             throw DataError.corrupt(path: source, detail: "label \(bad) is outside 0..<\(classNames.count) (−1 means unlabelled)")
         }
         self.init(validatedChannels: channels, height: height, width: width, pixels: pixels,
-                  labels: labels, classNames: classNames, source: source)
+                  labels: labels, classNames: classNames, source: source, labelsFromFolderNames: labelsFromFolderNames)
     }
 
     /// For readers that have already checked their input.
     init(validatedChannels channels: Int, height: Int, width: Int, pixels: [UInt8], labels: [Int],
-         classNames: [String], source: String) {
+         classNames: [String], source: String, labelsFromFolderNames: Bool = false) {
         assert(pixels.count == labels.count * channels * height * width)
         self.channels = channels
         self.height = height
@@ -51,6 +57,17 @@ public struct LabeledImages: Sendable, Equatable {
         self.labels = labels
         self.classNames = classNames
         self.source = source
+        self.labelsFromFolderNames = labelsFromFolderNames
+    }
+
+    /// The same images with label `l` replaced by `mapping[l]` (−1 stays −1) and new
+    /// class names, which the new labels index.
+    public func relabeled(_ mapping: [Int], classNames newNames: [String]) throws -> LabeledImages {
+        guard mapping.count == classNames.count, mapping.allSatisfy({ $0 >= 0 && $0 < newNames.count }) else {
+            throw DataError.invalidArgument(source: source, detail: "class mapping \(mapping) does not fit \(classNames.count) classes onto \(newNames.count)")
+        }
+        return LabeledImages(validatedChannels: channels, height: height, width: width, pixels: pixels,
+                             labels: labels.map { $0 < 0 ? $0 : mapping[$0] }, classNames: newNames, source: source)
     }
 
     /// The `channels × height × width` bytes of image `index` (planar).
@@ -85,7 +102,7 @@ public struct LabeledImages: Sendable, Equatable {
             newLabels.append(labels[index])
         }
         return LabeledImages(validatedChannels: channels, height: height, width: width, pixels: newPixels,
-                             labels: newLabels, classNames: classNames, source: source)
+                             labels: newLabels, classNames: classNames, source: source, labelsFromFolderNames: labelsFromFolderNames)
     }
 
     /// The first `n` images in dataset order (all of them if there are fewer);
@@ -95,6 +112,7 @@ public struct LabeledImages: Sendable, Equatable {
         if kept == count { return self }
         return LabeledImages(validatedChannels: channels, height: height, width: width,
                              pixels: Array(pixels[0..<(kept * pixelsPerImage)]),
-                             labels: Array(labels[0..<kept]), classNames: classNames, source: source)
+                             labels: Array(labels[0..<kept]), classNames: classNames, source: source,
+                             labelsFromFolderNames: labelsFromFolderNames)
     }
 }

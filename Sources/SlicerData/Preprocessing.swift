@@ -80,6 +80,8 @@ public struct Preprocessing: Sendable, Equatable {
         let needsResize = sourceHeight != height || sourceWidth != width
         let rows = needsResize ? ResampleAxis(source: sourceHeight, destination: height, mode: resize) : nil
         let columns = needsResize ? ResampleAxis(source: sourceWidth, destination: width, mode: resize) : nil
+        let filters = needsResize && resize == .antialias
+            ? (rows: FilterAxis(source: sourceHeight, destination: height), columns: FilterAxis(source: sourceWidth, destination: width)) : nil
         // Normalised planes at the source size, resampled afterwards (both
         // steps are affine per channel, so the order does not change the result).
         var scratch = [Float](repeating: 0, count: needsResize ? channels * sourcePlane : 0)
@@ -109,7 +111,10 @@ public struct Preprocessing: Sendable, Equatable {
                                     destination[i] = (l / 255 - mean) / std
                                 }
                             }
-                            if let rows, let columns {
+                            if let filters {
+                                Resampler.resampleFiltered(destination, sourceHeight: sourceHeight, sourceWidth: sourceWidth,
+                                                           into: target + c * outputPlane, rows: filters.rows, columns: filters.columns)
+                            } else if let rows, let columns {
                                 Resampler.resample(destination, sourceWidth: sourceWidth,
                                                    into: target + c * outputPlane, rows: rows, columns: columns)
                             }

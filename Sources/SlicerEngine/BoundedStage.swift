@@ -307,6 +307,8 @@ struct BoundedStage: @unchecked Sendable {
         switch a.function {
         case .relu, .sigmoid, .tanh, .clip: return true
         case let .leakyRelu(alpha): return alpha >= 0
+        case let .hardSigmoid(alpha, _): return alpha >= 0
+        case .hardSwish: return false
         }
     }
 }
@@ -323,7 +325,7 @@ enum FusedOperator {
         case .relu: self = .relu
         case let .leakyRelu(alpha): self = .leakyRelu(alpha: alpha)
         case let .clip(lo, hi): self = .clip(min: lo, max: hi)
-        case .sigmoid, .tanh: return nil
+        case .sigmoid, .tanh, .hardSigmoid, .hardSwish: return nil
         }
     }
 }
@@ -1037,6 +1039,10 @@ private func activate(_ function: ActivationKernel.Function, _ x: UnsafeMutableP
         for t in 0..<count { x[t] = Foundation.tanh(x[t]) }
     case let .clip(lo, hi):
         for t in 0..<count { x[t] = x[t] < lo ? lo : (x[t] > hi ? hi : x[t]) }
+    case let .hardSigmoid(alpha, beta):
+        for t in 0..<count { x[t] = ActivationKernel.hardSigmoid(x[t], alpha, beta) }
+    case .hardSwish:
+        for t in 0..<count { x[t] *= ActivationKernel.hardSigmoid(x[t], 1 / 6, 0.5) }
     }
 }
 

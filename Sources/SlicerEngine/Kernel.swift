@@ -53,6 +53,8 @@ public enum BuiltNode {
     case constant(ONNXTensor)
     /// The output is input `index` with another shape and the same memory (Flatten, Reshape, Identity).
     case alias(inputIndex: Int, shape: [Int])
+    /// One of the above per output, for operators with several outputs (Split).
+    indirect case multiple([BuiltNode])
 }
 
 /// Everything a factory may ask about the node it builds.
@@ -62,6 +64,8 @@ public struct NodeContext {
     public let file: String
     /// Aligned with `node.inputs`; nil where an optional input is omitted.
     public let inputs: [PlanValue?]
+    /// The batch size the file declares for the graph input, when it fixes one.
+    public var fixedBatch: Int? = nil
 
     public func failure(_ reason: String) -> EngineError {
         .invalidGraph(file: file, reason: "node '\(node.displayName)' (\(node.opType)): \(reason)")

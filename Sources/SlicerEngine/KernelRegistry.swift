@@ -33,9 +33,29 @@ public enum KernelRegistry {
         "Unsqueeze": ShapeOps.unsqueeze,
         "Squeeze": ShapeOps.squeeze,
         "Cast": ShapeOps.cast,
-    ]
+        "HardSigmoid": ActivationKernel.make,
+        "HardSwish": ActivationKernel.make,
+        "PRelu": PReluKernel.make,
+        "LogSoftmax": SoftmaxKernel.make,
+        "Sum": SumKernel.make,
+        "ReduceMean": ReduceKernel.make,
+        "ReduceMax": ReduceKernel.make,
+        "ReduceMin": ReduceKernel.make,
+        "ReduceSum": ReduceKernel.make,
+        "LRN": LRNKernel.make,
+        "Pad": PadKernel.make,
+        "Transpose": TransposeKernel.make,
+        "Slice": SliceKernel.make,
+        "Split": SplitKernel.make,
+        "Resize": ResizeKernel.make,
+        "Upsample": ResizeKernel.make,
+    ].merging(ConstantFolder.constantOnlyOperators.map { ($0, ConstantFolder.refuseData) }) { kernel, _ in kernel }
 
-    /// Operators whose outputs are not taps: they only move values (SPEC §2).
+    /// Operators whose outputs are not taps, exactly SPEC §2's list: they only move
+    /// values. Transpose, Slice, Split and Pad are taps although they too only move
+    /// or select values (a channel shuffle's transpose, a channel split's halves, a
+    /// padded map): the specification names its list, and a tap list that matches
+    /// other implementations of it matters more than skipping a near-copy.
     public static let valueMovingOperators: Set<String> = [
         "Flatten", "Reshape", "Identity", "Dropout", "Constant", "Shape", "Gather", "Squeeze", "Unsqueeze", "Cast",
     ]

@@ -14,6 +14,13 @@ public struct TapInfo: Sendable, Equatable {
     /// Values per channel (H·W, or 1 for a rank-2 tap).
     public var valuesPerChannel: Int { shape.dropFirst().reduce(1, *) }
     public var valuesPerImage: Int { shape.reduce(1, *) }
+    /// How one channel's values are drawn as an image: H×W for [C, H, W]; a
+    /// row for [C, L]; for higher ranks (a channel shuffle's [C, g, H, W]) the
+    /// leading axes stacked as rows, so that height·width = valuesPerChannel.
+    public var mapSize: (height: Int, width: Int) {
+        guard shape.count >= 2 else { return (1, 1) }
+        return (shape.dropFirst().dropLast().reduce(1, *), shape[shape.count - 1])
+    }
 }
 
 /// One kernel call in a plan.
@@ -129,6 +136,11 @@ public final class Network: Sendable {
 
     public var metadataMean: [Float]? { Network.floats(model.metadataValue("cnnslicer.mean")) }
     public var metadataStd: [Float]? { Network.floats(model.metadataValue("cnnslicer.std")) }
+    /// `cnnslicer.resize`: the shorter side image files are resized to before the
+    /// centre crop to the input size (256 for ImageNet models at 224×224).
+    public var metadataShorterSide: Int? {
+        model.metadataValue("cnnslicer.resize").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }.flatMap { $0 > 0 ? $0 : nil }
+    }
     public var metadataLabels: [String]? {
         model.metadataValue("cnnslicer.labels").map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
     }
@@ -224,6 +236,11 @@ public final class Network: Sendable {
         var pending: [PendingStep] = []
         var scratch = 0
         var tapNames: Set<String> = ["input"]
+        // A file exported without a dynamic batch axis fixes it (to 1, as torch.onnx.export
+        // does by default); Reshape then reads its batch from a constant (ShapeOps.reshape).
+        let fixedBatch: Int? = model.graph.inputs.first { $0.name == inputName }?.dims?.first.flatMap {
+            if case let .value(v) = $0 { return v } else { return nil }
+        }
 
         for (nodeIndex, node) in nodes.enumerated() {
             guard node.domain.isEmpty || node.domain == "ai.onnx" else {
@@ -240,50 +257,68 @@ public final class Network: Sendable {
                 case nil: throw EngineError.invalidGraph(file: file, reason: "node '\(node.displayName)': input '\(name)' is not available")
                 }
             }
-            let context = NodeContext(node: node, opset: model.opsetVersion, file: file, inputs: planInputs)
-            guard let outputName = node.outputs.first, !outputName.isEmpty else {
+            let context = NodeContext(node: node, opset: model.opsetVersion, file: file, inputs: planInputs,
+                                      fixedBatch: fixedBatch)
+            let outputs = node.outputs
+            guard let first = outputs.first, !first.isEmpty else {
                 throw EngineError.invalidGraph(file: file, reason: "node '\(node.displayName)' has no output")
             }
-            switch try factory(context) {
-            case let .constant(tensor):
-                values[outputName] = .constant(tensor)
-            case let .alias(index, shape):
-                guard case let .runtime(storage, _)? = values[node.inputs[index]] else {
-                    throw context.failure("aliases a constant")
+            // Shape arithmetic on constants (as exporters emit it) is evaluated here,
+            // whatever the operator's kernel would do with data.
+            let built = try ConstantFolder.fold(context) ?? factory(context)
+            let perOutput: [BuiltNode]
+            if case let .multiple(parts) = built {
+                guard parts.count == outputs.count else {
+                    throw context.failure("\(outputs.count) outputs where the operator gives \(parts.count)")
                 }
-                // As for kernels below: Flatten(axis ≥ 2) of [N, C, …] is [N·C, …], which the
-                // executor would read as N images of the wrong values if it ended the graph.
-                guard shape.first == capacity else {
-                    throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                perOutput = parts
+            } else {
+                perOutput = [built]
+            }
+            for (outputName, part) in zip(outputs, perOutput) where !outputName.isEmpty {
+                switch part {
+                case let .constant(tensor):
+                    values[outputName] = .constant(tensor)
+                case let .alias(index, shape):
+                    guard case let .runtime(storage, _)? = values[node.inputs[index]] else {
+                        throw context.failure("aliases a constant")
+                    }
+                    // As for kernels below: Flatten(axis ≥ 2) of [N, C, …] is [N·C, …], which the
+                    // executor would read as N images of the wrong values if it ended the graph.
+                    guard shape.first == capacity else {
+                        throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                    }
+                    values[outputName] = .runtime(storage: storage, shape: shape)
+                case let .kernel(kernel, runtimeInputs):
+                    let inputStorages: [(storage: Int, perImage: Int)] = try runtimeInputs.map { i in
+                        guard case let .runtime(storage, shape)? = values[node.inputs[i]] else { throw context.failure("input \(i) is not data") }
+                        return (storage, product(shape.dropFirst()))
+                    }
+                    let shape = kernel.outputShape
+                    guard shape.first == capacity else {
+                        throw context.unsupported("output shape \(shape) does not keep the batch axis first")
+                    }
+                    // Shapes computed from a damaged file's attributes may be absurd.
+                    guard checkedProduct(shape.dropFirst()) != nil else {
+                        throw context.unsupported("output shape \(shape) is implausibly large")
+                    }
+                    let storage = storageSizes.count
+                    storageSizes.append(product(shape))
+                    scratch = max(scratch, kernel.scratchCount)
+                    values[outputName] = .runtime(storage: storage, shape: shape)
+                    var tapIndex: Int?
+                    if !KernelRegistry.valueMovingOperators.contains(node.opType) {
+                        var name = node.name.isEmpty ? outputName : node.name
+                        if tapNames.contains(name) { name = outputName }
+                        tapNames.insert(name)
+                        tapIndex = taps.count
+                        taps.append(TapInfo(index: taps.count, name: name, opType: node.opType, shape: Array(shape.dropFirst())))
+                    }
+                    pending.append(PendingStep(kernel: kernel, inputs: inputStorages.map(\.storage), inputSizes: inputStorages.map(\.perImage),
+                                               output: storage, tap: tapIndex, node: nodeIndex))
+                case .multiple:
+                    throw context.failure("nested outputs")
                 }
-                values[outputName] = .runtime(storage: storage, shape: shape)
-            case let .kernel(kernel, runtimeInputs):
-                let inputStorages: [(storage: Int, perImage: Int)] = try runtimeInputs.map { i in
-                    guard case let .runtime(storage, shape)? = values[node.inputs[i]] else { throw context.failure("input \(i) is not data") }
-                    return (storage, product(shape.dropFirst()))
-                }
-                let shape = kernel.outputShape
-                guard shape.first == capacity else {
-                    throw context.unsupported("output shape \(shape) does not keep the batch axis first")
-                }
-                // Shapes computed from a damaged file's attributes may be absurd.
-                guard checkedProduct(shape.dropFirst()) != nil else {
-                    throw context.unsupported("output shape \(shape) is implausibly large")
-                }
-                let storage = storageSizes.count
-                storageSizes.append(product(shape))
-                scratch = max(scratch, kernel.scratchCount)
-                values[outputName] = .runtime(storage: storage, shape: shape)
-                var tapIndex: Int?
-                if !KernelRegistry.valueMovingOperators.contains(node.opType) {
-                    var name = node.name.isEmpty ? outputName : node.name
-                    if tapNames.contains(name) { name = outputName }
-                    tapNames.insert(name)
-                    tapIndex = taps.count
-                    taps.append(TapInfo(index: taps.count, name: name, opType: node.opType, shape: Array(shape.dropFirst())))
-                }
-                pending.append(PendingStep(kernel: kernel, inputs: inputStorages.map(\.storage), inputSizes: inputStorages.map(\.perImage),
-                                           output: storage, tap: tapIndex, node: nodeIndex))
             }
         }
         guard case let .runtime(outputStorage, outputShape)? = values[outputName] else {

@@ -73,10 +73,7 @@ struct AnalyzeCommand: ParsableCommand {
         try checkOutput(out, models: models.networks.map(\.path), data: dataSource)
         var parts: [String] = []
         for network in models.networks {
-            let input = try ModelInput.load(network: network, data: dataSource, split: data.split, limit: data.limit,
-                                            mean: try DataOptions.parseFloats(data.mean, flag: "--mean"),
-                                            std: try DataOptions.parseFloats(data.std, flag: "--std"),
-                                            resize: data.resize)
+            let input = try data.load(network: network, data: dataSource)
             if !quiet { FileHandle.standardError.write(Data("\(network.path)\n".utf8)) }
             let result = try analyze(input, settings: settings, bar: ProgressBar(enabled: !quiet))
             parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
@@ -100,6 +97,10 @@ struct AnalyzeCommand: ParsableCommand {
                 for name in NPYExport.fileNames(network: input.network) {
                     try checkOutput((npy as NSString).appendingPathComponent(name), models: [input.network.path], data: dataInputs)
                 }
+            }
+            if !quiet, input.classMapping.source != .dataset {
+                let lines = input.classMapping.report(classNames: input.classNames, limit: 20)
+                FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
             }
             let analyzer = try Analyzer(input: input, settings: settings, batchSize: RunLimits.batch(batch, for: input.images.count), threads: threads)
             let n = input.images.count

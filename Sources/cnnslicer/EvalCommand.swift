@@ -31,7 +31,7 @@ struct EvalCommand: ParsableCommand {
             let predictions = try classify(workload, batchSize: RunLimits.batch(batch, for: workload.images.count), threads: threads)
             let perClass = predictions.classAccuracy
             if json {
-                print("{\"images\": \(workload.images.count), \"accuracy\": \(JSONText.number(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(JSONText.number).joined(separator: ", "))]}")
+                print("{\"images\": \(workload.images.count), \"accuracy\": \(JSONText.number(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(JSONText.number).joined(separator: ", "))]\(classMappingJSON(workload.classMapping))}")
                 return
             }
             printReport(workload, predictions)
@@ -39,17 +39,39 @@ struct EvalCommand: ParsableCommand {
     }
 }
 
+/// `, "class_mapping": {"source": …, "folders": {folder: class}}` for image folders, else nothing.
+func classMappingJSON(_ mapping: ClassMapping) -> String {
+    let source: String
+    switch mapping.source {
+    case .dataset: return ""
+    case let .classIndexFile(path): source = "class-index " + path
+    case .modelLabels: source = "model labels"
+    case .sortedFolders: source = "sorted folders"
+    }
+    let folders = mapping.entries.map { "\(JSONText.string($0.folder)): \($0.classIndex)" }.joined(separator: ", ")
+    return ", \"class_mapping\": {\"source\": \(JSONText.string(source)), \"folders\": {\(folders)}}"
+}
+
 func printReport(_ workload: ModelInput, _ predictions: Predictions) {
     let counts = workload.images.classCounts
     print("model:    \(workload.network.path)")
     print("data:     \(workload.images.source) (\(workload.images.count) images)")
+    if workload.classMapping.source != .dataset {
+        for line in workload.classMapping.report(classNames: workload.classNames, limit: 20) { print(line) }
+    }
     print(String(format: "accuracy: %.2f%%", predictions.accuracy * 100))
-    let width = max(5, workload.classNames.map(\.count).max() ?? 5)
-    for (k, accuracy) in predictions.classAccuracy.enumerated() {
+    // With many classes (ImageNet's 1,000) only those with images are listed.
+    let listed = (0..<workload.classNames.count).filter { k in workload.classNames.count <= 100 || (k < counts.count && counts[k] > 0) }
+    let width = max(5, listed.map { workload.classNames[$0].count }.max() ?? 5)
+    let perClass = predictions.classAccuracy
+    for k in listed {
         let name = workload.classNames[k].padding(toLength: width, withPad: " ", startingAt: 0)
         let n = k < counts.count ? counts[k] : 0
-        let text = accuracy.map { String(format: "%6.2f%%", $0 * 100) } ?? "     —"
+        let text = perClass[k].map { String(format: "%6.2f%%", $0 * 100) } ?? "     —"
         print("  \(name)  \(text)  (\(n) images)")
+    }
+    if listed.count < workload.classNames.count {
+        print("  (\(workload.classNames.count - listed.count) classes without images not listed)")
     }
 }
 

@@ -11,7 +11,7 @@ struct AppOptions: ParsableArguments {
             help: "ONNX model(s): one file, a list, or a glob of checkpoints (a model series). Default: the shipped Fashion-MNIST series.")
     var model: [String] = []
 
-    @Option(name: .long, help: "Images (as for eval). Default: fashion-mnist, else the bundled subset.")
+    @Option(name: .long, help: "Images (as for eval). Default: the data set the model names (metadata cnnslicer.data, or class names of mnist, fashion-mnist or cifar10), else fashion-mnist, else the bundled subset.")
     var data: String?
 
     @Option(name: .long, help: "Dataset split for IDX and CIFAR data: test or train.")
@@ -26,30 +26,28 @@ struct AppOptions: ParsableArguments {
     @Option(name: .long, help: "Per-channel standard deviations, comma-separated (default: the model's metadata).")
     var std: String?
 
-    @Option(name: .long, help: "Resize data whose image size differs from the model's: nearest or bilinear.")
-    var resize: ResizeMode?
+    @OptionGroup var images: ImageOptions
 
+    /// The options as given; without `--model`, the shipped default series, and without
+    /// `--data`, the data the model names (its metadata or class names), else Fashion-MNIST
+    /// (or the bundled subset where Fashion-MNIST is not installed).
     func workspaceOptions() throws -> WorkspaceOptions {
         var models = model
-        var note: String?
-        var data = self.data
         if models.isEmpty {
             guard let assets = ShippedDefault.assetsDirectory() else { _ = try ShippedDefault.modelPath(); return WorkspaceOptions(models: [], data: "") }
             models = [assets + "/models/fashion_mnist_cnn_epochs/epoch_*.onnx"]
         }
-        if data == nil {
-            guard model.isEmpty else { throw ValidationError("--data is required with --model") }
-            let source = ShippedDefault.dataSource()
-            data = source.path
-            note = source.note
-        }
         var options = WorkspaceOptions(models: models, data: data ?? "")
+        let fallback = ShippedDefault.dataSource()
+        options.fallbackName = ShippedDefault.dataName
+        options.fallbackData = fallback.path
+        options.fallbackNote = fallback.note
         options.split = split
         options.limit = limit
-        options.mean = try DataOptions.parseFloats(mean, flag: "--mean")
-        options.std = try DataOptions.parseFloats(std, flag: "--std")
-        options.resize = resize
-        options.note = note
+        (options.mean, options.std) = try images.normalization(mean: mean, std: std)
+        options.resize = images.interpolationMode
+        options.geometry = try images.geometry()
+        options.classIndex = images.classIndex
         return options
     }
 }
@@ -78,8 +76,7 @@ struct GUICommand: ParsableCommand {
     @MainActor
     func runOnMain() throws {
         try reportingErrors {
-            var options = try app.workspaceOptions()
-            let workspace = try options.load()
+            let (workspace, options) = try app.workspaceOptions().open()
             let (w, h) = try parseSize(size)
             var hostOptions = SDLWindowHost.Options()
             hostOptions.width = w
@@ -88,18 +85,13 @@ struct GUICommand: ParsableCommand {
             let model = AppModel(workspace: workspace)
             model.selection.epoch = workspace.inputs.count - 1
             model.wake = { SDLWindowHost.wakeUp() }
-            let view = AppView(model: model, textures: host.renderer)
+            let view = AppView(model: model, textures: host.renderer, options: options, preferences: .standard())
             host.run { ui in
                 // Ctrl +/− and Ctrl 0 scale the whole UI crisply (fonts are re-rasterised per size).
                 ui.handleScaleShortcuts(&host.uiScale)
-                for path in ui.input.droppedFiles {
-                    if let opened = model.open(path: path, current: options) { options = opened }
-                }
+                for path in ui.input.droppedFiles { view.open(path) }
                 view.frame(ui)
-                if let path = view.chosenPath {
-                    view.chosenPath = nil
-                    if let opened = model.open(path: path, current: options) { options = opened }
-                }
+                if host.title != view.windowTitle { host.title = view.windowTitle }
                 if view.wantsFullscreenToggle { host.isFullscreen.toggle(); view.wantsFullscreenToggle = false }
                 if let path = view.wantsScreenshot {
                     view.wantsScreenshot = nil
@@ -147,6 +139,15 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "UI scale, 0.5 to 3 (as Ctrl +/− in the app).")
     var scale: Float = 1
 
+    @Option(name: .long, help: "Theme: dark, light or high-contrast.")
+    var theme: String = "dark"
+
+    @Flag(name: .long, help: "Large type (as Ctrl L in the app).")
+    var largeType = false
+
+    @Flag(name: .long, help: "List every control label the frame had to shorten with \"…\" on stderr, and exit with status 1 if there is one.")
+    var checkLabels = false
+
     func validate() throws {
         let range = UIScale.steps[0]...UIScale.steps[UIScale.steps.count - 1]
         guard scale.isFinite, range.contains(scale) else {
@@ -169,15 +170,19 @@ struct ScreenshotCommand: ParsableCommand {
     @MainActor
     func runOnMain() throws {
         try reportingErrors {
-            let options = try app.workspaceOptions()
-            let workspace = try options.load()
+            guard let themeIndex = Theme.all.firstIndex(where: { $0.name == theme }) else {
+                throw ValidationError("--theme expects one of \(Theme.all.map(\.name).joined(separator: ", ")), got '\(theme)'")
+            }
+            let (workspace, options) = try app.workspaceOptions().open()
             try checkOutput(out, models: workspace.inputs.map(\.network.path), data: options.data)
             let (w, h) = try parseSize(size)
             setenv("SDL_VIDEODRIVER", "offscreen", 0)
             let host = try HeadlessHost(width: w, height: h, scale: scale)
             let model = AppModel(workspace: workspace)
             model.selection.epoch = workspace.inputs.count - 1
-            let view = AppView(model: model, textures: host.renderer)
+            let view = AppView(model: model, textures: host.renderer, options: options)
+            view.largeType = largeType
+            view.setTheme(themeIndex, host.ui)
             var runCAR: Bool?
             if let select { runCAR = try apply(select, to: model) }
             // Run frames until the analysis (and the shown image) are complete.
@@ -203,6 +208,11 @@ struct ScreenshotCommand: ParsableCommand {
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
             try AtomicFile.write(try PNGFile.encode(try host.capture()), to: out)
+            if checkLabels {
+                let cut = host.ui.diagnostics.truncatedLabels
+                for t in cut { FileHandle.standardError.write(Data("cnnslicer: \(out): truncated \(t)\n".utf8)) }
+                if !cut.isEmpty { throw ExitCode(1) }
+            }
             if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
         }
     }

@@ -7,6 +7,101 @@ import SlicerInfo
 extension Split: ExpressibleByArgument {}
 extension ResizeMode: ExpressibleByArgument {}
 
+/// `--resize`: a number (the shorter side, torchvision's `Resize(N)`), or, as in
+/// earlier versions, an interpolation (nearest, bilinear, antialias) for stretching
+/// images to the model's size.
+enum ResizeArgument: ExpressibleByArgument, Equatable {
+    case shorterSide(Int)
+    case interpolation(ResizeMode)
+
+    init?(argument: String) {
+        if let mode = ResizeMode(rawValue: argument.lowercased()) { self = .interpolation(mode); return }
+        guard let n = Int(argument), n > 0, n <= 16384 else { return nil }
+        self = .shorterSide(n)
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// `--normalize`: a named mean/std.
+enum NormalizePreset: String, ExpressibleByArgument, CaseIterable {
+    /// torchvision's ImageNet statistics.
+    case imagenet
+    /// u/255 as is (mean 0, std 1).
+    case none
+
+    var values: (mean: [Float], std: [Float]) {
+        switch self {
+        case .imagenet: return ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        case .none: return ([0], [1])
+        }
+    }
+}
+
+/// How image files become the model's input; shared by the commands that read data and the app.
+struct ImageOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "N: resize the shorter side of image files to N, then centre-crop to the model's size (torchvision's Resize(N) + CenterCrop). nearest|bilinear|antialias: the interpolation for stretching images to the model's size (also lets IDX/CIFAR data of another size be resized).",
+        valueName: "N|nearest|bilinear|antialias"))
+    var resize: ResizeArgument?
+
+    @Option(name: .long, help: ArgumentHelp("Centre crop of image files, N or WxH (after --resize N; default the model's input size).", valueName: "N|WxH"))
+    var crop: String?
+
+    @Option(name: .long, help: "Interpolation: nearest, bilinear (no antialiasing) or antialias (PIL's and torchvision's bilinear). Default antialias with --resize N or --crop, else bilinear.")
+    var interpolation: ResizeMode?
+
+    @Option(name: .customLong("class-index"), help: ArgumentHelp(
+        "For image folders: a class-index file naming the model's classes (torchvision's imagenet_class_index.json, or one class per line); default imagenet_class_index.json in the data folder.",
+        valueName: "file"))
+    var classIndex: String?
+
+    @Option(name: .long, help: "Mean and std by name: imagenet or none (--mean/--std override).")
+    var normalize: NormalizePreset?
+
+    func validate() throws {
+        if case .interpolation(let mode)? = resize, let interpolation, interpolation != mode {
+            throw ValidationError("--resize \(mode.rawValue) and --interpolation \(interpolation.rawValue) disagree; give --interpolation alone")
+        }
+        _ = try geometry()
+    }
+
+    /// What allows resizing data and how (nil: data must have the model's size).
+    var interpolationMode: ResizeMode? {
+        if case .interpolation(let mode)? = resize { return mode }
+        return interpolation ?? (geometryRequested ? .antialias : nil)
+    }
+
+    private var geometryRequested: Bool {
+        if case .shorterSide? = resize { return true }
+        return crop != nil
+    }
+
+    /// Shorter-side resize and centre crop, when asked for.
+    func geometry() throws -> ImageGeometry? {
+        guard geometryRequested else { return nil }
+        var cropSize: ImageSize?
+        if let crop {
+            let parts = crop.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+            guard (parts.count == 1 || parts.count == 2), parts.allSatisfy({ ($0 ?? 0) > 0 && ($0 ?? 0) <= 16384 }) else {
+                throw ValidationError("--crop expects N or WxH with positive sizes, got '\(crop)'")
+            }
+            let w = parts[0] ?? 0
+            cropSize = ImageSize(width: w, height: parts.count == 2 ? (parts[1] ?? 0) : w)
+        }
+        var side: Int?
+        if case .shorterSide(let n)? = resize { side = n }
+        return ImageGeometry(shorterSide: side, crop: cropSize, interpolation: interpolation ?? .antialias)
+    }
+
+    /// Mean and std: --mean/--std, else --normalize, else nil (the model's metadata).
+    func normalization(mean: String?, std: String?) throws -> (mean: [Float]?, std: [Float]?) {
+        let preset = normalize?.values
+        return (try DataOptions.parseFloats(mean, flag: "--mean") ?? preset?.mean,
+                try DataOptions.parseFloats(std, flag: "--std") ?? preset?.std)
+    }
+}
+
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "ONNX model file.")
     var model: String?
@@ -35,8 +130,7 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Class names, comma-separated (default: the model's cnnslicer.labels, else the dataset's).")
     var labels: String?
 
-    @Option(name: .long, help: "Resize images whose size differs from the model's input: nearest or bilinear. Image files are always resized (bilinear by default).")
-    var resize: ResizeMode?
+    @OptionGroup var images: ImageOptions
 
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
@@ -50,11 +144,16 @@ extension DataOptions {
         guard let source = data ?? (model.model == nil ? ShippedDefault.announcedDataSource() : nil) else {
             throw ValidationError("--data is required with --model")
         }
+        return try load(network: network, data: source)
+    }
+
+    /// `network`'s input from `source` with these options.
+    func load(network: Network, data source: String) throws -> ModelInput {
+        let (mean, std) = try images.normalization(mean: mean, std: std)
         return try ModelInput.load(
-            network: network, data: source, split: split, limit: limit,
-            mean: try DataOptions.parseFloats(mean, flag: "--mean"), std: try DataOptions.parseFloats(std, flag: "--std"),
+            network: network, data: source, split: split, limit: limit, mean: mean, std: std,
             labels: labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } },
-            resize: resize)
+            resize: images.interpolationMode, geometry: try images.geometry(), classIndex: images.classIndex)
     }
 
     static func parseFloats(_ text: String?, flag: String) throws -> [Float]? {

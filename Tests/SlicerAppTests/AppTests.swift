@@ -46,17 +46,7 @@ final class AppHarness {
     func frame(_ ui: UIContext) { view.frame(ui) }
 
     /// Runs frames until the analysis and the shown image are in.
-    func settle(timeout: Double = 30) {
-        let deadline = Date().addingTimeInterval(timeout)
-        var calm = 0
-        while Date() < deadline && calm < 3 {
-            host.frame(frame)
-            let done = model.snapshot?.isComplete ?? false
-            let subset = model.selection.brushedImages.isEmpty || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
-            calm = done && model.featureMaps != nil && subset ? calm + 1 : 0
-            Thread.sleep(forTimeInterval: 0.01)
-        }
-    }
+    func settle(timeout: Double = 30) { runUntilSettled(host, model, timeout: timeout, frame) }
 }
 
 final class AppTests: XCTestCase {

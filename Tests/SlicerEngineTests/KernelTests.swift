@@ -28,26 +28,26 @@ private struct SplitMix {
     }
 }
 
-private func randomFloats(_ count: Int, seed: UInt64, in range: ClosedRange<Float> = -1...1) -> [Float] {
+func randomFloats(_ count: Int, seed: UInt64, in range: ClosedRange<Float> = -1...1) -> [Float] {
     var rng = SplitMix(seed)
     return (0..<count).map { _ in rng.uniform(range) }
 }
 
-private func randomTensor(_ name: String, _ dims: [Int], seed: UInt64, in range: ClosedRange<Float> = -1...1) -> ONNXTensor {
+func randomTensor(_ name: String, _ dims: [Int], seed: UInt64, in range: ClosedRange<Float> = -1...1) -> ONNXTensor {
     ONNXTensor(name: name, dims: dims, floats: randomFloats(dims.reduce(1, *), seed: seed, in: range))
 }
 
 // MARK: - Building and running models
 
-private func node(_ op: String, _ name: String, _ inputs: [String], _ attributes: [String: ONNXAttribute] = [:],
+func node(_ op: String, _ name: String, _ inputs: [String], _ attributes: [String: ONNXAttribute] = [:],
                   outputs: [String]? = nil, domain: String = "") -> ONNXNode {
     ONNXNode(name: name, opType: op, domain: domain, inputs: inputs, outputs: outputs ?? [name], attributes: attributes)
 }
 
-private let testModelPath = "/tmp/kernel-tests/model.onnx"
+let testModelPath = "/tmp/kernel-tests/model.onnx"
 
 /// A model with data input "x" of per-image shape `input` whose output is `output`.
-private func model(_ nodes: [ONNXNode], _ initializers: [ONNXTensor] = [], input: [Int], output: String,
+func model(_ nodes: [ONNXNode], _ initializers: [ONNXTensor] = [], input: [Int], output: String,
                    opset: Int = 13) -> ONNXModel {
     var inits: [String: ONNXTensor] = [:]
     for t in initializers { inits[t.name] = t }
@@ -61,13 +61,13 @@ private func model(_ nodes: [ONNXNode], _ initializers: [ONNXTensor] = [], input
 
 /// As `model`, with a Flatten(axis 1) appended after tensor `tapped` so that the
 /// graph ends in the rank-2 output a Network requires.
-private func flattened(_ nodes: [ONNXNode], _ initializers: [ONNXTensor] = [], input: [Int], tapped: String,
+func flattened(_ nodes: [ONNXNode], _ initializers: [ONNXTensor] = [], input: [Int], tapped: String,
                        opset: Int = 13) -> ONNXModel {
     model(nodes + [node("Flatten", "kt_flatten", [tapped], ["axis": .int(1)], outputs: ["logits"])],
           initializers, input: input, output: "logits", opset: opset)
 }
 
-private struct Outcome {
+struct Outcome {
     let network: Network
     let input: [Float]
     let logits: [Float]
@@ -86,7 +86,7 @@ private struct Outcome {
 
 /// Runs `count` images (random in `range` unless `input` is given) through an
 /// executor of the given capacity and records every tap.
-private func execute(_ m: ONNXModel, count: Int, capacity: Int? = nil, seed: UInt64 = 7,
+func execute(_ m: ONNXModel, count: Int, capacity: Int? = nil, seed: UInt64 = 7,
                      range: ClosedRange<Float> = -1...1, input: [Float]? = nil,
                      mask: AblationMask = AblationMask()) throws -> Outcome {
     let net = try Network(model: m)
@@ -117,12 +117,12 @@ private func execute(_ m: ONNXModel, count: Int, capacity: Int? = nil, seed: UIn
 }
 
 /// (count, capacity) pairs: single image, full batch, partial last batch.
-private let batchPlans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (3, 5), (5, 5)]
+let batchPlans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (3, 5), (5, 5)]
 
 // MARK: - Reference tensors and operators
 
 /// A dense row-major tensor of Doubles, batch axis included.
-private struct Tensor {
+struct Tensor {
     var shape: [Int]
     var data: [Double]
 
@@ -148,7 +148,7 @@ private struct Tensor {
 }
 
 /// Every multi-index of `shape` in row-major order.
-private func indices(_ shape: [Int]) -> [[Int]] {
+func indices(_ shape: [Int]) -> [[Int]] {
     var all: [[Int]] = []
     guard shape.allSatisfy({ $0 > 0 }) else { return all }
     var index = [Int](repeating: 0, count: shape.count)
@@ -166,7 +166,7 @@ private func indices(_ shape: [Int]) -> [[Int]] {
 }
 
 /// max |a − b| / max(1, max |b|) ≤ tolerance; non-finite results count as failures.
-private func assertClose(_ got: [Float], _ want: Tensor, tolerance: Double = 1e-5, _ message: String,
+func assertClose(_ got: [Float], _ want: Tensor, tolerance: Double = 1e-5, _ message: String,
                          file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(got.count, want.data.count, "\(message): value count", file: file, line: line)
     guard got.count == want.data.count else { return }
@@ -180,7 +180,7 @@ private func assertClose(_ got: [Float], _ want: Tensor, tolerance: Double = 1e-
 }
 
 /// True when the two results differ noticeably (used to show a test can tell cases apart).
-private func differ(_ a: [Float], _ b: [Float]) -> Bool {
+func differ(_ a: [Float], _ b: [Float]) -> Bool {
     a.count != b.count || zip(a, b).contains { abs($0 - $1) > 1e-3 }
 }
 
@@ -294,7 +294,7 @@ private func refBatchNorm(_ x: Tensor, scale: ONNXTensor, bias: ONNXTensor, mean
 }
 
 /// Numpy-style broadcasting of a binary operator.
-private func refBinary(_ a: Tensor, _ b: Tensor, _ f: (Double, Double) -> Double) -> Tensor {
+func refBinary(_ a: Tensor, _ b: Tensor, _ f: (Double, Double) -> Double) -> Tensor {
     let rank = max(a.shape.count, b.shape.count)
     let sa = Array(repeating: 1, count: rank - a.shape.count) + a.shape
     let sb = Array(repeating: 1, count: rank - b.shape.count) + b.shape
@@ -310,7 +310,7 @@ private func refBinary(_ a: Tensor, _ b: Tensor, _ f: (Double, Double) -> Double
 }
 
 /// Softmax over the axes `axes` (a contiguous range) jointly, every other index fixed.
-private func refSoftmax(_ x: Tensor, axes: Range<Int>) -> Tensor {
+func refSoftmax(_ x: Tensor, axes: Range<Int>) -> Tensor {
     var y = x
     let outer = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
     let inner = x.shape.enumerated().map { axes.contains($0.offset) ? $0.element : 1 }

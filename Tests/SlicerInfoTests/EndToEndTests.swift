@@ -204,3 +204,77 @@ final class EndToEndTests: XCTestCase {
         }
     }
 }
+
+/// Issue 12, item 7: an image folder's classes are the model's classes named by
+/// its subfolders, not the subfolders' sorted positions.
+final class ClassMappingTests: XCTestCase {
+    static var mnistModel: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("assets/models/mnist_cnn.onnx").path
+    }
+
+    /// Two 28×28 images per folder, labelled as ImageFolderReader labels them (sorted folder positions).
+    func folderSet(_ folders: [String]) throws -> LabeledImages {
+        let labels = folders.indices.flatMap { [$0, $0] }
+        return try LabeledImages(channels: 1, height: 28, width: 28, pixels: [UInt8](repeating: 9, count: labels.count * 784),
+                                 labels: labels, classNames: folders, source: "digits/", labelsFromFolderNames: true)
+    }
+
+    func testMNISTFolderWithoutSomeDigitsScoresFolderNineAsNine() throws {
+        let network = try Network(contentsOf: Self.mnistModel)
+        XCTAssertEqual(network.metadataLabels, (0..<10).map(String.init))
+        let folders = ["0", "1", "2", "4", "5", "6", "7", "9"]
+        let input = try ModelInput(network: network, images: try folderSet(folders))
+        XCTAssertEqual(input.classMapping.source, .modelLabels)
+        XCTAssertEqual(input.images.labels, [0, 0, 1, 1, 2, 2, 4, 4, 5, 5, 6, 6, 7, 7, 9, 9])
+        XCTAssertEqual(input.classNames, (0..<10).map(String.init))
+        XCTAssertEqual(input.images.classCounts, [2, 2, 2, 0, 2, 2, 2, 2, 0, 2])
+        XCTAssertTrue(input.classMapping.report(classNames: input.classNames).contains("  9 → 9"))
+        // Without the model's names: sorted order, as torchvision's ImageFolder, with a warning.
+        let unnamed = try ModelInput(network: network, images: try folderSet(folders), labels: [])
+        XCTAssertEqual(unnamed.classMapping.source, .sortedFolders)
+        XCTAssertEqual(unnamed.images.labels.last, 7)
+        XCTAssertNotNil(unnamed.classMapping.warning)
+        XCTAssertTrue(unnamed.classMapping.statusNote.hasPrefix("warning: 8 folders"))
+        XCTAssertLessThanOrEqual(unnamed.classMapping.statusNote.count, 110, "fits the app's status bar at 1024 px")
+        // Some folders named like classes, some not: refused, naming them.
+        XCTAssertThrowsError(try ModelInput(network: network, images: try folderSet(["0", "1", "seven"]))) {
+            XCTAssertTrue("\($0)".contains("'seven'"), "\($0)")
+        }
+    }
+
+    /// The same through real files: a folder of PNGs in subfolders 0, 1, 2, 4, 5, 6, 7, 9,
+    /// read by the loader the command line and the app use.
+    func testImageFolderOnDiskIsMatchedByName() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let png = root.appendingPathComponent("Tests/SlicerUITests/Reference/demo-dark.png").path
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("class-mapping-\(ProcessInfo.processInfo.processIdentifier)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for digit in ["0", "1", "2", "4", "5", "6", "7", "9"] {
+            let sub = folder.appendingPathComponent(digit)
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: png, toPath: sub.appendingPathComponent("a.png").path)
+        }
+        let input = try ModelInput.load(network: try Network(contentsOf: Self.mnistModel), data: folder.path)
+        XCTAssertEqual(input.classMapping.source, .modelLabels)
+        XCTAssertEqual(input.images.labels, [0, 1, 2, 4, 5, 6, 7, 9])
+        XCTAssertEqual([input.images.channels, input.images.height, input.images.width], [1, 28, 28])
+    }
+
+    func testClassIndexFileWins() throws {
+        let network = try Network(contentsOf: Self.mnistModel)
+        let index = ClassIndex(path: "index.json", names: [3: ["n03", "three"], 8: ["n08", "eight"], 1: ["n01", "one"]])
+        let input = try ModelInput(network: network, images: try folderSet(["n01", "n03", "n08"]), classIndex: index)
+        XCTAssertEqual(input.classMapping.source, .classIndexFile("index.json"))
+        XCTAssertEqual(input.images.labels, [1, 1, 3, 3, 8, 8])
+        XCTAssertThrowsError(try ModelInput(network: network, images: try folderSet(["n01", "n05"]), classIndex: index)) {
+            XCTAssertTrue("\($0)".contains("index.json") && "\($0)".contains("'n05'"), "\($0)")
+        }
+        // IDX/CIFAR labels are the datasets' own: left alone.
+        let idx = try LabeledImages(channels: 1, height: 28, width: 28, pixels: [UInt8](repeating: 0, count: 784), labels: [4],
+                                    classNames: (0..<10).map(String.init), source: "idx")
+        let plain = try ModelInput(network: network, images: idx)
+        XCTAssertEqual(plain.classMapping, .dataset)
+        XCTAssertEqual(plain.images.labels, [4])
+    }
+}

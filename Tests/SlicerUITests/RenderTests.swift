@@ -290,15 +290,7 @@ final class RenderTests: XCTestCase {
 
     /// The window host sleeps while nothing happens and wakes for `wakeUp()`.
     @MainActor func testWindowHostIdlesWithoutBusyLooping() async throws {
-        // Without a display, SDL's offscreen driver (started by the headless host) serves.
-        if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
-            _ = try HeadlessHost(width: 64, height: 64)
-        }
-        var options = SDLWindowHost.Options()
-        options.width = 320
-        options.height = 200
-        options.vsync = false
-        let host = try SDLWindowHost(options: options)
+        let host = try windowHost(width: 320, height: 200)
         let startCPU = processCPUSeconds()
         // Another thread: 400 ms of silence, then five wake-ups, then quit.
         let poker = Thread {
@@ -319,6 +311,53 @@ final class RenderTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(host.stats.totalFrames, framesBeforeWake + 4, "wake-ups from another thread run frames")
         XCTAssertLessThan(cpu, 0.45, "the loop waits for events instead of spinning (CPU \(cpu) s over ~0.7 s)")
     }
+}
+
+extension RenderTests {
+    /// F11 twice gives back the window's size: SDL kept the desktop's size after leaving full
+    /// screen (X11 and the offscreen driver alike), so the layout stayed clipped until a resize.
+    @MainActor func testLeavingFullScreenRestoresTheWindowSize() async throws {
+        let host = try windowHost(width: 900, height: 640)
+        // Another thread keeps the loop turning, then ends it.
+        let poker = Thread {
+            for _ in 0..<60 { usleep(20_000); SDLWindowHost.wakeUp() }
+            SDLWindowHost.postQuit()
+        }
+        poker.start()
+        var frame = 0
+        var sizes: [Vec2] = []
+        var toggledOffAt: Int?
+        host.run { ui in
+            frame += 1
+            sizes.append(ui.displayRect.size)
+            ui.label("full screen")
+            if frame == 3 { host.isFullscreen = true }
+            if toggledOffAt == nil, frame > 3, host.isFullscreen, ui.displayRect.size != sizes[0] {
+                host.isFullscreen = false
+                toggledOffAt = frame
+            }
+        }
+        let first = try XCTUnwrap(sizes.first)
+        XCTAssertEqual(first, Vec2(900, 640))
+        XCTAssertTrue(sizes.contains { $0 != first }, "full screen took another size: \(Set(sizes.map { "\($0)" }))")
+        XCTAssertNotNil(toggledOffAt)
+        XCTAssertEqual(sizes.last, first, "back to the window's size after F11 twice")
+        XCTAssertFalse(host.isFullscreen)
+    }
+}
+
+/// The real window host without vsync; without a display, on SDL's offscreen driver
+/// (which the headless host starts).
+@MainActor
+private func windowHost(width: Int, height: Int) throws -> SDLWindowHost {
+    if ProcessInfo.processInfo.environment["DISPLAY"] == nil, ProcessInfo.processInfo.environment["WAYLAND_DISPLAY"] == nil {
+        _ = try HeadlessHost(width: 64, height: 64)
+    }
+    var options = SDLWindowHost.Options()
+    options.width = width
+    options.height = height
+    options.vsync = false
+    return try SDLWindowHost(options: options)
 }
 
 private func processCPUSeconds() -> Double {

@@ -12,6 +12,13 @@ struct BinaryKernel: Kernel {
         case perBlock(block: Int, count: Int)
         /// Anything else: strides per output axis (0 where broadcast).
         case general(aStrides: [Int], bStrides: [Int])
+
+        var isGeneralOrSame: Bool {
+            switch self {
+            case .same, .general: return true
+            case .repeatEvery, .perBlock: return false
+            }
+        }
     }
 
     let op: Op
@@ -237,18 +244,7 @@ struct ConcatKernel: Kernel {
             throw c.failure("missing attribute 'axis'")
         }
         let inputs = c.node.inputs.indices.filter { !c.node.inputs[$0].isEmpty }
-        let values = inputs.compactMap { c.input($0) }
-        if values.allSatisfy({ $0.constant != nil }) {
-            // Shape arithmetic (e.g. the target of a Reshape) folds while planning.
-            let tensors = values.compactMap(\.constant)
-            guard tensors.allSatisfy({ $0.dims.count == 1 }) else { throw c.unsupported("Concat of constants above rank 1") }
-            if tensors.allSatisfy({ !$0.isFloatingPoint }) {
-                let ints = tensors.flatMap(\.ints)
-                return .constant(ONNXTensor(dims: [ints.count], ints: ints))
-            }
-            let floats = tensors.flatMap(\.floatValues)
-            return .constant(ONNXTensor(dims: [floats.count], floats: floats))
-        }
+        // Constants alone fold while planning (ConstantFolder); with data, every input is data.
         let shapes = try inputs.map { try c.runtimeShape($0) }
         let rank = shapes[0].count
         let axis = try normalizedAxis(rawAxis, rank: rank, c)
@@ -260,5 +256,91 @@ struct ConcatKernel: Kernel {
         out[axis] = shapes.reduce(0) { $0 + $1[axis] }
         let chunks = shapes.map { product($0[axis...]) }
         return .kernel(ConcatKernel(outputShape: out, chunks: chunks, axisIndex: axis), runtimeInputs: inputs)
+    }
+}
+
+/// Sum of any number of operands with NumPy broadcasting, added left to right.
+struct SumKernel: Kernel {
+    struct Operand: Sendable {
+        /// Index into the runtime inputs, or nil for a constant.
+        let runtime: Int?
+        let constant: WeightBuffer?
+        /// Strides in the output's index space, 0 along broadcast axes.
+        let strides: [Int]
+    }
+
+    let outputShape: [Int]
+    let operands: [Operand]
+    /// Every operand is data of the output's shape: vectorised pairwise adds.
+    let allSame: Bool
+    var inPlaceInput: Int? { allSame ? 0 : nil }
+
+    func run(_ io: KernelIO) {
+        let total = io.batch * product(outputShape.dropFirst())
+        if allSame {
+            zipElements(io.inputs[0], io.inputs[1], io.output, count: total, vector: +, scalar: +)
+            for k in 2..<operands.count {
+                zipElements(io.output, io.inputs[k], io.output, count: total, vector: +, scalar: +)
+            }
+            return
+        }
+        let rank = outputShape.count
+        var index = [Int](repeating: 0, count: rank)
+        var offsets = [Int](repeating: 0, count: operands.count)
+        let sources: [UnsafePointer<Float>] = operands.map { op in
+            UnsafePointer(op.runtime.map { io.inputs[$0] } ?? op.constant?.pointer ?? io.output)
+        }
+        for i in 0..<total {
+            var acc = sources[0][offsets[0]]
+            for k in 1..<operands.count { acc += sources[k][offsets[k]] }
+            io.output[i] = acc
+            var axis = rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                for k in operands.indices { offsets[k] += operands[k].strides[axis] }
+                if index[axis] < outputShape[axis] || axis == 0 { break }
+                for k in operands.indices { offsets[k] -= operands[k].strides[axis] * index[axis] }
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+    }
+
+    static func make(_ c: NodeContext) throws -> BuiltNode {
+        let present = c.inputs.indices.filter { c.inputs[$0] != nil }
+        guard !present.isEmpty else { throw c.failure("no inputs") }
+        let shapes: [[Int]] = present.map { i in
+            switch c.inputs[i] {
+            case let .runtime(shape)?: return shape
+            case let .constant(t)?: return t.dims
+            case nil: return []
+            }
+        }
+        let out = try ConstantFolder.broadcastShape(shapes, c)
+        let runtime = present.filter { c.inputs[$0]?.runtimeShape != nil }
+        guard let firstData = runtime.first, let batch = c.inputs[firstData]?.runtimeShape?.first, out.first == batch else {
+            throw c.unsupported("Sum whose operands do not keep the batch axis first")
+        }
+        if present.count == 1 { return .alias(inputIndex: present[0], shape: out) }
+        var operands: [Operand] = []
+        for (k, i) in present.enumerated() {
+            let shape = shapes[k]
+            if shape.count == out.count, shape[0] != 1, shape[0] != batch {
+                throw c.failure("operand \(i) of shape \(shape) spans the batch axis")
+            }
+            if let r = runtime.firstIndex(of: i) {
+                guard shape.count == out.count, shape[0] == batch else {
+                    throw c.unsupported("data of shape \(shape) broadcast across the batch axis")
+                }
+                operands.append(Operand(runtime: r, constant: nil, strides: BinaryKernel.strides(of: shape, in: out)))
+            } else {
+                if shape.count == out.count && shape[0] != 1 { throw c.unsupported("a constant that spans the batch axis") }
+                let values = c.inputs[i]?.constant?.floatValues ?? []
+                operands.append(Operand(runtime: nil, constant: WeightBuffer(values.isEmpty ? [0] : values),
+                                        strides: values.isEmpty ? out.map { _ in 0 } : BinaryKernel.strides(of: shape, in: out)))
+            }
+        }
+        let allSame = runtime.count == present.count && shapes.allSatisfy { $0 == out }
+        return .kernel(SumKernel(outputShape: out, operands: operands, allSame: allSame), runtimeInputs: runtime)
     }
 }

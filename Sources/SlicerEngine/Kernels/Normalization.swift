@@ -57,3 +57,46 @@ struct BatchNormKernel: Kernel {
                                        planeSize: product(shape[2...])), runtimeInputs: [0])
     }
 }
+
+/// Local response normalization across channels (AlexNet, GoogLeNet as the ONNX model
+/// zoo has them): y = x / (bias + alpha/size · Σ x²)^beta, the sum over channels
+/// max(0, c − ⌊(size−1)/2⌋) … min(C−1, c + ⌈(size−1)/2⌉) at the same position.
+struct LRNKernel: Kernel {
+    let outputShape: [Int]
+    let size: Int
+    let alpha: Float, beta: Float, bias: Float
+    /// Values per channel.
+    let planeSize: Int
+
+    /// One plane of window sums.
+    var scratchCount: Int { planeSize }
+
+    func run(_ io: KernelIO) {
+        let channels = outputShape[1]
+        let below = (size - 1) / 2, above = size - 1 - below
+        let scale = alpha / Float(size)
+        let sums = io.scratch
+        for n in 0..<io.batch {
+            let x = io.inputs[0] + n * channels * planeSize, y = io.output + n * channels * planeSize
+            for c in 0..<channels {
+                zeroFloats(sums, count: planeSize)
+                for k in max(0, c - below)...min(channels - 1, c + above) {
+                    let plane = x + k * planeSize
+                    for i in 0..<planeSize { sums[i] += plane[i] * plane[i] }
+                }
+                let source = x + c * planeSize, target = y + c * planeSize
+                for i in 0..<planeSize { target[i] = source[i] / Foundation.pow(bias + scale * sums[i], beta) }
+            }
+        }
+    }
+
+    static func make(_ c: NodeContext) throws -> BuiltNode {
+        let shape = try c.runtimeShape(0)
+        guard shape.count >= 3 else { throw c.failure("input rank \(shape.count): LRN needs (N, C, D1, …)") }
+        let size = try c.int("size", default: 0)
+        guard size > 0 else { throw c.failure("attribute 'size' must be a positive integer") }
+        return .kernel(LRNKernel(outputShape: shape, size: size, alpha: try c.float("alpha", default: 1e-4),
+                                 beta: try c.float("beta", default: 0.75), bias: try c.float("bias", default: 1),
+                                 planeSize: product(shape[2...])), runtimeInputs: [0])
+    }
+}

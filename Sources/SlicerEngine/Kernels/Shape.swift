@@ -1,7 +1,8 @@
-/// Ops that only move values: they become aliases of their input's memory with a
-/// new shape (Flatten, Reshape, Identity, Dropout) or are evaluated while
-/// planning when their inputs are known (Constant, Shape, Gather, Unsqueeze,
-/// Squeeze, Cast), as PyTorch's exports use them to compute Reshape targets.
+/// Ops that only move values. On data they become aliases of their input's
+/// memory with a new shape (Flatten, Reshape, Identity, Dropout, Squeeze,
+/// Unsqueeze, Cast between float types) or a copy (Gather); Shape and Constant
+/// give constants. On constants every one of them is evaluated while planning
+/// (ConstantFolder), as PyTorch's exports use them to compute Reshape targets.
 enum ShapeOps {
     static func flatten(_ c: NodeContext) throws -> BuiltNode {
         let shape = try c.runtimeShape(0)
@@ -20,14 +21,19 @@ enum ShapeOps {
         } else {
             target = try c.constant(1, "target shape").intValues
         }
-        if let data = c.input(0)?.constant {
-            let shape = try resolve(target, from: data.dims, allowZero: try c.int("allowzero", default: 0) != 0, c)
-            var copy = data
-            copy.dims = shape
-            return .constant(copy)
-        }
         let shape = try c.runtimeShape(0)
-        let out = try resolve(target, from: shape, allowZero: try c.int("allowzero", default: 0) != 0, c)
+        let allowZero = try c.int("allowzero", default: 0) != 0
+        let out: [Int]
+        // A file with a fixed batch of B images (torch.onnx.export without dynamic axes
+        // gives B = 1) has its Reshape targets folded to constants starting with B. Planned
+        // for another batch, such a target still keeps each image's values in its own row:
+        // reshape as the file would for B images, then put our batch back.
+        if let fixed = c.fixedBatch, fixed > 0, target.first == fixed, shape.first != fixed {
+            let asFiled = try resolve(target, from: [fixed] + shape.dropFirst(), allowZero: allowZero, c)
+            out = [shape[0]] + asFiled.dropFirst()
+        } else {
+            out = try resolve(target, from: shape, allowZero: allowZero, c)
+        }
         guard out.first == shape.first else {
             throw c.unsupported("Reshape from \(shape) to \(out) moves the batch axis")
         }
@@ -61,8 +67,7 @@ enum ShapeOps {
     }
 
     static func identity(_ c: NodeContext) throws -> BuiltNode {
-        if let constant = c.input(0)?.constant { return .constant(constant) }
-        return .alias(inputIndex: 0, shape: try c.runtimeShape(0))
+        .alias(inputIndex: 0, shape: try c.runtimeShape(0))
     }
 
     static func dropout(_ c: NodeContext) throws -> BuiltNode {
@@ -97,51 +102,71 @@ enum ShapeOps {
         return .constant(ONNXTensor(dims: [dims.count], ints: dims.map { Int64($0) }))
     }
 
+    /// Gather of data along a non-batch axis (GoogLeNet's `x[:, 0]`); on constants it folds.
     static func gather(_ c: NodeContext) throws -> BuiltNode {
-        let data = try c.constant(0, "data (Gather runs only on constants and shapes)")
+        let shape = try c.runtimeShape(0)
         let indices = try c.constant(1, "indices")
-        let axis = try normalizedAxis(try c.int("axis", default: 0), rank: max(data.dims.count, 1), c)
-        guard data.dims.count == 1, axis == 0 else { throw c.unsupported("Gather on constants above rank 1") }
-        let n = data.dims[0]
+        let axis = try normalizedAxis(try c.int("axis", default: 0), rank: shape.count, c)
+        guard axis > 0 else { throw c.unsupported("Gather along the batch axis") }
+        let n = shape[axis]
         let picked = try indices.intValues.map { i -> Int in
             let j = i < 0 ? i + n : i
             guard j >= 0 && j < n else { throw c.failure("index \(i) out of range \(n)") }
             return j
         }
-        var out = data
-        out.dims = indices.dims
-        if data.isFloatingPoint { out.floats = picked.map { data.floats[$0] } } else { out.ints = picked.map { data.ints[$0] } }
-        return .constant(out)
+        let out = Array(shape[..<axis]) + indices.dims + Array(shape[(axis + 1)...])
+        return .kernel(GatherKernel(outputShape: out, outer: product(shape[1..<axis]), axisLength: n,
+                                    inner: product(shape[(axis + 1)...]), indices: picked), runtimeInputs: [0])
+    }
+
+    /// The axes of Squeeze/Unsqueeze: an attribute before opset 13, an optional input after.
+    static func axes(_ c: NodeContext, _ input: ONNXTensor?) throws -> [Int]? {
+        c.opset >= 13 ? input?.intValues : try c.ints("axes")
+    }
+
+    static func unsqueezed(_ dims: [Int], axes: [Int], _ c: NodeContext) throws -> [Int] {
+        let rank = dims.count + axes.count
+        let normalized = Set(try axes.map { try normalizedAxis($0, rank: rank, c) })
+        guard normalized.count == axes.count else { throw c.failure("repeated axes \(axes)") }
+        var source = dims.makeIterator()
+        return (0..<rank).map { normalized.contains($0) ? 1 : (source.next() ?? 1) }
+    }
+
+    static func squeezed(_ dims: [Int], axes: [Int]?, _ c: NodeContext) throws -> [Int] {
+        let drop = Set(try (axes ?? dims.indices.filter { dims[$0] == 1 }).map { try normalizedAxis($0, rank: dims.count, c) })
+        for a in drop where dims[a] != 1 { throw c.failure("cannot squeeze axis \(a) of size \(dims[a])") }
+        return dims.indices.filter { !drop.contains($0) }.map { dims[$0] }
     }
 
     static func unsqueeze(_ c: NodeContext) throws -> BuiltNode {
-        let data = try c.constant(0, "data (Unsqueeze runs only on constants and shapes)")
-        let axes = c.opset >= 13 ? try c.constant(1, "axes").intValues : (try c.ints("axes") ?? [])
-        let rank = data.dims.count + axes.count
-        let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
-        var dims: [Int] = []
-        var source = data.dims.makeIterator()
-        for i in 0..<rank { dims.append(normalized.contains(i) ? 1 : (source.next() ?? 1)) }
-        var out = data
-        out.dims = dims
-        return .constant(out)
+        let shape = try c.runtimeShape(0)
+        let axes = try Self.axes(c, try c.optionalConstant(1, "axes")) ?? []
+        // Checked here, not by the planner: at a batch of 1 the shape alone cannot tell.
+        guard try !axes.contains(where: { try normalizedAxis($0, rank: shape.count + axes.count, c) == 0 }) else {
+            throw c.unsupported("Unsqueeze before the batch axis")
+        }
+        let out = try unsqueezed(shape, axes: axes, c)
+        return .alias(inputIndex: 0, shape: out)
     }
 
     static func squeeze(_ c: NodeContext) throws -> BuiltNode {
-        let data = try c.constant(0, "data (Squeeze runs only on constants and shapes)")
-        let axes: [Int]? = c.opset >= 13 ? try c.optionalConstant(1, "axes")?.intValues : try c.ints("axes")
-        let rank = data.dims.count
-        let drop = Set((axes ?? data.dims.indices.filter { data.dims[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
-        var out = data
-        out.dims = data.dims.indices.filter { !drop.contains($0) }.map { data.dims[$0] }
-        return .constant(out)
+        let shape = try c.runtimeShape(0)
+        var axes = try Self.axes(c, try c.optionalConstant(1, "axes"))
+        // Without axes every axis of size 1 goes, except the batch: data keeps it.
+        if axes == nil { axes = shape.indices.dropFirst().filter { shape[$0] == 1 } }
+        guard try !(axes ?? []).contains(where: { try normalizedAxis($0, rank: shape.count, c) == 0 }) else {
+            throw c.unsupported("Squeeze of the batch axis")
+        }
+        return .alias(inputIndex: 0, shape: try squeezed(shape, axes: axes, c))
     }
 
+    /// Cast of data: float to float moves nothing; to an integer type it would change the values.
     static func cast(_ c: NodeContext) throws -> BuiltNode {
-        let data = try c.constant(0, "data (Cast runs only on constants and shapes)")
+        let shape = try c.runtimeShape(0)
         let to = try c.int("to", default: 1)
-        guard let type = ONNXDataType(rawValue: to) else { throw c.unsupported("Cast to type \(to)") }
-        if type.isFloatingPoint { return .constant(ONNXTensor(name: data.name, dims: data.dims, floats: data.floatValues)) }
-        return .constant(ONNXTensor(name: data.name, dims: data.dims, ints: data.intValues.map { Int64($0) }))
+        guard let type = ONNXDataType(rawValue: to), type.isFloatingPoint else {
+            throw c.unsupported("Cast of data to type \(to) (only float types; integers only in shape computations)")
+        }
+        return .alias(inputIndex: 0, shape: shape)
     }
 }

@@ -128,7 +128,156 @@ struct PanelFrame {
     var showsHorizontal: Bool
 }
 
+/// Places items of known widths left to right, wrapping to a new row where the next item
+/// would cross the right edge: a toolbar that reflows instead of cutting its labels.
+/// Items of one group stay on one row when the group fits on a row at all.
+public struct FlowLayout: Sendable {
+    public struct Item: Sendable, Hashable {
+        public var width: Float
+        /// Items with the same group wrap together.
+        public var group: Int
+        public init(width: Float, group: Int = 0) { self.width = width; self.group = group }
+    }
+
+    public struct Placement: Sendable, Hashable {
+        public var row: Int
+        public var x: Float
+        public var width: Float
+    }
+
+    public var placements: [Placement] = []
+    public var rowCount: Int { (placements.map(\.row).max() ?? -1) + 1 }
+
+    /// - Parameters:
+    ///   - maxWidth: the row width; an item wider than that gets a row of its own, cut to it.
+    ///   - spacing: between items of a group; `groupSpacing` between groups.
+    ///   - trailingGroup: a group set flush with the right end of its rows (a toolbar's
+    ///     commands); it should be the last group.
+    public init(_ items: [Item], maxWidth: Float, spacing: Float, groupSpacing: Float? = nil, trailingGroup: Int? = nil) {
+        arrange(items, maxWidth: maxWidth, spacing: spacing, groupSpacing: groupSpacing)
+        if let trailingGroup {
+            let members = items.indices.filter { items[$0].group == trailingGroup }
+            for row in Set(members.map { placements[$0].row }) {
+                let onRow = members.filter { placements[$0].row == row }
+                guard let last = onRow.last else { continue }
+                let shift = max(0, maxWidth - placements[last].x - placements[last].width)
+                for i in onRow { placements[i].x += shift }
+            }
+        }
+    }
+
+    private mutating func arrange(_ items: [Item], maxWidth: Float, spacing: Float, groupSpacing: Float?) {
+        let gap = groupSpacing ?? spacing
+        // `x` is where the next item would start; 0 means the row is still empty.
+        var row = 0, x: Float = 0, index = 0
+        while index < items.count {
+            // The group starting here, and its width on one row.
+            let group = items[index].group
+            var end = index
+            while end < items.count, items[end].group == group { end += 1 }
+            let groupWidth = items[index..<end].reduce(-spacing) { $0 + $1.width + spacing }
+            if x > 0 {
+                if x + gap + groupWidth > maxWidth, groupWidth <= maxWidth {
+                    row += 1
+                    x = 0
+                } else {
+                    x += gap
+                }
+            }
+            for item in items[index..<end] {
+                if x > 0, x + item.width > maxWidth {
+                    // A group wider than a row wraps inside itself.
+                    row += 1
+                    x = 0
+                }
+                let width = min(item.width, maxWidth)
+                placements.append(Placement(row: row, x: x, width: width))
+                x += width + spacing
+            }
+            x -= spacing
+            index = end
+        }
+    }
+}
+
+/// A control in a flow: the width it needs (see `fittingWidth`) and how to declare it.
+@MainActor
+public struct FlowControl {
+    public var width: Float
+    /// Controls of one group wrap together.
+    public var group: Int
+    public var declare: () -> Void
+
+    public init(width: Float, group: Int = 0, _ declare: @escaping () -> Void) {
+        self.width = width
+        self.group = group
+        self.declare = declare
+    }
+}
+
 extension UIContext {
+    // MARK: Flows
+
+    /// The flow of `controls` in rows of `width` (standard widget height, theme spacing).
+    public func flowLayout(_ controls: [FlowControl], width: Float, groupSpacing: Float? = nil,
+                           trailingGroup: Int? = nil) -> FlowLayout {
+        FlowLayout(controls.map { FlowLayout.Item(width: $0.width, group: $0.group) }, maxWidth: width,
+                   spacing: scaled(theme.spacing), groupSpacing: groupSpacing, trailingGroup: trailingGroup)
+    }
+
+    /// Height of `rows` rows of standard widgets.
+    public func flowHeight(rows: Int) -> Float {
+        Float(max(1, rows)) * (widgetHeight + scaled(theme.spacing)) - scaled(theme.spacing)
+    }
+
+    /// Declares `controls` at their widths, left to right from `origin`, wrapping to new rows
+    /// at `width` instead of cutting their labels. Returns the rectangle they took.
+    @discardableResult
+    public func flow(_ controls: [FlowControl], at origin: Vec2, width: Float, groupSpacing: Float? = nil,
+                     trailingGroup: Int? = nil) -> Rect {
+        let layout = flowLayout(controls, width: width, groupSpacing: groupSpacing, trailingGroup: trailingGroup)
+        flow(controls, layout: layout, at: origin)
+        return Rect(x: origin.x, y: origin.y, width: width, height: flowHeight(rows: layout.rowCount))
+    }
+
+    /// Declares `controls` where a flow layout computed beforehand put them.
+    public func flow(_ controls: [FlowControl], layout: FlowLayout, at origin: Vec2) {
+        let rowHeight = widgetHeight + scaled(theme.spacing)
+        for (control, place) in zip(controls, layout.placements) {
+            area(Rect(x: origin.x + place.x, y: origin.y + Float(place.row) * rowHeight, width: place.width, height: widgetHeight)) {
+                control.declare()
+            }
+        }
+    }
+
+    /// Flowed controls in the next cells of the current layout, as tall as their rows.
+    public func flow(_ controls: [FlowControl], trailingGroup: Int? = nil) {
+        let frame = layoutStack[layoutStack.count - 1]
+        var probe = frame
+        let width = probe.place(preferredHeight: 0, scale: scale).width
+        let layout = flowLayout(controls, width: width, trailingGroup: trailingGroup)
+        let cell = nextRect(preferredHeight: flowHeight(rows: layout.rowCount))
+        flow(controls, layout: layout, at: cell.origin)
+    }
+
+    /// A button in a flow, at its fitting width.
+    public func flowButton(_ label: String, group: Int = 0, action: @escaping () -> Void) -> FlowControl {
+        FlowControl(width: fittingWidth(button: label), group: group) { [unowned self] in
+            if self.button(label) { action() }
+        }
+    }
+
+    // MARK: Explicit areas
+
+    /// Lays out `body` inside `rect` (one column, standard widget height), e.g. a control at a
+    /// place a flow layout chose. No clipping and no ID scope: the widgets behave as anywhere.
+    public func area(_ rect: Rect, _ body: () -> Void) {
+        layoutStack.append(LayoutFrame(body: rect, spacing: scaled(theme.spacing)))
+        body()
+        layoutStack.removeLast()
+        layoutStack[layoutStack.count - 1].include(rect)
+    }
+
     // MARK: Rows and cells
 
     /// Starts a row of cells with the given widths; widgets fill it left to right and

@@ -21,6 +21,7 @@ extension UIContext {
             isOpen.toggle()
             openPopupID = isOpen ? id : nil
             popupOpenedThisFrame = isOpen
+            if isOpen { popupOpenedAtFrame = frameIndex }
             popupAnchor = rect
         }
         if i.isFocused, !options.isEmpty {
@@ -44,7 +45,7 @@ extension UIContext {
         let caption = visible.isEmpty ? current : "\(visible): \(current)"
         let textRect = Rect(x: rect.x + scaled(theme.padding), y: rect.y,
                             width: max(0, arrowCentre.x - arrowSize - rect.x - 2 * scaled(theme.padding)), height: rect.height)
-        drawText(caption[...], in: textRect, color: colors.text)
+        drawText(caption[...], in: textRect, color: colors.text, labelOf: .control(id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
 
         if isOpen, !options.isEmpty {
@@ -55,6 +56,14 @@ extension UIContext {
         }
         if changed { noteChange() }
         return changed
+    }
+
+    /// The width a drop-down needs to show "label: option" for its widest option.
+    public func fittingWidth(dropDown label: String, options: [String]) -> Float {
+        let visible = UIContext.visibleText(label)
+        let widest = options.map { textWidth(visible.isEmpty ? $0 : "\(visible): \($0)") }.max() ?? 0
+        // Text inset by the padding, then the arrow (two half-widths) and the padding after it.
+        return widest + 4 * scaled(theme.padding) + 2 * (lineHeight() * 0.3).rounded()
     }
 
     /// The open list of a drop-down; returns the option clicked, if any.
@@ -68,7 +77,11 @@ extension UIContext {
         // Open downwards unless the list fits better above.
         let opensDown = below >= wanted || below >= above
         let height = min(wanted, max(rowHeight, opensDown ? below : above))
-        let width = max(anchor.width, scaled(120))
+        // As wide as the longest option (within the window), so no option is shortened.
+        let widest = options.map { measurer.width(of: UIContext.visibleText($0), font: font(.body)) }.max() ?? 0
+        let fitting = widest + 2 * scaled(theme.padding) + 2 * border
+            + (options.count > 10 ? scaled(theme.scrollbarWidth) : 0)
+        let width = min(max(anchor.width, scaled(120), fitting.rounded(.up)), display.width)
         let x = max(0, min(anchor.x, display.maxX - width))
         let rect = Rect(x: x, y: opensDown ? anchor.maxY + scaled(2) : anchor.minY - scaled(2) - height, width: width, height: height)
         popupRect = rect
@@ -78,9 +91,22 @@ extension UIContext {
             cover(rect)
             // A soft shadow so the list reads as floating.
             drawList.fillRect(rect.offsetBy(Vec2(scaled(2), scaled(3))), color: Color.black.withAlpha(0.25), cornerRadius: scaled(4))
+            // Opening: scroll the chosen option into view (a list of 1,000 classes opens at it). The
+            // panel learns its content height in its first frame, so the second applies it too.
+            if frameIndex - popupOpenedAtFrame <= 1 {
+                let top = Float(selection) * rowHeight
+                let visible = rect.height - 2 * border
+                setScrollOffset(Vec2(0, max(0, top - (visible - rowHeight) / 2)), ofPanel: label + "##popup")
+            }
+            let scroll = scrollOffset(ofPanel: label + "##popup").y
             beginPanel(label + "##popup", rect: rect, options: [.background, .border, .scrollable])
             layoutStack[layoutStack.count - 1].spacing = 0
-            for (index, option) in options.enumerated() {
+            // Only the rows in view become widgets; the others only take their height.
+            let first = min(options.count, max(0, Int(scroll / rowHeight)))
+            let last = min(options.count, first + Int(rect.height / rowHeight) + 2)
+            if first > 0 { _ = nextRect(preferredHeight: Float(first) * rowHeight) }
+            for index in first..<last {
+                let option = options[index]
                 let row = nextRect(preferredHeight: rowHeight)
                 let r = interact(option + "##\(index)", rect: row)
                 let colors = theme.colors
@@ -89,9 +115,11 @@ extension UIContext {
                 } else if r.isHovered {
                     drawList.fillRect(row, color: colors.widgetHovered)
                 }
-                drawText(UIContext.visibleText(option), in: row.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text)
+                drawText(UIContext.visibleText(option), in: row.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text,
+                         labelOf: .control(r.id, option + "##\(index)"))
                 if r.isClicked { chosen = index }
             }
+            if last < options.count { _ = nextRect(preferredHeight: Float(options.count - last) * rowHeight) }
             endPanel()
         }
         return chosen
@@ -140,6 +168,20 @@ extension UIContext {
         }
     }
 
+    // MARK: Modal dialogs
+
+    /// A dialog over a veil: `body` draws in the modal layer, and until it is gone the rest of
+    /// the window neither reacts to the mouse nor takes part in Tab order.
+    public func modal(_ body: () -> Void) {
+        modalOpen = true
+        withLayer(.modal) {
+            let display = displayRect
+            cover(display)
+            drawList.fillRect(display, color: theme.colors.modalVeil)
+            body()
+        }
+    }
+
     // MARK: Modal message
 
     /// A message over a veil that blocks the rest of the window (for errors). Returns true
@@ -170,7 +212,7 @@ extension UIContext {
             drawList.fillRect(box, color: colors.panel, cornerRadius: scaled(6))
             drawList.strokeRect(box, color: colors.error, thickness: max(1, scaled(theme.borderWidth)), cornerRadius: scaled(6))
             drawText(title[...], in: Rect(x: box.x + pad, y: box.y + pad, width: box.width - 2 * pad, height: titleHeight),
-                     style: .heading, color: colors.error)
+                     style: .heading, color: colors.error, labelOf: TextOwner(kind: .label, id: id(title), label: title))
             var y = box.y + pad + titleHeight + scaled(theme.spacing)
             for line in lines {
                 drawList.text(line, at: Vec2(box.x + pad, y), font: bodyFont, color: colors.text, measurer: measurer)

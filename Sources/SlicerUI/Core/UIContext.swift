@@ -20,12 +20,49 @@ public struct IDCollision: Hashable, Sendable {
     public var label: String
 }
 
+/// A line of text that did not fit its rectangle and was drawn shortened with "…".
+/// In front of an audience a shortened control label hides what the control does, so the
+/// text-fitting code records every shortening; layout tests fail on the ones they care about.
+public struct TextTruncation: Sendable, Hashable, CustomStringConvertible {
+    /// Whose text it was.
+    public enum Kind: Sendable, Hashable {
+        /// The label of an interactive widget (button, check box, segment, tab, drop-down…).
+        case control
+        /// Static text with a name: `label(_:)`, modal titles, or `drawText(…, owner:)`.
+        case label
+        /// Other text a view drew with `drawText` (values, axis ticks, captions).
+        case text
+    }
+
+    public var kind: Kind
+    /// The text as asked for.
+    public var text: String
+    /// What was drawn instead ("" when not even "…" fitted).
+    public var shown: String
+    /// The widget's ID (for `.control`), or the ID its label has in its scope (for `.label`).
+    public var widgetID: WidgetID?
+    /// The label the ID was made from (may carry a "##key" suffix).
+    public var label: String?
+    /// The rectangle the text had to fit.
+    public var rect: Rect
+
+    public var description: String {
+        "\(kind) \(label.map { "'\($0)' " } ?? "")\(widgetID.map { "\($0) " } ?? "")shows '\(shown)' for '\(text)' in \(Int(rect.width.rounded())) px"
+    }
+}
+
 /// Problems found while building frames, for tests and a debug overlay.
 public struct Diagnostics: Sendable {
     /// ID collisions of the last completed frame.
     public var idCollisions: [IDCollision] = []
     /// Unbalanced begin/end or push/pop calls noticed at the end of the last frame.
     public var unbalancedScopes: [String] = []
+    /// Text shortened to fit in the last completed frame, in drawing order.
+    public var truncations: [TextTruncation] = []
+
+    /// The truncated labels of controls and named static text: what a user reads to know
+    /// what a control does. Plain view text (`.text`) is left out.
+    public var truncatedLabels: [TextTruncation] { truncations.filter { $0.kind != .text } }
 }
 
 /// How a region responds to the mouse and keyboard this frame.
@@ -105,6 +142,11 @@ public final class UIContext {
     /// nil means "sleep until input". Updated by `endFrame()`.
     public private(set) var wakeTime: Double?
 
+    /// Whether Tab and Shift+Tab move keyboard focus between widgets (read at `beginFrame`).
+    /// An app that gives Tab another meaning (cycling its views) turns it off, and back on
+    /// while a dialog needs Tab to walk its fields and buttons.
+    public var tabMovesFocus = true
+
     /// Clipboard access supplied by the backend; nil (no clipboard) in tests.
     public var readClipboard: (@MainActor () -> String?)?
     public var writeClipboard: (@MainActor (String) -> Void)?
@@ -117,6 +159,7 @@ public final class UIContext {
     var idStack: [UInt64] = [UIContext.hashSeed]
     var usedIDs = Set<WidgetID>()
     var collisions: [IDCollision] = []
+    var truncations: [TextTruncation] = []
 
     // Hover resolution: the topmost widget under the mouse last frame wins overlaps.
     struct HoverRecord { var id: WidgetID; var rect: Rect; var layer: DrawLayer }
@@ -138,6 +181,8 @@ public final class UIContext {
     // Keyboard.
     var consumedKeys: [Bool] = []
     var focusOrder: [WidgetID] = []
+    /// The focus stops of the modal layer this frame: once a dialog is up, Tab walks only these.
+    var modalFocusOrder: [WidgetID] = []
     var previousFocusOrder: [WidgetID] = []
     var focusSeen = false
     var focusMovedThisFrame = false
@@ -156,11 +201,15 @@ public final class UIContext {
     var layerStack: [DrawLayer] = []
     var openPopupID: WidgetID?
     var popupOpenedThisFrame = false
+    /// The frame in which the open popup opened.
+    var popupOpenedAtFrame = 0
     /// The open popup was drawn this frame; if its owner is gone, the popup closes.
     var popupDrawn = false
     var popupRect: Rect?
     var popupAnchor: Rect?
     var textEdit = TextEditState()
+    /// A text field asked to select all of its text when it next draws with focus.
+    var pendingSelectAll: WidgetID?
     var modalOpen = false
     var previousModalOpen = false
     var wheelConsumed = false
@@ -187,12 +236,15 @@ public final class UIContext {
         idStack.append(UIContext.hashSeed)
         usedIDs.removeAll(keepingCapacity: true)
         collisions.removeAll(keepingCapacity: true)
+        truncations.removeAll(keepingCapacity: true)
         previousTopmostHover = topmostHover
         topmostHover = nil
         previousCoveredAreas = coveredAreas
         coveredAreas.removeAll(keepingCapacity: true)
-        previousFocusOrder = focusOrder
+        // A dialog that opened during the last frame: Tab walks its widgets only, from the start.
+        previousFocusOrder = modalOpen ? modalFocusOrder : focusOrder
         focusOrder.removeAll(keepingCapacity: true)
+        modalFocusOrder.removeAll(keepingCapacity: true)
         consumedKeys = Array(repeating: false, count: input.keys.count)
         previousModalOpen = modalOpen
         modalOpen = false
@@ -212,7 +264,9 @@ public final class UIContext {
         stateAtBegin = (previousTopmostHover?.id, activeID, focusID, openPopupID)
 
         // Tab / Shift+Tab move focus along last frame's order (this frame's isn't known yet).
-        if takeKey(.tab, modifiers: []) { moveFocus(by: 1) } else if takeKey(.tab, modifiers: .shift) { moveFocus(by: -1) }
+        if tabMovesFocus {
+            if takeKey(.tab, modifiers: []) { moveFocus(by: 1) } else if takeKey(.tab, modifiers: .shift) { moveFocus(by: -1) }
+        }
 
         layoutStack.removeAll(keepingCapacity: true)
         panelStack.removeAll(keepingCapacity: true)
@@ -261,7 +315,7 @@ public final class UIContext {
         }
         wakeTime = requestedWake
 
-        diagnostics = Diagnostics(idCollisions: collisions, unbalancedScopes: unbalanced)
+        diagnostics = Diagnostics(idCollisions: collisions, unbalancedScopes: unbalanced, truncations: truncations)
     }
 
     /// The frame's triangles, one draw list per layer.
@@ -417,7 +471,7 @@ public final class UIContext {
         var result = Interaction(id: id, rect: rect)
         result.isHovered = hover(id, rect)
         let focusable = options.contains(.focusable) || options.contains(.customKeys)
-        if focusable, layer == .modal || !previousModalOpen { focusOrder.append(id) }
+        if focusable { addFocusStop(id) }
 
         if result.isHovered, activeID == nil, input.wasPressed(.left) {
             activeID = id
@@ -464,11 +518,17 @@ public final class UIContext {
         return result
     }
 
+    /// Adds a widget to this frame's Tab order; behind an open dialog, widgets are left out.
+    private func addFocusStop(_ id: WidgetID) {
+        if layer == .modal { modalFocusOrder.append(id) }
+        if layer == .modal || !previousModalOpen { focusOrder.append(id) }
+    }
+
     /// Adds a widget to the Tab order without mouse handling (for composite widgets whose
     /// parts handle the mouse). Returns whether it has focus.
     func registerFocusStop(_ id: WidgetID, label: String, rect: Rect) -> Bool {
         register(id, label: label, rect: rect)
-        if layer == .modal || !previousModalOpen { focusOrder.append(id) }
+        addFocusStop(id)
         guard focusID == id else { return false }
         focusSeen = true
         if focusMovedThisFrame {

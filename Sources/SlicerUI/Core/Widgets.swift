@@ -6,12 +6,23 @@ public enum TextAlignment: Sendable {
     case leading, center, trailing
 }
 
+/// Whose label a line of text is, for truncation reports.
+struct TextOwner {
+    var kind: TextTruncation.Kind
+    var id: WidgetID?
+    var label: String?
+
+    static func control(_ id: WidgetID, _ label: String) -> TextOwner { TextOwner(kind: .control, id: id, label: label) }
+}
+
 /// Caret of the one text field being edited (only one can have focus).
 struct TextEditState {
     var id: WidgetID?
     var isEditing = false
     /// Caret position in Unicode scalars.
     var caret = 0
+    /// The other end of the selection (nil or equal to `caret`: nothing selected).
+    var anchor: Int?
     /// Horizontal scroll of the text inside the field, in pixels.
     var scrollX: Float = 0
 }
@@ -20,8 +31,17 @@ extension UIContext {
     // MARK: Text helpers
 
     /// Draws one line of text in `rect`, vertically centred, truncated with "…" if needed.
+    /// `owner` names the control or caption the text belongs to (its ID in the current scope):
+    /// a truncation is then reported as a label's in `diagnostics`, not as a view's text.
     public func drawText(_ text: Substring, in rect: Rect, style: TextStyle = .body, color: Color,
-                         alignment: TextAlignment = .leading) {
+                         alignment: TextAlignment = .leading, owner: String? = nil) {
+        drawText(text, in: rect, style: style, color: color, alignment: alignment,
+                 labelOf: owner.map { TextOwner(kind: .label, id: id($0), label: $0) })
+    }
+
+    /// `drawText` for widgets: their labels are reported with the widget's ID when shortened.
+    func drawText(_ text: Substring, in rect: Rect, style: TextStyle = .body, color: Color,
+                  alignment: TextAlignment = .leading, labelOf owner: TextOwner?) {
         guard !text.isEmpty else { return }
         let font = self.font(style)
         var line = text
@@ -29,6 +49,7 @@ extension UIContext {
         if width > rect.width + 0.5 {
             line = measurer.truncate(String(text), font: font, maxWidth: rect.width)[...]
             width = measurer.width(of: line, font: font)
+            noteTruncation(of: text, shown: line, in: rect, owner: owner)
         }
         let metrics = measurer.metrics(of: font)
         let x: Float
@@ -41,6 +62,57 @@ extension UIContext {
         drawList.text(line, at: Vec2(x, y), font: font, color: color, measurer: measurer)
     }
 
+    /// Records text that had to be shortened (or left out) to fit `rect`.
+    func noteTruncation(of text: Substring, shown: Substring, in rect: Rect, owner: TextOwner?) {
+        truncations.append(TextTruncation(kind: owner?.kind ?? .text, text: String(text), shown: String(shown),
+                                          widgetID: owner?.id, label: owner?.label, rect: rect))
+    }
+
+    // MARK: Fitting widths
+    //
+    // The width each widget needs to show its whole label, from the same geometry it draws
+    // with: layouts that reflow (a toolbar that wraps) measure with these instead of guessing.
+
+    /// Width of one line of text in a style.
+    public func textWidth(_ text: String, style: TextStyle = .body) -> Float {
+        measurer.width(of: UIContext.visibleText(text), font: font(style)).rounded(.up)
+    }
+
+    /// A button: its label inside the padding, with as much again as breathing room.
+    public func fittingWidth(button label: String) -> Float {
+        textWidth(label) + 4 * scaled(theme.padding)
+    }
+
+    /// A check box or a toggle: the box, a gap and the label.
+    public func fittingWidth(checkbox label: String) -> Float {
+        (lineHeight() * 0.95).rounded() * 1.8 + 2 * scaled(theme.padding) + textWidth(label)
+    }
+
+    /// Equal segments are as wide as the widest option; fitting ones as their own labels.
+    public func fittingWidth(segmented options: [String], widths: SegmentWidths = .equal) -> Float {
+        switch widths {
+        case .equal: return Float(options.count) * (options.map { segmentWidth($0) }.max() ?? 0)
+        case .fitting: return options.reduce(0) { $0 + segmentWidth($1) }
+        }
+    }
+
+    /// One segment's label (inset by 4 points each side) with padding around it.
+    func segmentWidth(_ option: String) -> Float {
+        textWidth(option) + 2 * scaled(4) + 2 * scaled(theme.padding)
+    }
+
+    /// A slider showing "label: value" for the widest of `values`, with room to drag.
+    public func fittingWidth(slider label: String, values: [String]) -> Float {
+        let visible = UIContext.visibleText(label)
+        let widest = values.map { textWidth(visible.isEmpty ? $0 : "\(visible): \($0)") }.max() ?? 0
+        return max(widest + 4 * scaled(theme.padding), scaled(120))
+    }
+
+    /// A tab bar: every tab at its natural width.
+    public func fittingWidth(tabs: [String]) -> Float {
+        tabs.reduce(0) { $0 + (textWidth($1) + 4 * scaled(theme.padding)).rounded() }
+    }
+
     // MARK: Label
 
     /// Static text. With `wrap`, long text breaks into lines that fit the cell.
@@ -49,6 +121,7 @@ extension UIContext {
         let font = self.font(style)
         let lineHeight = measurer.metrics(of: font).lineHeight
         let color = color ?? (style == .small ? theme.colors.textDim : theme.colors.text)
+        let owner = TextOwner(kind: .label, id: id(text), label: text)
         if wrap {
             // Peek at the cell width first: wrapping needs it, and the cell height depends on it.
             let frame = layoutStack[layoutStack.count - 1]
@@ -58,11 +131,11 @@ extension UIContext {
             let rect = nextRect(preferredHeight: lineHeight * Float(lines.count))
             for (i, line) in lines.enumerated() {
                 drawText(line, in: Rect(x: rect.x, y: rect.y + Float(i) * lineHeight, width: rect.width, height: lineHeight),
-                         style: style, color: color, alignment: alignment)
+                         style: style, color: color, alignment: alignment, labelOf: owner)
             }
         } else {
             let rect = nextRect(preferredHeight: lineHeight)
-            drawText(text[...], in: rect, style: style, color: color, alignment: alignment)
+            drawText(text[...], in: rect, style: style, color: color, alignment: alignment, labelOf: owner)
         }
     }
 
@@ -85,7 +158,7 @@ extension UIContext {
         drawList.fillRect(rect, color: fill, cornerRadius: radius)
         drawList.strokeRect(rect, color: colors.widgetBorder, thickness: scaled(theme.borderWidth), cornerRadius: radius)
         drawText(UIContext.visibleText(label), in: rect.insetBy(dx: scaled(theme.padding), dy: 0),
-                 color: colors.text, alignment: .center)
+                 color: colors.text, alignment: .center, labelOf: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         if i.isClicked { noteChange() }
         return i.isClicked
@@ -115,7 +188,7 @@ extension UIContext {
         }
         let textRect = Rect(x: box.maxX + scaled(theme.padding), y: rect.y,
                             width: max(0, rect.maxX - box.maxX - scaled(theme.padding)), height: rect.height)
-        drawText(UIContext.visibleText(label), in: textRect, color: colors.text)
+        drawText(UIContext.visibleText(label), in: textRect, color: colors.text, labelOf: .control(i.id, label))
         drawFocusRing(box, isFocused: i.isFocused)
         return i.isClicked
     }
@@ -139,16 +212,24 @@ extension UIContext {
                             color: isOn ? colors.textOnAccent : colors.textDim)
         let textRect = Rect(x: track.maxX + scaled(theme.padding), y: rect.y,
                             width: max(0, rect.maxX - track.maxX - scaled(theme.padding)), height: rect.height)
-        drawText(UIContext.visibleText(label), in: textRect, color: colors.text)
+        drawText(UIContext.visibleText(label), in: textRect, color: colors.text, labelOf: .control(i.id, label))
         drawFocusRing(track, isFocused: i.isFocused)
         return i.isClicked
     }
 
     // MARK: Segmented choice
 
+    /// How a segmented control divides its width.
+    public enum SegmentWidths: Sendable {
+        /// Every segment as wide as the others.
+        case equal
+        /// In proportion to the labels: one long option does not widen all of them.
+        case fitting
+    }
+
     /// Mutually exclusive options side by side; true when the selection changes.
     @discardableResult
-    public func segmented(_ label: String, selection: inout Int, options: [String]) -> Bool {
+    public func segmented(_ label: String, selection: inout Int, options: [String], widths: SegmentWidths = .equal) -> Bool {
         let rect = nextRect(preferredHeight: widgetHeight)
         guard !options.isEmpty else { return false }
         let colors = theme.colors
@@ -156,10 +237,18 @@ extension UIContext {
         drawList.fillRect(rect, color: colors.widget, cornerRadius: radius)
         var changed = false
         pushID(label)
-        let width = rect.width / Float(options.count)
+        // Segment edges as fractions of the width.
+        let shares: [Float]
+        switch widths {
+        case .equal: shares = options.map { _ in 1 }
+        case .fitting: shares = options.map { segmentWidth($0) }
+        }
+        let total = shares.reduce(0, +)
+        var edges: [Float] = [0]
+        for share in shares { edges.append(edges[edges.count - 1] + share / max(total, 1e-6)) }
         for (index, option) in options.enumerated() {
-            let x0 = (rect.x + width * Float(index)).rounded()
-            let x1 = index == options.count - 1 ? rect.maxX : (rect.x + width * Float(index + 1)).rounded()
+            let x0 = (rect.x + rect.width * edges[index]).rounded()
+            let x1 = index == options.count - 1 ? rect.maxX : (rect.x + rect.width * edges[index + 1]).rounded()
             let segment = Rect(x: x0, y: rect.y, width: x1 - x0, height: rect.height)
             let i = interact(option + "##\(index)", rect: segment, options: .focusable)
             if i.isClicked, selection != index {
@@ -178,7 +267,8 @@ extension UIContext {
                                   color: colors.widgetBorder)
             }
             drawText(UIContext.visibleText(option), in: segment.insetBy(dx: scaled(4), dy: 0),
-                     color: isSelected ? colors.textOnAccent : colors.text, alignment: .center)
+                     color: isSelected ? colors.textOnAccent : colors.text, alignment: .center,
+                     labelOf: .control(i.id, option + "##\(index)"))
             drawFocusRing(segment, isFocused: i.isFocused)
         }
         popID()
@@ -252,7 +342,8 @@ extension UIContext {
         drawList.fillRect(grab, color: i.isActive ? colors.accentHovered : colors.accent, cornerRadius: scaled(2))
         let visible = UIContext.visibleText(label)
         let caption = visible.isEmpty ? text(value) : "\(visible): \(text(value))"
-        drawText(caption[...], in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, alignment: .center)
+        drawText(caption[...], in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, alignment: .center,
+                 labelOf: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         return changed
     }
@@ -261,6 +352,9 @@ extension UIContext {
 
     /// A single-line text field. True when the text changed this frame; `lastItem.wasSubmitted`
     /// tells whether Enter ended the edit. Click or Tab to edit; Escape or Enter to finish.
+    /// Ctrl+A (or a double click) selects all, Shift with the arrows, Home and End extends the
+    /// selection, and typing, pasting, Backspace or Delete replace it; Ctrl+C / Ctrl+X copy and
+    /// cut the selection (all of the text when nothing is selected).
     @discardableResult
     public func textField(_ label: String, text: inout String, placeholder: String = "") -> Bool {
         let rect = nextRect(preferredHeight: widgetHeight)
@@ -277,35 +371,82 @@ extension UIContext {
 
         if i.isFocused {
             if textEdit.id != id || !textEdit.isEditing {
-                textEdit = TextEditState(id: id, isEditing: true, caret: scalarCount, scrollX: 0)
+                let all = pendingSelectAll == id
+                textEdit = TextEditState(id: id, isEditing: true, caret: scalarCount, anchor: all ? 0 : nil, scrollX: 0)
             }
+            if pendingSelectAll == id { textEdit.caret = scalarCount; textEdit.anchor = 0 }
+            pendingSelectAll = nil
             wantsTextInput = true
             textEdit.caret = min(textEdit.caret, scalarCount)
+            textEdit.anchor = textEdit.anchor.map { min($0, scalarCount) }
             if i.isPressed {
-                let positions = measurer.caretPositions(in: text[...], font: font)
-                let x = input.mousePosition.x - inner.x + textEdit.scrollX
-                textEdit.caret = nearestIndex(in: positions, to: x)
+                if i.isDoubleClicked {
+                    textEdit.anchor = 0
+                    textEdit.caret = scalarCount
+                } else {
+                    let positions = measurer.caretPositions(in: text[...], font: font)
+                    let x = input.mousePosition.x - inner.x + textEdit.scrollX
+                    textEdit.caret = nearestIndex(in: positions, to: x)
+                    textEdit.anchor = nil
+                }
             }
             var scalars = Array(text.unicodeScalars)
             var caret = textEdit.caret
+            var anchor = textEdit.anchor
+            /// The selected range, if any characters are selected.
+            func selected() -> Range<Int>? {
+                guard let a = anchor, a != caret else { return nil }
+                return min(a, caret)..<max(a, caret)
+            }
+            /// Removes the selection; true when there was one.
+            func deleteSelection() -> Bool {
+                guard let range = selected() else { anchor = nil; return false }
+                scalars.removeSubrange(range)
+                caret = range.lowerBound
+                anchor = nil
+                return true
+            }
+            func insert(_ new: [Unicode.Scalar]) {
+                _ = deleteSelection()
+                scalars.insert(contentsOf: new, at: caret)
+                caret += new.count
+            }
+            func selectedText() -> String {
+                var view = String.UnicodeScalarView()
+                view.append(contentsOf: selected().map { Array(scalars[$0]) } ?? scalars)
+                return String(view)
+            }
+            /// Moves the caret; with Shift held the selection follows, else it collapses.
+            func move(to position: Int, extending: Bool) {
+                if extending { anchor = anchor ?? caret } else { anchor = nil }
+                caret = max(0, min(scalars.count, position))
+            }
             let control = input.modifiers.contains(.control)
             if !input.text.isEmpty, !control {
-                let typed = input.text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }
-                scalars.insert(contentsOf: typed, at: caret)
-                caret += typed.count
+                insert(input.text.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
             }
-            if takeKey(.backspace), caret > 0 { scalars.remove(at: caret - 1); caret -= 1 }
-            if takeKey(.delete), caret < scalars.count { scalars.remove(at: caret) }
-            if takeKey(.left) { caret = max(0, caret - 1) }
-            if takeKey(.right) { caret = min(scalars.count, caret + 1) }
-            if takeKey(.home) { caret = 0 }
-            if takeKey(.end) { caret = scalars.count }
+            if takeKey(.character("a"), modifiers: .control) { anchor = 0; caret = scalars.count }
+            if takeKey(.backspace), !deleteSelection(), caret > 0 { scalars.remove(at: caret - 1); caret -= 1 }
+            if takeKey(.delete), !deleteSelection(), caret < scalars.count { scalars.remove(at: caret) }
+            for extending in [true, false] {
+                let modifiers: KeyModifiers = extending ? .shift : []
+                if takeKey(.left, modifiers: modifiers) {
+                    if !extending, let range = selected() { move(to: range.lowerBound, extending: false) } else { move(to: caret - 1, extending: extending) }
+                }
+                if takeKey(.right, modifiers: modifiers) {
+                    if !extending, let range = selected() { move(to: range.upperBound, extending: false) } else { move(to: caret + 1, extending: extending) }
+                }
+                if takeKey(.home, modifiers: modifiers) { move(to: 0, extending: extending) }
+                if takeKey(.end, modifiers: modifiers) { move(to: scalars.count, extending: extending) }
+            }
             if takeKey(.character("v"), modifiers: .control), let paste = readClipboard?() {
-                let clean = paste.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }
-                scalars.insert(contentsOf: clean, at: caret)
-                caret += clean.count
+                insert(paste.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F })
             }
-            if takeKey(.character("c"), modifiers: .control) { writeClipboard?(text) }
+            if takeKey(.character("c"), modifiers: .control) { writeClipboard?(selectedText()) }
+            if takeKey(.character("x"), modifiers: .control) {
+                writeClipboard?(selectedText())
+                if !deleteSelection() { scalars.removeAll(); caret = 0 }
+            }
             if takeKey(.enter) {
                 submitted = true
                 focusID = nil
@@ -318,12 +459,15 @@ extension UIContext {
                 changed = true
                 noteChange()
             }
+            if textEdit.caret != caret || textEdit.anchor != anchor { noteChange() }
             textEdit.caret = caret
+            textEdit.anchor = anchor
         } else if textEdit.id == id {
             textEdit.isEditing = false
+            textEdit.anchor = nil
         }
 
-        // Frame, text (scrolled so the caret stays visible), caret.
+        // Frame, text (scrolled so the caret stays visible), selection, caret.
         let radius = scaled(theme.cornerRadius)
         drawList.fillRect(rect, color: i.isFocused ? colors.panel : (i.isHovered ? colors.widgetHovered : colors.widget),
                           cornerRadius: radius)
@@ -345,6 +489,12 @@ extension UIContext {
                 if caretX - scrollX > inner.width - 2 { scrollX = caretX - inner.width + 2 }
                 if caretX - scrollX < 0 { scrollX = caretX }
                 textEdit.scrollX = max(0, scrollX)
+                if let anchor = textEdit.anchor, anchor != textEdit.caret {
+                    let prefixA = String(String.UnicodeScalarView(text.unicodeScalars.prefix(anchor)))
+                    let anchorX = measurer.width(of: prefixA[...], font: font)
+                    let x0 = inner.x + min(anchorX, caretX) - scrollX, x1 = inner.x + max(anchorX, caretX) - scrollX
+                    drawList.fillRect(Rect(x: x0, y: textY, width: x1 - x0, height: metrics.lineHeight), color: colors.selection)
+                }
             }
             drawList.text(text[...], at: Vec2(inner.x - scrollX, textY), font: font, color: colors.text, measurer: measurer)
             if i.isFocused {
@@ -357,6 +507,21 @@ extension UIContext {
         drawFocusRing(rect, isFocused: i.isFocused)
         lastItem.wasSubmitted = submitted
         return changed
+    }
+
+    /// Gives keyboard focus to the text field with this label (in the current scope) with all
+    /// of its text selected, so that typing replaces it (a path field when a chooser opens).
+    public func focusTextField(_ label: String, selectingAll: Bool = true) {
+        let target = id(label)
+        focus(target, visible: true)
+        if selectingAll { pendingSelectAll = target }
+        if textEdit.id == target { textEdit.isEditing = false }
+    }
+
+    /// The selected part of the text field being edited, as scalar offsets (for tests).
+    public var textSelection: Range<Int>? {
+        guard textEdit.isEditing, let a = textEdit.anchor, a != textEdit.caret else { return nil }
+        return min(a, textEdit.caret)..<max(a, textEdit.caret)
     }
 
     private func nearestIndex(in positions: [Float], to x: Float) -> Int {
@@ -372,20 +537,21 @@ extension UIContext {
     public func selectable(_ label: String, isSelected: Bool, height: Float? = nil) -> Bool {
         let rect = nextRect(preferredHeight: height ?? (lineHeight() + scaled(theme.padding)))
         let i = interact(label, rect: rect, options: .focusable)
-        drawSelectableRow(UIContext.visibleText(label), rect: rect, isSelected: isSelected, isHovered: i.isHovered)
+        drawSelectableRow(UIContext.visibleText(label), rect: rect, isSelected: isSelected, isHovered: i.isHovered,
+                          owner: .control(i.id, label))
         drawFocusRing(rect, isFocused: i.isFocused)
         if i.isClicked { noteChange() }
         return i.isClicked
     }
 
-    private func drawSelectableRow(_ text: Substring, rect: Rect, isSelected: Bool, isHovered: Bool) {
+    private func drawSelectableRow(_ text: Substring, rect: Rect, isSelected: Bool, isHovered: Bool, owner: TextOwner) {
         let colors = theme.colors
         if isSelected {
             drawList.fillRect(rect, color: colors.selection, cornerRadius: scaled(2))
         } else if isHovered {
             drawList.fillRect(rect, color: colors.widgetHovered, cornerRadius: scaled(2))
         }
-        drawText(text, in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text)
+        drawText(text, in: rect.insetBy(dx: scaled(theme.padding), dy: 0), color: colors.text, labelOf: owner)
     }
 
     /// A scrolling list with one selected row; Up/Down move the selection when it has focus.
@@ -434,7 +600,8 @@ extension UIContext {
                 changed = true
             }
             if r.isPressed { focus(listID, visible: false) }
-            drawSelectableRow(UIContext.visibleText(items[index]), rect: row, isSelected: selection == index, isHovered: r.isHovered)
+            drawSelectableRow(UIContext.visibleText(items[index]), rect: row, isSelected: selection == index, isHovered: r.isHovered,
+                              owner: .control(r.id, items[index] + "##\(index)"))
         }
         if last < items.count { _ = nextRect(preferredHeight: Float(items.count - last) * rowHeight) }
         endPanel()
@@ -463,7 +630,11 @@ extension UIContext {
             let width = (measurer.width(of: text, font: font(.body)) + 2 * pad).rounded()
             let tabRect = Rect(x: x, y: rect.y, width: min(width, max(0, rect.maxX - x)), height: rect.height)
             x += width
-            guard tabRect.width > 0 else { continue }
+            guard tabRect.width > 0 else {
+                // A tab with no room at all is a label the user cannot see: report it too.
+                noteTruncation(of: text, shown: "", in: tabRect, owner: .control(id(tab + "##\(index)"), tab + "##\(index)"))
+                continue
+            }
             let i = interact(tab + "##\(index)", rect: tabRect, options: .focusable)
             if i.isClicked, selection != index {
                 selection = index
@@ -477,7 +648,8 @@ extension UIContext {
                 drawList.fillRect(Rect(x: tabRect.x, y: tabRect.maxY - scaled(3), width: tabRect.width, height: scaled(3)),
                                   color: colors.accent)
             }
-            drawText(text, in: tabRect, color: isSelected ? colors.text : colors.textDim, alignment: .center)
+            drawText(text, in: tabRect, color: isSelected ? colors.text : colors.textDim, alignment: .center,
+                     labelOf: .control(i.id, tab + "##\(index)"))
             drawFocusRing(tabRect, isFocused: i.isFocused)
         }
         popID()

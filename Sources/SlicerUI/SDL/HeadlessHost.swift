@@ -88,11 +88,28 @@ public final class HeadlessHost {
     public func post(_ events: HostEvent...) { post(events) }
 
     public func post(_ events: [HostEvent]) {
-        for hostEvent in events {
+        for hostEvent in events.flatMap(HeadlessHost.splittingText) {
             if case .mouseMove(let p) = hostEvent { pointer = p }
             guard var event = translator.sdlEvent(for: hostEvent, modifiers: input.modifiers, pointer: pointer) else { continue }
             SDL_PushEvent(&event)
         }
+    }
+
+    /// SDL's text event holds 31 bytes: longer text arrives as several events, as typing
+    /// or an input method delivers it. Splits between characters.
+    static func splittingText(_ event: HostEvent) -> [HostEvent] {
+        guard case .text(let text) = event, text.utf8.count > 31 else { return [event] }
+        var parts: [HostEvent] = []
+        var current = ""
+        for character in text {
+            if current.utf8.count + String(character).utf8.count > 31 {
+                parts.append(.text(current))
+                current = ""
+            }
+            current.append(character)
+        }
+        if !current.isEmpty { parts.append(.text(current)) }
+        return parts
     }
 
     // MARK: Scripted input (one frame per step)
@@ -127,9 +144,17 @@ public final class HeadlessHost {
         frame(build)
     }
 
+    /// Presses `key` with `modifiers` held for one frame; the key and the modifiers are
+    /// released before the next frame, as fingers leave the keyboard.
     public func press(_ key: Key, modifiers: KeyModifiers = [], _ build: (UIContext) -> Void) {
+        let held = input.modifiers
         post(.key(key, modifiers: modifiers))
         frame(build)
+        post(.keyUp(key, modifiers: held))
+        // Apply the release now, so the next step starts from the modifiers held before.
+        var event = SDL_Event()
+        SDL_PumpEvents()
+        while SDL_PollEvent(&event) != 0 { _ = translator.apply(&event, to: &input) }
     }
 
     public func type(_ text: String, _ build: (UIContext) -> Void) {

@@ -11,6 +11,8 @@ public enum HostEvent: Sendable, Hashable {
     /// Positive y scrolls content towards its start (wheel away from the user).
     case wheel(Vec2)
     case key(Key, modifiers: KeyModifiers = [])
+    /// A key released; `modifiers` are those still held afterwards.
+    case keyUp(Key, modifiers: KeyModifiers = [])
     case text(String)
     case dropFile(String)
 }
@@ -203,6 +205,13 @@ struct SDLEventTranslator {
             event.key.keysym.sym = code
             event.key.keysym.mod = SDLEventTranslator.rawModifiers(modifiers.union(extra))
             event.key.state = UInt8(SDL_PRESSED)
+            event.key.timestamp = ticks
+        case .keyUp(let key, let held):
+            guard let code = SDLEventTranslator.keyCode(for: key) else { return nil }
+            event.type = SDL_KEYUP.rawValue
+            event.key.keysym.sym = code
+            event.key.keysym.mod = SDLEventTranslator.rawModifiers(held)
+            event.key.state = UInt8(SDL_RELEASED)
             event.key.timestamp = ticks
         case .text(let text):
             event.type = SDL_TEXTINPUT.rawValue

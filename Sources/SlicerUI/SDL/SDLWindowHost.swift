@@ -37,6 +37,10 @@ public final class SDLWindowHost {
     private var currentCursor = MouseCursor.arrow
     private var textInputOn = true
     private let startCounter = SDL_GetPerformanceCounter()
+    /// The window's place and size before full screen, restored when leaving it.
+    private var windowedFrame: (x: Int32, y: Int32, w: Int32, h: Int32)?
+    /// Until then, the loop checks the output size every few frames' time (see `isFullscreen`).
+    private var settleUntil: Double = 0
 
     public init(options: Options = Options()) throws {
         _ = try SDLRuntime.startVideo(drivers: nil)
@@ -107,7 +111,34 @@ public final class SDLWindowHost {
 
     public var isFullscreen: Bool {
         get { SDL_GetWindowFlags(window) & SDL_WINDOW_FULLSCREEN_DESKTOP.rawValue == SDL_WINDOW_FULLSCREEN_DESKTOP.rawValue }
-        set { SDL_SetWindowFullscreen(window, newValue ? SDL_WINDOW_FULLSCREEN_DESKTOP.rawValue : 0) }
+        set {
+            guard newValue != isFullscreen else { return }
+            if newValue {
+                var x: Int32 = 0, y: Int32 = 0, w: Int32 = 0, h: Int32 = 0
+                SDL_GetWindowPosition(window, &x, &y)
+                SDL_GetWindowSize(window, &w, &h)
+                windowedFrame = (x, y, w, h)
+                SDL_SetWindowFullscreen(window, SDL_WINDOW_FULLSCREEN_DESKTOP.rawValue)
+            } else {
+                SDL_SetWindowFullscreen(window, 0)
+                // Leaving full screen, SDL (X11) may keep the desktop's size until something resizes the
+                // window: put back the size and place it had, so F11 twice gives the same layout.
+                if let f = windowedFrame {
+                    SDL_SetWindowSize(window, f.w, f.h)
+                    SDL_SetWindowPosition(window, f.x, f.y)
+                }
+            }
+            // Window managers apply the change later: watch the output size for a while.
+            settleUntil = now() + 1.5
+            ui.requestFrame()
+        }
+    }
+
+    /// Runs a frame when the renderer's output size no longer matches the last frame's
+    /// (a change that arrived without an event, or after the event that announced it).
+    private func geometryChanged() -> Bool {
+        let (w, h) = renderer.outputSize
+        return Vec2(Float(w), Float(h)) != input.displaySize
     }
 
     /// Saves the next rendered frame as PNG; `done` reports the outcome after that frame.
@@ -138,7 +169,12 @@ public final class SDLWindowHost {
             while SDL_PollEvent(&event) != 0 { sawEvent = handle(&event) || sawEvent }
             if quitRequested { break }
             let timerDue = wakeAt.map { now() >= $0 } ?? false
-            guard runNow || sawEvent || timerDue || !pendingScreenshots.isEmpty else { continue }
+            let settling = now() < settleUntil
+            let resized = settling && geometryChanged()
+            guard runNow || sawEvent || timerDue || resized || !pendingScreenshots.isEmpty else {
+                if settling { wakeAt = min(wakeAt ?? .infinity, now() + 0.05) }
+                continue
+            }
 
             let timing = runFrame(frame)
             stats.record(timing)
@@ -149,6 +185,7 @@ public final class SDLWindowHost {
                 runNow = false
                 wakeAt = nil
             }
+            if now() < settleUntil { wakeAt = min(wakeAt ?? .infinity, now() + 0.05) }
             // Glyphs dropped from a full atlas are redrawn after it is cleared.
             if renderer.fontAtlas.prepareFrame() { runNow = true }
         }
