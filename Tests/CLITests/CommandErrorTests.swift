@@ -170,6 +170,19 @@ final class CommandErrorTests: XCTestCase {
         XCTAssertFalse(result.stderr.dropLast().contains("\u{1b}"))
     }
 
+    /// A label the model has no class for is in the labels file: the error named
+    /// the images file of the IDX pair.
+    func testLabelErrorsNameTheLabelsFile() throws {
+        let data = try scratch.copy(Seeds.path("idx"), as: "idx")
+        let labels = data + "/t10k-labels-idx1-ubyte"
+        var bytes = try XCTUnwrap(self.bytes(labels))
+        bytes[8 + 3] = 200
+        try bytes.write(to: URL(fileURLWithPath: labels))
+        let result = try run(["eval", "--model", Seeds.model, "--data", data])
+        assertOneLineError(result, mentioning: [labels, "label 200"])
+        XCTAssertFalse(result.stderr.contains("t10k-images"), result.summary)
+    }
+
     /// A usage error found while the command runs (a malformed `--select`)
     /// pointed to the top-level help; it names the subcommand's.
     func testUsageErrorsNameTheSubcommand() throws {
