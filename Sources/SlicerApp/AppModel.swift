@@ -29,6 +29,8 @@ public final class AppModel {
     public private(set) var workspace: Workspace
     public private(set) var engines: [AnalysisEngine]
     public var selection = Selection()
+    /// Every CAR result of the session, and the computation running.
+    let car: CARSession
     /// Errors to show, oldest first; the app keeps running. Kept on one line
     /// each, escaped: an error may quote a damaged file's bytes (ErrorText).
     public var messages: [String] = [] {
@@ -55,7 +57,7 @@ public final class AppModel {
     private let inbox = Shared(Inbox())
     /// Raised by background work so the UI loop wakes and draws the news.
     public var wake: (@Sendable () -> Void)? {
-        didSet { for e in engines { e.setListener(wake) } }
+        didSet { for e in engines { e.setListener(wake) }; car.wake = wake }
     }
 
     struct FeatureKey: Hashable, Sendable {
@@ -69,10 +71,19 @@ public final class AppModel {
         var subsetGeneration = 0
     }
 
-    public init(workspace: Workspace, threads: Int = defaultThreadCount()) {
+    public init(workspace: Workspace, threads: Int = defaultThreadCount(), carCache: CARCache? = CARCache.standard()) {
         self.workspace = workspace
         engines = workspace.inputs.map { AnalysisEngine(input: $0, threads: threads) }
+        car = CARSession(cache: carCache)
+        selection.tap = Self.startTap(workspace.network)
         if let note = workspace.note { messages.append(note) }
+    }
+
+    /// The tap the app opens on: the first activation (what the first layer's
+    /// filters respond with), not the input, whose one channel says little.
+    static func startTap(_ network: Network) -> Int {
+        let activations: Set<String> = ["Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "Elu", "Selu"]
+        return network.taps.first { activations.contains($0.opType) }?.index ?? min(1, network.taps.count - 1)
     }
 
     public var engine: AnalysisEngine { engines[min(selection.epoch, engines.count - 1)] }
@@ -82,6 +93,9 @@ public final class AppModel {
     /// Replaces the model series and data (open / drop), keeping what of the selection still fits.
     public func replace(_ workspace: Workspace) {
         for e in engines { e.cancel() }
+        if workspace.network.taps.map(\.name) != self.workspace.network.taps.map(\.name) {
+            selection.tap = Self.startTap(workspace.network)
+        }
         self.workspace = workspace
         engines = workspace.inputs.map { AnalysisEngine(input: $0) }
         for e in engines { e.setListener(wake) }
@@ -105,6 +119,7 @@ public final class AppModel {
 
     /// Once per frame: clamps the selection, issues requests for what changed, collects results.
     public func update() {
+        car.poll()
         let net = network
         selection.clamp(tapCount: net.taps.count, imageCount: workspace.images.count,
                         channelCount: net.taps[min(selection.tap, net.taps.count - 1)].channels,

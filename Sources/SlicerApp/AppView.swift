@@ -34,10 +34,11 @@ public final class AppView {
     public internal(set) var themeIndex = 0
     var exportNote: String?
     var chooser = FileChooserState()
+    var carPanel = CARPanelState()
+    var scatter = ScatterState()
+    var chart = ChartState()
     /// A model and data that need resizing to fit: the app asks what to do.
     var pendingOpen: PendingOpen?
-    let carRunner = CARController()
-    var carGreedy = false
     /// What the app remembers between sessions, and where (nil: nothing is written).
     var preferences: Preferences
     let preferencesStore: PreferencesStore?
@@ -534,9 +535,9 @@ public final class AppView {
                         + "\(t.ensembleEntropy),\(t.labelInformation),\(t.instanceCeiling),\(t.nonFiniteValues)")
         }
         var channels = header + ["# table: one row per channel of tap \(tap.name) (index \(tapIndex)); entropies in bits",
-                                 "channel,instance_entropy,ensemble_entropy,label_information"]
+                                 "channel,instance_entropy,ensemble_entropy,label_information,instance_ceiling"]
         for c in tap.channelEnsembleEntropy.indices {
-            channels.append("\(c),\(tap.channelInstanceEntropy[c]),\(tap.channelEnsembleEntropy[c]),\(tap.channelLabelInformation[c])")
+            channels.append("\(c),\(tap.channelInstanceEntropy[c]),\(tap.channelEnsembleEntropy[c]),\(tap.channelLabelInformation[c]),\(tap.channelInstanceCeiling)")
         }
         let paths = [exportPath("csv", suffix: "-taps"), exportPath("csv", suffix: "-channels")]
         do {

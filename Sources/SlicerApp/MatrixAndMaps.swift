@@ -3,13 +3,6 @@ import SlicerEngine
 import SlicerInfo
 import SlicerUI
 
-struct MatrixState {
-    /// Column sorted by (−1: channel order), descending when true.
-    var sortColumn = -1
-    var descending = true
-    var cache: (key: [Int], table: [[Double?]])?
-}
-
 struct FeatureMapState {
     var enlarged: Int?
 }
@@ -20,140 +13,22 @@ extension AppView {
     func drawRightPanel(_ ui: UIContext, _ rect: Rect) {
         ui.drawList.fillRect(rect, color: ui.theme.colors.panel, cornerRadius: ui.scaled(4))
         let tabHeight = ui.widgetHeight + ui.scaled(4)
+        // The longest tab names that fit side by side: a tab is never cut.
+        let names = [["Channel matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "H vs CAR"]]
+        let tabPad = ui.scaled(ui.theme.padding) * 4
+        let tabs = names.first { set in
+            set.map { ui.measurer.width(of: $0[...], font: ui.font(.body)) + tabPad }.reduce(0, +) <= rect.width - ui.scaled(12)
+        } ?? names[names.count - 1]
         ui.panel("right-tabs", rect: Rect(x: rect.x, y: rect.y, width: rect.width, height: tabHeight), options: []) {
-            _ = ui.tabBar("right", selection: &rightTab, tabs: ["Channel matrix", "CAR"])
+            _ = ui.tabBar("right", selection: &rightTab, tabs: tabs.enumerated().map { "\($1)##tab\($0)" })
         }
         let body = Rect(x: rect.x, y: rect.y + tabHeight, width: rect.width, height: rect.height - tabHeight)
-        if rightTab == 0 {
-            drawMatrix(ui, body)
-        } else {
-            drawCARPanel(ui, body)
+        switch rightTab {
+        case 0: drawMatrix(ui, body)
+        case 1: drawCARPanel(ui, body)
+        default: drawScatter(ui, body)
         }
         focusFrame(ui, rect, view: 2)
-    }
-
-    /// Rows = channels of the selected tap, columns = classes then all/ensemble/information.
-    func drawMatrix(_ ui: UIContext, _ rect: Rect) {
-        guard let snapshot = model.snapshot, let histograms = snapshot.histograms, let summary = snapshot.summary else {
-            ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
-            return
-        }
-        let tapIndex = min(model.selection.tap, summary.taps.count - 1)
-        let tap = summary.taps[tapIndex]
-        let channels = tap.channelEnsembleEntropy.count
-        let classNames = model.workspace.classNames
-        let method = model.selection.method
-        let ensemble = method != .instance
-        let key = [snapshot.generation, snapshot.progress.imagesDone, tapIndex, ensemble ? 1 : 0]
-        let table: [[Double?]]
-        if let c = matrix.cache, c.key == key { table = c.table } else {
-            table = AnalysisSummary.classChannelTable(histograms, tap: tapIndex, method: ensemble,
-                                                      millerMadow: model.selection.settings.millerMadow)
-            matrix.cache = (key, table)
-        }
-        // Columns: one per class, then the whole set's instance, ensemble and label information.
-        // CAR joins as a column once it has been computed for this tap (CAR tab).
-        let carValues: [Double]? = carRunner.result.flatMap { r in r.tap.index == tapIndex && r.scores.car.count == channels ? r.scores.car : nil }
-        let extra = ["inst", "ens", "info"] + (carValues == nil ? [] : ["CAR"])
-        let columnCount = classNames.count + extra.count
-        func cell(_ c: Int, _ col: Int) -> Double? {
-            if col < classNames.count { return table[col][c] }
-            switch col - classNames.count {
-            case 0: return tap.channelInstanceEntropy[c]
-            case 1: return tap.channelEnsembleEntropy[c]
-            case 2: return tap.channelLabelInformation[c]
-            default: return carValues?[c]
-            }
-        }
-        var order = Array(0..<channels)
-        if matrix.sortColumn >= 0 && matrix.sortColumn < columnCount {
-            let col = matrix.sortColumn
-            order.sort { a, b in
-                let x = cell(a, col) ?? -1, y = cell(b, col) ?? -1
-                return matrix.descending ? (x > y || (x == y && a < b)) : (x < y || (x == y && a < b))
-            }
-        }
-        let pad = ui.scaled(6)
-        let header = ui.lineHeight(.small) * 1.3
-        let labelWidth = ui.scaled(34)
-        let legendHeight = ui.scaled(34) + ui.lineHeight(.small)
-        let grid = Rect(x: rect.x + pad + labelWidth, y: rect.y + header + pad, width: rect.width - 2 * pad - labelWidth,
-                        height: rect.height - header - 2 * pad - legendHeight)
-        let colWidth = grid.width / Float(columnCount)
-        let rowHeight = max(ui.scaled(3), min(ui.scaled(18), grid.height / Float(max(channels, 1))))
-        // A window too small for the grid shows nothing rather than negative rows.
-        guard grid.width > 0, grid.height > 0 else { return }
-        let visibleRows = max(0, min(channels, Int(grid.height / rowHeight)))
-        // Colour ranges: classes share one scale; label information has its own.
-        let maxValue = max(1e-9, (0..<channels).flatMap { c in (0..<(classNames.count + 2)).compactMap { cell(c, $0) } }.max() ?? 1)
-        let maxInfo = max(1e-9, tap.channelLabelInformation.max() ?? 1)
-        let maxCAR = max(1e-9, carValues?.map(abs).max() ?? 1)
-        for col in 0..<columnCount {
-            let r = Rect(x: grid.x + Float(col) * colWidth, y: rect.y + pad, width: colWidth, height: header)
-            let name = col < classNames.count ? String(classNames[col].prefix(Int(max(1, colWidth / ui.scaled(7))))) : extra[col - classNames.count]
-            let hit = ui.interact("matrix-col-\(col)", rect: r)
-            let sorted = matrix.sortColumn == col
-            ui.drawText(Substring(name + (sorted ? (matrix.descending ? "▾" : "▴") : "")), in: r, style: .small,
-                        color: sorted || hit.isHovered ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
-            if hit.isClicked {
-                if sorted { matrix.descending.toggle() } else { matrix.sortColumn = col; matrix.descending = true }
-            }
-            if hit.isHovered { ui.tooltip(col < classNames.count ? "\(classNames[col]) — click to sort" : ["mean instance entropy", "ensemble entropy", "label information", "CAR (accuracy lost when ablated)"][col - classNames.count] + " — click to sort") }
-        }
-        let brushed = model.selection.channels
-        for row in 0..<visibleRows {
-            let c = order[row]
-            let y = grid.y + Float(row) * rowHeight
-            for col in 0..<columnCount {
-                let r = Rect(x: grid.x + Float(col) * colWidth, y: y, width: colWidth - 1, height: rowHeight - (rowHeight > ui.scaled(4) ? 1 : 0))
-                let kind = col - classNames.count   // 2: label information, 3: CAR
-                let color = cell(c, col).map { v in
-                    kind == 2 ? ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxInfo))
-                        : kind == 3 ? ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxCAR))
-                        : ColorMap.sequential.color(at: Float(v / maxValue))
-                } ?? ui.theme.colors.widget
-                ui.drawList.fillRect(r, color: color)
-            }
-            if brushed.contains(c) {
-                // A bar beside the row marks it without hiding its colours.
-                ui.drawList.fillRect(Rect(x: grid.x - ui.scaled(5), y: y, width: ui.scaled(4), height: max(1, rowHeight - 1)), color: ui.theme.colors.accent)
-            }
-            if rowHeight >= ui.lineHeight(.small) * 0.8 {
-                ui.drawText(Substring(String(c)), in: Rect(x: rect.x + pad, y: y, width: labelWidth - ui.scaled(4), height: rowHeight), style: .small,
-                            color: brushed.contains(c) ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .trailing)
-            }
-        }
-        if visibleRows < channels {
-            ui.drawText(Substring("\(channels - visibleRows) more rows"), in: Rect(x: grid.x, y: grid.y + Float(visibleRows) * rowHeight, width: grid.width, height: ui.lineHeight(.small)),
-                        style: .small, color: ui.theme.colors.textDim)
-        }
-        // Brush rows to select channels; click one row to select it; hover reads a cell.
-        let gridRect = Rect(x: grid.x, y: grid.y, width: grid.width, height: Float(visibleRows) * rowHeight)
-        layout["matrixGrid"] = gridRect
-        let result = ui.brush("matrix", in: gridRect, axis: .vertical)
-        let rowAt: (Float) -> Int = { y in min(visibleRows - 1, max(0, Int((y - grid.y) / rowHeight))) }
-        if let b = result.brush {
-            let a = rowAt(b.rect.y), z = rowAt(b.rect.maxY - 1)
-            model.selection.channels = Set(order[min(a, z)...max(a, z)])
-            focusedView = 2
-        } else if result.interaction.isClicked, visibleRows > 0 {
-            let c = order[rowAt(ui.input.mousePosition.y)]
-            if ui.input.modifiers.contains(.control) || ui.input.modifiers.contains(.shift) {
-                if brushed.contains(c) { model.selection.channels.remove(c) } else { model.selection.channels.insert(c) }
-            } else {
-                model.selection.channels = brushed == [c] ? [] : [c]
-            }
-            focusedView = 2
-        }
-        if result.interaction.isHovered && visibleRows > 0 {
-            let c = order[rowAt(ui.input.mousePosition.y)]
-            let col = min(columnCount - 1, max(0, Int((ui.input.mousePosition.x - grid.x) / colWidth)))
-            let name = col < classNames.count ? classNames[col] : ["mean instance", "ensemble", "label information", "CAR"][col - classNames.count]
-            ui.tooltip(String(format: "channel %d · %@\n%@ bits", c, name, cell(c, col).map { String(format: "%.3f", $0) } ?? "—"))
-        }
-        let note = ui.lineHeight(.small)
-        let legendRect = Rect(x: grid.x, y: rect.maxY - legendHeight + note, width: min(grid.width, ui.scaled(260)), height: legendHeight - note - pad)
-        ui.drawColorLegend(.sequential, range: 0...Float(maxValue), unit: "bits (\(method == .instance ? "instance" : "ensemble"))", in: legendRect)
     }
 
     // MARK: Feature-map viewer
@@ -180,13 +55,13 @@ extension AppView {
         // Brushed channels first, then the rest in order.
         let order = (0..<tap.channels).filter { brushed.contains($0) } + (0..<tap.channels).filter { !brushed.contains($0) }
         lastMapOrder = order
-        ui.drawText(Substring("\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1) · instance entropy in bits"),
-                    in: Rect(x: grid.x, y: grid.y, width: grid.width, height: ui.lineHeight(.small)), style: .small, color: ui.theme.colors.textDim)
+        statusLine(ui, ["\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1) · instance entropy in bits",
+                        "\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1)", "\(tap.channels) maps of \(side.0)×\(side.1)"],
+                   in: Rect(x: grid.x, y: grid.y, width: grid.width, height: ui.lineHeight(.small)), color: ui.theme.colors.textDim)
         let area = Rect(x: grid.x, y: grid.y + ui.lineHeight(.small) + ui.scaled(2), width: grid.width, height: grid.height - ui.lineHeight(.small) - ui.scaled(2))
         if let big = maps_enlarged(tap.channels) {
-            drawMap(ui, tap: tapIndex, channel: big, values: values, hw: hw, side: side, in: area.insetBy(ui.scaled(4)), large: true,
-                    entropy: entropy?.channels[safe: tapIndex]?[safe: big])
-            if ui.interact("enlarged", rect: area).isClicked { self.maps.enlarged = nil }
+            drawEnlargedMap(ui, tap: tapIndex, channel: big, values: values, hw: hw, side: side, in: area,
+                            entropy: entropy?.channels[safe: tapIndex]?[safe: big])
             return
         }
         // Grid layout: as many columns as fit squares of at least 28 points.
@@ -207,7 +82,7 @@ extension AppView {
             let x = area.x + Float(slot % cols) * cellSize, y = area.y + Float(slot / cols) * cellSize
             guard y + cellSize <= area.maxY + 1 else { break }
             let r = Rect(x: x + 1, y: y + 1, width: cellSize - 2, height: cellSize - 2 - (showLabels ? labelHeight : 0))
-            drawMap(ui, tap: tapIndex, channel: c, values: values, hw: hw, side: side, in: r, large: false, entropy: nil)
+            drawMap(ui, tap: tapIndex, channel: c, values: values, hw: hw, side: side, in: r.fitted(aspect: Float(side.1) / Float(side.0)))
             if let h = entropy?.channels[safe: tapIndex]?[safe: c], showLabels {
                 // "channel · bits" where it fits, else just the bits, else nothing.
                 let font = ui.font(.small)
@@ -253,8 +128,32 @@ extension AppView {
         return e
     }
 
+    /// One map large, at its own aspect ratio (a 7×7 map stays square), with its
+    /// caption above and its colour key below, never over the data.
+    func drawEnlargedMap(_ ui: UIContext, tap: Int, channel c: Int, values: [Float], hw: Int, side: (Int, Int), in area: Rect, entropy: Double?) {
+        guard (c + 1) * hw <= values.count else { return }
+        let slice = values[(c * hw)..<((c + 1) * hw)]
+        let lo = slice.min() ?? 0, hi = slice.max() ?? 0
+        let line = ui.lineHeight(.small)
+        let bits = entropy.map { String(format: " · %.3f bits", $0) } ?? ""
+        statusLine(ui, [String(format: "channel %d · min %.3g · max %.3g", c, lo, hi) + bits + " · click to go back",
+                        String(format: "channel %d", c) + bits + " · click: back", "channel \(c)"],
+                   in: Rect(x: area.x, y: area.y, width: area.width, height: line), color: ui.theme.colors.text)
+        let legendHeight = hw == 1 ? 0 : line * 2 + ui.scaled(6)
+        let space = Rect(x: area.x, y: area.y + line + ui.scaled(4), width: area.width, height: area.height - line - ui.scaled(8) - legendHeight)
+        let image = space.fitted(aspect: Float(side.1) / Float(side.0))
+        drawMap(ui, tap: tap, channel: c, values: values, hw: hw, side: side, in: image)
+        ui.drawList.strokeRect(image.insetBy(-1), color: ui.theme.colors.panelBorder)
+        layout["enlargedMap"] = image
+        if hw > 1 {
+            let legend = Rect(x: image.x, y: image.maxY + ui.scaled(6), width: max(image.width, min(area.width, ui.scaled(220))), height: legendHeight - ui.scaled(4))
+            ui.drawColorLegend(.sequential, range: lo...(hi > lo ? hi : lo + 1), unit: "activation", in: legend, tickCount: 4)
+        }
+        if ui.interact("enlarged", rect: area).isClicked { self.maps.enlarged = nil }
+    }
+
     /// One feature map as a colour-mapped texture (or, for 1×1 maps, a bar).
-    func drawMap(_ ui: UIContext, tap: Int, channel c: Int, values: [Float], hw: Int, side: (Int, Int), in r: Rect, large: Bool, entropy: Double?) {
+    func drawMap(_ ui: UIContext, tap: Int, channel c: Int, values: [Float], hw: Int, side: (Int, Int), in r: Rect) {
         guard (c + 1) * hw <= values.count else { return }
         let slice = values[(c * hw)..<((c + 1) * hw)]
         let lo = slice.min() ?? 0, hi = slice.max() ?? 0
@@ -268,10 +167,6 @@ extension AppView {
                 ColorMap.sequential.rgba(Array(slice), in: lo...(hi > lo ? hi : lo + 1))
             }
             if let id { ui.drawList.image(id, in: r) }
-        }
-        if large {
-            ui.drawText(Substring(String(format: "channel %d · min %.3g · max %.3g", c, lo, hi) + (entropy.map { String(format: " · %.3f bits", $0) } ?? "") + " — click to go back"),
-                        in: Rect(x: r.x, y: r.maxY - ui.lineHeight(), width: r.width, height: ui.lineHeight()), color: ui.theme.colors.text)
         }
     }
 
@@ -309,7 +204,7 @@ extension AppView {
         let top = maps.probabilities.indices.sorted { maps.probabilities[$0] > maps.probabilities[$1] }.prefix(3)
         for k in top {
             let p = maps.probabilities[k]
-            ui.drawList.fillRect(Rect(x: rect.x, y: y + 1, width: rect.width * p, height: line - 2), color: CategoricalPalette.standard.color(at: k).withAlpha(0.6))
+            ui.drawList.fillRect(Rect(x: rect.x, y: y + 1, width: rect.width * p, height: line - 2), color: ui.theme.classPalette.color(at: k).withAlpha(0.6))
             ui.drawText(Substring(String(format: "%@ %.1f%%", k < names.count ? names[k] : "\(k)", p * 100)), in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width, height: line),
                         style: .small, color: ui.theme.colors.text)
             y += line + ui.scaled(2)
@@ -319,4 +214,13 @@ extension AppView {
 
 extension Array {
     subscript(safe index: Int) -> Element? { index >= 0 && index < count ? self[index] : nil }
+}
+
+extension Rect {
+    /// The largest rectangle of width/height `aspect` centred in this one.
+    func fitted(aspect: Float) -> Rect {
+        guard aspect > 0, width > 0, height > 0 else { return self }
+        let w = min(width, height * aspect), h = w / aspect
+        return Rect(x: x + (width - w) / 2, y: y + (height - h) / 2, width: w, height: h)
+    }
 }

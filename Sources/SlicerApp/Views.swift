@@ -128,7 +128,8 @@ extension AppView {
                 let t = s.taps[h]
                 text += String(format: "\ninstance %.3f bits, ensemble %.3f bits, label information %.3f bits", t.instanceEntropy, t.ensembleEntropy, t.labelInformation)
             }
-            ui.tooltip(text)
+            // From the strip's top edge, so it stays over the strip instead of the chart's lines below.
+            ui.tooltip(text, near: Vec2(ui.input.mousePosition.x, rect.y))
         }
     }
 
@@ -138,102 +139,134 @@ extension AppView {
         ui.drawList.fillRect(rect, color: ui.theme.colors.panel, cornerRadius: ui.scaled(4))
         focusFrame(ui, rect, view: 1)
         let pad = ui.scaled(8)
+        let line = ui.lineHeight(.small)
         let method = model.selection.method
-        let title = "\(method.title) entropy per tap (bits)"
-        ui.drawText(Substring(title), in: Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.lineHeight()),
-                    style: .body, color: ui.theme.colors.text)
+        let titleRect = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.lineHeight())
+        // Label information is a difference of entropies, not an entropy: its title says so.
+        let quantity = method == .information ? "Label information" : method == .instance ? "Instance entropy" : "Ensemble entropy"
+        statusLine(ui, ["\(quantity) per tap (bits)", "\(quantity) (bits)"],
+                   in: titleRect, color: ui.theme.colors.text, style: .body)
         guard let summary = model.snapshot?.summary, !summary.taps.isEmpty else {
             ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
         let taps = summary.taps
-        let legendWidth = ui.scaled(150)
-        let plot = Rect(x: rect.x + ui.scaled(44), y: rect.y + ui.lineHeight() + pad, width: rect.width - ui.scaled(52) - legendWidth,
-                        height: rect.height - ui.lineHeight() * 2 - pad * 2.5)
-        let classNames = model.workspace.classNames
-        let palette = CategoricalPalette.standard
-        // Series: whole set, classes, brushed set, the shown image, and the ceiling.
-        var maxY = taps.map { value($0, method: method) }.max() ?? 1
-        if method == .instance { maxY = max(maxY, taps.map(\.instanceCeiling).max() ?? 0) }
-        for t in taps { for k in classNames.indices { if let v = classValue(t, k, method: method) { maxY = max(maxY, v) } } }
-        maxY = max(0.5, (maxY * 1.08).rounded(.up))
-        let xOf: (Int) -> Float = { i in plot.x + (taps.count > 1 ? Float(i) / Float(taps.count - 1) : 0.5) * plot.width }
-        let yOf: (Double) -> Float = { v in plot.maxY - Float(v / maxY) * plot.height }
-        let ticks = niceTicks(in: 0...maxY, maxCount: 5)
-        for v in ticks.values {
-            let y = yOf(v)
-            ui.drawList.line(from: Vec2(plot.x, y), to: Vec2(plot.maxX, y), color: ui.theme.colors.gridLine)
-            ui.drawText(Substring(formatNumber(v, decimals: ticks.decimals)), in: Rect(x: rect.x, y: y - ui.lineHeight(.small) / 2, width: plot.x - rect.x - ui.scaled(4), height: ui.lineHeight(.small)),
-                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
-        }
-        // Selected tap (and range) as a band.
         let sel = model.selection
+        let classNames = model.workspace.classNames
+        let palette = ui.theme.classPalette
+        let imageLine = method == .instance ? shownImageEntropy().flatMap { $0.count == taps.count ? $0 : nil } : nil
+        let subset = model.subsetSummary.flatMap { $0.taps.count == taps.count ? $0 : nil }
+
+        // Series, in legend order. The legend's rows do not depend on clicks (a class
+        // toggled brushes its images, and the "brushed" row is always there), so the
+        // entry under the pointer stays under it.
+        var series: [ChartSeries] = [ChartSeries(id: .all, names: ["all images", "all"], color: ui.theme.colors.text,
+                                                 values: taps.map { value($0, method: method) }, thickness: 3)]
+        series.append(ChartSeries(id: .brushed, names: sel.brushedImages.isEmpty ? ["brushed images (none)", "brushed (none)", "brushed"]
+                                    : ["brushed (\(sel.brushedImages.count) images)", "brushed (\(sel.brushedImages.count))", "brushed"],
+                                  color: ui.theme.colors.accent, values: subset.map { s in s.taps.map { value($0, method: method) } }, thickness: 2.5))
+        if method == .instance {
+            series.append(ChartSeries(id: .image, names: ["shown image", "image"], color: ui.theme.colors.error, values: imageLine, thickness: 2))
+            series.append(ChartSeries(id: .ceiling, names: ["ceiling log2 min(B, C·H·W)", "ceiling"], color: ui.theme.colors.textDim,
+                                      values: taps.map(\.instanceCeiling), thickness: 1))
+        }
+        if method != .information {
+            for k in classNames.indices {
+                let values = taps.compactMap { classValue($0, k, method: method) }
+                let highlighted = sel.classes.isEmpty || sel.classes.contains(k)
+                series.append(ChartSeries(id: .cls(k), names: classNameAlternatives(classNames[k]) + ["\(k)"], color: palette.color(at: k).withAlpha(highlighted ? 0.95 : 0.3),
+                                          values: values.count == taps.count && (showClassLines || sel.classes.contains(k)) ? values : nil,
+                                          thickness: highlighted && !sel.classes.isEmpty ? 2.5 : 1.3))
+            }
+        }
+
+        // Legend outside the plot, at the right: name, and the value at the hovered tap.
+        let font = ui.font(.small)
+        let valueWidth = ui.measurer.width(of: "00.000", font: font)
+        let nameWidth = series.map { ui.measurer.width(of: $0.names[0][...], font: font) }.max() ?? 0
+        let legendWidth = min(rect.width * 0.38, ui.scaled(22) + nameWidth + valueWidth + ui.scaled(8))
+        let body = Rect(x: rect.x + pad, y: titleRect.maxY + ui.scaled(4), width: rect.width - 2 * pad, height: rect.maxY - titleRect.maxY - ui.scaled(4) - pad)
+        let legendRect = Rect(x: body.maxX - legendWidth, y: body.y, width: legendWidth, height: body.height)
+
+        // The value axis fitted to what is drawn (label information: 0–0.17, not 0–1).
+        var maxY = 0.0
+        for s in series { if let v = s.values { maxY = max(maxY, v.max() ?? 0) } }
+        maxY = max(maxY, 1e-3)
+        let axisFont = ui.measurer
+        var ticks = niceTicks(in: 0...(maxY * 1.04), maxCount: 5)
+        let top = max(maxY * 1.04, ticks.values.last ?? 0)
+        let axisWidth = (ticks.values.map { axisFont.width(of: formatNumber($0, decimals: ticks.decimals)[...], font: font) }.max() ?? 0) + ui.scaled(8)
+        let plotX = body.x + axisWidth
+        let plotWidth = legendRect.x - ui.scaled(12) - plotX
+        guard plotWidth > ui.scaled(40) else { return }
+        // Tap names under the plot: upright where they fit, else turned up and thinned.
+        let xOfPlot: (Int, Float, Float) -> Float = { i, x, w in x + (taps.count > 1 ? Float(i) / Float(taps.count - 1) : 0.5) * w }
+        let labels = taps.indices.map { i in
+            AxisLabel(position: xOfPlot(i, plotX, plotWidth), texts: tapLabelTexts(taps[i].name, index: i, op: taps[i].op),
+                      isEmphasized: i == sel.tap)
+        }
+        let labelLayout = ui.layoutCategoryLabels(labels, maxHeight: min(body.height * 0.35, ui.scaled(150)))
+        let plot = Rect(x: plotX, y: body.y + line / 2, width: plotWidth, height: body.height - line / 2 - labelLayout.height - ui.scaled(4))
+        guard plot.height > ui.scaled(30) else { return }
+        ticks = niceTicks(in: 0...top, maxCount: max(2, min(6, Int(plot.height / (line * 2)))))
+        let yTop = max(top, ticks.values.last ?? top)
+        let xOf: (Int) -> Float = { i in xOfPlot(i, plot.x, plot.width) }
+        let yOf: (Double) -> Float = { v in plot.maxY - Float(v / yTop) * plot.height }
+        ui.drawValueTicks(ticks, plot: plot, labels: Rect(x: body.x, y: plot.y, width: axisWidth - ui.scaled(6), height: plot.height), position: yOf)
+        let drawnLabels = ui.drawCategoryLabels(labels, layout: labelLayout, top: plot.maxY + ui.scaled(3), emphasisColor: ui.theme.colors.text)
+        layout["chartPlot"] = plot
+        chart.yTop = yTop
+        chart.axisLabels = drawnLabels.compactMap { i in
+            labelLayout.choices[i].map { c in
+                let length = ui.measurer.width(of: labels[i].texts[c][...], font: font)
+                return labelLayout.isVertical
+                    ? Rect(x: labels[i].position - line / 2, y: plot.maxY + ui.scaled(3), width: line, height: length)
+                    : Rect(x: labels[i].position - length / 2, y: plot.maxY + ui.scaled(3), width: length, height: line)
+            }
+        }
+
+        // Selected tap (and range) as a band.
         let range = sel.tapRange ?? sel.tap...sel.tap
         let bandX0 = xOf(range.lowerBound) - ui.scaled(3), bandX1 = xOf(range.upperBound) + ui.scaled(3)
         ui.drawList.fillRect(Rect(x: bandX0, y: plot.y, width: bandX1 - bandX0, height: plot.height), color: ui.theme.colors.selection.withAlpha(0.5))
-        if method == .instance {
-            ui.drawList.polyline(taps.indices.map { Vec2(xOf($0), yOf(taps[$0].instanceCeiling)) }, color: ui.theme.colors.textDim, thickness: ui.scaled(1))
-        }
-        var hoverClass: Int?
+
+        // The line under the pointer: nearest to any segment (not only vertices).
         let mouse = ui.input.mousePosition
-        for k in classNames.indices where method != .information && (showClassLines || sel.classes.contains(k)) {
-            let highlighted = sel.classes.isEmpty || sel.classes.contains(k)
-            let points = taps.indices.compactMap { i in classValue(taps[i], k, method: method).map { Vec2(xOf(i), yOf($0)) } }
-            guard points.count == taps.count else { continue }
-            ui.drawList.polyline(points, color: palette.color(at: k).withAlpha(highlighted ? 0.9 : 0.25), thickness: ui.scaled(highlighted && !sel.classes.isEmpty ? 2.5 : 1.2))
-            if plot.contains(mouse), points.contains(where: { abs($0.x - mouse.x) < ui.scaled(20) && abs($0.y - mouse.y) < ui.scaled(5) }) { hoverClass = k }
-        }
-        ui.drawList.polyline(taps.indices.map { Vec2(xOf($0), yOf(value(taps[$0], method: method))) }, color: ui.theme.colors.text, thickness: ui.scaled(3))
-        if let sub = model.subsetSummary, sub.taps.count == taps.count {
-            ui.drawList.polyline(taps.indices.map { Vec2(xOf($0), yOf(value(sub.taps[$0], method: method))) }, color: ui.theme.colors.accent, thickness: ui.scaled(2.5))
-        }
-        let imageLine = shownImageEntropy()
-        if method == .instance, let line = imageLine, line.count == taps.count {
-            let pts = taps.indices.map { Vec2(xOf($0), yOf(line[$0])) }
-            ui.drawList.polyline(pts, color: ui.theme.colors.error, thickness: ui.scaled(2))
-            for p in pts { ui.drawList.fillCircle(center: p, radius: ui.scaled(2.5), color: ui.theme.colors.error) }
-        }
-        // Axis labels.
-        ui.drawText("taps →", in: Rect(x: plot.x, y: plot.maxY + ui.scaled(2), width: plot.width, height: ui.lineHeight(.small)), style: .small,
-                    color: ui.theme.colors.textDim, alignment: .center)
-        // Legend: clicking a class selects it everywhere.
-        let legend = Rect(x: plot.maxX + ui.scaled(10), y: plot.y, width: legendWidth - ui.scaled(12), height: plot.height)
-        var y = legend.y
-        let row = ui.lineHeight(.small) + ui.scaled(2)
-        let entries: [(String, Color)] = [("all images", ui.theme.colors.text)]
-            + (sel.brushedImages.isEmpty ? [] : [("brushed (\(sel.brushedImages.count))", ui.theme.colors.accent)])
-            + (method == .instance && imageLine != nil ? [("shown image", ui.theme.colors.error)] : [])
-            + (method == .instance ? [("ceiling log2 min(B,H·W)", ui.theme.colors.textDim)] : [])
-        for (name, color) in entries {
-            ui.drawList.fillRect(Rect(x: legend.x, y: y + row / 2 - ui.scaled(1.5), width: ui.scaled(14), height: ui.scaled(3)), color: color)
-            ui.drawText(Substring(name), in: Rect(x: legend.x + ui.scaled(18), y: y, width: legend.width, height: row), style: .small, color: ui.theme.colors.textDim)
-            y += row
-        }
-        if method != .information {
-            for k in classNames.indices where y + row <= legend.maxY {
-                let r = Rect(x: legend.x, y: y, width: legend.width, height: row)
-                let hit = ui.interact("class-legend-\(k)", rect: r)
-                let on = sel.classes.contains(k)
-                ui.drawList.fillRect(Rect(x: r.x, y: r.y + row / 2 - ui.scaled(1.5), width: ui.scaled(14), height: ui.scaled(3)), color: palette.color(at: k))
-                ui.drawText(Substring(classNames[k]), in: Rect(x: r.x + ui.scaled(18), y: r.y, width: r.width, height: row), style: .small,
-                            color: on || hit.isHovered ? ui.theme.colors.text : ui.theme.colors.textDim)
-                if hit.isClicked { toggleClass(k) }
-                y += row
+        let polylines = series.map { s in s.values.map { v in v.indices.map { Vec2(xOf($0), yOf(v[$0])) } } }
+        chart.lines = [:]
+        for (s, points) in zip(series, polylines) { chart.lines[s.id] = points }
+        var nearest: (index: Int, distance: Float)?
+        if plot.insetBy(-ui.scaled(4)).contains(mouse) {
+            for (i, points) in polylines.enumerated() {
+                guard let points, series[i].id != .ceiling else { continue }
+                let d = distance(from: mouse, toPolyline: points)
+                if d <= ui.scaled(7), d < nearest?.distance ?? .infinity { nearest = (i, d) }
             }
         }
-        // Hover read-out and click to select a tap.
+        chart.hovered = nearest.map { series[$0.index].id }
+        // Draw: classes first, then the ceiling, the image, brushed and all images on top; the hovered line last.
+        let drawOrder = series.indices.filter { if case .cls = series[$0].id { return true } else { return false } }
+            + series.indices.filter { if case .cls = series[$0].id { return false } else { return true } }.reversed()
+        for i in drawOrder where i != nearest?.index {
+            guard let points = polylines[i] else { continue }
+            ui.drawList.polyline(points, color: series[i].color, thickness: ui.scaled(series[i].thickness))
+        }
+        if let n = nearest, let points = polylines[n.index] {
+            ui.drawList.polyline(points, color: series[n.index].color.withAlpha(1), thickness: ui.scaled(max(series[n.index].thickness, 2) + 1.5))
+        }
+        if let image = series.first(where: { $0.id == .image }), let points = polylines[series.firstIndex(where: { $0.id == .image })!], image.values != nil {
+            for p in points { ui.drawList.fillCircle(center: p, radius: ui.scaled(2.5), color: image.color) }
+        }
+
+        // Hover: a guide at the nearest tap; the legend reads the values there.
         let hit = ui.interact("chart", rect: plot)
+        var hoveredTap: Int?
         if hit.isHovered {
-            let i = min(taps.count - 1, max(0, Int(((mouse.x - plot.x) / max(plot.width, 1)) * Float(taps.count - 1) + 0.5)))
+            let i = min(taps.count - 1, max(0, Int(((mouse.x - plot.x) / max(plot.width, 1)) * Float(max(taps.count - 1, 1)) + 0.5)))
+            hoveredTap = i
             ui.drawList.line(from: Vec2(xOf(i), plot.y), to: Vec2(xOf(i), plot.maxY), color: ui.theme.colors.textDim)
-            var text = String(format: "%@\nall: %.3f bits", taps[i].name, value(taps[i], method: method))
-            if let k = hoverClass, let v = classValue(taps[i], k, method: method) { text += String(format: "\n%@: %.3f bits (click: select class)", classNames[k], v) }
-            if let sub = model.subsetSummary, i < sub.taps.count { text += String(format: "\nbrushed: %.3f bits", value(sub.taps[i], method: method)) }
-            if method == .instance, let line = imageLine, i < line.count { text += String(format: "\nshown image: %.3f bits", line[i]) }
-            if method == .instance { text += String(format: "\nceiling: %.3f bits", taps[i].instanceCeiling) }
-            ui.tooltip(text)
             if hit.isClicked {
-                if let k = hoverClass { toggleClass(k) } else {
+                if let n = nearest, case .cls(let k) = series[n.index].id { toggleClass(k) } else {
                     model.selection.tap = i
                     model.selection.tapRange = nil
                     model.selection.channels = []
@@ -241,6 +274,67 @@ extension AppView {
                 focusedView = 1
             }
         }
+        drawChartLegend(ui, legendRect, series: series, tap: hoveredTap ?? sel.tap, taps: taps, hovered: nearest?.index)
+    }
+
+    /// The legend beside the plot: a row per series with its value at `tap`; class rows
+    /// toggle the class everywhere. It scrolls when the classes do not fit.
+    private func drawChartLegend(_ ui: UIContext, _ rect: Rect, series: [ChartSeries], tap: Int, taps: [TapSummary], hovered: Int?) {
+        let line = ui.lineHeight(.small)
+        let font = ui.font(.small)
+        let row = line + ui.scaled(2)
+        // The line under the pointer, named; else how to use the legend.
+        let name = hovered.map { series[$0].names[0] }
+        let headerTexts = name.map { ["\($0) at \(taps[tap].name)", "\($0)", series[hovered!].names.last!] }
+            ?? ["at \(taps[tap].name) · click a class to select it", "at \(taps[tap].name)", "at tap \(tap)"]
+        statusLine(ui, headerTexts, in: Rect(x: rect.x, y: rect.y, width: rect.width, height: line), color: ui.theme.colors.text)
+        let list = Rect(x: rect.x, y: rect.y + row, width: rect.width, height: rect.height - row)
+        layout["chartLegend"] = list
+        ui.beginPanel("chart-legend", rect: list, options: [.scrollable])
+        let content = ui.cell(height: .points(Float(series.count) * row / ui.scale))
+        // Values at the hovered tap where there is room; names come first: without room
+        // for both, a name that says something beats a number beside an index.
+        let valueWidth = ui.measurer.width(of: "00.000", font: font)
+        let nameSpace = content.width - ui.scaled(24)
+        let showValues = series.allSatisfy { s in ui.fits(s.names[min(1, s.names.count - 1)], width: nameSpace - valueWidth) }
+        chart.legendRows = [:]
+        for (i, s) in series.enumerated() {
+            let r = Rect(x: content.x, y: content.y + Float(i) * row, width: content.width, height: row)
+            chart.legendRows[s.id] = r
+            var on = false
+            var hit: Interaction?
+            if case .cls(let k) = s.id {
+                hit = ui.interact("class-legend-\(k)", rect: r)
+                on = model.selection.classes.contains(k)
+                if hit?.isClicked == true { toggleClass(k) }
+            }
+            if hovered == i || hit?.isHovered == true || on {
+                ui.drawList.fillRect(r, color: (on ? ui.theme.colors.selection : ui.theme.colors.widgetHovered), cornerRadius: ui.scaled(2))
+            }
+            ui.drawList.fillRect(Rect(x: r.x + ui.scaled(2), y: r.y + row / 2 - ui.scaled(1.5), width: ui.scaled(14), height: ui.scaled(3)),
+                                 color: s.values == nil ? s.color.withAlpha(0.35) : s.color)
+            let nameRect = Rect(x: r.x + ui.scaled(20), y: r.y, width: nameSpace - (showValues ? valueWidth : 0), height: row)
+            let color = s.values == nil ? ui.theme.colors.textDisabled : (hovered == i || on ? ui.theme.colors.text : ui.theme.colors.textDim)
+            statusLine(ui, s.names, in: nameRect, color: color)
+            if showValues, let v = s.values?[safe: tap] {
+                let text = formatNumber(v, decimals: 3)
+                let w = ui.measurer.width(of: text[...], font: font)
+                ui.drawList.text(text, at: Vec2(r.maxX - w - ui.scaled(2), r.y + (row - line) / 2), font: font, color: color, measurer: ui.measurer)
+            }
+        }
+        ui.endPanel()
+    }
+
+    /// A tap's name for the x axis, from the full name to shorter forms: the last
+    /// parts of a path-like name ("/layer1/layer1.0/conv1/Conv" → "conv1/Conv"), then its index.
+    func tapLabelTexts(_ name: String, index: Int, op: String) -> [String] {
+        // Long operator names in tap names read as their usual abbreviations.
+        var short = name
+        for (long, abbreviation) in [("BatchNormalization", "BN"), ("GlobalAveragePool", "GAP"), ("AveragePool", "AvgPool")] {
+            short = short.replacingOccurrences(of: long, with: abbreviation)
+        }
+        let parts = short.split(separator: "/").map(String.init)
+        return [short, parts.count > 2 ? parts.suffix(2).joined(separator: "/") : short, "\(index) \(shortOp(op))", String(index)]
     }
 
     func toggleClass(_ k: Int) {
@@ -267,4 +361,40 @@ extension AppView {
         imageEntropyCache = (key, value)
         return value
     }
+}
+
+struct ChartState {
+    /// The line under the pointer in the last frame (named in the legend).
+    var hovered: ChartSeries.ID?
+    /// What the last frame drew (tests): the value axis's top, each line's points,
+    /// the legend's rows and the tap names' boxes.
+    var yTop = 0.0
+    var lines: [ChartSeries.ID: [Vec2]] = [:]
+    var legendRows: [ChartSeries.ID: Rect] = [:]
+    var axisLabels: [Rect] = []
+}
+
+/// One line of the entropy chart.
+struct ChartSeries {
+    enum ID: Hashable { case all, brushed, image, ceiling, cls(Int) }
+    let id: ID
+    /// The name and shorter forms, for a narrow legend.
+    let names: [String]
+    let color: Color
+    /// One value per tap; nil when the line is not drawn (no brushed images, class lines off).
+    let values: [Double]?
+    let thickness: Float
+}
+
+/// Shortest distance from `p` to a polyline, along its segments.
+func distance(from p: Vec2, toPolyline points: [Vec2]) -> Float {
+    guard let first = points.first else { return .infinity }
+    if points.count == 1 { return (p - first).length }
+    var best = Float.infinity
+    for (a, b) in zip(points, points.dropFirst()) {
+        let ab = b - a
+        let t = max(0, min(1, ab.dot(ab) > 0 ? (p - a).dot(ab) / ab.dot(ab) : 0))
+        best = min(best, (p - (a + ab * t)).length)
+    }
+    return best
 }

@@ -40,7 +40,7 @@ public struct CARProgress: Sendable, Equatable {
 }
 
 /// CAR of every channel of one tap: correct predictions per class, without and with each ablation.
-public struct CARScores: Sendable, Equatable {
+public struct CARScores: Sendable, Equatable, Codable {
     /// Labelled images per class, |S_y|.
     public let classCounts: [Int]
     /// Correct predictions per class under the base mask.
@@ -86,12 +86,12 @@ public struct CARScores: Sendable, Equatable {
 }
 
 /// Channels in the order removed, with the accuracy after each removal.
-public struct CARCurve: Sendable, Equatable {
+public struct CARCurve: Sendable, Equatable, Codable {
     public let order: [Int]
     public let accuracy: [Double]
 }
 
-public struct CARBaselines: Sendable, Equatable {
+public struct CARBaselines: Sendable, Equatable, Codable {
     /// Smallest L1 norm of the producing convolution's filter first; nil when
     /// no convolution produces the tap's channels (`l1Unavailable` says why).
     public let l1: CARCurve?
@@ -105,7 +105,7 @@ public struct CARBaselines: Sendable, Equatable {
     public let entropies: [Double]
 }
 
-public struct CARStats: Sendable, Equatable {
+public struct CARStats: Sendable, Equatable, Codable {
     /// Image evaluations under one mask each.
     public var evaluations = 0
     /// Chunk ablations computed through the linear shortcut, and those redone
@@ -129,6 +129,19 @@ public struct CARResult: Sendable {
     public let stats: CARStats
     /// The linear shortcut used, or why there is none.
     public let shortcut: String
+}
+
+/// What a running request has finished so far, for views that show results as
+/// they come: CAR of every channel over the chunks of images done (exact for
+/// those images, converging to the final scores), then the greedy curve step
+/// by step.
+public struct CARPartial: Sendable {
+    /// CAR over the first `imagesDone` images evaluated (the final scores once the CAR stage is over).
+    public let scores: CARScores
+    public let imagesDone: Int
+    public let imagesTotal: Int
+    /// Greedy steps finished so far (nil before greedy starts or without it).
+    public let greedy: CARCurve?
 }
 
 /// Runs CAR, greedy pruning and the baselines for one tap of one model on one image set.
@@ -224,9 +237,11 @@ public final class CAREngine: Sendable {
 
     /// CAR, then (with `keep`) the greedy curve and the three baselines on the same steps.
     /// `initial`: the scores, when already computed by `scores()`.
+    /// `partial` is called from worker threads with the results finished so far.
     public func run(keep: Int? = nil, seed: UInt64 = 0, initial: CARScores? = nil,
                     isCancelled: @Sendable () -> Bool = { false },
-                    progress: (@Sendable (CARProgress) -> Void)? = nil) throws -> CARResult {
+                    progress: (@Sendable (CARProgress) -> Void)? = nil,
+                    partial: (@Sendable (CARPartial) -> Void)? = nil) throws -> CARResult {
         let started = DispatchTime.now().uptimeNanoseconds
         if let keep { try checkKeep(keep) }
         let available = availableChannels
@@ -236,10 +251,16 @@ public final class CAREngine: Sendable {
             total += greedyEvaluations(keep: keep, initial: true) + images.count * (steps * 3 + 1)
         }
         let tracker = Tracker(total: total, progress: progress)
-        let scores = try initial ?? scores(tracker: tracker, isCancelled: isCancelled)
+        let scores = try initial ?? scores(tracker: tracker, isCancelled: isCancelled, partial: partial)
+        partial?(CARPartial(scores: scores, imagesDone: images.count, imagesTotal: images.count, greedy: nil))
         var greedy: CARCurve?, baselines: CARBaselines?
         if let keep {
-            greedy = try self.greedy(keep: keep, initial: scores, tracker: tracker, isCancelled: isCancelled)
+            let total = images.count
+            var stepDone: ((CARCurve) -> Void)?
+            if let partial {
+                stepDone = { curve in partial(CARPartial(scores: scores, imagesDone: total, imagesTotal: total, greedy: curve)) }
+            }
+            greedy = try self.greedy(keep: keep, initial: scores, tracker: tracker, isCancelled: isCancelled, stepDone: stepDone)
             baselines = try self.baselines(steps: available.count - keep, seed: seed, tracker: tracker, isCancelled: isCancelled)
         }
         statistics.withLock { $0.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
@@ -308,18 +329,25 @@ public final class CAREngine: Sendable {
         return total * images.count
     }
 
-    private func scores(tracker: Tracker, isCancelled: @Sendable () -> Bool) throws -> CARScores {
+    private func scores(tracker: Tracker, isCancelled: @Sendable () -> Bool,
+                        partial: (@Sendable (CARPartial) -> Void)? = nil) throws -> CARScores {
         tracker.stage = "CAR"
         let available = availableChannels
+        let accumulator = partial.map { report in
+            PartialScores(channels: tap.channels, available: available, classes: network.classCount,
+                          imagesTotal: images.count, report: report)
+        }
+        var chunkDone: (@Sendable ([Int], [[Int]]) -> Void)?
+        if let accumulator { chunkDone = { labels, predictions in accumulator.add(labels: labels, predictions: predictions) } }
         let counts = try correctCounts(removed: [], ablations: available.map { [$0] }, includeBase: true,
-                                       tracker: tracker, isCancelled: isCancelled)
+                                       chunkDone: chunkDone, tracker: tracker, isCancelled: isCancelled)
         var ablated = [[Int]](repeating: counts.base, count: tap.channels)
         for (i, c) in available.enumerated() { ablated[c] = counts.ablated[i] }
         return CARScores(classCounts: classCounts, baseCorrect: counts.base, ablatedCorrect: ablated)
     }
 
     private func greedy(keep: Int, initial: CARScores?, tracker: Tracker,
-                        isCancelled: @Sendable () -> Bool) throws -> CARCurve {
+                        isCancelled: @Sendable () -> Bool, stepDone: ((CARCurve) -> Void)? = nil) throws -> CARCurve {
         let available = availableChannels
         let steps = available.count - keep
         var removed: [Int] = [], accuracy: [Double] = []
@@ -391,6 +419,7 @@ public final class CAREngine: Sendable {
             guard let best, let count = totals[best] else { throw InfoError.invalid("greedy step \(step + 1): no candidate left") }
             removed.append(candidates[best])
             accuracy.append(Double(count) / Double(images.count))
+            stepDone?(CARCurve(order: removed, accuracy: accuracy))
         }
         return CARCurve(order: removed, accuracy: accuracy)
     }
@@ -438,8 +467,10 @@ public final class CAREngine: Sendable {
     /// under that plus each entry of `ablations`.
     /// `images`: the engine's images in the order to chunk them (default: as given);
     /// `pruning`: stops evaluating candidates that cannot win a greedy step (their counts are then partial).
+    /// `chunkDone`: called with each finished chunk's labels and predictions per slot (slot 0 the base).
     private func correctCounts(removed: [Int], ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]? = nil,
                                images order: [Int]? = nil, pruning: CandidatePruning? = nil,
+                               chunkDone: (@Sendable ([Int], [[Int]]) -> Void)? = nil,
                                tracker: Tracker, isCancelled: @Sendable () -> Bool) throws -> (base: [Int], ablated: [[Int]]) {
         var mask = baseMask
         for c in removed { mask = mask.adding(tap: tap.index, channel: c) }
@@ -451,7 +482,7 @@ public final class CAREngine: Sendable {
                             tracker: tracker, isCancelled: isCancelled)
         } else {
             try chunkedCounts(mask: mask, ablations: ablations, includeBase: includeBase, caches: caches,
-                              images: order ?? images, pruning: pruning, workers: workers,
+                              images: order ?? images, pruning: pruning, workers: workers, chunkDone: chunkDone,
                               tracker: tracker, isCancelled: isCancelled)
         }
         var total = [[Int]](repeating: [Int](repeating: 0, count: k), count: slots)
@@ -466,7 +497,8 @@ public final class CAREngine: Sendable {
 
     /// The prefix once per chunk, then every ablation of the chunk.
     private func chunkedCounts(mask: AblationMask, ablations: [[Int]], includeBase: Bool, caches: [ConsumerCache]?,
-                               images: [Int], pruning: CandidatePruning?, workers: [Tally], tracker: Tracker,
+                               images: [Int], pruning: CandidatePruning?, workers: [Tally],
+                               chunkDone: (@Sendable ([Int], [[Int]]) -> Void)?, tracker: Tracker,
                                isCancelled: @Sendable () -> Bool) throws {
         let plan = self.plan, input = self.input, strategy = self.strategy
         let labels = input.images.labels, k = network.classCount, capacity = batchSize
@@ -483,8 +515,12 @@ public final class CAREngine: Sendable {
             let ablation = runners[worker].value, tally = workers[worker]
             let chunkLabels = range.map { labels[images[$0]] }
             ablation.prepare(executor, count: range.count, mask: mask, cache: caches?[range.lowerBound / capacity])
+            // The chunk's predictions per slot, kept only for a listener of partial results.
+            var chunkPredictions: [[Int]] = chunkDone == nil ? [] : Array(repeating: [], count: ablations.count + 1)
             if includeBase {
-                tally.add(slot: 0, predictions: CAREngine.predictions(ablation.baseLogits(), classes: k), labels: chunkLabels)
+                let base = CAREngine.predictions(ablation.baseLogits(), classes: k)
+                tally.add(slot: 0, predictions: base, labels: chunkLabels)
+                if chunkDone != nil { chunkPredictions[0] = base }
                 tracker.advance(range.count)
             }
             // Candidates still in the race (all without pruning); the others count as done.
@@ -519,12 +555,14 @@ public final class CAREngine: Sendable {
                     tally.exactRuns += 1
                 }
                 tally.add(slot: i + 1, predictions: predictions!, labels: chunkLabels)
+                if chunkDone != nil { chunkPredictions[i + 1] = predictions! }
                 if let pruning {
                     pruning.record(i, correct: zip(predictions!, chunkLabels).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) },
                                    images: range.count)
                 }
                 tracker.advance(range.count)
             }
+            chunkDone?(chunkLabels, chunkPredictions)
         })
         if isCancelled() { throw InfoError.cancelled }
     }
@@ -662,6 +700,48 @@ final class CandidatePruning: Sendable {
             let bound = s.correct[i] + images - s.evaluated[i]
             if bound < threshold || (bound == threshold && channels[i] > reference) { s.alive[i] = false }
         }
+    }
+}
+
+/// CAR over the chunks finished so far, shared by the workers: each adds its
+/// chunk's predictions and reports the scores over all images done.
+private final class PartialScores: Sendable {
+    private struct Counts {
+        var classCounts: [Int]
+        var base: [Int]
+        /// [available channel][class]
+        var ablated: [[Int]]
+        var images = 0
+    }
+    private let counts: Mutex<Counts>
+    private let channels: Int
+    private let available: [Int]
+    private let imagesTotal: Int
+    private let report: @Sendable (CARPartial) -> Void
+
+    init(channels: Int, available: [Int], classes: Int, imagesTotal: Int, report: @escaping @Sendable (CARPartial) -> Void) {
+        self.channels = channels
+        self.available = available
+        self.imagesTotal = imagesTotal
+        self.report = report
+        let zero = [Int](repeating: 0, count: classes)
+        counts = Mutex(Counts(classCounts: zero, base: zero, ablated: available.map { _ in zero }))
+    }
+
+    /// `predictions[0]`: the base; `predictions[i + 1]`: with `available[i]` ablated.
+    func add(labels: [Int], predictions: [[Int]]) {
+        let scores = counts.withLock { c -> (CARScores, Int) in
+            for y in labels { c.classCounts[y] += 1 }
+            for (p, y) in zip(predictions[0], labels) where p == y { c.base[y] += 1 }
+            for i in c.ablated.indices {
+                for (p, y) in zip(predictions[i + 1], labels) where p == y { c.ablated[i][y] += 1 }
+            }
+            c.images += labels.count
+            var ablated = [[Int]](repeating: c.base, count: channels)
+            for (i, channel) in available.enumerated() { ablated[channel] = c.ablated[i] }
+            return (CARScores(classCounts: c.classCounts, baseCorrect: c.base, ablatedCorrect: ablated), c.images)
+        }
+        report(CARPartial(scores: scores.0, imagesDone: scores.1, imagesTotal: imagesTotal, greedy: nil))
     }
 }
 

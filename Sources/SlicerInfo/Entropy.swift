@@ -37,9 +37,20 @@ public enum Entropy {
         return table.bits(sum: s0 + s1, nonEmpty: nonEmpty, total: Int(total), millerMadow: millerMadow)
     }
 
-    /// The instance-entropy ceiling for a tap: log2(min(B, values per channel)).
-    public static func instanceCeiling(bins: Int, valuesPerChannel: Int) -> Double {
-        log2(Double(max(1, min(bins, valuesPerChannel))))
+    /// The largest entropy a histogram of `values` values in `bins` bins can
+    /// have: log2(min(B, n)) (SPEC §3's instance-entropy ceiling, with n = H·W
+    /// for a channel and C·H·W for a whole tap). One value (a channel of a 1×1
+    /// or flat tap) always lands in one bin: its ceiling is 0.
+    ///
+    /// With the Miller–Madow correction the estimate adds (m − 1)/(2 n ln 2)
+    /// for m non-empty bins; since H ≤ log2 m and both terms grow with m, the
+    /// ceiling is reached at m = min(B, n): log2 m + (m − 1)/(2 n ln 2). So an
+    /// entropy never shows above its own ceiling, corrected or not.
+    public static func instanceCeiling(bins: Int, values: Int, millerMadow: Bool = false) -> Double {
+        let m = max(1, min(bins, values))
+        var ceiling = log2(Double(m))
+        if millerMadow { ceiling += Double(m - 1) / (2 * Double(max(values, 1)) * M_LN2) }
+        return ceiling
     }
 }
 

@@ -52,7 +52,8 @@ public enum AnalysisJSON {
             "range": [\(J.number(t.range.lo)), \(J.number(t.range.hi))], \
             "instance_entropy": \(J.number(t.instanceEntropy)), "instance_entropy_std": \(J.number(t.instanceEntropySpread)), \
             "ensemble_entropy": \(J.number(t.ensembleEntropy)), "label_information": \(J.number(t.labelInformation)), \
-            "instance_ceiling": \(J.number(t.instanceCeiling)), "non_finite": \(t.nonFiniteValues), \
+            "instance_ceiling": \(J.number(t.instanceCeiling)), \
+            "channel_instance_ceiling": \(J.number(t.channelInstanceCeiling)), "non_finite": \(t.nonFiniteValues), \
             "class_instance_entropy": \(J.array(t.classInstanceEntropy) { J.number($0) }), \
             "class_ensemble_entropy": \(J.array(t.classEnsembleEntropy) { J.number($0) }), \
             "channel_instance_entropy": \(J.array(t.channelInstanceEntropy) { J.number($0) }), \

@@ -17,8 +17,13 @@ public struct TapSummary: Sendable, Equatable {
     public let channelInstanceEntropy: [Double]
     public let channelEnsembleEntropy: [Double]
     public let channelLabelInformation: [Double]
-    /// log2(min(B, values per channel)).
+    /// The ceiling of the layer-level instance entropy (`instanceEntropy` and
+    /// the class lines): log2(min(B, C·H·W)), the histogram having all C·H·W
+    /// values of the tap for one image (`Entropy.instanceCeiling`).
     public let instanceCeiling: Double
+    /// The ceiling of a channel's instance entropy: log2(min(B, H·W)) — 0 for
+    /// the one value per channel of a 1×1 or flat (rank-2) tap.
+    public let channelInstanceCeiling: Double
     public let nonFiniteValues: UInt64
 
     public static func == (a: TapSummary, b: TapSummary) -> Bool {
@@ -74,7 +79,8 @@ public struct AnalysisSummary: Sendable {
                 },
                 channelEnsembleEntropy: (0..<channels).map { entropy($0, allSlots) },
                 channelLabelInformation: (0..<channels).map { information($0) },
-                instanceCeiling: Entropy.instanceCeiling(bins: histograms.bins, valuesPerChannel: info.valuesPerChannel),
+                instanceCeiling: Entropy.instanceCeiling(bins: histograms.bins, values: info.valuesPerImage, millerMadow: mm),
+                channelInstanceCeiling: Entropy.instanceCeiling(bins: histograms.bins, values: info.valuesPerChannel, millerMadow: mm),
                 nonFiniteValues: h.nonFinite.reduce(0, +))
         }
     }

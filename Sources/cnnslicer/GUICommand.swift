@@ -123,7 +123,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it).")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view).")
 
     @OptionGroup var app: AppOptions
 
@@ -184,7 +184,10 @@ struct ScreenshotCommand: ParsableCommand {
             view.largeType = largeType
             view.setTheme(themeIndex, host.ui)
             var runCAR: Bool?
-            if let select { runCAR = try apply(select, to: model) }
+            if let select {
+                runCAR = try apply(select, to: model)
+                try showPanel(select, in: view)
+            }
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
             var settled = 0
@@ -198,6 +201,8 @@ struct ScreenshotCommand: ParsableCommand {
                     || (model.subsetProgress.map { $0.imagesDone >= $0.imagesTotal } ?? false)
                 if done, let greedy = runCAR {
                     view.startCAR(greedy: greedy)
+                    // An explicit tab= wins over the CAR panel that startCAR opens.
+                    if let select, select.contains("tab=") { try showPanel(select, in: view) }
                     runCAR = nil
                 }
                 let carDone = runCAR == nil && !view.isCARRunning
@@ -240,6 +245,18 @@ struct ScreenshotCommand: ParsableCommand {
         print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
     }
 
+    /// `tab=` of `--select`: the right panel's view.
+    @MainActor
+    func showPanel(_ text: String, in view: AppView) throws {
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, kv[0] == "tab" else { continue }
+            guard view.showPanel(named: kv[1]) else {
+                throw ValidationError("--select: tab=matrix|car|car-curve|car-results|scatter, got '\(kv[1])'")
+            }
+        }
+    }
+
     /// Applies `--select`; returns whether (and how) to run CAR: nil none, false CAR only, true with greedy.
     @MainActor
     func apply(_ text: String, to model: AppModel) throws -> Bool? {
@@ -274,6 +291,8 @@ struct ScreenshotCommand: ParsableCommand {
             case "car":
                 guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
                 runCAR = kv[1] == "greedy"
+            case "tab":
+                continue   // showPanel
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
                 model.selection.epoch = e

@@ -16,3 +16,31 @@ func runUntilSettled(_ host: HeadlessHost, _ model: AppModel, timeout: Double = 
         Thread.sleep(forTimeInterval: 0.01)
     }
 }
+
+/// The sizes, UI scales, type sizes and themes the app is presented at: what the layout
+/// tests render every state in.
+struct Presentation {
+    var width: Int
+    var height: Int
+    var scale: Float
+    var theme: Int
+    var largeType: Bool
+
+    static let all = [
+        Presentation(width: 1024, height: 700, scale: 1, theme: 0, largeType: false),
+        Presentation(width: 1600, height: 1000, scale: 1, theme: 0, largeType: true),
+        Presentation(width: 1600, height: 1000, scale: 1, theme: 1, largeType: false),
+        Presentation(width: 1600, height: 1000, scale: 1.25, theme: 2, largeType: false),
+        Presentation(width: 1024, height: 700, scale: 1, theme: 1, largeType: true),
+        Presentation(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
+    ]
+
+    var name: String { "\(width)×\(height) scale \(scale) \(Theme.all[theme].name)\(largeType ? " large type" : "")" }
+
+    @MainActor func apply(to host: HeadlessHost, _ view: AppView) {
+        host.resize(width: width, height: height)
+        host.scale = scale
+        view.largeType = largeType
+        view.setTheme(theme, host.ui)
+    }
+}

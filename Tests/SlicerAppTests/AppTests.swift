@@ -78,9 +78,10 @@ final class AppTests: XCTestCase {
         settle()
         let grid = try XCTUnwrap(view.layout["matrixGrid"])
         let rows = model.network.taps[5].channels
-        let rowHeight = grid.height / Float(rows)
+        let geometry = try XCTUnwrap(view.matrix.geometry)
         // Drag over rows 3…6.
-        host.drag(from: Vec2(grid.center.x, grid.y + rowHeight * 3.5), to: Vec2(grid.center.x, grid.y + rowHeight * 6.5), steps: 6, frame)
+        let from = try XCTUnwrap(geometry.rowRect(channel: 3)), to = try XCTUnwrap(geometry.rowRect(channel: 6))
+        host.drag(from: Vec2(grid.center.x, from.center.y), to: Vec2(grid.center.x, to.center.y), steps: 6, frame)
         XCTAssertEqual(model.selection.channels, Set(3...6))
         host.frame(frame)
         XCTAssertEqual(Array(view.lastMapOrder.prefix(4)), [3, 4, 5, 6])

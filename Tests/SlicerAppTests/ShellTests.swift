@@ -97,26 +97,14 @@ final class ShellLayoutTests: XCTestCase {
     /// Renders the whole app at the sizes, scales, type sizes and themes it is shown at, in
     /// each of its states, and fails on any control or named label shortened with "…".
     @MainActor func testNoControlLabelIsTruncatedAtAnySizeThemeOrTypeSize() async throws {
-        struct Setup { var width: Int; var height: Int; var scale: Float; var theme: Int; var largeType: Bool }
-        let setups = [
-            Setup(width: 1024, height: 700, scale: 1, theme: 0, largeType: false),
-            Setup(width: 1600, height: 1000, scale: 1, theme: 0, largeType: true),
-            Setup(width: 1600, height: 1000, scale: 1, theme: 1, largeType: false),
-            Setup(width: 1600, height: 1000, scale: 1.25, theme: 2, largeType: false),
-            Setup(width: 1024, height: 700, scale: 1, theme: 1, largeType: true),
-            Setup(width: 1600, height: 1000, scale: 1.5, theme: 0, largeType: false),
-        ]
         // The shipped Fashion-MNIST model as a two-checkpoint series (epoch slider), on the tap
         // with the longest name (it goes into the CAR button's label).
         let h = try ShellHarness(series: 2, model: ShellHarness.shippedModels + "/fashion_mnist_cnn.onnx")
         let taps = h.model.network.taps
         h.model.selection.tap = taps.indices.max { taps[$0].name.count < taps[$1].name.count } ?? 0
-        for setup in setups {
-            h.host.resize(width: setup.width, height: setup.height)
-            h.host.scale = setup.scale
-            h.view.largeType = setup.largeType
-            h.view.setTheme(setup.theme, h.host.ui)
-            let name = "\(setup.width)×\(setup.height) scale \(setup.scale) \(Theme.all[setup.theme].name)\(setup.largeType ? " large type" : "")"
+        for setup in Presentation.all {
+            setup.apply(to: h.host, h.view)
+            let name = setup.name
             // Each state the shell can be in: the views, the CAR tab, the draw pad, the chooser, the prompt.
             let states: [(String, String, () -> Void)] = [
                 ("main", "thumbnails", { h.view.rightTab = 0; h.view.browser.tab = 0 }),

@@ -49,7 +49,23 @@ final class EndToEndTests: XCTestCase {
             }
             XCTAssertEqual(s.nonFiniteValues, 0, file: file, line: line)
             XCTAssertEqual(s.name, info.name); XCTAssertEqual(s.op, info.opType); XCTAssertEqual(s.shape, info.shape)
-            assertClose(s.instanceCeiling, log2(Double(min(settings.bins, info.valuesPerChannel))), 1e-12, where_, file: file, line: line)
+            // Ceilings (SPEC §3): a channel's histogram has H·W values, the tap's
+            // layer histogram C·H·W; Miller–Madow adds its term at min(B, n) bins.
+            func ceiling(_ values: Int) -> Double {
+                let m = min(settings.bins, values)
+                return log2(Double(m)) + (settings.millerMadow ? Double(m - 1) / (2 * Double(values) * log(2)) : 0)
+            }
+            assertClose(s.channelInstanceCeiling, ceiling(info.valuesPerChannel), 1e-12, where_, file: file, line: line)
+            assertClose(s.instanceCeiling, ceiling(info.channels * info.valuesPerChannel), 1e-12, where_, file: file, line: line)
+            // No entropy above its own ceiling: per image and per set, layer and channel.
+            let slack = 1e-9
+            XCTAssertLessThanOrEqual(tap.layerInstance.max() ?? 0, s.instanceCeiling + slack, where_, file: file, line: line)
+            XCTAssertLessThanOrEqual(tap.instance.flatMap { $0 }.max() ?? 0, s.channelInstanceCeiling + slack, where_, file: file, line: line)
+            XCTAssertLessThanOrEqual(s.instanceEntropy, s.instanceCeiling + slack, where_, file: file, line: line)
+            XCTAssertLessThanOrEqual(s.channelInstanceEntropy.max() ?? 0, s.channelInstanceCeiling + slack, where_, file: file, line: line)
+            for v in s.classInstanceEntropy.compactMap({ $0 }) {
+                XCTAssertLessThanOrEqual(v, s.instanceCeiling + slack, where_, file: file, line: line)
+            }
 
             // Set-level numbers.
             let all = Array(0..<n)

@@ -323,23 +323,48 @@ public struct DrawList: Sendable {
     @MainActor
     public mutating func text(_ text: Substring, at origin: Vec2, font: Font, color: Color,
                               measurer: any TextMeasurer) {
-        guard color.a > 0, !text.isEmpty else { return }
         let lineHeight = measurer.metrics(of: font).lineHeight
         let ox = origin.x.rounded(), oy = origin.y.rounded()
         // Only the vertical extent is known without measuring; the horizontal test is per glyph.
         let row = Rect(x: clipRect.minX, y: oy, width: clipRect.width, height: lineHeight)
-        guard begin(measurer.atlasTexture, covering: row) else { return }
-        let clip = clipRect
-        measurer.forEachGlyph(in: text, font: font) { glyph in
-            let r = glyph.rect.offsetBy(Vec2(ox, oy))
-            if r.maxX < clip.minX || r.minX > clip.maxX { return }
-            addQuad(r, color, uvMin: glyph.uvMin, uvMax: glyph.uvMax)
-        }
+        glyphQuads(text, font: font, color: color, measurer: measurer, covering: row) { $0.offsetBy(Vec2(ox, oy)) }
     }
 
     @MainActor
     public mutating func text(_ text: String, at origin: Vec2, font: Font, color: Color, measurer: any TextMeasurer) {
         self.text(text[...], at: origin, font: font, color: color, measurer: measurer)
+    }
+
+    /// One line of text turned 90° counter-clockwise, reading upwards (column
+    /// headers of a matrix: long names in narrow columns). `origin` is the
+    /// bottom-left corner of the turned line box, which is `lineHeight` wide and
+    /// as tall as the text is long. The measurer gives the turned font's glyph
+    /// images already turned, so each glyph is an upright copy of atlas pixels,
+    /// as sharp as upright text on every renderer.
+    @MainActor
+    public mutating func verticalText(_ text: Substring, at origin: Vec2, font: Font, color: Color,
+                                      measurer: any TextMeasurer) {
+        let lineHeight = measurer.metrics(of: font).lineHeight
+        let ox = origin.x.rounded(), oy = origin.y.rounded()
+        let column = Rect(x: ox, y: clipRect.minY, width: lineHeight, height: clipRect.height)
+        // Upright (x, y) from the line's top-left goes to (ox + y, oy − x).
+        glyphQuads(text, font: font.turned, color: color, measurer: measurer, covering: column) { g in
+            Rect(x: ox + g.minY, y: oy - g.maxX, width: g.height, height: g.width)
+        }
+    }
+
+    /// A quad per glyph of `text` at the rectangle `place` gives its upright one, skipping
+    /// glyphs wholly outside the clip; nothing when `area` (the line's extent) misses it.
+    @MainActor
+    private mutating func glyphQuads(_ text: Substring, font: Font, color: Color, measurer: any TextMeasurer,
+                                     covering area: Rect, place: (Rect) -> Rect) {
+        guard color.a > 0, !text.isEmpty, begin(measurer.atlasTexture, covering: area) else { return }
+        let clip = clipRect
+        measurer.forEachGlyph(in: text, font: font) { glyph in
+            let r = place(glyph.rect)
+            if r.maxX < clip.minX || r.minX > clip.maxX || r.maxY < clip.minY || r.minY > clip.maxY { return }
+            addQuad(r, color, uvMin: glyph.uvMin, uvMax: glyph.uvMax)
+        }
     }
 
     // MARK: Geometry helpers

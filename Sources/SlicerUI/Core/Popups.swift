@@ -129,7 +129,8 @@ extension UIContext {
 
     /// Shows `text` near the mouse once it has rested on the previous widget for the
     /// theme's delay. Call right after the widget it explains.
-    public func tooltip(_ text: String) {
+    /// `near`: where to put it instead of the mouse (a chart keeps it off its lines).
+    public func tooltip(_ text: String, near point: Vec2? = nil) {
         guard lastItem.isHovered, activeID == nil, let id = lastItem.id else { return }
         // The hover must be at least a frame old for its start time to be known.
         guard previousTopmostHover?.id == id else {
@@ -141,7 +142,7 @@ extension UIContext {
             requestFrame(after: theme.tooltipDelay - elapsed)
             return
         }
-        showTooltip(text, near: input.mousePosition)
+        showTooltip(text, near: point ?? input.mousePosition)
     }
 
     /// Shows a tooltip immediately (value read-outs on charts).

@@ -13,11 +13,18 @@ public enum FontFace: Int, Hashable, Sendable, CaseIterable {
 public struct Font: Hashable, Sendable {
     public var face: FontFace
     public var pixelSize: Int
+    /// Glyph images turned 90° counter-clockwise in the atlas, for text that reads
+    /// upwards (`DrawList.verticalText`). Placement and metrics are the upright ones.
+    public var isTurned: Bool
 
-    public init(_ face: FontFace, pixelSize: Int) {
+    public init(_ face: FontFace, pixelSize: Int, isTurned: Bool = false) {
         self.face = face
         self.pixelSize = max(1, pixelSize)
+        self.isTurned = isTurned
     }
+
+    /// The same face and size with turned glyph images.
+    public var turned: Font { Font(face, pixelSize: pixelSize, isTurned: true) }
 }
 
 /// Vertical metrics of a font, in pixels.

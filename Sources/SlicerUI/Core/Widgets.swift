@@ -169,7 +169,12 @@ extension UIContext {
     /// A check box with its label to the right; true when toggled.
     @discardableResult
     public func checkbox(_ label: String, isChecked: inout Bool) -> Bool {
-        let rect = nextRect(preferredHeight: widgetHeight)
+        checkbox(label, isChecked: &isChecked, rect: nextRect(preferredHeight: widgetHeight))
+    }
+
+    /// A check box at an explicit rectangle (rows the caller lays out itself).
+    @discardableResult
+    public func checkbox(_ label: String, isChecked: inout Bool, rect: Rect) -> Bool {
         let i = interact(label, rect: rect, options: .focusable)
         let colors = theme.colors
         let side = (lineHeight() * 0.95).rounded()

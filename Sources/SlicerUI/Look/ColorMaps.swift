@@ -173,6 +173,16 @@ public struct ColorMap: Hashable, Sendable {
                         OKLab(l: 0.68, chroma: 0.12, hueDegrees: 38),
                         OKLab(l: 0.40, chroma: 0.14, hueDegrees: 30)],
         interpolateHue: false, isDiverging: true)
+
+    /// The diverging map's upper half (near-white → red-orange): for a quantity
+    /// that is never negative (label information) beside a signed one (CAR), so
+    /// that the same colour means the same direction in both.
+    public static let warm = ColorMap(
+        name: "warm",
+        controlPoints: [OKLab(l: 0.96, chroma: 0.005, hueDegrees: 90),
+                        OKLab(l: 0.68, chroma: 0.12, hueDegrees: 38),
+                        OKLab(l: 0.40, chroma: 0.14, hueDegrees: 30)],
+        interpolateHue: false, isDiverging: false)
 }
 
 /// Distinct colours for classes. The twelve colours were chosen for this project by a
@@ -193,6 +203,33 @@ public struct CategoricalPalette: Hashable, Sendable {
         let n = colors.count
         return colors[((index % n) + n) % n]
     }
+
+    /// Class colours per theme. Lines and swatches must stand out from the panel
+    /// they are drawn on: each colour has a WCAG contrast ratio of at least 3:1
+    /// (non-text contrast) against its theme's panel and background — 4.5:1 on
+    /// the high-contrast theme — where `standard` puts yellow and light green on
+    /// white at 1.3–1.5:1. Chosen for this project by a local search in OKLab
+    /// that keeps each class within 25° of its hue in `standard` (class 0 stays
+    /// blue in every theme), bounds lightness by the contrast rule, and
+    /// maximises the smallest distance between the first ten colours, in full
+    /// OKLab and with the red–green axis removed (SlicerUITests checks both).
+    public static let dark = CategoricalPalette(colors: [
+        Color(hex: 0x0088CB), Color(hex: 0xFF4500), Color(hex: 0x00C1B6), Color(hex: 0xF89C00),
+        Color(hex: 0xE53C9A), Color(hex: 0x9C80FF), Color(hex: 0x967B58), Color(hex: 0x00F189),
+        Color(hex: 0xFF7CFF), Color(hex: 0xE6DF00), Color(hex: 0xADE5D9), Color(hex: 0xCCA0B8),
+    ])
+
+    public static let light = CategoricalPalette(colors: [
+        Color(hex: 0x0035C9), Color(hex: 0x9B0A36), Color(hex: 0x00616E), Color(hex: 0x8C5200),
+        Color(hex: 0x680064), Color(hex: 0x9247EE), Color(hex: 0x583127), Color(hex: 0x009286),
+        Color(hex: 0x815C98), Color(hex: 0x848700), Color(hex: 0x004C07), Color(hex: 0xCE4A73),
+    ])
+
+    public static let highContrast = CategoricalPalette(colors: [
+        Color(hex: 0x0E94FF), Color(hex: 0xF79B86), Color(hex: 0x00C3BE), Color(hex: 0xDBBB00),
+        Color(hex: 0xD061C0), Color(hex: 0xA69FFF), Color(hex: 0xAA8C6A), Color(hex: 0x00FF8A),
+        Color(hex: 0xFFA1EF), Color(hex: 0xDDF500), Color(hex: 0xA5DEAE), Color(hex: 0xFFD9E5),
+    ])
 
     public static let standard = CategoricalPalette(colors: [
         Color(hex: 0x1F74BF), Color(hex: 0xE85A48), Color(hex: 0x2FA29D), Color(hex: 0xD0A92D),

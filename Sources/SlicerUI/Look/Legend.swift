@@ -63,8 +63,11 @@ extension UIContext {
         let small = measurer.metrics(of: font).lineHeight
         let tickLength = scaled(4)
         let segments = 48
-        let ticks = niceTicks(in: Double(range.lowerBound)...Double(max(range.upperBound, range.lowerBound)),
-                              maxCount: tickCount)
+        // Two ticks: the range's own ends (a narrow legend), at the decimals its span needs.
+        let spanned = Double(range.upperBound - range.lowerBound)
+        let ticks: (values: [Double], decimals: Int) = tickCount <= 2
+            ? ([Double(range.lowerBound), Double(range.upperBound)], spanned >= 10 ? 0 : spanned >= 1 ? 1 : spanned >= 0.1 ? 2 : 3)
+            : niceTicks(in: Double(range.lowerBound)...Double(max(range.upperBound, range.lowerBound)), maxCount: tickCount)
         let span = range.upperBound - range.lowerBound
         func position(_ v: Double) -> Float { span > 0 ? (Float(v) - range.lowerBound) / span : 0 }
 

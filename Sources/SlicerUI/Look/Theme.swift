@@ -37,6 +37,8 @@ public struct ThemeColors: Hashable, Sendable {
 public struct Theme: Hashable, Sendable {
     public var name: String
     public var colors: ThemeColors
+    /// Colours of classes (lines, swatches), readable on this theme's panels.
+    public var classPalette: CategoricalPalette = .dark
     /// Body text size in points.
     public var fontSize: Float = 14
     public var monoFontSize: Float = 13
@@ -108,6 +110,7 @@ public struct Theme: Hashable, Sendable {
             gridLine: Color(hex: 0xD9DDE3),
             brushFill: Color(hex: 0x1F6FC5, alpha: 50),
             brushStroke: Color(hex: 0x1F6FC5)))
+        theme.classPalette = .light
         theme.cornerRadius = 4
         return theme
     }()
@@ -139,6 +142,7 @@ public struct Theme: Hashable, Sendable {
             gridLine: Color(hex: 0x8A8A8A),
             brushFill: Color(hex: 0xFFD400, alpha: 70),
             brushStroke: Color(hex: 0xFFD400)))
+        theme.classPalette = .highContrast
         theme.fontSize = 16
         theme.monoFontSize = 15
         theme.headingFontSize = 19

@@ -17,13 +17,15 @@ private struct GlyphEntry {
 private final class FontEntry {
     let handle: OpaquePointer
     let metrics: FontMetrics
+    let isTurned: Bool
     /// ASCII glyphs by code point: an array lookup on the hot path instead of hashing.
     var ascii: [GlyphEntry?] = Array(repeating: nil, count: 128)
     var other: [UInt32: GlyphEntry] = [:]
 
-    init(handle: OpaquePointer, metrics: FontMetrics) {
+    init(handle: OpaquePointer, metrics: FontMetrics, isTurned: Bool) {
         self.handle = handle
         self.metrics = metrics
+        self.isTurned = isTurned
     }
 
     deinit { TTF_CloseFont(handle) }
@@ -140,7 +142,7 @@ public final class SDLFontAtlas: TextMeasurer {
         let ascent = Float(TTF_FontAscent(handle))
         let descent = Float(-TTF_FontDescent(handle))
         let metrics = FontMetrics(ascent: ascent, descent: descent, lineHeight: Float(TTF_FontLineSkip(handle)))
-        let entry = FontEntry(handle: handle, metrics: metrics)
+        let entry = FontEntry(handle: handle, metrics: metrics, isTurned: font.isTurned)
         fonts[font] = entry
         return entry
     }
@@ -190,25 +192,39 @@ public final class SDLFontAtlas: TextMeasurer {
         let inkW = x1 - x0 + 1, inkH = y1 - y0 + 1
 
         // Place on a shelf, with a one-pixel gap so neighbours never bleed into each other.
-        if shelfX + inkW + 1 > size {
+        // A turned font stores the ink turned 90° counter-clockwise (inkH wide, inkW tall), so
+        // that upward text is drawn with upright texture coordinates: every renderer then copies
+        // it pixel for pixel (SDL's software renderer blits such quads and would not turn them).
+        let (atlasW, atlasH) = entry.isTurned ? (inkH, inkW) : (inkW, inkH)
+        if shelfX + atlasW + 1 > size {
             shelfX = 0
             shelfY += shelfHeight + 1
             shelfHeight = 0
         }
-        if shelfY + inkH > size {
+        if shelfY + atlasH > size {
             isFull = true
             return result
         }
-        var target = SDL_Rect(x: Int32(shelfX), y: Int32(shelfY), w: Int32(inkW), h: Int32(inkH))
-        SDL_UpdateTexture(texture, &target, UnsafeRawPointer(rows + y0 * pitch + x0 * 4), Int32(pitch))
+        var target = SDL_Rect(x: Int32(shelfX), y: Int32(shelfY), w: Int32(atlasW), h: Int32(atlasH))
+        if entry.isTurned {
+            var turned = [UInt32](repeating: 0, count: inkW * inkH)
+            for y in 0..<inkH {
+                let row = rows + (y0 + y) * pitch + x0 * 4
+                // Upright (x, y) goes to (y, inkW − 1 − x).
+                for x in 0..<inkW { turned[(inkW - 1 - x) * inkH + y] = UnsafeRawPointer(row + x * 4).loadUnaligned(as: UInt32.self) }
+            }
+            turned.withUnsafeBytes { _ = SDL_UpdateTexture(texture, &target, $0.baseAddress, Int32(inkH * 4)) }
+        } else {
+            SDL_UpdateTexture(texture, &target, UnsafeRawPointer(rows + y0 * pitch + x0 * 4), Int32(pitch))
+        }
         let s = Float(size)
         result.uvMin = Vec2(Float(shelfX) / s, Float(shelfY) / s)
-        result.uvMax = Vec2(Float(shelfX + inkW) / s, Float(shelfY + inkH) / s)
+        result.uvMax = Vec2(Float(shelfX + atlasW) / s, Float(shelfY + atlasH) / s)
         // The rendered surface starts at the pen, shifted left by any negative left bearing.
         let originX = Float(min(0, minX))
         result.rect = Rect(x: originX + Float(x0), y: Float(y0), width: Float(inkW), height: Float(inkH))
-        shelfX += inkW + 1
-        shelfHeight = max(shelfHeight, inkH)
+        shelfX += atlasW + 1
+        shelfHeight = max(shelfHeight, atlasH)
         return result
     }
 }

@@ -1,0 +1,440 @@
+import Foundation
+import SlicerEngine
+import SlicerInfo
+import SlicerUI
+
+/// A column of the channel matrix.
+enum MatrixColumn: Hashable {
+    /// The channel's entropy over one class's images (instance: mean per image; ensemble: pooled).
+    case classEntropy(Int)
+    case instance, ensemble, information, car
+}
+
+struct MatrixState {
+    /// Sorted by this column (nil: channel order), descending when true. A column
+    /// that disappears (CAR of another model) leaves the sort with it.
+    var sortColumn: MatrixColumn?
+    var descending = true
+    var cache: (key: [Int], table: [[Double?]])?
+    /// First class column shown when they do not all fit (Shift+wheel pages through them).
+    var firstClass = 0
+    /// Display row where a drag-brush started.
+    var brushAnchor: Int?
+    /// Brushed channels last frame: a channel brushed in another view is scrolled into sight.
+    var lastBrushed: Set<Int> = []
+    /// Where the rows were drawn in the last frame.
+    var geometry: MatrixGeometry?
+}
+
+/// The matrix's rows as drawn in the last frame (tests, scripted scrolling).
+struct MatrixGeometry {
+    /// The visible part of the rows (inside the scroll bar).
+    var viewport: Rect
+    var rowHeight: Float
+    /// y of display row 0 (moves with scrolling).
+    var firstRowY: Float
+    /// Channel of each display row (the sort).
+    var order: [Int]
+    var columns: [MatrixColumn]
+    var columnX: [Float]
+    var columnWidth: Float
+    /// The header text drawn for each column (a name or one of its shorter forms).
+    var headerTexts: [String]
+
+    /// The screen rectangle of the row showing channel `c`.
+    func rowRect(channel c: Int) -> Rect? {
+        order.firstIndex(of: c).map { Rect(x: viewport.x, y: firstRowY + Float($0) * rowHeight, width: viewport.width, height: rowHeight) }
+    }
+}
+
+extension AppView {
+    // MARK: Data
+
+    /// Per-class channel values of a tap for the classes shown (one row per entry
+    /// of `classes`, in that order; nil for a class without images): mean instance
+    /// entropy, or ensemble entropy; nil while they are not available. Kept while
+    /// the analysis does not change. The one place the matrix reads class × channel
+    /// data: an on-demand source for 1,000-class models plugs in here.
+    func matrixClassTable(_ snapshot: AnalysisSnapshot, tap: Int, classes: [Int], ensemble: Bool) -> [[Double?]]? {
+        guard let histograms = snapshot.histograms else { return nil }
+        let key = [snapshot.generation, snapshot.progress.imagesDone, tap, ensemble ? 1 : 0]
+        let table: [[Double?]]
+        if let c = matrix.cache, c.key == key { table = c.table } else {
+            table = AnalysisSummary.classChannelTable(histograms, tap: tap, method: ensemble,
+                                                      millerMadow: model.selection.settings.millerMadow)
+            matrix.cache = (key, table)
+        }
+        return classes.map { table[safe: $0] ?? [] }
+    }
+
+    // MARK: Channel entropy matrix
+
+    /// Rows = channels of the selected tap (scrolling, every one reachable), columns =
+    /// classes, then the whole set's instance and ensemble entropy, label information
+    /// and, once computed for this model and tap, CAR.
+    func drawMatrix(_ ui: UIContext, _ rect: Rect) {
+        guard let snapshot = model.snapshot, let summary = snapshot.summary, !summary.taps.isEmpty else {
+            ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
+            return
+        }
+        let tapIndex = min(model.selection.tap, summary.taps.count - 1)
+        let tap = summary.taps[tapIndex]
+        let channels = tap.channelEnsembleEntropy.count
+        let classNames = model.workspace.classNames
+        let method = model.selection.method
+        let ensemble = method != .instance
+        guard channels > 0 else { return }
+        let shown = shownCAR(tap: tapIndex).flatMap { $0.scores.channels == channels ? $0 : nil }
+        let carPoints = shown.map { $0.scores.car.map { $0 * 100 } }
+        // Rows of the classes shown (set below, once the columns are chosen).
+        var classRows: [[Double?]] = []
+
+        func value(_ c: Int, _ column: MatrixColumn) -> Double? {
+            switch column {
+            case .classEntropy(let k): return classRows[safe: k - matrix.firstClass]?[safe: c] ?? nil
+            case .instance: return tap.channelInstanceEntropy[c]
+            case .ensemble: return tap.channelEnsembleEntropy[c]
+            case .information: return tap.channelLabelInformation[c]
+            case .car: return carPoints?[c]
+            }
+        }
+
+        // Columns: every class when they fit at a readable width, else a window of
+        // them that Shift+wheel pages through; the summary columns stay at the right.
+        let pad = ui.scaled(6)
+        let line = ui.lineHeight(.small)
+        let font = ui.font(.small)
+        let labelWidth = ui.measurer.width(of: String(max(channels - 1, 0))[...], font: font) + ui.scaled(12)
+        let summaryColumns: [MatrixColumn] = [.instance, .ensemble, .information] + (carPoints == nil ? [] : [.car])
+        let inner = rect.insetBy(pad)
+        let minRow = (line * 0.95).rounded(), maxRow = ui.scaled(18)
+        // Legends and headers first: the rows take what is left, at least five of them. A
+        // panel too short for that (1024×700 in large type) scrolls the header and the
+        // legends with the rows instead of squeezing them: names stay whole.
+        let legendHeight = matrixLegendHeight(ui, width: inner.width - labelWidth, withCAR: carPoints != nil)
+        let longestName = classNames.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? 0
+        let headerNeed = min(longestName, inner.height * 0.42) + line * 0.9 + ui.scaled(4)
+        let tight = inner.height < headerNeed + legendHeight + 5 * minRow
+        let roughRows = inner.height - legendHeight - line * 4
+        let scrolls = tight || Float(channels) * max(minRow, min(maxRow, roughRows / Float(channels))) > roughRows + 0.5
+        let bar = scrolls ? ui.scaled(ui.theme.scrollbarWidth) : 0
+        let gridWidth = inner.width - labelWidth - bar
+        let minColumn = ui.scaled(12)
+        let fitting = max(1, Int(gridWidth / minColumn) - summaryColumns.count)
+        let classCount = min(classNames.count, model.network.classCount)
+        let shownClasses = min(classCount, fitting)
+        matrix.firstClass = max(0, min(matrix.firstClass, classCount - shownClasses))
+        let shownClassIndices = Array(matrix.firstClass..<(matrix.firstClass + shownClasses))
+        classRows = matrixClassTable(snapshot, tap: tapIndex, classes: shownClassIndices, ensemble: ensemble) ?? []
+        let columns = shownClassIndices.map { MatrixColumn.classEntropy($0) } + summaryColumns
+        let colWidth = gridWidth / Float(columns.count)
+        let gridX = inner.x + labelWidth
+        if let sorted = matrix.sortColumn, !columns.contains(sorted), !(sorted.isClass && classCount > shownClasses) {
+            matrix.sortColumn = nil
+        }
+
+        // Header: upright names when they all fit a column, else turned upwards.
+        let headerAlternatives = columns.map { headerTexts($0, classNames) }
+        let upright = headerAlternatives.allSatisfy { ui.fits($0[0], width: colWidth - ui.scaled(2)) }
+        // Turned names may take up to 42 % of the height: enough for every 10-class name at
+        // 1024×700; longer names (ImageNet's) use their shorter forms.
+        let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
+        let cap = tight ? min(longest, ui.scaled(160)) : max(line * 3, min(longest, inner.height * 0.42))
+        let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
+        let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
+        let viewportHeight = tight ? inner.height : max(0, inner.height - headerHeight - legendHeight - ui.scaled(4))
+        let rowHeight = tight ? minRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
+        // The scrolling panel: the rows, or (tight) everything; rows start `rowsOffset` into it.
+        let viewport = Rect(x: inner.x, y: tight ? inner.y : inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
+        let rowsOffset: Float = tight ? headerHeight + ui.scaled(2) : 0
+        guard viewport.height > 0, gridWidth > 0 else { return }
+
+        // Order of the rows.
+        var order = Array(0..<channels)
+        if let sorted = matrix.sortColumn {
+            let keys = order.map { value($0, sorted) ?? -.infinity }
+            order.sort { a, b in
+                if keys[a] != keys[b] { return matrix.descending ? keys[a] > keys[b] : keys[a] < keys[b] }
+                return a < b
+            }
+        }
+
+        // Colour ranges: entropies share one scale; label information and CAR have their own.
+        var maxBits = 1e-9
+        for c in 0..<channels {
+            for column in columns where column.isEntropy { maxBits = max(maxBits, value(c, column) ?? 0) }
+        }
+        let maxInfo = max(1e-9, tap.channelLabelInformation.max() ?? 0)
+        let maxCAR = max(1e-9, carPoints?.map(abs).max() ?? 0)
+        func color(_ v: Double?, _ column: MatrixColumn) -> Color {
+            guard let v else { return ui.theme.colors.widget }
+            switch column {
+            case .information: return ColorMap.warm.color(at: Float(v / maxInfo))
+            case .car: return ColorMap.diverging.color(at: 0.5 + 0.5 * Float(v / maxCAR))
+            default: return ColorMap.sequential.color(at: Float(v / maxBits))
+            }
+        }
+
+        func header(at y: Float) {
+            drawMatrixHeader(ui, header: Rect(x: gridX, y: y, width: gridWidth, height: headerHeight), columns: columns, texts: chosen,
+                             full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: classCount, shownClasses: shownClasses,
+                             channels: channels, labelRect: Rect(x: inner.x, y: y, width: labelWidth, height: headerHeight))
+        }
+        func legends(at y: Float) {
+            drawMatrixLegends(ui, Rect(x: gridX, y: y, width: gridWidth, height: legendHeight),
+                              maxBits: maxBits, maxInfo: maxInfo, maxCAR: carPoints == nil ? nil : maxCAR, method: method, shown: shown)
+        }
+        if !tight { header(at: inner.y) }
+
+        // Keyboard (matrix focused): Page Up/Down and Home/End scroll the rows.
+        let panelLabel = "matrix-rows"
+        let rowsHeight = Float(channels) * rowHeight
+        let contentHeight = tight ? rowsOffset + rowsHeight + ui.scaled(4) + legendHeight : rowsHeight
+        var scroll = ui.scrollOffset(ofPanel: panelLabel).y
+        let maxScroll = max(0, contentHeight - viewport.height)
+        if focusedView == 2 && !ui.wantsTextInput {
+            if ui.shortcut(.pageDown) { scroll += viewport.height - rowHeight }
+            if ui.shortcut(.pageUp) { scroll -= viewport.height - rowHeight }
+            if ui.shortcut(.home) { scroll = 0 }
+            if ui.shortcut(.end) { scroll = maxScroll }
+        }
+        // A single channel brushed elsewhere (bars, scatter, maps) comes into view.
+        let brushed = model.selection.channels
+        if brushed != matrix.lastBrushed, brushed.count == 1, let c = brushed.first, let row = order.firstIndex(of: c) {
+            let y = rowsOffset + Float(row) * rowHeight
+            if y < scroll || y + rowHeight > scroll + viewport.height { scroll = y - (viewport.height - rowHeight) / 2 }
+        }
+        // Until the panel has measured its content the scroll offset would be clamped to 0:
+        // keep the news for the next frame.
+        if ui.contentSize(ofPanel: panelLabel).y >= contentHeight - 1 { matrix.lastBrushed = brushed }
+        // Auto-scroll while a brush is dragged past the top or bottom.
+        if matrix.brushAnchor != nil, ui.input.isDown(.left) {
+            let m = ui.input.mousePosition.y
+            if m < viewport.y { scroll -= rowHeight; ui.requestFrame(after: 0.03) }
+            if m > viewport.maxY { scroll += rowHeight; ui.requestFrame(after: 0.03) }
+        }
+        scroll = max(0, min(maxScroll, scroll))
+        ui.setScrollOffset(Vec2(0, scroll), ofPanel: panelLabel)
+
+        ui.beginPanel(panelLabel, rect: viewport, options: [.scrollable])
+        let content = ui.cell(height: .points(contentHeight / ui.scale))
+        if tight { header(at: content.y) }
+        let rowsTop = content.y + rowsOffset
+        let firstRow = max(0, Int((scroll - rowsOffset) / rowHeight))
+        let lastRow = max(0, min(channels, Int((scroll + viewport.height - rowsOffset) / rowHeight) + 1))
+        let mask = model.selection.mask.channels[tapIndex] ?? []
+        for row in firstRow..<max(firstRow, lastRow) {
+            let c = order[row]
+            let y = rowsTop + Float(row) * rowHeight
+            for (i, column) in columns.enumerated() {
+                let r = Rect(x: gridX + Float(i) * colWidth, y: y, width: colWidth - (colWidth > 4 ? 1 : 0), height: rowHeight - 1)
+                ui.drawList.fillRect(r, color: color(value(c, column), column))
+            }
+            let labelCell = Rect(x: inner.x, y: y, width: labelWidth - ui.scaled(4), height: rowHeight - 1)
+            let isBrushed = brushed.contains(c)
+            if isBrushed { ui.drawList.fillRect(labelCell, color: ui.theme.colors.accent, cornerRadius: ui.scaled(2)) }
+            ui.drawText(Substring(String(c)), in: labelCell.insetBy(dx: ui.scaled(3), dy: 0), style: .small,
+                        color: isBrushed ? ui.theme.colors.textOnAccent : (mask.contains(c) ? ui.theme.colors.error : ui.theme.colors.textDim),
+                        alignment: .trailing)
+            if mask.contains(c) {
+                // An ablated channel: struck through across its row.
+                ui.drawList.line(from: Vec2(gridX, y + rowHeight / 2), to: Vec2(gridX + gridWidth, y + rowHeight / 2),
+                                 color: ui.theme.colors.error, thickness: ui.scaled(1.5))
+            }
+        }
+        // Brushed rows: an outline around each run of them, over the colours.
+        var row = firstRow
+        while row < lastRow {
+            guard brushed.contains(order[row]) else { row += 1; continue }
+            var end = row
+            while end + 1 < lastRow && brushed.contains(order[end + 1]) { end += 1 }
+            let r = Rect(x: gridX, y: rowsTop + Float(row) * rowHeight, width: gridWidth - 1, height: Float(end - row + 1) * rowHeight - 1)
+            ui.drawList.strokeRect(r.insetBy(-1), color: ui.theme.colors.text, thickness: ui.scaled(2))
+            row = end + 1
+        }
+        // The rows' visible part (in tight mode the header or legends may share the panel).
+        let visibleTop = max(viewport.y, rowsTop), visibleBottom = min(viewport.maxY, rowsTop + rowsHeight)
+        let rowsRect = Rect(x: inner.x, y: visibleTop, width: labelWidth + gridWidth, height: max(0, visibleBottom - visibleTop))
+        layout["matrixGrid"] = Rect(x: gridX, y: rowsRect.y, width: gridWidth, height: rowsRect.height)
+        matrix.geometry = MatrixGeometry(viewport: rowsRect,
+                                         rowHeight: rowHeight, firstRowY: rowsTop, order: order, columns: columns,
+                                         columnX: columns.indices.map { gridX + Float($0) * colWidth }, columnWidth: colWidth,
+                                         headerTexts: chosen)
+        handleMatrixPointer(ui, rowsRect: rowsRect, contentY: rowsTop, rowHeight: rowHeight, order: order, gridX: gridX,
+                            colWidth: colWidth, columns: columns) { c, column in
+            matrixTooltip(c, column, value: value(c, column), tap: tap, classNames: classNames, method: method, shown: shown)
+        }
+        if tight { legends(at: rowsTop + rowsHeight + ui.scaled(4)) }
+        ui.endPanel()
+        // Brushing here is not "brushed elsewhere": the row is where the pointer is.
+        if model.selection.channels != brushed { matrix.lastBrushed = model.selection.channels }
+        // Shift+wheel pages through the class columns when they do not all fit.
+        if classCount > shownClasses, ui.input.modifiers.contains(.shift), ui.input.wheel.y != 0,
+           Rect(x: gridX, y: inner.y, width: gridWidth, height: viewport.maxY - inner.y).contains(ui.input.mousePosition) {
+            matrix.firstClass = max(0, min(classCount - shownClasses, matrix.firstClass - Int(ui.input.wheel.y.rounded()) * max(1, shownClasses / 2)))
+        }
+        if !tight { legends(at: inner.maxY - legendHeight) }
+    }
+
+    /// Click a row, drag across rows (auto-scrolling past the edges), Ctrl/Shift-click to add; hover reads a cell.
+    private func handleMatrixPointer(_ ui: UIContext, rowsRect: Rect, contentY: Float, rowHeight: Float, order: [Int],
+                                     gridX: Float, colWidth: Float, columns: [MatrixColumn],
+                                     tooltip: (Int, MatrixColumn) -> String) {
+        let hit = ui.interact("matrix", rect: rowsRect)
+        if hit.isHovered || hit.isActive { ui.setCursor(.crosshair) }
+        let rowAt: (Float) -> Int = { y in min(order.count - 1, max(0, Int((y - contentY) / rowHeight))) }
+        let mouse = ui.input.mousePosition
+        if hit.isPressed { matrix.brushAnchor = rowAt(mouse.y) }
+        if hit.isActive, hit.isDragging, let anchor = matrix.brushAnchor {
+            let current = rowAt(mouse.y)
+            model.selection.channels = Set(order[min(anchor, current)...max(anchor, current)])
+            let band = Rect(x: rowsRect.x, y: contentY + Float(min(anchor, current)) * rowHeight, width: rowsRect.width,
+                            height: Float(abs(current - anchor) + 1) * rowHeight)
+            ui.drawList.fillRect(band, color: ui.theme.colors.brushFill)
+            ui.drawList.strokeRect(band, color: ui.theme.colors.brushStroke, thickness: max(1, ui.scaled(1)))
+            focusedView = 2
+        } else if hit.isClicked, let anchor = matrix.brushAnchor {
+            brushChannel(order[anchor], ui)
+            focusedView = 2
+        }
+        if !hit.isActive { matrix.brushAnchor = nil }
+        if hit.isHovered, !hit.isActive {
+            let c = order[rowAt(mouse.y)]
+            let i = Int((mouse.x - gridX) / colWidth)
+            let text = i >= 0 && i < columns.count ? tooltip(c, columns[i]) : "channel \(c)\nclick: brush · drag: brush rows · ctrl-click: add"
+            ui.showTooltip(text, near: mouse)
+        }
+    }
+
+    func matrixTooltip(_ c: Int, _ column: MatrixColumn, value: Double?, tap: TapSummary, classNames: [String],
+                               method: EntropyMethod, shown: ShownCAR?) -> String {
+        let measure = method == .instance ? "mean instance entropy" : "ensemble entropy"
+        let v = value.map { String(format: "%.3f", $0) } ?? "—"
+        switch column {
+        case .classEntropy(let k):
+            return "channel \(c) · \(classNames[safe: k] ?? "class \(k)")\n\(measure) over the class's images: \(v) bits"
+        case .instance:
+            return "channel \(c)\nmean instance entropy: \(v) bits (ceiling \(String(format: "%.3f", tap.channelInstanceCeiling)) bits)"
+        case .ensemble:
+            return "channel \(c)\nensemble entropy: \(v) bits"
+        case .information:
+            return "channel \(c)\nlabel information: \(v) bits"
+        case .car:
+            let note = shown.map { $0.matchesMask ? "" : "\n(computed \($0.record.key.mask.isEmpty ? "without a mask" : "under another mask"))" } ?? ""
+            return "channel \(c)\nCAR: \(value.map { String(format: "%.2f", $0) } ?? "—") accuracy points" + note
+        }
+    }
+
+    private func headerTexts(_ column: MatrixColumn, _ classNames: [String]) -> [String] {
+        switch column {
+        case .classEntropy(let k):
+            let name = classNames[safe: k] ?? "class \(k)"
+            return classNameAlternatives(name) + [String(k)]
+        case .instance: return ["instance", "inst"]
+        case .ensemble: return ["ensemble", "ens"]
+        case .information: return ["label info", "info"]
+        case .car: return ["CAR (points)", "CAR"]
+        }
+    }
+
+    private func drawMatrixHeader(_ ui: UIContext, header: Rect, columns: [MatrixColumn], texts: [String], full: [[String]], upright: Bool,
+                                  colWidth: Float, classCount: Int, shownClasses: Int, channels: Int, labelRect: Rect) {
+        let line = ui.lineHeight(.small)
+        let marker = line * 0.8
+        for (i, column) in columns.enumerated() {
+            let r = Rect(x: header.x + Float(i) * colWidth, y: header.y, width: colWidth, height: header.height)
+            let textRect = Rect(x: r.x, y: r.y, width: r.width, height: r.height - marker)
+            let hit = ui.interact("matrix-col-\(column)", rect: r)
+            let sorted = matrix.sortColumn == column
+            let selectedClass: Bool = { if case .classEntropy(let k) = column { return model.selection.classes.contains(k) } else { return false } }()
+            let color = sorted || hit.isHovered || selectedClass ? ui.theme.colors.text : ui.theme.colors.textDim
+            if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
+            if upright {
+                ui.drawText(texts[i][...], in: Rect(x: r.x, y: textRect.maxY - line, width: r.width, height: line), style: .small, color: color, alignment: .center)
+            } else {
+                ui.drawVerticalText(texts[i][...], in: textRect, color: color)
+            }
+            if sorted {
+                // ▾ descending, ▴ ascending, under the name.
+                let cx = r.center.x, y0 = r.maxY - marker * 0.8, s = marker * 0.35
+                let points = matrix.descending ? (Vec2(cx - s, y0), Vec2(cx + s, y0), Vec2(cx, y0 + s * 1.2))
+                    : (Vec2(cx - s, y0 + s * 1.2), Vec2(cx + s, y0 + s * 1.2), Vec2(cx, y0))
+                ui.drawList.fillTriangle(points.0, points.1, points.2, color: ui.theme.colors.accent)
+            }
+            if hit.isClicked {
+                if sorted { matrix.descending.toggle() } else { matrix.sortColumn = column; matrix.descending = true }
+            }
+            if hit.isHovered {
+                let what: String
+                switch column {
+                case .classEntropy: what = full[i][0] + ": entropy over this class's images"
+                case .instance: what = "mean instance entropy over all images"
+                case .ensemble: what = "ensemble entropy over all images"
+                case .information: what = "label information: how much the channel's values say about the class"
+                case .car: what = "CAR: accuracy points lost when the channel is set to 0"
+                }
+                ui.tooltip(what + "\nclick: sort" + (sorted ? " the other way" : ""))
+            }
+        }
+        // Over the channel numbers: which classes are shown when not all fit.
+        if classCount > shownClasses {
+            let first = matrix.firstClass
+            let texts = ["classes \(first + 1)–\(first + shownClasses) of \(classCount), Shift+wheel", "\(first + 1)–\(first + shownClasses)/\(classCount)"]
+            if let text = texts.first(where: { ui.fits($0, width: header.height - ui.scaled(4)) }) {
+                ui.drawVerticalText(text[...], in: labelRect, color: ui.theme.colors.textDim)
+            }
+        } else if let text = ui.firstFitting(["ch."], width: labelRect.width - ui.scaled(6)) {
+            ui.drawText(text[...], in: Rect(x: labelRect.x, y: labelRect.maxY - line * 1.8, width: labelRect.width - ui.scaled(6), height: line),
+                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
+        }
+    }
+
+    // MARK: Legends
+
+    private func matrixLegendCount(withCAR: Bool) -> Int { withCAR ? 3 : 2 }
+
+    /// Legends side by side when they fit (each needs about 100 points), else stacked.
+    private func matrixLegendHeight(_ ui: UIContext, width: Float, withCAR: Bool) -> Float {
+        let count = matrixLegendCount(withCAR: withCAR)
+        let perRow = max(1, min(count, Int(width / ui.scaled(100))))
+        let rows = (count + perRow - 1) / perRow
+        return Float(rows) * legendBlockHeight(ui)
+    }
+
+    private func legendBlockHeight(_ ui: UIContext) -> Float { ui.lineHeight(.small) * 3 + ui.scaled(6) }
+
+    private func drawMatrixLegends(_ ui: UIContext, _ rect: Rect, maxBits: Double, maxInfo: Double, maxCAR: Double?,
+                                   method: EntropyMethod, shown: ShownCAR?) {
+        var legends: [(titles: [String], map: ColorMap, range: ClosedRange<Float>)] = [
+            (["entropy, bits (\(method == .instance ? "instance" : "ensemble"))", "entropy, bits"], .sequential, 0...Float(maxBits)),
+            (["label information, bits", "label info, bits"], .warm, 0...Float(maxInfo)),
+        ]
+        if let maxCAR {
+            let note = shown?.matchesMask == false ? " (other mask)" : ""
+            legends.append((["CAR, accuracy points" + note, "CAR, points" + note, "CAR, points"], .diverging, Float(-maxCAR)...Float(maxCAR)))
+        }
+        let perRow = max(1, min(legends.count, Int(rect.width / ui.scaled(100))))
+        let width = rect.width / Float(perRow)
+        let block = legendBlockHeight(ui)
+        let line = ui.lineHeight(.small)
+        for (i, legend) in legends.enumerated() {
+            let x = rect.x + Float(i % perRow) * width, y = rect.y + Float(i / perRow) * block
+            let cell = Rect(x: x, y: y, width: width - ui.scaled(10), height: block)
+            layout["matrixLegend\(i)"] = cell
+            statusLine(ui, legend.titles, in: Rect(x: cell.x, y: cell.y + ui.scaled(2), width: cell.width, height: line), color: ui.theme.colors.text)
+            ui.drawColorLegend(legend.map, range: legend.range, unit: "", in: Rect(x: cell.x, y: cell.y + line + ui.scaled(4), width: cell.width, height: block - line - ui.scaled(4)),
+                               tickCount: cell.width < ui.scaled(150) ? 2 : min(5, Int(cell.width / ui.scaled(40))))
+        }
+    }
+}
+
+extension MatrixColumn {
+    var isClass: Bool { if case .classEntropy = self { return true } else { return false } }
+    /// Columns coloured on the shared entropy scale.
+    var isEntropy: Bool {
+        switch self {
+        case .classEntropy, .instance, .ensemble: return true
+        case .information, .car: return false
+        }
+    }
+}
