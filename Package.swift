@@ -51,16 +51,26 @@ enum VectorTarget: String, CaseIterable {
 func targetCPU() -> [String] { VectorTarget.chosen.swiftFlags }
 let cKernelDefines: [CSetting] = VectorTarget.forcedWithoutAVX512 ? [.define("CNNS_NO_AVX512")] : []
 
-// Release builds of the numeric modules skip bounds checks on the hot loops;
-// the kernels index through raw pointers whose extents are checked once per call.
-let fast: [SwiftSetting] = [
+// Release builds: -Ounchecked (no overflow or bounds checks) only for the
+// engine's numeric kernels, executor and planner, whose loops index through raw
+// pointers with extents checked once per call; it is worth about 5–10% of
+// inference on small models (BENCHMARKS.md, "Checked builds"). Every module that
+// reads files — the ONNX/protobuf reader (SlicerONNX), the dataset readers
+// (SlicerData), the partial and cache decoding (SlicerInfo), the command line —
+// keeps Swift's checks (-O): on a damaged file a missed check must be a trap,
+// never a silent out-of-bounds read or a wrapped length. Measured, the checks
+// cost the analysis nothing (its hot loop is C, CBinning).
+let checked: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-wmo"] + targetCPU(), .when(configuration: .release)),
+]
+let kernels: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-wmo"] + targetCPU(), .when(configuration: .release)),
 ]
 // The engine's kernels are optimised in debug builds too, for the same vector
 // unit: unoptimised SIMD code is two orders of magnitude slower, a fused
 // multiply-add without the FMA instruction is a library call per lane, and the
 // tests run real models through them.
-let engine: [SwiftSetting] = fast + [.unsafeFlags(["-O"] + targetCPU(), .when(configuration: .debug))]
+let engine: [SwiftSetting] = kernels + [.unsafeFlags(["-O"] + targetCPU(), .when(configuration: .debug))]
 
 let package = Package(
     name: "CNNSlicer",
@@ -86,25 +96,29 @@ let package = Package(
         .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])] + cKernelDefines),
         // No contraction into FMA: the reference bin must round like SlicerInfo's Swift one.
         .target(name: "CBinning", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])] + cKernelDefines),
-        .target(name: "SlicerEngine", dependencies: ["COpenBLAS", "CInt8"], swiftSettings: engine),
-        .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: fast),
-        .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData", "CBinning"], swiftSettings: fast),
-        .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: fast),
-        .executableTarget(name: "SlicerUIBench", dependencies: ["SlicerUI"], swiftSettings: fast),
-        .target(name: "SlicerApp", dependencies: ["SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"], swiftSettings: fast),
+        // The ONNX import: protobuf wire format, model, graph and tensors, and the
+        // errors of loading a model. Its own module so that it keeps Swift's checks
+        // in release builds while the engine's kernels drop them (see above).
+        .target(name: "SlicerONNX", swiftSettings: checked),
+        .target(name: "SlicerEngine", dependencies: ["SlicerONNX", "COpenBLAS", "CInt8"], swiftSettings: engine),
+        .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: checked),
+        .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData", "CBinning"], swiftSettings: checked),
+        .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: checked),
+        .executableTarget(name: "SlicerUIBench", dependencies: ["SlicerUI"], swiftSettings: checked),
+        .target(name: "SlicerApp", dependencies: ["SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"], swiftSettings: checked),
         .executableTarget(
             name: "cnnslicer",
             dependencies: [
                 "SlicerEngine", "SlicerData", "SlicerInfo", "SlicerUI", "SlicerApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: fast),
-        .testTarget(name: "SlicerEngineTests", dependencies: ["SlicerEngine", "SlicerData"],
+            swiftSettings: checked),
+        .testTarget(name: "SlicerEngineTests", dependencies: ["SlicerEngine", "SlicerONNX", "SlicerData"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "SlicerDataTests", dependencies: ["SlicerData", "SlicerEngine"]),
         // glibc's allocator statistics, for the tests of the analysis's memory estimate.
         .target(name: "CMallocStats", path: "Tests/CMallocStats"),
-        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CBinning", "CMallocStats"]),
+        .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerONNX", "SlicerData", "CBinning", "CMallocStats"]),
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
         .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),

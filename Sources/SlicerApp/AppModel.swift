@@ -31,8 +31,13 @@ public final class AppModel {
     public var selection = Selection()
     /// Every CAR result of the session, and the computation running.
     let car: CARSession
-    /// Errors to show, oldest first; the app keeps running.
-    public var messages: [String] = []
+    /// Errors to show, oldest first; the app keeps running. Kept on one line
+    /// each, escaped: an error may quote a damaged file's bytes (ErrorText).
+    public var messages: [String] = [] {
+        didSet {
+            if messages.contains(where: { ErrorText.oneLine($0) != $0 }) { messages = messages.map(ErrorText.oneLine) }
+        }
+    }
     /// A drawn or dropped image shown instead of a data set image (bytes, C×H×W).
     public private(set) var drawnPixels: [UInt8]?
 
@@ -223,9 +228,8 @@ public final class AppModel {
             subsetSummary = sub.summary
             subsetProgress = sub.progress
         }
-        // Errors may quote a damaged file's bytes: shown on one line, escaped.
-        messages += news.errors.map(ErrorText.oneLine)
-        if let error = classChannels.takeError().map(ErrorText.oneLine) { messages.append(error) }
+        messages += news.errors
+        if let error = classChannels.takeError() { messages.append(error) }
         if let error = snapshot?.error.map(ErrorText.oneLine), !messages.contains(error) { messages.append(error) }
     }
 

@@ -244,6 +244,25 @@ public enum ImageFolderReader {
     }
 }
 
+/// One slot per index, each written by one worker of a `concurrentPerform` and read
+/// after it returns.
+final class ParallelSlots<Value>: @unchecked Sendable {
+    private var values: [Value?]
+    private let lock = NSLock()
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: Value) {
+        lock.lock(); defer { lock.unlock() }
+        values[index] = value
+    }
+
+    func get(_ index: Int) -> Value? {
+        lock.lock(); defer { lock.unlock() }
+        return values[index]
+    }
+}
+
 /// Standard error written by C libraries while a call runs.
 ///
 /// libpng, inside SDL_image, prints its own `libpng error: …` (and warnings
@@ -280,24 +299,5 @@ enum StandardErrorCapture {
             text += buffer[0..<n]
         }
         return (result, String(decoding: text, as: UTF8.self))
-    }
-}
-
-/// One slot per index, each written by one worker of a `concurrentPerform` and read
-/// after it returns.
-final class ParallelSlots<Value>: @unchecked Sendable {
-    private var values: [Value?]
-    private let lock = NSLock()
-
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-
-    func set(_ index: Int, _ value: Value) {
-        lock.lock(); defer { lock.unlock() }
-        values[index] = value
-    }
-
-    func get(_ index: Int) -> Value? {
-        lock.lock(); defer { lock.unlock() }
-        return values[index]
     }
 }

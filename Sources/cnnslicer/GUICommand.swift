@@ -139,13 +139,6 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "UI scale, 0.5 to 3 (as Ctrl +/− in the app).")
     var scale: Float = 1
 
-    func validate() throws {
-        let range = UIScale.steps[0]...UIScale.steps[UIScale.steps.count - 1]
-        guard scale.isFinite, range.contains(scale) else {
-            throw ValidationError("--scale must be between \(range.lowerBound) and \(range.upperBound), got \(scale)")
-        }
-    }
-
     @Option(name: .long, help: "Theme: dark, light or high-contrast.")
     var theme: String = "dark"
 
@@ -154,6 +147,18 @@ struct ScreenshotCommand: ParsableCommand {
 
     @Flag(name: .long, help: "List every control label the frame had to shorten with \"…\" on stderr, and exit with status 1 if there is one.")
     var checkLabels = false
+
+    func validate() throws {
+        let range = UIScale.steps[0]...UIScale.steps[UIScale.steps.count - 1]
+        guard scale.isFinite, range.contains(scale) else {
+            throw ValidationError("--scale must be between \(range.lowerBound) and \(range.upperBound), got \(scale)")
+        }
+        // The views need 320×240 points; at scale 3 a 320×240 image holds a third of that.
+        let (w, h) = try parseSize(size)
+        guard Float(w) / scale >= 320, Float(h) / scale >= 240 else {
+            throw ValidationError("--scale \(scale) needs --size of at least \(Int((320 * scale).rounded(.up)))x\(Int((240 * scale).rounded(.up))), got \(size)")
+        }
+    }
 
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
     var frameStats = false

@@ -138,6 +138,10 @@ final class CommandErrorTests: XCTestCase {
             XCTAssertEqual(result.status, 64, result.summary)
             XCTAssert(result.stderr.contains("--scale must be between 0.5 and 3"), result.summary)
         }
+        let cramped = try run(["screenshot", "--model", Seeds.model, "--data", Seeds.path("idx"), "--out", "s.png",
+                               "--scale", "3", "--size", "320x240"])
+        XCTAssertEqual(cramped.status, 64, cramped.summary)
+        XCTAssert(cramped.stderr.contains("needs --size of at least 960x720"), cramped.summary)
         let missing = try run(["screenshot", "--model", Seeds.model, "--data", Seeds.path("idx"), "--out", "nowhere/s.png",
                                "--size", "640x400"])
         assertOneLineError(missing, mentioning: ["nowhere/s.png", "does not exist"])
@@ -164,6 +168,19 @@ final class CommandErrorTests: XCTestCase {
         let result = try run(["infer", "--model", Seeds.model, "--input", path, "--output", "o.npy"])
         assertOneLineError(result, mentioning: [path, "\\n", "\\0", "\\u{1b}"])
         XCTAssertFalse(result.stderr.dropLast().contains("\u{1b}"))
+    }
+
+    /// A label the model has no class for is in the labels file: the error named
+    /// the images file of the IDX pair.
+    func testLabelErrorsNameTheLabelsFile() throws {
+        let data = try scratch.copy(Seeds.path("idx"), as: "idx")
+        let labels = data + "/t10k-labels-idx1-ubyte"
+        var bytes = try XCTUnwrap(self.bytes(labels))
+        bytes[8 + 3] = 200
+        try bytes.write(to: URL(fileURLWithPath: labels))
+        let result = try run(["eval", "--model", Seeds.model, "--data", data])
+        assertOneLineError(result, mentioning: [labels, "label 200"])
+        XCTAssertFalse(result.stderr.contains("t10k-images"), result.summary)
     }
 
     /// A usage error found while the command runs (a malformed `--select`)

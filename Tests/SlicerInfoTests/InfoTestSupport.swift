@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import SlicerData
 @testable import SlicerEngine
+@testable import SlicerONNX
 @testable import SlicerInfo
 
 // Helpers shared by the SlicerInfo tests. Everything "naive" here is written
