@@ -149,7 +149,7 @@ public struct Analyzer: Sendable {
     ///   - partial: called from worker threads after each batch with the
     ///     histograms merged so far, at most every `partialInterval` seconds
     ///     (and no more than a twentieth of the time in snapshots, which for
-    ///     large networks cost tens of milliseconds).
+    ///     large networks cost tens of milliseconds); 0: after every batch.
     public func run(images: [Int]? = nil, ranges: [TapRange], keepPerImage: Bool = true,
                     store existingStore: PerImageStore? = nil, classTotals: [Int]? = nil,
                     isCancelled: @Sendable () -> Bool = { false },
@@ -194,7 +194,8 @@ public struct Analyzer: Sendable {
             let now = DispatchTime.now().uptimeNanoseconds
             let (done, wantPartial) = counter.withLock { c -> (Int, Bool) in
                 c.done += range.count
-                let interval = max(partialInterval, 20 * Double(c.snapshotCost) / 1e9)
+                // 0 asks for every batch (tests); otherwise the snapshots' own cost sets a floor.
+                let interval = partialInterval <= 0 ? 0 : max(partialInterval, 20 * Double(c.snapshotCost) / 1e9)
                 let due = partial != nil && Double(now - c.lastPartial) / 1e9 >= interval && c.done < total
                 if due { c.lastPartial = now }
                 return (c.done, due)
