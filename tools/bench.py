@@ -49,8 +49,13 @@ def main():
     ap.add_argument('--batch', type=int, default=64)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--binary', action='append', default=[], metavar='NAME=PATH',
+                    help='compare builds: each named cnnslicer binary is run in every round, '
+                         'interleaved with ONNX Runtime (PyTorch is skipped); repeatable')
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
+    if a.binary:
+        return compare_builds(a)
     binary = os.path.join(ROOT, '.build', 'release', 'cnnslicer')
     if not os.path.exists(binary):
         sys.exit('bench: build first (make release)')
@@ -111,6 +116,57 @@ def main():
     print('\n'.join(lines))
     print()
     print('\n'.join(analysis))
+
+
+def compare_builds(a):
+    """Several builds of cnnslicer against ONNX Runtime, interleaved per round and
+    model, so that a change of build settings is measured as a change of the
+    ratio to the same peer under the same load."""
+    builds = []
+    for spec in a.binary:
+        name, _, path = spec.partition('=')
+        if not path or not os.path.exists(path):
+            sys.exit('bench: --binary expects NAME=PATH of an existing binary, got %r' % spec)
+        builds.append((name, os.path.abspath(path)))
+    if not all(os.path.exists(os.path.join(OUT, m + '.onnx')) for m in MODELS):
+        subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
+    keys = ['onnxruntime'] + [n + ' infer' for n, _ in builds] + [n + ' analyze' for n, _ in builds]
+    results = {m: {k: [] for k in keys} for m in MODELS}
+    load_before = os.getloadavg()
+    for r in range(a.rounds):
+        for m in MODELS:
+            path = os.path.join(OUT, m + '.onnx')
+            common = ['--batch', str(a.batch), '--images', str(a.images), '--threads', str(a.threads)]
+            # Alternate the order of the builds between rounds as well.
+            order = builds if r % 2 == 0 else list(reversed(builds))
+            line = 'round %d %-13s' % (r + 1, m)
+            for name, binary in order:
+                ours = run_json([binary, 'bench', '--model', path, '--repeats', '1'] + common)
+                results[m][name + ' infer'].append(ours['infer_images_per_s'])
+                results[m][name + ' analyze'].append(ours['analyze_images_per_s'])
+                line += '  %s %8.1f/%8.1f' % (name, ours['infer_images_per_s'], ours['analyze_images_per_s'])
+            ort = run_json([sys.executable, 'tools/bench_peers.py', path, '--runs', '1'] + common)
+            results[m]['onnxruntime'].append(ort['images_per_s'])
+            print(line + '  onnxruntime %8.1f images/s' % ort['images_per_s'], file=sys.stderr)
+    print('machine: %s, %d cores, load before %s; batch %d, %d threads, %d images x %d rounds' % (
+        cpu_model(), os.cpu_count(), [round(x, 2) for x in load_before], a.batch, a.threads, a.images, a.rounds))
+    names = [n for n, _ in builds]
+    print('| model | round | ' + ' | '.join('%s infer / ORT' % n for n in names) + ' | '
+          + ' | '.join('%s analyze / ORT' % n for n in names) + ' |')
+    print('| --- | --- |' + ' ---: |' * (2 * len(names)))
+    for m in MODELS:
+        ort = results[m]['onnxruntime']
+        rows = []
+        for r in range(a.rounds):
+            cells = ['%.2f' % (results[m][n + ' infer'][r] / ort[r]) for n in names]
+            cells += ['%.2f' % (results[m][n + ' analyze'][r] / ort[r]) for n in names]
+            rows.append('| %s | %d | %s |' % (m, r + 1, ' | '.join(cells)))
+        med = {k: statistics.median([v / o for v, o in zip(results[m][k], ort)]) for k in keys if k != 'onnxruntime'}
+        cells = ['**%.2f**' % med[n + ' infer'] for n in names] + ['**%.2f**' % med[n + ' analyze'] for n in names]
+        rows.append('| %s | median | %s |' % (m, ' | '.join(cells)))
+        print('\n'.join(rows))
+    with open(os.path.join(OUT, 'bench-builds.json'), 'w') as f:
+        json.dump({'builds': dict(builds), 'results': results, 'load_before': load_before}, f, indent=1)
 
 
 if __name__ == '__main__':

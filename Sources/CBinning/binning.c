@@ -24,7 +24,10 @@ int32_t cnns_reference_bin(float v, float lo, float hi, int32_t bins) {
 }
 
 int cnns_bin_has_avx512(void) {
-#ifdef CNNS_HAVE_X86
+#if defined(CNNS_NO_AVX512)
+    // Built to stand in for a machine without AVX-512 (CNNSLICER_TARGET_CPU=baseline|haswell).
+    return 0;
+#elif defined(CNNS_HAVE_X86)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") ? 1 : 0;
 #else

@@ -84,7 +84,10 @@ void cnns_i8_gemm_scaled(const int8_t *packed, int mp, int k, const uint8_t *b, 
 }
 
 int cnns_i8_has_vnni(void) {
-#ifdef CNNS_HAVE_X86
+#if defined(CNNS_NO_AVX512)
+    // Built to stand in for a machine without AVX-512 (CNNSLICER_TARGET_CPU=baseline|haswell).
+    return 0;
+#elif defined(CNNS_HAVE_X86)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") ? 1 : 0;
 #else

@@ -31,8 +31,13 @@ public final class AppModel {
     public var selection = Selection()
     /// Every CAR result of the session, and the computation running.
     let car: CARSession
-    /// Errors to show, oldest first; the app keeps running.
-    public var messages: [String] = []
+    /// Errors to show, oldest first; the app keeps running. Kept on one line
+    /// each, escaped: an error may quote a damaged file's bytes (ErrorText).
+    public var messages: [String] = [] {
+        didSet {
+            if messages.contains(where: { ErrorText.oneLine($0) != $0 }) { messages = messages.map(ErrorText.oneLine) }
+        }
+    }
     /// A drawn or dropped image shown instead of a data set image (bytes, C×H×W).
     public private(set) var drawnPixels: [UInt8]?
 
@@ -44,6 +49,8 @@ public final class AppModel {
     public private(set) var subsetSummary: AnalysisSummary?
     public private(set) var subsetProgress: AnalysisProgress?
 
+    /// Class × channel tables for the views (on demand for many classes).
+    private let classChannels = ClassChannelValues()
     private var requested: (epoch: Int, request: AnalysisRequest)?
     private var featureKey: FeatureKey?
     private var subsetKey: (images: Set<Int>, epoch: Int, request: AnalysisRequest)?
@@ -99,7 +106,32 @@ public final class AppModel {
         featureMaps = nil
         subsetKey = nil
         subsetSummary = nil
+        classChannels.reset()
         if let note = workspace.note { messages.append(note) }
+    }
+
+    /// Tap `tap`'s values per class and channel for `classes` (mean instance
+    /// and ensemble entropy, exact), or nil while they are computed in the
+    /// background; the view is woken when they arrive. For models with many
+    /// classes ask only for the classes on screen: each new set of classes or
+    /// tap is one run of the network up to the tap over those classes' images,
+    /// and makes the previous request stale.
+    public func classChannelTable(tap: Int, classes: [Int]) -> ClassChannelTable? {
+        classChannels.table(engine: engine, epoch: selection.epoch, tap: tap, classes: classes, wake: wake)
+    }
+
+    /// The classes a class × channel view shows as columns, at most `limit`:
+    /// every class when they fit; else the selected classes, then the largest
+    /// classes of the data set (ties: lower index).
+    public func matrixClasses(limit: Int) -> [Int] {
+        let k = network.classCount
+        guard k > limit else { return Array(0..<k) }
+        var counts = [Int](repeating: 0, count: k)
+        for y in workspace.images.labels where y >= 0 && y < k { counts[y] += 1 }
+        let selected = selection.classes.sorted()
+        let rest = (0..<k).filter { !selection.classes.contains($0) }
+            .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        return Array((selected + rest).prefix(max(1, limit)))
     }
 
     /// The data set image shown before a drawn image replaced it ("Back to data" returns there).
@@ -197,13 +229,14 @@ public final class AppModel {
             subsetProgress = sub.progress
         }
         messages += news.errors
-        if let error = snapshot?.error, !messages.contains(error) { messages.append(error) }
+        if let error = classChannels.takeError() { messages.append(error) }
+        if let error = snapshot?.error.map(ErrorText.oneLine), !messages.contains(error) { messages.append(error) }
     }
 
     /// Whether background work is still running (the UI keeps redrawing for progress).
     public var isBusy: Bool {
         guard let s = snapshot else { return true }
-        return !s.isComplete && s.error == nil
+        return (!s.isComplete && s.error == nil) || classChannels.isComputing
     }
 }
 

@@ -364,7 +364,7 @@ public final class AppView {
     /// Drops what the views keep about the previous model and data: caches keyed by numbers
     /// a new engine starts again from, thumbnails of the old images, the class filter.
     func forgetWorkspaceState() {
-        matrix.cache = nil
+        matrix.shownTable = nil
         imageEntropyCache = nil
         maps.enlarged = nil
         browser.classFilter = nil

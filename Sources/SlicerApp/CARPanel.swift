@@ -1,4 +1,5 @@
 import Foundation
+import SlicerData
 import SlicerEngine
 import SlicerInfo
 import SlicerUI

@@ -15,7 +15,8 @@ struct MatrixState {
     /// that disappears (CAR of another model) leaves the sort with it.
     var sortColumn: MatrixColumn?
     var descending = true
-    var cache: (key: [Int], table: [[Double?]])?
+    /// The class × channel table drawn last (from `AppModel.classChannelTable`).
+    var shownTable: ClassChannelTable?
     /// First class column shown when they do not all fit (Shift+wheel pages through them).
     var firstClass = 0
     /// Display row where a drag-brush started.
@@ -52,19 +53,13 @@ extension AppView {
 
     /// Per-class channel values of a tap for the classes shown (one row per entry
     /// of `classes`, in that order; nil for a class without images): mean instance
-    /// entropy, or ensemble entropy; nil while they are not available. Kept while
-    /// the analysis does not change. The one place the matrix reads class × channel
-    /// data: an on-demand source for 1,000-class models plugs in here.
+    /// entropy, or ensemble entropy; nil while they are not available. The one
+    /// place the matrix reads class × channel data, through the model's adapter
+    /// (`AppModel.classChannelTable`): from the analysis's histograms for small
+    /// models, computed on demand in the background (exact) for many classes.
     func matrixClassTable(_ snapshot: AnalysisSnapshot, tap: Int, classes: [Int], ensemble: Bool) -> [[Double?]]? {
-        guard let histograms = snapshot.histograms else { return nil }
-        let key = [snapshot.generation, snapshot.progress.imagesDone, tap, ensemble ? 1 : 0]
-        let table: [[Double?]]
-        if let c = matrix.cache, c.key == key { table = c.table } else {
-            table = AnalysisSummary.classChannelTable(histograms, tap: tap, method: ensemble,
-                                                      millerMadow: model.selection.settings.millerMadow)
-            matrix.cache = (key, table)
-        }
-        return classes.map { table[safe: $0] ?? [] }
+        matrix.shownTable = model.classChannelTable(tap: tap, classes: classes)
+        return matrix.shownTable?.values(ensemble: ensemble)
     }
 
     // MARK: Channel entropy matrix

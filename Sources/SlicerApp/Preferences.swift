@@ -1,4 +1,5 @@
 import Foundation
+import SlicerData
 import SlicerInfo
 
 /// What the app remembers between sessions, in `$XDG_CONFIG_HOME/cnnslicer/preferences.json`

@@ -42,7 +42,39 @@ public enum DataError: Error, CustomStringConvertible, Equatable, Sendable {
         }
     }
 
-    public var description: String { "\(path): \(detail)" }
+    public var description: String { ErrorText.oneLine("\(path): \(detail)") }
+}
+
+/// Error text as one printable line.
+///
+/// Details often quote what a damaged file holds — a .npy header, a pickle's
+/// literal, a tensor or node name — and such bytes may be NULs, line breaks or
+/// terminal escape sequences. Printed raw they would split the error over
+/// several lines, cut it short (a NUL ends a C string) or drive the terminal;
+/// escaped, the line stays one line and still shows what was there.
+public enum ErrorText {
+    public static func oneLine(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: needsEscape) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar) else { out.append(scalar); continue }
+            let escaped: String
+            switch scalar {
+            case "\n": escaped = "\\n"
+            case "\r": escaped = "\\r"
+            case "\t": escaped = "\\t"
+            case "\0": escaped = "\\0"
+            default: escaped = "\\u{" + String(scalar.value, radix: 16) + "}"
+            }
+            out.append(contentsOf: escaped.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// C0 and C1 controls, DEL, and the line and paragraph separators.
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
 }
 
 /// Formats a 32-bit value the way file-format documentation writes magics.

@@ -62,6 +62,23 @@ public enum DatasetLoader {
         return limit.map { images.prefix($0) } ?? images
     }
 
+    /// What loading `pathOrName` reads, for commands that must not write their
+    /// results over it (`OutputFile.check`): the path itself (a folder stands for
+    /// every file in it), the folder a dataset name resolves to, and the labels
+    /// file beside an IDX images file.
+    public static func inputPaths(_ pathOrName: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        switch FileIO.kind(of: pathOrName) {
+        case .directory, .other:
+            return [pathOrName]
+        case .file:
+            return [pathOrName] + (IDXReader.labelsFile(forImages: pathOrName).map { [$0] } ?? [])
+        case nil:
+            let key = pathOrName.lowercased()
+            guard knownNames.contains(key) else { return [] }
+            return Array(candidateDirectories(forName: key, environment: environment).filter(FileIO.isDirectory).prefix(1))
+        }
+    }
+
     /// Where a dataset name is looked for, in order: `$CNNSLICER_DATA/<name>`,
     /// `$XDG_DATA_HOME/cnnslicer/<name>` (default `~/.local/share`), and for
     /// fashion-mnist the Debian package's `/usr/share/datasets/fashion-mnist`.

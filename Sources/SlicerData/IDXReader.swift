@@ -94,7 +94,8 @@ public enum IDXReader {
         let perImage = images.rows * images.columns
         let pixels = Array(images.bytes[16..<(16 + kept * perImage)])
         return LabeledImages(validatedChannels: 1, height: images.rows, width: images.columns, pixels: pixels,
-                             labels: labels.prefix(kept).map { Int($0) }, classNames: names, source: imagesPath)
+                             labels: labels.prefix(kept).map { Int($0) }, classNames: names, source: imagesPath,
+                             labelSource: labelsPath)
     }
 
     static func defaultClassNames(for path: String, labels: ArraySlice<UInt8>) -> [String] {

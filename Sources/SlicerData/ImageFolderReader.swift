@@ -186,8 +186,14 @@ public enum ImageFolderReader {
         guard FileIO.isFile(path) else {
             throw DataError.missingFile(path: path, detail: "no such image file")
         }
-        guard let surface = IMG_Load(path) else {
-            throw DataError.corrupt(path: path, detail: "cannot decode image: \(String(cString: SDL_GetError()))")
+        // PNGs go through libpng, which prints its own lines; see StandardErrorCapture.
+        let isPNG = path.lowercased().hasSuffix(".png")
+        let (loaded, libraryText) = isPNG ? StandardErrorCapture.capturing { IMG_Load(path) } : (IMG_Load(path), "")
+        guard let surface = loaded else {
+            var detail = "cannot decode image: \(String(cString: SDL_GetError()))"
+            let notes = libraryText.split(separator: "\n").filter { $0.hasPrefix("libpng error: ") }.map { $0.dropFirst(14) }
+            if !notes.isEmpty { detail += " (libpng: \(notes.joined(separator: "; ")))" }
+            throw DataError.corrupt(path: path, detail: detail)
         }
         defer { SDL_FreeSurface(surface) }
         let isGray = isEightBitGray(surface)
@@ -254,5 +260,44 @@ final class ParallelSlots<Value>: @unchecked Sendable {
     func get(_ index: Int) -> Value? {
         lock.lock(); defer { lock.unlock() }
         return values[index]
+    }
+}
+
+/// Standard error written by C libraries while a call runs.
+///
+/// libpng, inside SDL_image, prints its own `libpng error: …` (and warnings
+/// such as `iCCP: known incorrect sRGB profile`) straight to the process's
+/// standard error, before SDL_image reports a failure: the user would see two
+/// lines for one bad file, the first without the file's name. While a PNG is
+/// decoded, file descriptor 2 points to a temporary file, and its text becomes
+/// part of the one error line. Decodes of PNG files take a lock for this, since
+/// the descriptor is shared by the whole process.
+enum StandardErrorCapture {
+    private static let lock = NSLock()
+
+    static func capturing<T>(_ body: () -> T) -> (result: T, text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        fflush(nil)   // nothing written before goes into the capture
+        guard let file = tmpfile() else { return (body(), "") }
+        defer { fclose(file) }
+        let saved = dup(STDERR_FILENO)
+        guard saved >= 0, dup2(fileno(file), STDERR_FILENO) >= 0 else {
+            if saved >= 0 { close(saved) }
+            return (body(), "")
+        }
+        let result = body()
+        fflush(nil)
+        dup2(saved, STDERR_FILENO)
+        close(saved)
+        var text = [UInt8]()
+        rewind(file)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while text.count < 1 << 16 {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            text += buffer[0..<n]
+        }
+        return (result, String(decoding: text, as: UTF8.self))
     }
 }

@@ -16,6 +16,9 @@ public struct LabeledImages: Sendable, Equatable {
     public let classNames: [String]
     /// Where the images came from (a path, or a description such as "drawn").
     public let source: String
+    /// Where the labels came from, for errors about a label: the labels file of
+    /// an IDX pair, else `source`.
+    public let labelSource: String
     /// True when `classNames` are an image folder's subfolder names and the labels
     /// their sorted order: a model that names its classes may re-map them
     /// (`relabeled`). IDX and CIFAR labels are the datasets' own class indices.
@@ -47,7 +50,7 @@ public struct LabeledImages: Sendable, Equatable {
 
     /// For readers that have already checked their input.
     init(validatedChannels channels: Int, height: Int, width: Int, pixels: [UInt8], labels: [Int],
-         classNames: [String], source: String, labelsFromFolderNames: Bool = false) {
+         classNames: [String], source: String, labelSource: String? = nil, labelsFromFolderNames: Bool = false) {
         assert(pixels.count == labels.count * channels * height * width)
         self.channels = channels
         self.height = height
@@ -57,6 +60,7 @@ public struct LabeledImages: Sendable, Equatable {
         self.labels = labels
         self.classNames = classNames
         self.source = source
+        self.labelSource = labelSource ?? source
         self.labelsFromFolderNames = labelsFromFolderNames
     }
 
@@ -67,7 +71,8 @@ public struct LabeledImages: Sendable, Equatable {
             throw DataError.invalidArgument(source: source, detail: "class mapping \(mapping) does not fit \(classNames.count) classes onto \(newNames.count)")
         }
         return LabeledImages(validatedChannels: channels, height: height, width: width, pixels: pixels,
-                             labels: labels.map { $0 < 0 ? $0 : mapping[$0] }, classNames: newNames, source: source)
+                             labels: labels.map { $0 < 0 ? $0 : mapping[$0] }, classNames: newNames, source: source,
+                             labelSource: labelSource)
     }
 
     /// The `channels × height × width` bytes of image `index` (planar).
@@ -102,7 +107,8 @@ public struct LabeledImages: Sendable, Equatable {
             newLabels.append(labels[index])
         }
         return LabeledImages(validatedChannels: channels, height: height, width: width, pixels: newPixels,
-                             labels: newLabels, classNames: classNames, source: source, labelsFromFolderNames: labelsFromFolderNames)
+                             labels: newLabels, classNames: classNames, source: source, labelSource: labelSource,
+                             labelsFromFolderNames: labelsFromFolderNames)
     }
 
     /// The first `n` images in dataset order (all of them if there are fewer);
@@ -112,7 +118,7 @@ public struct LabeledImages: Sendable, Equatable {
         if kept == count { return self }
         return LabeledImages(validatedChannels: channels, height: height, width: width,
                              pixels: Array(pixels[0..<(kept * pixelsPerImage)]),
-                             labels: Array(labels[0..<kept]), classNames: classNames, source: source,
+                             labels: Array(labels[0..<kept]), classNames: classNames, source: source, labelSource: labelSource,
                              labelsFromFolderNames: labelsFromFolderNames)
     }
 }

@@ -95,6 +95,30 @@ public final class Executor {
         return UnsafeBufferPointer(start: buffers[plan.outputBuffer], count: count * network.classCount)
     }
 
+    /// Runs `count` images already written to `inputBuffer` only as far as tap
+    /// `tap` — the steps up to the one that produces it — and hands that tap's
+    /// values to `observer` (possibly in several calls, as `run` does). For work
+    /// that needs one tap, not the logits: the class × channel tables that the
+    /// analysis computes on demand. The values are those of a whole run, bit
+    /// for bit: the same steps run in the same chunks.
+    public func run(count: Int, through tap: Int, mask: AblationMask = AblationMask(),
+                    observer: (TapActivation) -> Void) {
+        precondition(count > 0 && count <= plan.capacity, "batch of \(count) outside 1...\(plan.capacity)")
+        precondition(network.taps.indices.contains(tap), "tap \(tap) outside the network's \(network.taps.count) taps")
+        if !mask.isEmpty { applyMask(mask, tap: 0, buffer: inputBuffer, count: count) }
+        if tap == 0 {
+            observer(TapActivation(tap: 0, batch: count, shape: network.taps[0].shape,
+                                   values: UnsafeBufferPointer(start: inputBuffer, count: count * network.taps[0].valuesPerImage)))
+            return
+        }
+        guard let last = plan.steps.firstIndex(where: { $0.tap == tap }) else { return }
+        withoutActuallyEscaping(observer) { observer in
+            runSteps(0..<(last + 1), count: count, mask: mask) { activation in
+                if activation.tap == tap { observer(activation) }
+            }
+        }
+    }
+
     /// Runs plan steps `range` on the buffers as they are, applying `mask` after
     /// each tap (the input tap's mask is the caller's business). Steps of the
     /// image-wise part run a few images at a time through all of them, so that

@@ -159,9 +159,36 @@ public final class Network: Sendable {
         return plan
     }
 
+    /// Bytes an executor of this capacity allocates for its activation buffers
+    /// and kernel scratch (the analysis's memory estimate counts one per worker).
+    public func executorByteCount(capacity: Int) throws -> Int {
+        let plan = try plan(capacity: capacity)
+        return (plan.bufferSizes.reduce(0) { $0 + max($1, 1) } + max(plan.scratchSize, 1)) * MemoryLayout<Float>.stride
+    }
+
+    /// `executorByteCount(capacity:)` estimated from the plan for one image,
+    /// without planning (and packing the weights) for `capacity`: activation
+    /// buffers grow with the batch, kernel scratch does not.
+    public func estimatedExecutorByteCount(capacity: Int) -> Int {
+        guard let plan = try? plan(capacity: 1) else { return 0 }
+        return (plan.bufferSizes.reduce(0) { $0 + max($1, 1) } * max(1, capacity) + max(plan.scratchSize, 1))
+            * MemoryLayout<Float>.stride
+    }
+
     public func makeExecutor(capacity: Int) throws -> Executor {
         guard capacity > 0 else { throw EngineError.invalidRequest("batch size must be positive") }
-        return Executor(network: self, plan: try plan(capacity: capacity))
+        let plan = try plan(capacity: capacity)
+        // Every buffer is sized for the whole batch and touched when the executor
+        // is made: a batch the machine cannot hold would end in an allocation trap.
+        // Refuse it with the numbers instead (each worker has its own executor).
+        let bytes = Double(plan.bufferSizes.reduce(0, +) + plan.scratchSize) * Double(MemoryLayout<Float>.size)
+        let memory = Double(ProcessInfo.processInfo.physicalMemory)
+        guard memory <= 0 || bytes <= memory / 2 else {
+            throw EngineError.invalidRequest(String(
+                format: "%@: a batch of %d images needs %.1f GB of activations per worker, more than half of this machine's %.1f GB; use a smaller --batch",
+                path, capacity, bytes / 1e9, memory / 1e9))
+        }
+        return Executor(network: self, plan: plan)
     }
 
     /// Kahn's algorithm, taking ready nodes in file order so that an already

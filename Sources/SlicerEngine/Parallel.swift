@@ -41,7 +41,23 @@ public final class BatchRunner: Sendable {
                     process: @Sendable (_ worker: Int, _ range: Range<Int>, _ executor: Executor) throws -> Void) throws {
         guard total > 0 else { return }
         let batches = (total + batchSize - 1) / batchSize
-        let workers = min(threads, batches)
+        let units = (0..<batches).map { b in [(b * batchSize)..<min(total, (b + 1) * batchSize)] }
+        try run(units: units, isCancelled: isCancelled, fill: fill, process: process)
+    }
+
+    /// Processes units of work, each a list of batches (ranges of at most
+    /// `batchSize` images) that one worker runs in sequence, so per-worker
+    /// state can follow a unit from one batch to the next — the analysis keeps
+    /// a class's histograms on the one worker that runs all its images. Units
+    /// go to whichever worker is free, in order.
+    public func run(units: [[Range<Int>]],
+                    isCancelled: @Sendable () -> Bool = { false },
+                    fill: @Sendable (Range<Int>, UnsafeMutablePointer<Float>) throws -> Void,
+                    process: @Sendable (_ worker: Int, _ range: Range<Int>, _ executor: Executor) throws -> Void) throws {
+        let units = units.filter { !$0.isEmpty }
+        guard !units.isEmpty else { return }
+        precondition(units.allSatisfy { $0.allSatisfy { $0.count <= batchSize } }, "a batch larger than \(batchSize) images")
+        let workers = min(threads, units.count)
         var executors = idle.withLock { pool in
             let taken = Array(pool.suffix(workers))
             pool.removeLast(taken.count)
@@ -57,19 +73,21 @@ public final class BatchRunner: Sendable {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let executor = boxes.value[worker].value
             while true {
-                let batch: Int? = state.withLock { s in
-                    guard s.error == nil, s.next < batches else { return nil }
+                let unit: Int? = state.withLock { s in
+                    guard s.error == nil, s.next < units.count else { return nil }
                     defer { s.next += 1 }
                     return s.next
                 }
-                guard let batch, !isCancelled() else { return }
-                let range = (batch * batchSize)..<min(total, (batch + 1) * batchSize)
-                do {
-                    try fill(range, executor.inputBuffer)
-                    try process(worker, range, executor)
-                } catch {
-                    state.withLock { s in if s.error == nil { s.error = error } }
-                    return
+                guard let unit else { return }
+                for range in units[unit] where !range.isEmpty {
+                    guard !isCancelled(), state.withLock({ $0.error == nil }) else { return }
+                    do {
+                        try fill(range, executor.inputBuffer)
+                        try process(worker, range, executor)
+                    } catch {
+                        state.withLock { s in if s.error == nil { s.error = error } }
+                        return
+                    }
                 }
             }
         }

@@ -8,10 +8,14 @@ public struct AnalysisRequest: Sendable, Hashable {
     public var settings: AnalysisSettings
     /// Channels ablated while analysing (CAR's "apply mask").
     public var mask: AblationMask
+    /// Class × channel histograms kept or on demand; nil: chosen by size.
+    public var layout: ClassChannelLayout?
 
-    public init(settings: AnalysisSettings = AnalysisSettings(), mask: AblationMask = AblationMask()) {
+    public init(settings: AnalysisSettings = AnalysisSettings(), mask: AblationMask = AblationMask(),
+                layout: ClassChannelLayout? = nil) {
         self.settings = settings
         self.mask = mask
+        self.layout = layout
     }
 }
 
@@ -32,6 +36,12 @@ public struct AnalysisSnapshot: Sendable {
     public let fromCache: Bool
     /// One line naming the problem, when the analysis failed.
     public let error: String?
+    /// The memory the analysis was estimated to need, and the layout it chose.
+    public var memory: MemoryPlan? = nil
+
+    /// Whether every class's channel histograms are in `histograms` (else a
+    /// class × channel table needs `AnalysisEngine.classChannelTable`).
+    public var keepsClassChannels: Bool { histograms?.layout == .kept }
 }
 
 /// Every tap's values for one image (the feature-map viewer's data).
@@ -62,18 +72,24 @@ public final class AnalysisEngine: Sendable {
     /// Serialises priority work with the main job's batches.
     private let priorityGate = NSLock()
     private let featureExecutor: Mutex<UncheckedBox<Executor>?>
+    /// Bytes the analysis may use (nil: what the machine has available).
+    private let memoryBudget: Int?
 
     struct EngineState {
         var generation = 0
         var cancelled: Set<Int> = []
     }
 
-    public init(input: ModelInput, batchSize: Int = 64, threads: Int = defaultThreadCount(),
-                cache: AnalysisCache? = AnalysisCache.standard()) {
+    /// - Parameters:
+    ///   - batchSize: nil: `MemoryPlan.automaticBatchSize` (64, fewer for large activations).
+    ///   - memoryBudget: bytes the analysis may use; nil: what the machine has available.
+    public init(input: ModelInput, batchSize: Int? = nil, threads: Int = defaultThreadCount(),
+                cache: AnalysisCache? = AnalysisCache.standard(), memoryBudget: Int? = nil) {
         self.input = input
-        self.batchSize = batchSize
+        self.batchSize = batchSize ?? MemoryPlan.automaticBatchSize(network: input.network)
         self.threads = threads
         self.cache = cache
+        self.memoryBudget = memoryBudget
         featureExecutor = Mutex((try? input.network.makeExecutor(capacity: 1)).map(UncheckedBox.init))
     }
 
@@ -134,38 +150,51 @@ public final class AnalysisEngine: Sendable {
         }
         publish(AnalysisSnapshot(generation: generation, request: request, ranges: nil, histograms: nil, summary: nil,
                                  store: nil, progress: progress(0), isComplete: false, fromCache: false, error: nil))
-        let key = cache.map { _ in AnalysisCache.key(input: input, request: request) }
-        if let cache, let key, let cached = cache.load(key: key, input: input, settings: request.settings) {
-            publish(AnalysisSnapshot(generation: generation, request: request, ranges: cached.ranges,
-                                     histograms: cached.histograms, summary: cached.summary(network: input.network),
-                                     store: cached.store, progress: progress(total), isComplete: true, fromCache: true, error: nil))
-            return
-        }
         do {
+            // Estimated before anything big is allocated: a run that cannot fit
+            // is refused with a message, never killed by the kernel.
+            let plan = try MemoryPlan(input: input, settings: request.settings, batchSize: batchSize, threads: threads,
+                                      layout: request.layout, snapshots: true, budget: memoryBudget)
+            try plan.check(images: total, file: input.network.path)
+            let key = cache.map { _ in AnalysisCache.key(input: input, request: request, layout: plan.layout) }
+            if let cache, let key, let cached = cache.load(key: key, input: input, settings: request.settings) {
+                var snapshot = AnalysisSnapshot(generation: generation, request: request, ranges: cached.ranges,
+                                                histograms: cached.histograms, summary: cached.summary(network: input.network),
+                                                store: cached.store, progress: progress(total), isComplete: true,
+                                                fromCache: true, error: nil)
+                snapshot.memory = plan
+                publish(snapshot)
+                return
+            }
             let analyzer = try Analyzer(input: input, settings: request.settings, batchSize: batchSize,
-                                        threads: threads, mask: request.mask)
+                                        threads: threads, mask: request.mask, layout: plan.layout)
             let cancelled: @Sendable () -> Bool = { [self] in
                 // Priority work holds the gate; the main job waits for it between batches.
                 priorityGate.lock(); priorityGate.unlock()
                 return isCancelled(generation)
             }
             let ranges = try analyzer.calibrate(isCancelled: cancelled)
-            let order = interleavedByClass(labels: input.images.labels)
+            let order = plan.layout == .kept ? interleavedByClass(labels: input.images.labels)
+                : spreadByClass(labels: input.images.labels)
             let network = input.network
             let store = try PerImageStore(imageCount: total, tapChannels: network.taps.map(\.channels),
                                           classCount: network.classCount)
             let result = try analyzer.run(images: order, ranges: ranges, keepPerImage: true, store: store,
                                           isCancelled: cancelled, partialInterval: 0.2) { [self] histograms, p in
-                publish(AnalysisSnapshot(generation: generation, request: request, ranges: ranges, histograms: histograms,
-                                         summary: AnalysisSummary(network: network, histograms: histograms, ranges: ranges,
-                                                                  settings: request.settings),
-                                         store: store, progress: p, isComplete: false, fromCache: false, error: nil))
+                var snapshot = AnalysisSnapshot(generation: generation, request: request, ranges: ranges, histograms: histograms,
+                                                summary: AnalysisSummary(network: network, histograms: histograms, ranges: ranges,
+                                                                         settings: request.settings),
+                                                store: store, progress: p, isComplete: false, fromCache: false, error: nil)
+                snapshot.memory = plan
+                publish(snapshot)
             }
             // Saved before the final snapshot, so whoever sees "complete" also finds the cache entry.
             if let cache, let key { try? cache.save(result, key: key) }
-            publish(AnalysisSnapshot(generation: generation, request: request, ranges: ranges, histograms: result.histograms,
-                                     summary: result.summary(network: network), store: store, progress: progress(total),
-                                     isComplete: true, fromCache: false, error: nil))
+            var snapshot = AnalysisSnapshot(generation: generation, request: request, ranges: ranges, histograms: result.histograms,
+                                            summary: result.summary(network: network), store: store, progress: progress(total),
+                                            isComplete: true, fromCache: false, error: nil)
+            snapshot.memory = plan
+            publish(snapshot)
         } catch InfoError.cancelled {
             return
         } catch {
@@ -209,6 +238,30 @@ public final class AnalysisEngine: Sendable {
         }
     }
 
+    /// Tap `tap`'s class × channel table for `classes` (the channel matrix's
+    /// class columns), exact per SPEC §3 over the whole data set under
+    /// `request`, with the main analysis's `ranges`: from `histograms` when
+    /// they keep those classes' channel histograms (then instant, and over the
+    /// images analysed so far), else by running the network up to the tap for
+    /// those classes' images, ahead of the main job's next batch.
+    ///
+    /// Blocking; call it from a background queue. Throws `InfoError.cancelled`
+    /// once `isCancelled` returns true (checked between batches), so a view
+    /// can drop a request the user has moved on from.
+    public func classChannelTable(tap: Int, classes: [Int], request: AnalysisRequest, ranges: [TapRange],
+                                  histograms: HistogramSet? = nil,
+                                  isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ClassChannelTable {
+        if let histograms, let table = histograms.classChannelTable(tap: tap, classes: classes,
+                                                                      millerMadow: request.settings.millerMadow) {
+            return table
+        }
+        priorityGate.lock()
+        defer { priorityGate.unlock() }
+        let analyzer = try Analyzer(input: input, settings: request.settings, batchSize: batchSize, threads: threads,
+                                    mask: request.mask, layout: .onDemand)
+        return try analyzer.classChannelTable(tap: tap, classes: classes, ranges: ranges, isCancelled: isCancelled)
+    }
+
     /// Analyses an arbitrary subset (a brushed set) with the main analysis's
     /// ranges, calling `update` with partial results as they grow; returns the final one.
     public func analyzeSubset(_ images: [Int], ranges: [TapRange], request: AnalysisRequest,
@@ -217,7 +270,7 @@ public final class AnalysisEngine: Sendable {
         priorityGate.lock()
         defer { priorityGate.unlock() }
         let analyzer = try Analyzer(input: input, settings: request.settings, batchSize: batchSize, threads: threads,
-                                    mask: request.mask)
+                                    mask: request.mask, layout: request.layout)
         let network = input.network
         let result = try analyzer.run(images: interleavedByClass(labels: input.images.labels, indices: images),
                                       ranges: ranges, keepPerImage: false, isCancelled: isCancelled,

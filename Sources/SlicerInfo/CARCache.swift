@@ -1,4 +1,5 @@
 import Foundation
+import SlicerData
 import SlicerEngine
 
 /// Finished CAR results on disk, in the analysis cache's folder

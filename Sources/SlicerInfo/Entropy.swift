@@ -18,25 +18,6 @@ public enum Entropy {
         return max(h, 0)
     }
 
-    /// `bits` of one image's layer histogram (`bins` counts, then the
-    /// non-finite count, which is left out): Σ c·log2 c from the tap's table
-    /// where the count is within it, log2 otherwise — no division per bin.
-    static func layerBits(_ counts: UnsafePointer<UInt64>, bins: Int, table: EntropyTable, millerMadow: Bool) -> Double {
-        var total: UInt64 = 0, nonEmpty = 0
-        var s0 = 0.0, s1 = 0.0
-        let limit = UInt64(table.maxCount)
-        var b = 0
-        while b < bins {
-            let c = counts[b]
-            total &+= c
-            nonEmpty += c > 0 ? 1 : 0
-            let term = c <= limit ? table.xlogx(Int(c)) : Double(c) * log2(Double(c))
-            if b & 1 == 0 { s0 += term } else { s1 += term }
-            b += 1
-        }
-        return table.bits(sum: s0 + s1, nonEmpty: nonEmpty, total: Int(total), millerMadow: millerMadow)
-    }
-
     /// The largest entropy a histogram of `values` values in `bins` bins can
     /// have: log2(min(B, n)) (SPEC §3's instance-entropy ceiling, with n = H·W
     /// for a channel and C·H·W for a whole tap). One value (a channel of a 1×1

@@ -43,19 +43,3 @@ public struct ImageEntropy: Sendable {
         self.histograms = histograms
     }
 }
-
-extension AnalysisSummary {
-    /// Per class slot and channel of `tap`: the mean instance entropy (instance) or
-    /// the ensemble entropy of that class's pooled values (ensemble); nil for empty classes.
-    public static func classChannelTable(_ histograms: HistogramSet, tap: Int, method ensemble: Bool,
-                                         millerMadow: Bool) -> [[Double?]] {
-        let h = histograms.taps[tap]
-        return (0..<histograms.classCount).map { k in
-            guard histograms.imageCounts[k] > 0 else { return Array(repeating: nil, count: h.channels) }
-            return (0..<h.channels).map { c in
-                ensemble ? Entropy.bits(h.histogram(channel: c, classes: [k]), millerMadow: millerMadow)
-                    : h.channelInstanceSum[k * h.channels + c] / Double(histograms.imageCounts[k])
-            }
-        }
-    }
-}

@@ -54,7 +54,7 @@ public struct ModelInput: Sendable {
                                                classIndex: classIndex, source: images.source)
         }
         if let maxLabel = images.labels.max(), maxLabel >= network.classCount, mapping.source == .dataset {
-            throw EngineError.shapeMismatch(file: images.source, reason: "label \(maxLabel) but \(network.path) has \(network.classCount) classes")
+            throw EngineError.shapeMismatch(file: images.labelSource, reason: "label \(maxLabel) but \(network.path) has \(network.classCount) classes")
         }
         let names = modelNames ?? (mapping.source == .dataset || mapping.source == .sortedFolders ? images.classNames : [])
         let classNames = (0..<network.classCount).map { k -> String in

@@ -27,6 +27,20 @@ public final class PerImageStore: @unchecked Sendable {
     /// Above this size the store lives in a mapped file instead of memory.
     public static let residentLimit = 512 << 20
 
+    /// Bytes of the store for these sizes.
+    public static func byteCount(imageCount: Int, channels: Int, taps: Int, classCount: Int) -> Int {
+        max(1, imageCount * (channels + taps + classCount + 1) * 4)
+    }
+
+    /// Bytes of a store of these sizes that stay resident: all of a store in
+    /// memory; of a mapped one, the pages being written and the small parts
+    /// (`releaseResident` gives the written channel rows back to the kernel).
+    public static func residentByteCount(imageCount: Int, channels: Int, taps: Int, classCount: Int) -> Int {
+        let total = byteCount(imageCount: imageCount, channels: channels, taps: taps, classCount: classCount)
+        guard total > residentLimit else { return total }
+        return imageCount * (taps + classCount + 1) * 4 + 256 * channels * 4
+    }
+
     public init(imageCount: Int, tapChannels: [Int], classCount: Int) throws {
         self.imageCount = imageCount
         var offsets: [Int] = []
@@ -36,7 +50,7 @@ public final class PerImageStore: @unchecked Sendable {
         totalChannels = total
         tapCount = tapChannels.count
         self.classCount = classCount
-        let bytes = max(1, imageCount * (total + tapChannels.count + classCount + 1) * 4)
+        let bytes = PerImageStore.byteCount(imageCount: imageCount, channels: total, taps: tapChannels.count, classCount: classCount)
         byteCount = bytes
         if bytes <= PerImageStore.residentLimit {
             base = .allocate(byteCount: bytes, alignment: 64)
@@ -87,6 +101,21 @@ public final class PerImageStore: @unchecked Sendable {
 
     public func isComplete(_ i: Int) -> Bool { completed.withLock { $0.flags[i] } }
     public var completeCount: Int { completed.withLock { $0.count } }
+
+    /// A mapped store's written channel rows of `images` leave this process's
+    /// resident memory (they stay in the file and come back when read), so
+    /// that analysing a large set does not grow resident memory with it.
+    func releaseResident<S: Sequence>(_ images: S) where S.Element == Int {
+        guard isMapped else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let row = totalChannels * 4
+        let start = UnsafeMutableRawPointer(channelEntropyBase)
+        let offset = start - base
+        for i in images {
+            let lo = (offset + i * row + page - 1) / page * page, hi = (offset + (i + 1) * row) / page * page
+            if hi > lo { madvise(base + lo, hi - lo, Int32(MADV_DONTNEED)) }
+        }
+    }
 
     /// Publishes images whose results are all written.
     func markComplete<S: Sequence>(_ images: S) where S.Element == Int {

@@ -53,6 +53,7 @@ public struct AnalysisSummary: Sendable {
         range = settings.range
         millerMadow = mm
         classCounts = Array(counts.prefix(k))
+        let kept = histograms.layout == .kept
         taps = zip(network.taps, zip(histograms.taps, ranges)).map { info, pair in
             let (h, r) = pair
             func entropy(_ channel: Int?, _ classes: [Int]) -> Double {
@@ -68,6 +69,10 @@ public struct AnalysisSummary: Sendable {
             let mean = n > 0 ? layerSum / Double(n) : 0
             let variance = n > 1 ? max(0, (layerSquares - Double(n) * mean * mean) / Double(n - 1)) : 0
             let channels = h.channels
+            let rows = h.channelInstanceSum.count / max(1, channels)
+            let channelValues = kept
+                ? (ensemble: (0..<channels).map { entropy($0, allSlots) }, information: (0..<channels).map { information($0) })
+                : AnalysisSummary.reducedChannels(h, counts: counts, labelledCount: labelledCount, millerMadow: mm)
             return TapSummary(
                 name: info.name, op: info.opType, shape: info.shape, range: (r.layerLo, r.layerHi),
                 instanceEntropy: mean, instanceEntropySpread: variance.squareRoot(),
@@ -75,13 +80,40 @@ public struct AnalysisSummary: Sendable {
                 classInstanceEntropy: (0..<k).map { counts[$0] > 0 ? h.layerInstanceSum[$0] / Double(counts[$0]) : nil },
                 classEnsembleEntropy: (0..<k).map { counts[$0] > 0 ? entropy(nil, [$0]) : nil },
                 channelInstanceEntropy: (0..<channels).map { c in
-                    n > 0 ? (0...k).reduce(0) { $0 + h.channelInstanceSum[$1 * channels + c] } / Double(n) : 0
+                    n > 0 ? (0..<rows).reduce(0) { $0 + h.channelInstanceSum[$1 * channels + c] } / Double(n) : 0
                 },
-                channelEnsembleEntropy: (0..<channels).map { entropy($0, allSlots) },
-                channelLabelInformation: (0..<channels).map { information($0) },
+                channelEnsembleEntropy: channelValues.ensemble,
+                channelLabelInformation: channelValues.information,
                 instanceCeiling: Entropy.instanceCeiling(bins: histograms.bins, values: info.valuesPerImage, millerMadow: mm),
                 channelInstanceCeiling: Entropy.instanceCeiling(bins: histograms.bins, values: info.valuesPerChannel, millerMadow: mm),
                 nonFiniteValues: h.nonFinite.reduce(0, +))
         }
+    }
+
+    /// Channel ensemble entropy and label information in the on-demand layout:
+    /// closed classes are pooled counts and Σ|S_y|·H_E(S_y,l,c); the classes
+    /// still open (in progress, or the unlabelled slot) are histograms.
+    static func reducedChannels(_ h: TapHistograms, counts: [Int], labelledCount: Int,
+                                millerMadow mm: Bool) -> (ensemble: [Double], information: [Double]) {
+        let bins = h.bins, channels = h.channels, unlabelled = h.slots - 1
+        var ensemble = [Double](repeating: 0, count: channels), information = ensemble
+        var all = [UInt64](repeating: 0, count: bins), labelled = all
+        for c in 0..<channels {
+            for b in 0..<bins { labelled[b] = h.closedCounts[c * bins + b] }
+            var conditional = h.closedConditional[c]
+            for (o, k) in h.openSlots.enumerated() where k != unlabelled && counts[k] > 0 {
+                let row = h.counts[((o * channels + c) * bins)..<((o * channels + c + 1) * bins)]
+                for b in 0..<bins { labelled[b] &+= row[row.startIndex + b] }
+                conditional += Double(counts[k]) * Entropy.bits(row, millerMadow: mm)
+            }
+            all = labelled
+            if let o = h.openIndex(of: unlabelled) {
+                let base = (o * channels + c) * bins
+                for b in 0..<bins { all[b] &+= h.counts[base + b] }
+            }
+            ensemble[c] = Entropy.bits(all, millerMadow: mm)
+            information[c] = labelledCount > 0 ? max(0, Entropy.bits(labelled, millerMadow: mm) - conditional / Double(labelledCount)) : 0
+        }
+        return (ensemble, information)
     }
 }

@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure inference throughput (images/s) and print JSON.",
-        discussion: "Feeds synthetic input of the model's shape unless --data is given. Reports the median of --repeats timed runs after one warm-up run.")
+        discussion: "Feeds synthetic input of the model's shape unless --data is given. Reports the median of --repeats timed runs after one warm-up run; inference and analysis alternate run by run, and analyze_over_infer is the median of the per-round ratios (wall time, and processor time of all threads).")
 
     @OptionGroup var model: ModelOptions
 
@@ -31,9 +31,9 @@ struct BenchCommand: ParsableCommand {
     var profile = false
 
     func validate() throws {
-        guard batch > 0, images > 0, threads > 0, repeats > 0 else {
-            throw ValidationError("--batch, --images, --threads and --repeats must be positive")
-        }
+        try RunLimits.validate(batch: batch, threads: threads)
+        guard (1...10_000_000).contains(images) else { throw ValidationError("--images must be between 1 and 10000000, got \(images)") }
+        guard (1...100).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 100, got \(repeats)") }
     }
 
     @Flag(name: .long, help: "Skip the analysis benchmark (inference only).")
@@ -47,39 +47,67 @@ struct BenchCommand: ParsableCommand {
             // Image i of the run is image i mod pool of the input: the benchmark
             // measures the network and the analysis, not the decoder.
             let order = (0..<images).map { $0 % pool }
+            let batch = RunLimits.batch(self.batch, for: images)
             let runner = BatchRunner(network: network, batchSize: batch, threads: threads)
-            func timeInference() throws -> Double {
-                let start = DispatchTime.now().uptimeNanoseconds
-                try runner.run(total: images, fill: { range, buffer in
-                    try input.fill(order[range], into: buffer)
-                }, process: { _, range, executor in
-                    executor.run(count: range.count)
-                })
-                return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            /// Wall and processor seconds (all threads) of one timed run.
+            func timed(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+                let cpu0 = processorSeconds(), start = DispatchTime.now().uptimeNanoseconds
+                try body()
+                return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, processorSeconds() - cpu0)
+            }
+            func timeInference() throws -> (wall: Double, cpu: Double) {
+                try timed {
+                    try runner.run(total: images, fill: { range, buffer in
+                        try input.fill(order[range], into: buffer)
+                    }, process: { _, range, executor in
+                        executor.run(count: range.count)
+                    })
+                }
             }
             _ = try timeInference()
             if profile { try printProfile(network, input: input, order: order) }
-            let inferSeconds = try median((0..<repeats).map { _ in try timeInference() })
             var fields = [
                 "\"model\": \(JSONText.string(network.path))", "\"batch\": \(batch)", "\"threads\": \(threads)", "\"blas_kernels\": \(JSONText.string(BLASKernels.coreName))",
                 "\"images\": \(images)", "\"repeats\": \(repeats)",
-                "\"infer_images_per_s\": \(String(format: "%.1f", Double(images) / inferSeconds))",
             ]
-            if !inferOnly {
-                // All taps, all channels, per-class histograms and per-image entropies.
-                let analyzer = try Analyzer(input: input, batchSize: batch, threads: threads)
-                let ranges = try analyzer.calibrate()
-                func timeAnalysis() throws -> Double {
-                    let start = DispatchTime.now().uptimeNanoseconds
-                    _ = try analyzer.run(images: order, ranges: ranges, keepPerImage: true)
-                    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                }
-                _ = try timeAnalysis()
-                let analyzeSeconds = try median((0..<repeats).map { _ in try timeAnalysis() })
-                fields.append("\"analyze_images_per_s\": \(String(format: "%.1f", Double(images) / analyzeSeconds))")
+            guard !inferOnly else {
+                let inferSeconds = median(try (0..<repeats).map { _ in try timeInference().wall })
+                fields.append("\"infer_images_per_s\": \(String(format: "%.1f", Double(images) / inferSeconds))")
+                print("{" + fields.joined(separator: ", ") + "}")
+                return
             }
+            // All taps, all channels, per-class histograms and per-image entropies.
+            let analyzer = try Analyzer(input: input, batchSize: batch, threads: threads)
+            let ranges = try analyzer.calibrate()
+            func timeAnalysis() throws -> (wall: Double, cpu: Double) {
+                try timed { _ = try analyzer.run(images: order, ranges: ranges, keepPerImage: true) }
+            }
+            _ = try timeAnalysis()
+            // Inference and analysis alternate, round by round, so that both
+            // see the same load on a shared machine; the ratio is taken per round.
+            var rounds: [(infer: (wall: Double, cpu: Double), analyze: (wall: Double, cpu: Double))] = []
+            for _ in 0..<repeats { rounds.append((try timeInference(), try timeAnalysis())) }
+            let rate = { (seconds: Double) in String(format: "%.1f", Double(images) / seconds) }
+            fields += [
+                "\"infer_images_per_s\": \(rate(median(rounds.map(\.infer.wall))))",
+                "\"analyze_images_per_s\": \(rate(median(rounds.map(\.analyze.wall))))",
+                "\"class_channel_histograms\": \(JSONText.string(analyzer.layout.rawValue))",
+                "\"rounds\": [" + rounds.map { r in
+                    "{\"infer_images_per_s\": \(rate(r.infer.wall)), \"analyze_images_per_s\": \(rate(r.analyze.wall)), "
+                        + "\"infer_cpu_s\": \(String(format: "%.2f", r.infer.cpu)), \"analyze_cpu_s\": \(String(format: "%.2f", r.analyze.cpu))}"
+                }.joined(separator: ", ") + "]",
+                "\"analyze_over_infer\": \(String(format: "%.3f", median(rounds.map { $0.infer.wall / $0.analyze.wall })))",
+                "\"analyze_over_infer_cpu\": \(String(format: "%.3f", median(rounds.map { $0.infer.cpu / $0.analyze.cpu })))",
+            ]
             print("{" + fields.joined(separator: ", ") + "}")
         }
+    }
+
+    /// Processor time of this process so far, all threads, user and system.
+    func processorSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -109,11 +137,11 @@ struct BenchCommand: ParsableCommand {
 extension BenchCommand {
     /// Runs the images once on one executor with kernel timing and sums by operator.
     func printProfile(_ network: Network, input: ModelInput, order: [Int]) throws {
-        let executor = try network.makeExecutor(capacity: batch)
+        let executor = try network.makeExecutor(capacity: RunLimits.batch(batch, for: images))
         executor.isProfiling = true
         var done = 0
         while done < images {
-            let n = min(batch, images - done)
+            let n = min(executor.capacity, images - done)
             try input.fill(order[done..<(done + n)], into: executor.inputBuffer)
             executor.run(count: n)
             done += n

@@ -51,8 +51,7 @@ struct CARCommand: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        if batch <= 0 { throw ValidationError("--batch must be positive") }
-        if threads <= 0 { throw ValidationError("--threads must be positive") }
+        try RunLimits.validate(batch: batch, threads: threads)
         if let greedy, greedy < 0 { throw ValidationError("--greedy must be 0 or more") }
     }
 
@@ -60,11 +59,12 @@ struct CARCommand: ParsableCommand {
         try reportingErrors {
             let input = try data.input(for: model)
             let network = input.network
+            try checkOutput(out, models: [network.path], data: data.data ?? input.images.source)
             let tapIndex = try CARCommand.resolveTap(tap, in: network)
             if let greedy, greedy >= network.taps[tapIndex].channels {
                 throw CLIError("\(network.path): tap '\(network.taps[tapIndex].name)' has \(network.taps[tapIndex].channels) channels; --greedy must be below that, got \(greedy)")
             }
-            let engine = try CAREngine(input: input, tap: tapIndex, batchSize: batch, threads: threads, strategy: strategy)
+            let engine = try CAREngine(input: input, tap: tapIndex, batchSize: RunLimits.batch(batch, for: input.images.count), threads: threads, strategy: strategy)
             let bar = CARProgressBar(enabled: !quiet)
             let started = Date()
             let scores = try engine.scores(progress: { bar.update($0) })
@@ -93,7 +93,7 @@ struct CARCommand: ParsableCommand {
 
     /// Times CAR of every channel the naive way and reports the speed-up of the engine's strategy.
     func compare(scores: CARScores, seconds: Double, input: ModelInput, tapIndex: Int, engine: CAREngine) throws {
-        let naive = try CAREngine(input: input, tap: tapIndex, batchSize: batch, threads: threads, strategy: .naive)
+        let naive = try CAREngine(input: input, tap: tapIndex, batchSize: RunLimits.batch(batch, for: input.images.count), threads: threads, strategy: .naive)
         let bar = CARProgressBar(enabled: !quiet)
         let started = Date()
         let reference = try naive.scores(progress: { bar.update($0) })

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SlicerData
 import SlicerEngine
 
 @main
@@ -23,40 +24,34 @@ struct CNNSlicer: ParsableCommand {
     }
 }
 
-/// Prints one line naming the file and the problem, then exits non-zero.
-///
-/// Every subcommand runs its body through this so that a bad file never ends
-/// in a stack trace or in ArgumentParser's usage text.
-func reportingErrors<T>(_ body: () throws -> T) throws -> T {
-    do {
-        return try body()
-    } catch let exit as ExitCode {
-        throw exit
-    } catch let error as ValidationError {
-        throw error
-    } catch {
-        FileHandle.standardError.write(Data("cnnslicer: error: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}
+extension ParsableCommand {
+    /// Runs a subcommand's body so that every failure ends in one line.
+    ///
+    /// A bad file or value prints `cnnslicer: error: <file>: <problem>` (escaped
+    /// onto one line, see `ErrorText`) and exits with status 1, never with a
+    /// stack trace. A usage error found while running (a `ValidationError`, e.g.
+    /// a malformed `--select`) is reported by ArgumentParser for this subcommand,
+    /// with its usage line and `--help`, not the top-level command's.
+    func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let error as ValidationError {
+            // As ArgumentParser reports a bad option of this subcommand.
+            let name = Self.configuration.commandName ?? "\(Self.self)"
+            let usage = CNNSlicer.usageString(for: Self.self)
+            FileHandle.standardError.write(Data("""
+                Error: \(ErrorText.oneLine("\(error)"))
+                Usage: \(usage)
+                  See 'cnnslicer \(name) --help' for more information.
 
-/// Writes `text` to `path` through a temporary file in the same directory and a
-/// rename, so a reader never sees half a file.
-func writeAtomically(_ text: String, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try Data(text.utf8).write(to: temp)
-        if rename(temp.path, url.path) != 0 {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw CLIError("\(path): cannot write: \(reason)")
+                """.utf8))
+            throw ExitCode.validationFailure
+        } catch {
+            FileHandle.standardError.write(Data("cnnslicer: error: \(ErrorText.oneLine("\(error)"))\n".utf8))
+            throw ExitCode(1)
         }
-    } catch let error as CLIError {
-        throw error
-    } catch {
-        try? FileManager.default.removeItem(at: temp)
-        throw CLIError("\(path): cannot write: \(error.localizedDescription)")
     }
 }
 

@@ -20,13 +20,15 @@ struct EvalCommand: ParsableCommand {
     @Flag(name: .long, help: "Print {\"images\", \"accuracy\", \"class_accuracy\"} as JSON.")
     var json = false
 
+    func validate() throws { try RunLimits.validate(batch: batch, threads: threads) }
+
     func run() throws {
         try reportingErrors {
             let workload = try data.input(for: model)
             guard workload.images.labels.contains(where: { $0 >= 0 }) else {
                 throw DataError.emptySet(path: workload.images.source, detail: "no labelled images to evaluate")
             }
-            let predictions = try classify(workload, batchSize: batch, threads: threads)
+            let predictions = try classify(workload, batchSize: RunLimits.batch(batch, for: workload.images.count), threads: threads)
             let perClass = predictions.classAccuracy
             if json {
                 print("{\"images\": \(workload.images.count), \"accuracy\": \(JSONText.number(predictions.accuracy)), \"class_accuracy\": [\(perClass.map(JSONText.number).joined(separator: ", "))]\(classMappingJSON(workload.classMapping))}")

@@ -136,7 +136,7 @@ struct ScreenshotCommand: ParsableCommand {
     @Option(name: .long, help: "Selection to apply, e.g. tap=/2/Relu,image=3,class=1,channels=0-7,method=ensemble.")
     var select: String?
 
-    @Option(name: .long, help: "UI scale.")
+    @Option(name: .long, help: "UI scale, 0.5 to 3 (as Ctrl +/− in the app).")
     var scale: Float = 1
 
     @Option(name: .long, help: "Theme: dark, light or high-contrast.")
@@ -147,6 +147,18 @@ struct ScreenshotCommand: ParsableCommand {
 
     @Flag(name: .long, help: "List every control label the frame had to shorten with \"…\" on stderr, and exit with status 1 if there is one.")
     var checkLabels = false
+
+    func validate() throws {
+        let range = UIScale.steps[0]...UIScale.steps[UIScale.steps.count - 1]
+        guard scale.isFinite, range.contains(scale) else {
+            throw ValidationError("--scale must be between \(range.lowerBound) and \(range.upperBound), got \(scale)")
+        }
+        // The views need 320×240 points; at scale 3 a 320×240 image holds a third of that.
+        let (w, h) = try parseSize(size)
+        guard Float(w) / scale >= 320, Float(h) / scale >= 240 else {
+            throw ValidationError("--scale \(scale) needs --size of at least \(Int((320 * scale).rounded(.up)))x\(Int((240 * scale).rounded(.up))), got \(size)")
+        }
+    }
 
     @Flag(name: .long, help: "Also print frame-time statistics as JSON: frames while the engine works, and frames after selection changes once it is done.")
     var frameStats = false
@@ -162,6 +174,7 @@ struct ScreenshotCommand: ParsableCommand {
                 throw ValidationError("--theme expects one of \(Theme.all.map(\.name).joined(separator: ", ")), got '\(theme)'")
             }
             let (workspace, options) = try app.workspaceOptions().open()
+            try checkOutput(out, models: workspace.inputs.map(\.network.path), data: options.data)
             let (w, h) = try parseSize(size)
             setenv("SDL_VIDEODRIVER", "offscreen", 0)
             let host = try HeadlessHost(width: w, height: h, scale: scale)
@@ -193,13 +206,13 @@ struct ScreenshotCommand: ParsableCommand {
                     runCAR = nil
                 }
                 let carDone = runCAR == nil && !view.isCARRunning
-                if done && model.featureMaps != nil && subsetDone && carDone { settled += 1 } else { settled = 0 }
+                if done && !model.isBusy && model.featureMaps != nil && subsetDone && carDone { settled += 1 } else { settled = 0 }
                 if settled >= 3 { break }
                 Thread.sleep(forTimeInterval: 0.02)
             }
             if let error = model.snapshot?.error { throw CLIError(error) }
             host.frame { view.frame($0) }
-            try host.saveScreenshot(to: out)
+            try AtomicFile.write(try PNGFile.encode(try host.capture()), to: out)
             if checkLabels {
                 let cut = host.ui.diagnostics.truncatedLabels
                 for t in cut { FileHandle.standardError.write(Data("cnnslicer: \(out): truncated \(t)\n".utf8)) }

@@ -92,9 +92,12 @@ struct InferCommand: ParsableCommand {
     @Option(name: .long, help: "Images per batch.")
     var batch: Int = 64
 
+    func validate() throws { try RunLimits.validate(batch: batch) }
+
     func run() throws {
         try reportingErrors {
             let network = try model.loadNetwork()
+            try checkOutput(output, models: [network.path], data: nil, files: [input])
             var tapIndex: Int?
             if let tap {
                 guard let info = network.tap(named: tap) else {
@@ -112,7 +115,7 @@ struct InferCommand: ParsableCommand {
             let n = array.shape[0]
             guard n > 0 else { throw CLIError("\(input): empty batch") }
             let perImage = network.inputShape.reduce(1, *)
-            let executor = try network.makeExecutor(capacity: min(max(batch, 1), n))
+            let executor = try network.makeExecutor(capacity: RunLimits.batch(batch, for: n))
             let outShape = tapIndex.map { network.taps[$0].shape } ?? [network.classCount]
             var result: [Float] = []
             result.reserveCapacity(n * outShape.reduce(1, *))

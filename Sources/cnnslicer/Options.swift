@@ -165,6 +165,43 @@ extension DataOptions {
     }
 }
 
+/// Refuses `out` before any work is done when writing it would replace
+/// something that is not a regular file or one of the command's inputs
+/// (`OutputFile.check`); "-" (standard output) and nil pass.
+///
+/// - Parameters:
+///   - models: the model files read.
+///   - data: the `--data` argument (a path or a dataset name).
+///   - files: other files read (an input array, partials).
+func checkOutput(_ out: String?, models: [String], data: String?, files: [String] = []) throws {
+    guard let out, out != "-" else { return }
+    try OutputFile.check(out, inputs: models + (data.map { DatasetLoader.inputPaths($0) } ?? []) + files)
+}
+
+/// The accepted `--batch` and `--threads`.
+///
+/// Zero is refused (it used to be taken silently, or to fail deep inside), and
+/// so are values no machine can serve: every worker allocates its activation
+/// buffers for a whole batch, so `--batch 1000000000` asked for terabytes and
+/// aborted. Within the limits a batch larger than the images is cut to their
+/// number (`batch(for:)`), so a small set never allocates for an empty batch.
+enum RunLimits {
+    static let batch = 1...4096
+    static let threads = 1...256
+
+    static func validate(batch: Int?, threads: Int? = nil) throws {
+        if let batch, !self.batch.contains(batch) {
+            throw ValidationError("--batch must be between \(self.batch.lowerBound) and \(self.batch.upperBound), got \(batch)")
+        }
+        if let threads, !self.threads.contains(threads) {
+            throw ValidationError("--threads must be between \(self.threads.lowerBound) and \(self.threads.upperBound), got \(threads)")
+        }
+    }
+
+    /// The batch actually run for `images` images.
+    static func batch(_ batch: Int, for images: Int) -> Int { max(1, min(batch, images)) }
+}
+
 /// Where `cnnslicer` looks for what it ships: the default model and the
 /// bundled data subset.
 enum ShippedDefault {

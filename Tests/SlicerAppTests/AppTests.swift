@@ -62,8 +62,8 @@ final class AppTests: XCTestCase {
         settle()
         // The matrix and the viewer show the selected tap: the viewer's grid has its channels.
         XCTAssertEqual(view.lastMapOrder.count, taps[target].channels)
-        XCTAssertNotNil(view.matrix.cache)
-        XCTAssertEqual(view.matrix.cache?.key[2], target)
+        XCTAssertNotNil(view.matrix.shownTable)
+        XCTAssertEqual(view.matrix.shownTable?.tap, target)
         // Arrow keys step taps.
         host.press(.right, frame)
         XCTAssertEqual(model.selection.tap, target + 1)

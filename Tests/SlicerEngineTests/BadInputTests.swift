@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SlicerEngine
+@testable import SlicerONNX
 
 // Bad files and bad graphs: every case must throw an EngineError that names the
 // file and/or the node, and nothing may crash. The ONNX files are written here by

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SlicerEngine
+@testable import SlicerONNX
 
 // The operators ImageNet classifiers add to the small models' set (HardSigmoid,
 // HardSwish, PRelu, LogSoftmax, Sum, ReduceMean/Max/Min/Sum, LRN, Pad,

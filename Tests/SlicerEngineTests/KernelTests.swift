@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import SlicerEngine
+@testable import SlicerONNX
 
 // Unit tests of the engine's operators against naive references written here:
 // plain loops over explicit indices, accumulated in Double, following the ONNX
@@ -555,6 +556,20 @@ final class KernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testBatchTooLargeForMemoryIsRefused() throws {
+        // 3×1024×1024 images and 8 maps of that size: about 46 MB of activations an
+        // image, so 4096 of them would need ~190 GB per worker. Refused with the
+        // numbers (issue 12: `eval --batch 1000000000` trapped allocating 3 TB).
+        let m = flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])],
+                          [randomTensor("W", [8, 3, 3, 3], seed: 3)], input: [3, 1024, 1024], tapped: "conv")
+        let network = try Network(model: m)
+        XCTAssertThrowsError(try network.makeExecutor(capacity: 4096)) { error in
+            XCTAssert("\(error)".contains("a batch of 4096 images needs"), "\(error)")
+            XCTAssert("\(error)".contains("--batch"), "\(error)")
+        }
+        XCTAssertNoThrow(try network.makeExecutor(capacity: 1))
     }
 
     func testLargeImagesRunInChunksWithTheSameResults() throws {

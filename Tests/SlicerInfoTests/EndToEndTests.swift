@@ -7,16 +7,24 @@ import SlicerEngine
 /// The whole analysis (calibration, batches on two threads, fused binning,
 /// per-image store, summary) against `NaiveAnalysis`, which recomputes SPEC §3
 /// from activations recorded by a plain executor.
-final class EndToEndTests: XCTestCase {
+extension XCTestCase {
     /// The analyser and the recording run in the same batches (dataset order,
     /// `batchSize` each), so both see bit-identical activations.
-    private func check(model: String, settings: AnalysisSettings, count: Int = 40, batchSize: Int = 7,
-                       labels: @escaping (Int) -> Int = { $0 % 10 }, seed: UInt64 = 1,
-                       file: StaticString = #filePath, line: UInt = #line) throws -> AnalysisSummary {
-        let network = try InfoFixtures.network(model)
-        let images = try makeImages(shape: network.inputShape, count: count, seed: seed, labels: labels)
+    /// - Parameters:
+    ///   - network: a model other than the fixture `model` (the many-class tests).
+    ///   - layout: nil lets the analysis choose (kept for these small models).
+    ///   - tolerance: for the entropies; the on-demand layout sums them in another order.
+    @discardableResult
+    func checkAgainstNaive(model: String, network given: Network? = nil, settings: AnalysisSettings, count: Int = 40, batchSize: Int = 7,
+               labels: @escaping (Int) -> Int = { $0 % 10 }, seed: UInt64 = 1, layout: ClassChannelLayout? = nil,
+               tolerance: Double = 1e-9,
+               file: StaticString = #filePath, line: UInt = #line) throws -> AnalysisSummary {
+        let network = try given ?? InfoFixtures.network(model)
+        let images = try makeImages(shape: network.inputShape, count: count, seed: seed, classes: network.classCount, labels: labels)
         let input = try ModelInput(network: network, images: images)
-        let result = try Analyzer(input: input, settings: settings, batchSize: batchSize, threads: 2).analyze()
+        let analyzer = try Analyzer(input: input, settings: settings, batchSize: batchSize, threads: 2, layout: layout)
+        let result = try analyzer.analyze()
+        if let layout { XCTAssertEqual(result.histograms.layout, layout, file: file, line: line) }
         let summary = result.summary(network: network)
 
         let recorded = try RecordedActivations.record(network: network, images: images, batchSize: batchSize)
@@ -24,7 +32,8 @@ final class EndToEndTests: XCTestCase {
         let k = network.classCount, n = count
         let context = "\(model) \(settings)"
 
-        XCTAssertEqual(result.images, Array(0..<n), file: file, line: line)
+        XCTAssertEqual(result.images.sorted(), Array(0..<n), file: file, line: line)
+        if result.histograms.layout == .kept { XCTAssertEqual(result.images, Array(0..<n), file: file, line: line) }
         XCTAssertEqual(summary.images, n, file: file, line: line)
         XCTAssertEqual(summary.bins, settings.bins, file: file, line: line)
         XCTAssertEqual(summary.classCounts, (0..<k).map { y in images.labels.filter { $0 == y }.count }, file: file, line: line)
@@ -41,10 +50,25 @@ final class EndToEndTests: XCTestCase {
             XCTAssertEqual(s.range.hi, tap.hi.max()!, where_, file: file, line: line)
             for slot in 0...k {
                 let members = images.labels.indices.filter { (images.labels[$0] < 0 ? k : images.labels[$0]) == slot }
+                // Tap-level histograms of every class, in every layout.
+                XCTAssertEqual(h.histogram(channel: nil, classes: [slot]).map { Int($0) },
+                               naive.ensembleHistogram(tap: t, channel: nil, images: members),
+                               "\(where_) slot \(slot)", file: file, line: line)
+                guard h.openIndex(of: slot) != nil else { continue }
                 for c in 0..<info.channels {
                     XCTAssertEqual(h.histogram(channel: c, classes: [slot]).map { Int($0) },
                                    naive.ensembleHistogram(tap: t, channel: c, images: members),
                                    "\(where_) slot \(slot) channel \(c)", file: file, line: line)
+                }
+            }
+            if result.histograms.layout == .onDemand {
+                // What is left open: the unlabelled images; every class is complete and reduced.
+                XCTAssertEqual(h.openSlots, images.labels.contains { $0 < 0 } ? [k] : [], where_, file: file, line: line)
+                let labelled = naive.labelledImages
+                for c in 0..<info.channels {
+                    XCTAssertEqual(h.closedCounts[(c * settings.bins)..<((c + 1) * settings.bins)].map { Int($0) },
+                                   naive.ensembleHistogram(tap: t, channel: c, images: labelled),
+                                   "\(where_) closed counts of channel \(c)", file: file, line: line)
                 }
             }
             XCTAssertEqual(s.nonFiniteValues, 0, file: file, line: line)
@@ -70,11 +94,11 @@ final class EndToEndTests: XCTestCase {
             // Set-level numbers.
             let all = Array(0..<n)
             let meanInstance = naive.mean(tap.layerInstance)
-            assertClose(s.instanceEntropy, meanInstance, 1e-9, "instance " + where_, file: file, line: line)
+            assertClose(s.instanceEntropy, meanInstance, tolerance, "instance " + where_, file: file, line: line)
             let variance = tap.layerInstance.map { ($0 - meanInstance) * ($0 - meanInstance) }.reduce(0, +) / Double(n - 1)
             assertClose(s.instanceEntropySpread, variance.squareRoot(), 1e-6, "spread " + where_, file: file, line: line)
-            assertClose(s.ensembleEntropy, naive.ensemble(tap: t, channel: nil, images: all), 1e-9, "ensemble " + where_, file: file, line: line)
-            assertClose(s.labelInformation, naive.labelInformation(tap: t, channel: nil), 1e-9, "information " + where_, file: file, line: line)
+            assertClose(s.ensembleEntropy, naive.ensemble(tap: t, channel: nil, images: all), tolerance, "ensemble " + where_, file: file, line: line)
+            assertClose(s.labelInformation, naive.labelInformation(tap: t, channel: nil), tolerance, "information " + where_, file: file, line: line)
             XCTAssertGreaterThanOrEqual(s.labelInformation, 0, file: file, line: line)
             for y in 0..<k {
                 let members = naive.images(ofClass: y)
@@ -83,18 +107,18 @@ final class EndToEndTests: XCTestCase {
                     XCTAssertNil(s.classEnsembleEntropy[y], file: file, line: line)
                     continue
                 }
-                assertClose(s.classInstanceEntropy[y] ?? .nan, naive.mean(members.map { tap.layerInstance[$0] }), 1e-9,
+                assertClose(s.classInstanceEntropy[y] ?? .nan, naive.mean(members.map { tap.layerInstance[$0] }), tolerance,
                             "class \(y) instance " + where_, file: file, line: line)
-                assertClose(s.classEnsembleEntropy[y] ?? .nan, naive.ensemble(tap: t, channel: nil, images: members), 1e-9,
+                assertClose(s.classEnsembleEntropy[y] ?? .nan, naive.ensemble(tap: t, channel: nil, images: members), tolerance,
                             "class \(y) ensemble " + where_, file: file, line: line)
             }
             XCTAssertEqual(s.channelInstanceEntropy.count, info.channels, file: file, line: line)
             for c in 0..<info.channels {
-                assertClose(s.channelInstanceEntropy[c], naive.mean(all.map { tap.instance[$0][c] }), 1e-9,
+                assertClose(s.channelInstanceEntropy[c], naive.mean(all.map { tap.instance[$0][c] }), tolerance,
                             "channel \(c) instance " + where_, file: file, line: line)
-                assertClose(s.channelEnsembleEntropy[c], naive.ensemble(tap: t, channel: c, images: all), 1e-9,
+                assertClose(s.channelEnsembleEntropy[c], naive.ensemble(tap: t, channel: c, images: all), tolerance,
                             "channel \(c) ensemble " + where_, file: file, line: line)
-                assertClose(s.channelLabelInformation[c], naive.labelInformation(tap: t, channel: c), 1e-9,
+                assertClose(s.channelLabelInformation[c], naive.labelInformation(tap: t, channel: c), tolerance,
                             "channel \(c) information " + where_, file: file, line: line)
                 XCTAssertGreaterThanOrEqual(s.channelLabelInformation[c], 0, file: file, line: line)
             }
@@ -131,8 +155,21 @@ final class EndToEndTests: XCTestCase {
         return summary
     }
 
+}
+
+final class EndToEndTests: XCTestCase {
     func testPlainCNNLayerRange() throws {
-        _ = try check(model: "plain_cnn", settings: AnalysisSettings())
+        _ = try checkAgainstNaive(model: "plain_cnn", settings: AnalysisSettings())
+    }
+
+    /// The on-demand layout (classes reduced as they complete) on the fixtures:
+    /// the same numbers to 1e-12, with unlabelled images and a missing class.
+    func testOnDemandLayoutMatchesNaive() throws {
+        try checkAgainstNaive(model: "plain_cnn", settings: AnalysisSettings(), layout: .onDemand, tolerance: 1e-12)
+        try checkAgainstNaive(model: "residual_cnn", settings: AnalysisSettings(bins: 16, range: .channel, millerMadow: true),
+                              count: 45, labels: { $0 % 6 == 5 ? -1 : $0 % 9 }, seed: 2, layout: .onDemand, tolerance: 1e-12)
+        try checkAgainstNaive(model: "residual_cnn", settings: AnalysisSettings(bins: 256, range: .channel), batchSize: 5,
+                              seed: 3, layout: .onDemand, tolerance: 1e-12)
     }
 
     /// The portable Swift binning path, which processors without AVX-512 take,
@@ -142,30 +179,30 @@ final class EndToEndTests: XCTestCase {
         let allowed = ChannelBinner.vectorKernelAllowed
         ChannelBinner.vectorKernelAllowed = false
         defer { ChannelBinner.vectorKernelAllowed = allowed }
-        _ = try check(model: "plain_cnn", settings: AnalysisSettings())
-        _ = try check(model: "residual_cnn", settings: AnalysisSettings(bins: 16, range: .channel), batchSize: 5)
+        _ = try checkAgainstNaive(model: "plain_cnn", settings: AnalysisSettings())
+        _ = try checkAgainstNaive(model: "residual_cnn", settings: AnalysisSettings(bins: 16, range: .channel), batchSize: 5)
     }
 
     func testPlainCNNChannelRangeWithMillerMadow() throws {
         // Channel mode: each channel binned with its own range; the layer-level
         // instance histogram is the sum of the channel histograms.
-        _ = try check(model: "plain_cnn", settings: AnalysisSettings(bins: 16, range: .channel, millerMadow: true))
+        _ = try checkAgainstNaive(model: "plain_cnn", settings: AnalysisSettings(bins: 16, range: .channel, millerMadow: true))
     }
 
     func testPlainCNNFixedRangeOddBins() throws {
-        _ = try check(model: "plain_cnn", settings: AnalysisSettings(bins: 7, range: .fixed(lo: -1, hi: 2.5)), batchSize: 9)
+        _ = try checkAgainstNaive(model: "plain_cnn", settings: AnalysisSettings(bins: 7, range: .fixed(lo: -1, hi: 2.5)), batchSize: 9)
     }
 
     func testResidualCNNWithUnlabelledImagesAndAMissingClass() throws {
         // Every 6th image unlabelled; class 9 never occurs (labels cycle through 0…8).
-        let summary = try check(model: "residual_cnn", settings: AnalysisSettings(), count: 45, batchSize: 7,
+        let summary = try checkAgainstNaive(model: "residual_cnn", settings: AnalysisSettings(), count: 45, batchSize: 7,
                                 labels: { $0 % 6 == 5 ? -1 : $0 % 9 }, seed: 2)
         XCTAssertEqual(summary.classCounts[9], 0)
     }
 
     func testResidualCNNChannelRange256Bins() throws {
         // 256 bins > 64 values a channel: the accumulator's sparse path everywhere.
-        _ = try check(model: "residual_cnn", settings: AnalysisSettings(bins: 256, range: .channel), batchSize: 5, seed: 3)
+        _ = try checkAgainstNaive(model: "residual_cnn", settings: AnalysisSettings(bins: 256, range: .channel), batchSize: 5, seed: 3)
     }
 
     /// Calibration uses only the first min(N, 256) images in dataset order.

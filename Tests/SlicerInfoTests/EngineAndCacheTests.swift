@@ -168,6 +168,52 @@ final class EngineAndCacheTests: XCTestCase {
         XCTAssertNil(cache.load(key: "other", input: input, settings: request.settings))
     }
 
+    /// Issue 12, item 2: the JSON header is covered by the entry's digest too. An
+    /// edited digit of an entropy sum or of the image count used to load, and
+    /// `analyze` printed different numbers with exit status 0.
+    func testEditedCacheHeaderIsRebuilt() throws {
+        let dir = try temporaryDirectory()
+        let cache = AnalysisCache(directory: dir)
+        let input = try makeInput(count: 20)
+        let request = AnalysisRequest()
+        let key = AnalysisCache.key(input: input, request: request)
+        let result = try Analyzer(input: input, batchSize: 8, threads: 1).analyze()
+        try cache.save(result, key: key)
+        let file = cache.path(for: key)
+        let original = try XCTUnwrap(FileManager.default.contents(atPath: file))
+        let text = String(decoding: original, as: UTF8.self)
+        let headerStart = try XCTUnwrap(text.range(of: "{\"")).lowerBound.utf16Offset(in: text)
+        // Each edit keeps the JSON valid and every length right.
+        let edits: [(String, (String) -> String)] = [
+            // (The histograms are binary after the header; a digit of a binning range stands in.)
+            ("a digit of a binning range", { s in
+                let r = s.range(of: "\"ranges\":[")!
+                let digit = s[r.upperBound...].firstIndex { $0.isNumber && $0 != "0" }!
+                return s.replacingCharacters(in: digit...digit, with: s[digit] == "9" ? "8" : "9")
+            }),
+            ("the image count", { $0.replacingOccurrences(of: "\"imageCount\":20", with: "\"imageCount\":-9223372036854775781") }),
+        ]
+        for (label, edit) in edits {
+            var edited = Data(original.prefix(headerStart))
+            edited.append(Data(edit(String(decoding: original[headerStart...], as: UTF8.self)).utf8))
+            XCTAssertNotEqual(edited, original, label)
+            try edited.write(to: URL(fileURLWithPath: file))
+            XCTAssertNil(cache.load(key: key, input: input, settings: request.settings), label)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: file), "\(label): the entry is deleted, to be rebuilt")
+        }
+        // Any single changed byte anywhere in the entry, header included.
+        var generator = SplitMix64(seed: 12)
+        for _ in 0..<40 {
+            var bytes = original
+            let i = Int.random(in: 0..<bytes.count, using: &generator)
+            bytes[i] ^= UInt8.random(in: 1...255, using: &generator)
+            try bytes.write(to: URL(fileURLWithPath: file))
+            XCTAssertNil(cache.load(key: key, input: input, settings: request.settings), "byte \(i) of \(bytes.count)")
+        }
+        try original.write(to: URL(fileURLWithPath: file))
+        XCTAssertNotNil(cache.load(key: key, input: input, settings: request.settings), "the unchanged entry loads")
+    }
+
     func testEngineUsesTheCacheOnTheSecondOpen() throws {
         let dir = try temporaryDirectory()
         let input = try makeInput(count: 30)

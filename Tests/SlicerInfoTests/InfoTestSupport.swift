@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import SlicerData
 @testable import SlicerEngine
+@testable import SlicerONNX
 @testable import SlicerInfo
 
 // Helpers shared by the SlicerInfo tests. Everything "naive" here is written
@@ -74,13 +75,54 @@ enum Naive {
 }
 
 /// A labelled image set of pseudo-random bytes in the model's input shape.
-func makeImages(shape: [Int], count: Int, seed: UInt64, labels: (Int) -> Int) throws -> LabeledImages {
+func makeImages(shape: [Int], count: Int, seed: UInt64, classes: Int = 10, labels: (Int) -> Int) throws -> LabeledImages {
     var rng = SplitMix64(seed: seed)
     let per = shape.reduce(1, *)
     let pixels = (0..<(count * per)).map { _ in UInt8.random(in: 0...255, using: &rng) }
     return try LabeledImages(channels: shape[0], height: shape[1], width: shape[2], pixels: pixels,
-                             labels: (0..<count).map(labels), classNames: (0..<10).map { "c\($0)" },
+                             labels: (0..<count).map(labels), classNames: (0..<classes).map { "c\($0)" },
                              source: "test images")
+}
+
+/// A small CNN with `classes` outputs, built in memory with seeded weights:
+/// conv 3→6 (3×3, pad 1) → BatchNormalization → Relu → MaxPool 2 → conv 6→8
+/// (3×3) → Relu → GlobalAveragePool → Flatten → Gemm 8→classes, on 3×10×10
+/// images. For the many-class tests (the fixtures have 10 classes).
+func wideNetwork(classes: Int, seed: UInt64 = 11) throws -> Network {
+    var rng = SplitMix64(seed: seed)
+    func weights(_ name: String, _ dims: [Int], scale: Float = 0.5, offset: Float = 0) -> ONNXTensor {
+        ONNXTensor(name: name, dims: dims, floats: (0..<dims.reduce(1, *)).map { _ in
+            offset + scale * (Float(rng.next() % 20_001) / 10_000 - 1)
+        })
+    }
+    func node(_ op: String, _ name: String, _ inputs: [String], _ attributes: [String: ONNXAttribute] = [:]) -> ONNXNode {
+        ONNXNode(name: name, opType: op, domain: "", inputs: inputs, outputs: [name], attributes: attributes)
+    }
+    let initializers = [
+        weights("w1", [6, 3, 3, 3]), weights("b1", [6], scale: 0.1),
+        weights("gamma", [6], scale: 0.3, offset: 1), weights("beta", [6], scale: 0.2),
+        weights("mean", [6], scale: 0.2), weights("var", [6], scale: 0.3, offset: 1),
+        weights("w2", [8, 6, 3, 3], scale: 0.3), weights("b2", [8], scale: 0.1),
+        weights("w3", [classes, 8], scale: 1), weights("b3", [classes], scale: 0.1),
+    ]
+    let nodes = [
+        node("Conv", "conv1", ["x", "w1", "b1"], ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])]),
+        node("BatchNormalization", "bn1", ["conv1", "gamma", "beta", "mean", "var"], ["epsilon": .float(1e-5)]),
+        node("Relu", "relu1", ["bn1"]),
+        node("MaxPool", "pool1", ["relu1"], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]),
+        node("Conv", "conv2", ["pool1", "w2", "b2"], ["kernel_shape": .ints([3, 3])]),
+        node("Relu", "relu2", ["conv2"]),
+        node("GlobalAveragePool", "gap", ["relu2"]),
+        node("Flatten", "flat", ["gap"], ["axis": .int(1)]),
+        node("Gemm", "fc", ["flat", "w3", "b3"], ["transB": .int(1)]),
+    ]
+    var inits: [String: ONNXTensor] = [:]
+    for t in initializers { inits[t.name] = t }
+    let graph = ONNXGraph(name: "wide", nodes: nodes, initializers: inits,
+                          inputs: [ONNXValueInfo(name: "x", elementType: .float, dims: [.symbolic("N"), .value(3), .value(10), .value(10)])],
+                          outputs: [ONNXValueInfo(name: "fc", elementType: .float, dims: nil)])
+    return try Network(model: ONNXModel(path: "wide-\(classes).onnx", irVersion: 8, opsetVersion: 13, producerName: "SlicerInfoTests",
+                                        producerVersion: "1", graph: graph, metadata: []))
 }
 
 /// Every tap's values for every image, from a plain executor, copied out.

@@ -2,32 +2,55 @@
 // directory and are renamed into place, so a reader never sees a half-written image.
 
 import CSDL2
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
 @MainActor
 public enum PNGFile {
-    public static func write(_ image: RGBAImage, to path: String) throws {
+    /// Why a PNG could not be made or written, in the user's terms: the file and
+    /// the system's reason, not SDL's function names or a temporary file's name.
+    public struct WriteError: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): cannot write: \(reason)" }
+    }
+
+    /// The image as PNG bytes, encoded in memory (so that the caller decides how
+    /// the file is written: the command line and the app write atomically,
+    /// through SlicerData's `AtomicFile`, which also refuses device nodes).
+    public static func encode(_ image: RGBAImage) throws -> [UInt8] {
         try SDLRuntime.startLibraries()
         var pixels = image.pixels
-        let temporary = path + ".tmp-\(getpid())"
-        try pixels.withUnsafeMutableBytes { bytes in
-            guard let surface = SDL_CreateRGBSurfaceWithFormatFrom(bytes.baseAddress, Int32(image.width), Int32(image.height), 32,
-                                                                   Int32(image.width * 4), SDL_PIXELFORMAT_RGBA32.rawValue) else {
-                throw SDLError("SDL_CreateRGBSurfaceWithFormatFrom")
-            }
-            defer { SDL_FreeSurface(surface) }
-            if IMG_SavePNG(surface, temporary) != 0 {
-                let error = SDLError("IMG_SavePNG(\(path))")
-                unlink(temporary)
-                throw error
-            }
+        var buffer: UnsafeMutablePointer<CChar>?
+        var size = 0
+        guard let stream = open_memstream(&buffer, &size) else {
+            throw WriteError(path: "PNG", reason: String(cString: strerror(errno)))
         }
-        if rename(temporary, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SDLError("rename(\(temporary) → \(path))", message: reason)
+        let saved = pixels.withUnsafeMutableBytes { bytes -> Bool in
+            guard let surface = SDL_CreateRGBSurfaceWithFormatFrom(bytes.baseAddress, Int32(image.width), Int32(image.height), 32,
+                                                                   Int32(image.width * 4), SDL_PIXELFORMAT_RGBA32.rawValue),
+                  let rw = SDL_RWFromFP(stream, SDL_FALSE) else { return false }
+            defer { SDL_FreeSurface(surface) }
+            return IMG_SavePNG_RW(surface, rw, 1) == 0
+        }
+        fclose(stream)   // publishes buffer and size
+        defer { free(buffer) }
+        guard saved, let buffer else {
+            throw WriteError(path: "PNG", reason: "cannot encode a \(image.width)×\(image.height) image")
+        }
+        return buffer.withMemoryRebound(to: UInt8.self, capacity: size) { Array(UnsafeBufferPointer(start: $0, count: size)) }
+    }
+
+    /// Writes `image` as a PNG file, atomically (temporary file, then rename).
+    public static func write(_ image: RGBAImage, to path: String) throws {
+        let bytes = try encode(image)
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw WriteError(path: path, reason: reason)
         }
     }
 

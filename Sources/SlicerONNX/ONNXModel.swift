@@ -5,7 +5,7 @@ public enum ONNXDataType: Int, Sendable {
     case float = 1, uint8 = 2, int8 = 3, uint16 = 4, int16 = 5, int32 = 6, int64 = 7
     case string = 8, bool = 9, float16 = 10, double = 11, uint32 = 12, uint64 = 13
 
-    var isFloatingPoint: Bool { self == .float || self == .float16 || self == .double }
+    public var isFloatingPoint: Bool { self == .float || self == .float16 || self == .double }
 }
 
 /// A constant tensor from the file (initializer, Constant node or attribute).
