@@ -41,7 +41,7 @@ extension HistogramSet {
                 imageCounts[k] == 0 ? empty : (0..<h.channels).map { Entropy.bits(h.histogram(channel: $0, classes: [k]), millerMadow: millerMadow) }
             },
             instanceEntropy: classes.map { k in
-                imageCounts[k] == 0 ? empty : (0..<h.channels).map { h.channelInstanceSum[k * h.channels + $0] / Double(imageCounts[k]) }
+                imageCounts[k] == 0 ? empty : (0..<h.channels).map { h.channelInstanceSum[k * h.channels + $0].value / Double(imageCounts[k]) }
             })
     }
 }

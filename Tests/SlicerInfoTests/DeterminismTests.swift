@@ -46,9 +46,12 @@ final class DeterminismTests: XCTestCase {
                                     "\(layout) \(settings) batch \(batch) threads \(threads)")
                 }
                 // Shards of uneven sizes, merged in either order: the same numbers as one run.
+                // Each shard is told the whole set's class sizes (as `analyze --shard` does), so that
+                // on demand a class split between shards stays open until the merge.
                 let sharded = try Analyzer(input: input, settings: settings, batchSize: 5, threads: 2, layout: layout)
+                let totals = (0...network.classCount).map { k in images.labels.filter { $0 == k }.count }
                 let parts = try [Array(0..<100), Array(100..<137), Array(137..<240)].map {
-                    try sharded.run(images: $0, ranges: ranges, keepPerImage: false, classTotals: nil).histograms
+                    try sharded.run(images: $0, ranges: ranges, keepPerImage: false, classTotals: totals).histograms
                 }
                 for order in [[0, 1, 2], [2, 0, 1]] {
                     var merged = parts[order[0]]
@@ -59,5 +62,54 @@ final class DeterminismTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The fixed-point sums against a plain reference: each term exactly as
+    /// a double, the total in exact rational arithmetic (integers in units of
+    /// 2⁻⁶⁴ here, the terms being multiples of it), rounded once.
+    func testExactSumIsTheRoundedExactSum() {
+        var rng = SplitMix64(seed: 3)
+        var terms: [Double] = []
+        for _ in 0..<2_000 {
+            // Entropies below 2¹², multiples of 2⁻⁶⁴, and zeros.
+            let e = Int(rng.next() % 24) - 11
+            terms.append(rng.next() % 7 == 0 ? 0 : Double(rng.next() >> 11) * 0x1p-53 * Double(sign: .plus, exponent: e, significand: 1))
+        }
+        var forward = ExactSum.zero, backward = ExactSum.zero
+        for t in terms { forward += t }
+        for t in terms.reversed() { backward += t }
+        var halves = ExactSum.zero, other = ExactSum.zero
+        for t in terms.prefix(777) { halves += t }
+        for t in terms.dropFirst(777) { other += t }
+        XCTAssertEqual(forward, backward)
+        XCTAssertEqual(forward, halves + other)
+        // Reference: each term's significand shifted to units of 2⁻⁶⁴, added as
+        // two 64-bit words (terms below 2¹² need at most 76 bits).
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for t in terms where t != 0 {
+            var shift = Int(t.exponent) - 52 + 64
+            var significand = t.significandBitPattern | (1 << 52)
+            // Below 2⁻⁶⁴ the significand holds only zero bits (every term is a multiple of it).
+            while shift < 0 {
+                XCTAssertEqual(significand & 1, 0, "\(t) is a multiple of 2⁻⁶⁴")
+                significand >>= 1
+                shift += 1
+            }
+            let (l, h) = shift >= 64 ? (UInt64(0), significand << (shift - 64))
+                : (significand << shift, shift == 0 ? 0 : significand >> (64 - shift))
+            let (s, carry) = lo.addingReportingOverflow(l)
+            lo = s
+            hi += h + (carry ? 1 : 0)
+        }
+        XCTAssertEqual(forward.fixed, Int128(hi) << 64 | Int128(lo))
+        let naive = terms.reduce(0, +)
+        XCTAssertEqual(forward.value, naive, accuracy: 1e-12 * naive, "close to a plain sum")
+        XCTAssertEqual(ExactSum(0.1).value, 0.1)
+        XCTAssertEqual(ExactSum(3.0).fixed, 3 << 64)
+        XCTAssertEqual(ExactSum(-2.5).fixed, -(5 << 63))
+        // Damaged files' values saturate instead of trapping, and stay far too large.
+        XCTAssertGreaterThan(ExactSum(.nan).value, 1e18)
+        XCTAssertLessThan(ExactSum(-.infinity).value, -1e18)
+        XCTAssertGreaterThan(ExactSum(1e300).value, 1e18)
     }
 }
