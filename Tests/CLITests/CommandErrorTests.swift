@@ -125,7 +125,7 @@ final class CommandErrorTests: XCTestCase {
             assertOneLineError(result, mentioning: [input, word])
             let model = try run(["info", "--model", input], timeout: 30)
             XCTAssertFalse(model.timedOut, model.summary)
-            assertOneLineError(model, mentioning: [input])
+            assertOneLineError(model, mentioning: [input, word])
         }
         let partial = try run(["merge", fifo, "--out", "m.json"], timeout: 30)
         XCTAssertFalse(partial.timedOut, partial.summary)
