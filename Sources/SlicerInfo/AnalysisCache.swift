@@ -9,13 +9,14 @@ import SlicerEngine
 /// (Validation.swift), so a corrupt, truncated, edited or stale entry is
 /// detected, deleted and rebuilt — never trusted.
 ///
-/// An entry: the line `CNNSLICER-CACHE-3`, a JSON header after its 8-byte
+/// An entry: the line `CNNSLICER-CACHE-4`, a JSON header after its 8-byte
 /// length, the histograms (`HistogramSet.write(to:)`), the per-image store's
 /// bytes, and 16 hex digits of digest. Written and read in pieces: the store
 /// of a large analysis (hundreds of MB) is never copied whole.
 public struct AnalysisCache: Sendable {
     public let directory: String
-    static let magic = Array("CNNSLICER-CACHE-3\n".utf8)
+    /// 4: exact sums of instance entropies (`ExactSum`); older entries are rebuilt.
+    static let magic = Array("CNNSLICER-CACHE-4\n".utf8)
 
     public init(directory: String) { self.directory = directory }
 

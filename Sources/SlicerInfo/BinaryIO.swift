@@ -206,16 +206,18 @@ final class BinaryReader {
 }
 
 extension HistogramSet {
-    static let binaryMagic = Array("HSET1\n".utf8)
+    /// HSET2: the sums of instance entropies are exact sums (`ExactSum`, 16
+    /// bytes each); HSET1 had doubles.
+    static let binaryMagic = Array("HSET2\n".utf8)
 
     /// Bytes of `write(to:)`'s output.
     var encodedByteCount: Int {
         var n = HistogramSet.binaryMagic.count + 6 * 8 + imageCounts.count * 8
         for t in taps {
             n += 4 * 8 + t.openSlots.count * 8
-            n += (t.counts.count + t.layerCounts.count + t.nonFinite.count + t.layerInstanceSum.count
-                  + t.layerInstanceSquares.count + t.channelInstanceSum.count + t.closedCounts.count
-                  + t.closedConditional.count) * 8
+            n += (t.counts.count + t.layerCounts.count + t.nonFinite.count + t.closedCounts.count) * 8
+            n += (t.layerInstanceSum.count + t.layerInstanceSquares.count + t.channelInstanceSum.count
+                  + t.closedConditional.count) * MemoryLayout<ExactSum>.stride
         }
         return n
     }
@@ -247,6 +249,7 @@ extension HistogramSet {
     static func read(from r: BinaryReader) throws -> HistogramSet {
         func fail(_ field: String, _ problem: String) -> InfoError { InfoError.invalid("\(r.path): field histograms\(field): \(problem)") }
         guard try r.readBytes(binaryMagic.count) == binaryMagic else { throw InfoError.invalid("\(r.path): histograms are not in the expected form") }
+        func sums(_ count: Int, field: String) throws -> [ExactSum] { try r.readArray(count, of: ExactSum.self, field: field) }
         let bins = try r.readInt("histograms.bins", limit: 4096), classCount = try r.readInt("histograms.classCount", limit: 1 << 24)
         let layoutCode = try r.readInt("histograms.layout", limit: 1), mm = try r.readInt("histograms.millerMadow", limit: 1)
         let tapCount = try r.readInt("histograms.taps", limit: 1 << 20), slotCount = try r.readInt("histograms.imageCounts", limit: 1 << 24)
@@ -271,11 +274,11 @@ extension HistogramSet {
             tap.counts = try r.readArray(open * block, of: UInt64.self, field: "histograms\(at).counts")
             tap.layerCounts = try r.readArray(slots * bins, of: UInt64.self, field: "histograms\(at).layerCounts")
             tap.nonFinite = try r.readArray(slots, of: UInt64.self, field: "histograms\(at).nonFinite")
-            tap.layerInstanceSum = try r.readArray(slots, of: Double.self, field: "histograms\(at).layerInstanceSum")
-            tap.layerInstanceSquares = try r.readArray(slots, of: Double.self, field: "histograms\(at).layerInstanceSquares")
-            tap.channelInstanceSum = try r.readArray((layout == .kept ? slots : 1) * channels, of: Double.self, field: "histograms\(at).channelInstanceSum")
+            tap.layerInstanceSum = try sums(slots, field: "histograms\(at).layerInstanceSum")
+            tap.layerInstanceSquares = try sums(slots, field: "histograms\(at).layerInstanceSquares")
+            tap.channelInstanceSum = try sums((layout == .kept ? slots : 1) * channels, field: "histograms\(at).channelInstanceSum")
             tap.closedCounts = try r.readArray(layout == .kept ? 0 : block, of: UInt64.self, field: "histograms\(at).closedCounts")
-            tap.closedConditional = try r.readArray(layout == .kept ? 0 : channels, of: Double.self, field: "histograms\(at).closedConditional")
+            tap.closedConditional = try sums(layout == .kept ? 0 : channels, field: "histograms\(at).closedConditional")
             set.taps.append(tap)
         }
         return set

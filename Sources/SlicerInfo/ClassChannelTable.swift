@@ -41,7 +41,7 @@ extension HistogramSet {
                 imageCounts[k] == 0 ? empty : (0..<h.channels).map { Entropy.bits(h.histogram(channel: $0, classes: [k]), millerMadow: millerMadow) }
             },
             instanceEntropy: classes.map { k in
-                imageCounts[k] == 0 ? empty : (0..<h.channels).map { h.channelInstanceSum[k * h.channels + $0] / Double(imageCounts[k]) }
+                imageCounts[k] == 0 ? empty : (0..<h.channels).map { h.channelInstanceSum[k * h.channels + $0].value / Double(imageCounts[k]) }
             })
     }
 }
@@ -80,7 +80,9 @@ extension Analyzer {
             // Touched only by its own thread.
             var slot = -1, seen = 0
             var counts: [UInt64]
-            var sums: [Double]
+            // Exact, as the full analysis's sums: the table's instance entropies
+            // are then the same bits as the kept layout's.
+            var sums: [ExactSum]
             var scratch: [Int32]
             var hist: [Int32]
             init(channels: Int, bins: Int, hw: Int) {
@@ -120,10 +122,10 @@ extension Analyzer {
                         let ensemble = (0..<channels).map { c in
                             Entropy.bits(w.counts[(c * bins)..<((c + 1) * bins)], millerMadow: mm)
                         }
-                        let instance = w.sums.map { $0 / Double(w.seen) }
+                        let instance = w.sums.map { $0.value / Double(w.seen) }
                         results.withLock { $0[slot] = (ensemble, instance) }
                         w.counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-                        w.sums.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+                        w.sums.withUnsafeMutableBufferPointer { $0.update(repeating: .zero) }
                         w.slot = -1
                     }
                 }

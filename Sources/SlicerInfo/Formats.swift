@@ -109,7 +109,7 @@ public enum FileDigest {
 
 /// A shard's histograms (`analyze --shard k/n`), to be merged.
 ///
-/// `cnnslicer.analysis-partial.v4`: the line `CNNSLICER-PARTIAL-4`, a JSON
+/// `cnnslicer.analysis-partial.v5`: the line `CNNSLICER-PARTIAL-5`, a JSON
 /// header (model, data, their digests, settings, calibration, shard and the
 /// images it covers) after its 8-byte length, the histograms in binary
 /// (`HistogramSet.write(to:)`), and 16 hex digits of digest over everything
@@ -121,9 +121,13 @@ public enum FileDigest {
 /// partials (JSON, every class's channel histograms, what earlier releases
 /// wrote) are still read.
 public struct AnalysisPartial: Sendable {
-    public static let format = "cnnslicer.analysis-partial.v4"
+    /// Version 5: the sums of instance entropies are exact (`ExactSum`), so
+    /// that merged shards give the bits of one run. Partials are short-lived
+    /// (written by the shards, read by `merge`): versions 3 and 4 are refused
+    /// with a note to re-run the shards.
+    public static let format = "cnnslicer.analysis-partial.v5"
     static let version2 = "cnnslicer.analysis-partial.v2"
-    static let magic = Array("CNNSLICER-PARTIAL-4\n".utf8)
+    static let magic = Array("CNNSLICER-PARTIAL-5\n".utf8)
     public var format: String { AnalysisPartial.format }
     public let model: String
     public let data: String
@@ -300,9 +304,9 @@ public struct AnalysisPartial: Sendable {
             var tap = TapHistograms(channels: v.channels, valuesPerChannel: v.valuesPerChannel, slots: v.slots, bins: v.bins, layout: .kept)
             tap.counts = v.counts
             tap.nonFinite = v.nonFinite
-            tap.layerInstanceSum = v.layerInstanceSum
-            tap.layerInstanceSquares = v.layerInstanceSquares
-            tap.channelInstanceSum = v.channelInstanceSum
+            tap.layerInstanceSum = v.layerInstanceSum.map { ExactSum($0) }
+            tap.layerInstanceSquares = v.layerInstanceSquares.map { ExactSum($0) }
+            tap.channelInstanceSum = v.channelInstanceSum.map { ExactSum($0) }
             // v2 had no tap-level histograms: the sum of the channels'.
             for k in 0..<v.slots {
                 for c in 0..<v.channels {

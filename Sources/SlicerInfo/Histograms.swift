@@ -43,17 +43,19 @@ public struct TapHistograms: Sendable, Equatable {
     public internal(set) var layerCounts: [UInt64]
     /// Non-finite values per class slot (not binned).
     public internal(set) var nonFinite: [UInt64]
-    /// Σ_i H_I(i,l) and Σ_i H_I(i,l)² per class slot.
-    public internal(set) var layerInstanceSum: [Double]
-    public internal(set) var layerInstanceSquares: [Double]
+    /// Σ_i H_I(i,l) and Σ_i H_I(i,l)² per class slot. Exact sums (`ExactSum`),
+    /// so that workers, batches and shards in any order give the same bits.
+    public internal(set) var layerInstanceSum: [ExactSum]
+    public internal(set) var layerInstanceSquares: [ExactSum]
     /// Σ_i H_I(i,l,c): per open slot [o·channels + c] in the kept layout, one
     /// row over all images [c] in the on-demand layout.
-    public internal(set) var channelInstanceSum: [Double]
+    public internal(set) var channelInstanceSum: [ExactSum]
     /// Channel counts of the labelled images of closed classes: [c·bins + b]
     /// (empty: none closed).
     public internal(set) var closedCounts: [UInt64]
-    /// Σ over closed classes y of |S_y|·H_E(S_y,l,c): [c] (empty: none closed).
-    public internal(set) var closedConditional: [Double]
+    /// Σ over closed classes y of |S_y|·H_E(S_y,l,c): [c] (empty: none closed);
+    /// exact, as classes close in whatever order the workers finish them.
+    public internal(set) var closedConditional: [ExactSum]
 
     init(channels: Int, valuesPerChannel: Int, slots: Int, bins: Int, layout: ClassChannelLayout) {
         self.channels = channels
@@ -122,7 +124,7 @@ public struct TapHistograms: Sendable, Equatable {
     /// information needs of it: counts pooled, |S_y|·H_E(S_y,l,c) summed.
     private static func reduce<Count: FixedWidthInteger & UnsignedInteger>(
         _ rows: UnsafePointer<Count>, channels: Int, bins: Int, images: Int, table: EntropyTable, millerMadow: Bool,
-        closedCounts: inout [UInt64], closedConditional: inout [Double]
+        closedCounts: inout [UInt64], closedConditional: inout [ExactSum]
     ) {
         if closedCounts.isEmpty {
             closedCounts = Array(repeating: 0, count: channels * bins)
@@ -217,7 +219,7 @@ public struct TapHistograms: Sendable, Equatable {
     /// Bytes of the arrays (what a copy of this tap costs).
     var byteCount: Int {
         (counts.count + layerCounts.count + nonFinite.count + closedCounts.count) * 8
-            + (layerInstanceSum.count * 2 + channelInstanceSum.count + closedConditional.count) * 8
+            + (layerInstanceSum.count * 2 + channelInstanceSum.count + closedConditional.count) * MemoryLayout<ExactSum>.stride
     }
 }
 

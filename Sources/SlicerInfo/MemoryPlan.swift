@@ -123,10 +123,10 @@ public struct MemoryPlan: Sendable, Equatable {
         let slots = k + 1
         return taps.reduce(0) { total, tap in
             let c = tap.channels
-            let perSlot = slots * bins + slots * 3               // layer counts, non-finite, two instance sums
-            let channelSums = (layout == .kept ? slots : 1) * c
-            let closed = layout == .kept ? 0 : c * bins + c
-            return total + (openSlots * c * bins + perSlot + channelSums + closed) * 8
+            // Counts are 8 bytes; the instance-entropy sums are exact sums of 16 (`ExactSum`).
+            let counts = openSlots * c * bins + slots * bins + slots + (layout == .kept ? 0 : c * bins)
+            let sums = slots * 2 + (layout == .kept ? slots : 1) * c + (layout == .kept ? 0 : c)
+            return total + counts * 8 + sums * MemoryLayout<ExactSum>.stride
         } + slots * 8
     }
 

@@ -65,7 +65,9 @@ public struct AnalysisSummary: Sendable {
                 for y in labelled { conditional += Double(counts[y]) / Double(labelledCount) * entropy(channel, [y]) }
                 return max(0, entropy(channel, labelled) - conditional)
             }
-            let layerSum = h.layerInstanceSum.reduce(0, +), layerSquares = h.layerInstanceSquares.reduce(0, +)
+            // Exact sums over the class slots, rounded once: the same bits however the images were split.
+            let layerSum = h.layerInstanceSum.reduce(ExactSum.zero, +).value
+            let layerSquares = h.layerInstanceSquares.reduce(ExactSum.zero, +).value
             let mean = n > 0 ? layerSum / Double(n) : 0
             let variance = n > 1 ? max(0, (layerSquares - Double(n) * mean * mean) / Double(n - 1)) : 0
             let channels = h.channels
@@ -77,10 +79,10 @@ public struct AnalysisSummary: Sendable {
                 name: info.name, op: info.opType, shape: info.shape, range: (r.layerLo, r.layerHi),
                 instanceEntropy: mean, instanceEntropySpread: variance.squareRoot(),
                 ensembleEntropy: entropy(nil, allSlots), labelInformation: information(nil),
-                classInstanceEntropy: (0..<k).map { counts[$0] > 0 ? h.layerInstanceSum[$0] / Double(counts[$0]) : nil },
+                classInstanceEntropy: (0..<k).map { counts[$0] > 0 ? h.layerInstanceSum[$0].value / Double(counts[$0]) : nil },
                 classEnsembleEntropy: (0..<k).map { counts[$0] > 0 ? entropy(nil, [$0]) : nil },
                 channelInstanceEntropy: (0..<channels).map { c in
-                    n > 0 ? (0..<rows).reduce(0) { $0 + h.channelInstanceSum[$1 * channels + c] } / Double(n) : 0
+                    n > 0 ? (0..<rows).reduce(ExactSum.zero) { $0 + h.channelInstanceSum[$1 * channels + c] }.value / Double(n) : 0
                 },
                 channelEnsembleEntropy: channelValues.ensemble,
                 channelLabelInformation: channelValues.information,
@@ -112,7 +114,7 @@ public struct AnalysisSummary: Sendable {
                 for b in 0..<bins { all[b] &+= h.counts[base + b] }
             }
             ensemble[c] = Entropy.bits(all, millerMadow: mm)
-            information[c] = labelledCount > 0 ? max(0, Entropy.bits(labelled, millerMadow: mm) - conditional / Double(labelledCount)) : 0
+            information[c] = labelledCount > 0 ? max(0, Entropy.bits(labelled, millerMadow: mm) - conditional.value / Double(labelledCount)) : 0
         }
         return (ensemble, information)
     }

@@ -160,15 +160,15 @@ extension TapHistograms {
             }
             binnedBySlot[k] = binned
             let n = Double(images)
-            try Self.expectSum(layerInstanceSum[k], images: n, bound: ceiling, "\(field).layerInstanceSum[\(k)]")
-            try Self.expectSum(layerInstanceSquares[k], images: n, bound: ceiling * ceiling, "\(field).layerInstanceSquares[\(k)]")
+            try Self.expectSum(layerInstanceSum[k].value, images: n, bound: ceiling, "\(field).layerInstanceSum[\(k)]")
+            try Self.expectSum(layerInstanceSquares[k].value, images: n, bound: ceiling * ceiling, "\(field).layerInstanceSquares[\(k)]")
             // Σ h² ≥ (Σ h)² / n (Cauchy–Schwarz), with room for rounding.
-            if n > 0, layerInstanceSquares[k] * n < layerInstanceSum[k] * layerInstanceSum[k] * (1 - 1e-9) - 1e-9 {
+            if n > 0, layerInstanceSquares[k].value * n < layerInstanceSum[k].value * layerInstanceSum[k].value * (1 - 1e-9) - 1e-9 {
                 throw FieldError("\(field).layerInstanceSquares[\(k)]", "smaller than the square of the sum allows")
             }
             if layout == .kept {
                 for c in 0..<channels {
-                    try Self.expectSum(channelInstanceSum[k * channels + c], images: n, bound: ceiling,
+                    try Self.expectSum(channelInstanceSum[k * channels + c].value, images: n, bound: ceiling,
                                        "\(field).channelInstanceSum[\(k * channels + c)]")
                 }
             }
@@ -186,7 +186,7 @@ extension TapHistograms {
         guard layout == .onDemand else { return }
         let total = Double(imageCounts.reduce(0, +))
         for c in 0..<channels {
-            try Self.expectSum(channelInstanceSum[c], images: total, bound: ceiling, "\(field).channelInstanceSum[\(c)]")
+            try Self.expectSum(channelInstanceSum[c].value, images: total, bound: ceiling, "\(field).channelInstanceSum[\(c)]")
         }
         // The closed classes: the labelled slots with images whose channel histograms are not open.
         let closed = (0..<(slots - 1)).filter { imageCounts[$0] > 0 && !openSlots.contains($0) }
@@ -198,7 +198,7 @@ extension TapHistograms {
             throw FieldError("\(field).closedCounts", "they hold \(sum) values, the closed classes' tap-level histograms \(closed.reduce(UInt64(0), { $0 + binnedBySlot[$1] }))")
         }
         for c in 0..<channels {
-            try Self.expectSum(closedConditional[c], images: Double(closedImages), bound: ceiling, "\(field).closedConditional[\(c)]")
+            try Self.expectSum(closedConditional[c].value, images: Double(closedImages), bound: ceiling, "\(field).closedConditional[\(c)]")
         }
     }
 

@@ -111,6 +111,19 @@ public struct ONNXModel: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw EngineError.unreadable(file: path, reason: "no such file")
         }
+        // Say what the path is when it is not a file to read: a FIFO or a
+        // device would never end, and "not readable" would send the user
+        // looking at permissions.
+        var info = stat()
+        if stat(path, &info) == 0 {
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: break
+            case S_IFDIR: throw EngineError.unreadable(file: path, reason: "is a directory, expected an ONNX file")
+            case S_IFIFO: throw EngineError.unreadable(file: path, reason: "is a FIFO, expected a regular file")
+            case S_IFCHR, S_IFBLK: throw EngineError.unreadable(file: path, reason: "is a device, expected a regular file")
+            default: throw EngineError.unreadable(file: path, reason: "is not a regular file")
+            }
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EngineError.unreadable(file: path, reason: "permission denied or not a regular file")
         }

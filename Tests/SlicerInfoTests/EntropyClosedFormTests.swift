@@ -170,9 +170,9 @@ final class EntropyClosedFormTests: XCTestCase {
             let h = acc.histograms.taps[0]
             XCTAssertEqual(acc.histograms.imageCounts[3], 2)
             XCTAssertEqual(acc.histograms.imageCounts[10], 1, "slot K holds unlabelled images")
-            assertClose(h.layerInstanceSum[3], expected[0] + expected[1], 1e-12)
-            assertClose(h.layerInstanceSquares[3], expected[0] * expected[0] + expected[1] * expected[1], 1e-10)
-            assertClose(h.channelInstanceSum[5], expected[2], 1e-12)
+            assertClose(h.layerInstanceSum[3].value, expected[0] + expected[1], 1e-12)
+            assertClose(h.layerInstanceSquares[3].value, expected[0] * expected[0] + expected[1] * expected[1], 1e-10)
+            assertClose(h.channelInstanceSum[5].value, expected[2], 1e-12)
             // Ensemble histogram of class 3: 784 in bin 6 (0.4) plus 49 in every bin.
             var class3 = [UInt64](repeating: 49, count: bins); class3[6] += 784
             XCTAssertEqual(h.histogram(channel: 0, classes: [3]), class3)

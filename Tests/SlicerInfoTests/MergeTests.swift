@@ -23,9 +23,10 @@ final class MergeTests: XCTestCase {
         return Setup(network: network, analyzer: analyzer, ranges: try analyzer.calibrate(), labels: images.labels)
     }
 
-    /// Integer parts exactly; the sums of instance entropies (doubles added in a
-    /// different order) to rounding.
-    private func assertSameHistograms(_ a: HistogramSet, _ b: HistogramSet, exactSums: Bool = false,
+    /// Everything exactly, the sums of instance entropies included: they are
+    /// exact sums (`ExactSum`), the same in any order of addition. `exactSums:
+    /// false` for a v2 partial, whose sums were written as rounded doubles.
+    private func assertSameHistograms(_ a: HistogramSet, _ b: HistogramSet, exactSums: Bool = true,
                                       file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.imageCounts, b.imageCounts, file: file, line: line)
         XCTAssertEqual(a.bins, b.bins); XCTAssertEqual(a.classCount, b.classCount)
@@ -35,11 +36,13 @@ final class MergeTests: XCTestCase {
             XCTAssertEqual(x.nonFinite, y.nonFinite, file: file, line: line)
             if exactSums {
                 XCTAssertEqual(x.layerInstanceSum, y.layerInstanceSum, file: file, line: line)
+                XCTAssertEqual(x.layerInstanceSquares, y.layerInstanceSquares, file: file, line: line)
                 XCTAssertEqual(x.channelInstanceSum, y.channelInstanceSum, file: file, line: line)
+                XCTAssertEqual(x.closedConditional, y.closedConditional, file: file, line: line)
             }
             for (u, v) in zip(x.layerInstanceSum + x.layerInstanceSquares + x.channelInstanceSum,
                               y.layerInstanceSum + y.layerInstanceSquares + y.channelInstanceSum) {
-                XCTAssertEqual(u, v, accuracy: 1e-9 * max(1, abs(u)), file: file, line: line)
+                XCTAssertEqual(u.value, v.value, accuracy: 1e-9 * max(1, abs(u.value)), file: file, line: line)
             }
         }
     }
@@ -261,13 +264,13 @@ final class MergeTests: XCTestCase {
         assertReadFails(dir + "/flipped.partial", ["digest"])
         // Another version's header, and a header whose format is not text one can print.
         for (name, format, words) in [("older", "cnnslicer.analysis-partial.v3", ["re-run the shards"]),
-                                      ("odd", "x\ny\u{0}", ["not a cnnslicer.analysis-partial.v4 file", "\\n"])] {
+                                      ("odd", "x\ny\u{0}", ["not a \(AnalysisPartial.format) file", "\\n"])] {
             // Only the header changes; the bytes after it are those of `good`.
             var bytes = Data(good.prefix(AnalysisPartial.magic.count))
             let headerLength = Int(good[AnalysisPartial.magic.count..<(AnalysisPartial.magic.count + 8)].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
             let headerStart = AnalysisPartial.magic.count + 8
             var header = String(decoding: good[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-            let replaced = header.replacingOccurrences(of: "\"format\":\"cnnslicer.analysis-partial.v4\"",
+            let replaced = header.replacingOccurrences(of: "\"format\":\"\(AnalysisPartial.format)\"",
                                                        with: "\"format\":" + String(decoding: try JSONEncoder().encode(format), as: UTF8.self))
             XCTAssertNotEqual(replaced, header)
             header = replaced
@@ -339,8 +342,8 @@ final class PartialFileTests: XCTestCase {
             self.ranges = ranges
             histograms = Set(bins: h.bins, classCount: h.classCount, taps: h.taps.enumerated().map { t, tap in
                 Tap(channels: tap.channels, valuesPerChannel: tap.valuesPerChannel, slots: tap.slots, bins: tap.bins,
-                    counts: counts(t, tap.counts), nonFinite: tap.nonFinite, layerInstanceSum: tap.layerInstanceSum,
-                    layerInstanceSquares: tap.layerInstanceSquares, channelInstanceSum: tap.channelInstanceSum)
+                    counts: counts(t, tap.counts), nonFinite: tap.nonFinite, layerInstanceSum: tap.layerInstanceSum.map(\.value),
+                    layerInstanceSquares: tap.layerInstanceSquares.map(\.value), channelInstanceSum: tap.channelInstanceSum.map(\.value))
             }, imageCounts: h.imageCounts)
         }
     }
@@ -352,20 +355,30 @@ final class PartialFileTests: XCTestCase {
             try JSONEncoder().encode(V2(part, shard: i + 1, ranges: ranges)).write(to: URL(fileURLWithPath: dir + "/v2-\(i).json"))
         }
         let read = try (0..<2).map { try AnalysisPartial.read(from: dir + "/v2-\($0).json") }
-        XCTAssertEqual(read[0].histograms, parts[0], "tap-level histograms rebuilt from the channel counts")
+        // v2 wrote its sums as doubles: they come back as the exact sums of those doubles.
+        var expected = parts[0]
+        for t in expected.taps.indices {
+            expected.taps[t].layerInstanceSum = expected.taps[t].layerInstanceSum.map { ExactSum($0.value) }
+            expected.taps[t].layerInstanceSquares = expected.taps[t].layerInstanceSquares.map { ExactSum($0.value) }
+            expected.taps[t].channelInstanceSum = expected.taps[t].channelInstanceSum.map { ExactSum($0.value) }
+        }
+        XCTAssertEqual(read[0].histograms, expected, "tap-level histograms rebuilt from the channel counts")
         let merged = try AnalysisPartial.merge(read.enumerated().map { (path: "v2-\($0.offset).json", partial: $0.element) })
         let full = try analyzer.run(ranges: ranges, keepPerImage: false).histograms
         XCTAssertEqual(merged.histograms.taps.map(\.counts), full.taps.map(\.counts))
         XCTAssertEqual(merged.histograms.taps.map(\.layerCounts), full.taps.map(\.layerCounts))
-        // Mixed with a v4 partial of the other shard (v2 partials do not say which images
+        // Mixed with a current (v5) partial of the other shard (v2 partials do not say which images
         // they hold: then the shards' image counts must add up to the data's).
-        let v4 = AnalysisPartial(model: "plain_cnn.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: 30,
+        let current = AnalysisPartial(model: "plain_cnn.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: 30,
                                  shardIndex: 2, shardCount: 2, images: 10..<30, settings: AnalysisSettings(),
                                  classNames: (0..<10).map { "c\($0)" }, ranges: ranges, histograms: parts[1])
-        try v4.write(to: dir + "/v4-1.partial")
+        try current.write(to: dir + "/v5-1.partial")
         let mixed = try AnalysisPartial.merge([(path: "v2-0.json", partial: read[0]),
-                                               (path: "v4-1.partial", partial: try AnalysisPartial.read(from: dir + "/v4-1.partial"))])
-        XCTAssertEqual(mixed.histograms, merged.histograms)
+                                               (path: "v5-1.partial", partial: try AnalysisPartial.read(from: dir + "/v5-1.partial"))])
+        // The v2 shard's sums as its doubles, the current shard's exact.
+        var expectedMixed = read[0].histograms
+        expectedMixed.add(parts[1])
+        XCTAssertEqual(mixed.histograms, expectedMixed)
     }
 
     func testDamagedAndLyingPartialsAreRefusedNamingTheFile() throws {
@@ -385,7 +398,7 @@ final class PartialFileTests: XCTestCase {
         try JSONEncoder().encode(V2(parts[0], shard: 1, ranges: ranges) { t, c in t == 2 ? c.map { $0 * 2 } : c })
             .write(to: URL(fileURLWithPath: dir + "/double.json"))
         refused(dir + "/double.json", "taps[2]")
-        // v4: a flipped byte anywhere after the first line, a truncation, a lying header.
+        // The current version: a flipped byte anywhere after the first line, a truncation, a lying header.
         let p = AnalysisPartial(model: "plain_cnn.onnx", data: "test", modelDigest: "m", dataDigest: "d", totalImages: 30,
                                 shardIndex: 1, shardCount: 2, images: 0..<10, settings: AnalysisSettings(),
                                 classNames: (0..<10).map { "c\($0)" }, ranges: ranges, histograms: parts[0])
