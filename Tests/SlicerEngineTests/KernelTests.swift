@@ -461,6 +461,32 @@ final class KernelTests: XCTestCase {
         for cc in cases { try checkConv(cc) }
     }
 
+    func testDepthwiseConvRunsDirectly() throws {
+        // One input channel per group runs the direct kernel (DepthwiseConvolution.swift):
+        // rows longer than one vector with a tail, strides split into column
+        // phases, dilations, asymmetric pads, larger kernels and depth multipliers.
+        let cases = [
+            ConvCase(label: "depthwise stride 2, 37x35", input: [5, 37, 35], weight: [5, 1, 3, 3], group: 5,
+                     strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "depthwise 3x3 on 40x40, no bias", input: [3, 40, 40], weight: [3, 1, 3, 3], bias: false,
+                     group: 3, pads: [1, 1, 1, 1]),
+            ConvCase(label: "depthwise dilated, strides 1x3", input: [3, 20, 41], weight: [3, 1, 3, 3], group: 3,
+                     strides: [1, 3], pads: [2, 0, 1, 2], dilations: [2, 2]),
+            ConvCase(label: "depthwise 5x5, multiplier 2", input: [2, 18, 33], weight: [4, 1, 5, 5], group: 2,
+                     pads: [2, 2, 2, 2]),
+            ConvCase(label: "depthwise 7x7 output", input: [6, 14, 14], weight: [6, 1, 3, 3], group: 6,
+                     strides: [2, 2], pads: [1, 1, 1, 1]),
+        ]
+        for cc in cases {
+            let result = try checkConv(cc)
+            XCTAssertNotNil(result.kernel?.depthwise, "\(cc.label): the direct depthwise kernel")
+        }
+        // Grouped convolutions with several channels per group keep the product.
+        let grouped = try checkConv(ConvCase(label: "2 channels per group", input: [4, 6, 6], weight: [4, 2, 3, 3], group: 2,
+                                             pads: [1, 1, 1, 1]))
+        XCTAssertNil(grouped.kernel?.depthwise)
+    }
+
     func testConvPointwise() throws {
         // Stride 1: multiplied straight from the (padded) image, no column matrix.
         let direct = try checkConv(ConvCase(label: "1x1 on 12x12", input: [5, 12, 12], weight: [3, 5, 1, 1]))
@@ -503,11 +529,45 @@ final class KernelTests: XCTestCase {
         let grouped = try checkConv(ConvCase(label: "2 groups of 8 filters, 4x4", input: [4, 4, 4], weight: [16, 2, 3, 3],
                                              bias: false, group: 2, pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(grouped.kernel?.writesOutputDirectly, true)
-        // Deep filters keep the padded path and its staging copy.
-        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 8, 8], weight: [8, 8, 3, 3],
+        // Deep filters on planes of 128 pixels or more keep the padded path and its staging copy.
+        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 12], weight: [8, 8, 3, 3],
                                           pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(deep.kernel?.writesOutputDirectly, false)
         XCTAssertEqual(deep.kernel?.readsPaddedInput, true)
+        XCTAssertEqual(deep.kernel?.imagesPerProduct, 1)
+    }
+
+    func testSmallPlanesRunSeveralImagesPerProduct() throws {
+        // Below 128 output pixels, deep filters multiply several images' column
+        // matrices side by side (7x7: 7 images of 49 columns). Full groups, a
+        // short last group, one image, strided and grouped convolutions, bias or none.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (9, 9), (8, 9), (3, 9), (16, 16)]
+        let cases = [
+            ConvCase(label: "3x3 on 7x7", input: [8, 7, 7], weight: [12, 8, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "1x1 on 7x7, no bias", input: [40, 7, 7], weight: [9, 40, 1, 1], bias: false),
+            ConvCase(label: "3x3 stride 2 to 5x6", input: [6, 10, 12], weight: [16, 6, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "2 groups on 6x6", input: [12, 6, 6], weight: [10, 6, 3, 3], group: 2, pads: [1, 1, 1, 1]),
+        ]
+        for cc in cases {
+            let result = try checkConv(cc, plans: plans)
+            XCTAssertGreaterThan(result.kernel?.imagesPerProduct ?? 0, 1, "\(cc.label): several images per product")
+            XCTAssertEqual(result.kernel?.wantsWholeBatch, true, cc.label)
+        }
+        // The values of an image are those it gets alone, bit for bit (the
+        // executor of capacity 1 multiplies one image from its padded copy).
+        let w = randomTensor("W", [16, 24, 3, 3], seed: 31, in: -0.5...0.5)
+        let m = flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
+                          input: [24, 7, 7], tapped: "conv")
+        let network = try Network(model: m)
+        let perImage = 24 * 7 * 7, outPerImage = 16 * 7 * 7
+        let images = randomFloats(11 * perImage, seed: 32)
+        let many = try network.makeExecutor(capacity: 11)
+        let all = Array(images.withUnsafeBufferPointer { many.run(input: $0, count: 11) })
+        let one = try network.makeExecutor(capacity: 1)
+        for i in [0, 6, 7, 10] {
+            let single = Array(images[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
+            XCTAssertEqual(single, Array(all[(i * outPerImage)..<((i + 1) * outPerImage)]), "image \(i)")
+        }
     }
 
     func testConvResultDoesNotDependOnBatch() throws {
