@@ -445,6 +445,10 @@ final class KernelTests: XCTestCase {
             ConvCase(label: "dilation and stride", input: [2, 12, 12], weight: [2, 2, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [2, 2]),
             ConvCase(label: "one image per GEMM (17x17)", input: [3, 17, 17], weight: [4, 3, 3, 3], pads: [1, 1, 1, 1]),
             ConvCase(label: "rectangular kernel 1x3", input: [2, 5, 9], weight: [3, 2, 1, 3], pads: [0, 1, 0, 1]),
+            // Stride 2 over rows long enough for the vectorised column gather (32 inputs → 16 columns) and its tail.
+            ConvCase(label: "stride 2 on 70 columns", input: [3, 9, 70], weight: [5, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "7x7 stride 2 stem", input: [3, 21, 45], weight: [8, 3, 7, 7], strides: [2, 2], pads: [3, 3, 3, 3]),
+            ConvCase(label: "1x1 stride 2 on 67 columns", input: [40, 5, 67], weight: [9, 40, 1, 1], strides: [2, 2]),
         ]
         for cc in cases { try checkConv(cc) }
     }
@@ -686,6 +690,33 @@ final class KernelTests: XCTestCase {
                     XCTAssertEqual(Double(c[r * width + q]), expected, accuracy: 1e-5, "\(rows)x\(depth)x\(width) at \(r),\(q)")
                 }
             }
+        }
+    }
+
+    func testPackedProductOverDepthBlocksIsOneOrderedChain() {
+        // Depths over several depth blocks (256) with a short last one, widths
+        // over a column chunk (384) ending in 32- and 16-column tiles: every
+        // value is bit for bit the fused multiply-add chain over j = 0, 1, …
+        // from zero — the blocking changes where partial sums wait, not the sum.
+        var generator = SplitMix(6)
+        for (rows, depth, width) in [(12, 600, 448), (8, 257, 400), (3, 512, 16)] {
+            let a = (0..<(rows * depth)).map { _ in generator.uniform(-0.5...0.5) }
+            let b = (0..<(depth * 7 + width + 5)).map { _ in generator.uniform(-0.5...0.5) }
+            let offsets = (0..<depth).map { j in (j * 11) % (depth * 7 + 5) }
+            let packed = a.withUnsafeBufferPointer { PackedRows($0.baseAddress!, rows: rows, depth: depth, rowStride: depth) }
+            var c = [Float](repeating: .nan, count: packed.paddedRows * width)
+            b.withUnsafeBufferPointer { bp in offsets.withUnsafeBufferPointer { op in c.withUnsafeMutableBufferPointer { cp in
+                packed.multiply(bp.baseAddress!, offsets: op.baseAddress!, width: width, into: cp.baseAddress!, ldc: width)
+            }}}
+            var mismatches = 0
+            for r in 0..<rows {
+                for q in 0..<width {
+                    var chain: Float = 0
+                    for j in 0..<depth { chain = chain.addingProduct(a[r * depth + j], b[offsets[j] + q]) }
+                    if c[r * width + q].bitPattern != chain.bitPattern { mismatches += 1 }
+                }
+            }
+            XCTAssertEqual(mismatches, 0, "\(rows)x\(depth)x\(width): values differing from the ordered chain")
         }
     }
 

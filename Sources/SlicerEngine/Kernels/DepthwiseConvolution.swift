@@ -94,10 +94,17 @@ struct DepthwiseConvKernel: Kernel {
             let row = (r + w.padTop) * phaseWidth
             if sw == 1 {
                 copyFloats(src, dst + row + w.padLeft, count: width)
-            } else {
-                for col in 0..<width {
-                    let pc = col + w.padLeft
-                    dst[(pc % sw) * phasePlane + row + pc / sw] = src[col]
+                continue
+            }
+            // Phase p, index i holds padded column i·s + p, input column i·s + p − padLeft.
+            for p in 0..<sw {
+                let phaseRow = dst + p * phasePlane + row
+                var i = max(0, (w.padLeft - p + sw - 1) / sw)
+                var col = i * sw + p - w.padLeft
+                while col < width {
+                    phaseRow[i] = src[col]
+                    i += 1
+                    col += sw
                 }
             }
         }
