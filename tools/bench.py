@@ -73,6 +73,7 @@ def cpu_model():
 
 
 def main():
+    global MODELS
     ap = argparse.ArgumentParser()
     ap.add_argument('--images', type=int, default=2048)
     ap.add_argument('--batch', type=int, default=64)
@@ -80,13 +81,12 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--imagenet-images', type=int, default=128,
                     help='images per timed run of the 224x224 torchvision models')
-    ap.add_argument('--models', default=','.join(MODELS),
-                    help='comma-separated subset of: ' + ', '.join(MODELS))
+    ap.add_argument('--models', default=','.join(SHIPPED + TORCHVISION),
+                    help='comma-separated subset of: ' + ', '.join(SHIPPED + TORCHVISION))
     ap.add_argument('--binary', action='append', default=[], metavar='NAME=PATH',
                     help='compare builds: each named cnnslicer binary is run in every round, '
                          'interleaved with ONNX Runtime (PyTorch is skipped); repeatable')
     a = ap.parse_args()
-    global MODELS
     MODELS = [m for m in a.models.split(',') if m]
     unknown = [m for m in MODELS if m not in SHIPPED + TORCHVISION]
     if unknown:
