@@ -542,16 +542,21 @@ final class KernelTests: XCTestCase {
     }
 
     func testSmallPlanesRunSeveralImagesPerProduct() throws {
-        // Below 128 output pixels, deep filters multiply several images' column
-        // matrices side by side (7x7: 7 images of 49 columns). Full groups, a
-        // short last group, one image, strided and grouped convolutions, bias or none.
+        // Below 128 output pixels, deep filters (128 or more per group) multiply
+        // several images' column matrices side by side (7x7: 7 images of 49
+        // columns). Full groups, a short last group, one image, strided and
+        // grouped convolutions, bias or none, filters not a multiple of 8.
         let plans: [(count: Int, capacity: Int)] = [(1, 1), (9, 9), (8, 9), (3, 9), (16, 16)]
         let cases = [
-            ConvCase(label: "3x3 on 7x7", input: [8, 7, 7], weight: [12, 8, 3, 3], pads: [1, 1, 1, 1]),
-            ConvCase(label: "1x1 on 7x7, no bias", input: [40, 7, 7], weight: [9, 40, 1, 1], bias: false),
-            ConvCase(label: "3x3 stride 2 to 5x6", input: [6, 10, 12], weight: [16, 6, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
-            ConvCase(label: "2 groups on 6x6", input: [12, 6, 6], weight: [10, 6, 3, 3], group: 2, pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 7x7", input: [8, 7, 7], weight: [130, 8, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "1x1 on 7x7, no bias", input: [40, 7, 7], weight: [128, 40, 1, 1], bias: false),
+            ConvCase(label: "3x3 stride 2 to 5x6", input: [6, 10, 12], weight: [136, 6, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "2 groups on 6x6", input: [12, 6, 6], weight: [256, 6, 3, 3], group: 2, pads: [1, 1, 1, 1]),
         ]
+        // Fewer filters keep one image per product.
+        let few = try checkConv(ConvCase(label: "64 filters on 7x7", input: [8, 7, 7], weight: [64, 8, 3, 3], pads: [1, 1, 1, 1]),
+                                plans: [(9, 9)])
+        XCTAssertEqual(few.kernel?.imagesPerProduct, 1)
         for cc in cases {
             let result = try checkConv(cc, plans: plans)
             XCTAssertGreaterThan(result.kernel?.imagesPerProduct ?? 0, 1, "\(cc.label): several images per product")
@@ -559,11 +564,11 @@ final class KernelTests: XCTestCase {
         }
         // The values of an image are those it gets alone, bit for bit (the
         // executor of capacity 1 multiplies one image from its padded copy).
-        let w = randomTensor("W", [16, 24, 3, 3], seed: 31, in: -0.5...0.5)
+        let w = randomTensor("W", [128, 24, 3, 3], seed: 31, in: -0.5...0.5)
         let m = flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
                           input: [24, 7, 7], tapped: "conv")
         let network = try Network(model: m)
-        let perImage = 24 * 7 * 7, outPerImage = 16 * 7 * 7
+        let perImage = 24 * 7 * 7, outPerImage = 128 * 7 * 7
         let images = randomFloats(11 * perImage, seed: 32)
         let many = try network.makeExecutor(capacity: 11)
         let all = Array(images.withUnsafeBufferPointer { many.run(input: $0, count: 11) })
