@@ -79,10 +79,12 @@ fuzz: deps
 	seed=$${FUZZ_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; echo "fuzz seed $$seed"; \
 	CNNSLICER_FUZZ_SECONDS=$(FUZZ_SECONDS) CNNSLICER_FUZZ_SEED=$$seed $(SWIFT) test --skip-build --filter CLITests.FuzzTests
 
-# Peers for the benchmark: PyTorch from Debian, ONNX Runtime from PyPI.
+# Peers for the benchmark: PyTorch from Debian (torchvision exports the
+# ImageNet models), ONNX Runtime from PyPI.
 bench-deps: deps
-	@dpkg-query -W -f='$${Status}\n' python3-torch 2>/dev/null | grep -q 'ok installed' || \
-	    (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-torch)
+	@for p in python3-torch python3-torchvision; do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || \
+	    (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$p); done
 	@python3 -c 'import onnxruntime' 2>/dev/null || python3 -m pip install -q onnxruntime
 
 bench: release bench-deps

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark cnnslicer against ONNX Runtime and PyTorch in one run.
 
-    python3 tools/bench.py [--images 2048] [--batch 64] [--threads 2] [--rounds 3]
+    python3 tools/bench.py [--images 2048] [--imagenet-images 128] [--batch 64] [--threads 2]
+                           [--rounds 3] [--models cifar_vgg,resnet50,...]
 
 Needs: a release build (.build/release/cnnslicer), onnxruntime for this
-Python (PyPI), and Debian's python3-torch for /usr/bin/python3 (`make bench`
-installs both). Exports the three benchmark models (random weights) with
-tools/bench_models.py into bench-out/, then runs, per round and per model,
+Python (PyPI), and Debian's python3-torch and python3-torchvision for
+/usr/bin/python3 (`make bench` installs them). Exports the three shipped
+benchmark models (random weights) with tools/bench_models.py and the four
+torchvision ImageNet models of issue 13 (vgg11_bn, mobilenet_v2, resnet18,
+resnet50 at 224x224, 1,000 classes, BatchNormalization kept, random weights)
+with tools/export_torchvision.py into bench-out/ (a cache, not committed), then
+runs, per round and per model,
 cnnslicer bench, tools/bench_peers.py (ONNX Runtime) and tools/bench_torch.py
 (PyTorch) one after the other, so that load changes on a shared machine hit
 all three alike. Reports the median over rounds and the ratios, which are
@@ -23,8 +28,32 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, 'bench-out')
-MODELS = ['mnist_cnn', 'cifar_vgg', 'cifar_resnet']
+SHIPPED = ['mnist_cnn', 'cifar_vgg', 'cifar_resnet']
+# ImageNet-sized torchvision architectures: a timed run is --imagenet-images
+# images (VGG-11 runs at tens of images/s on two cores, not thousands).
+TORCHVISION = ['vgg11_bn', 'mobilenet_v2', 'resnet18', 'resnet50']
+MODELS = SHIPPED + TORCHVISION
 TORCH_PYTHON = '/usr/bin/python3'
+
+
+def model_path(m):
+    if m in TORCHVISION:
+        return os.path.join(OUT, '%s-224-bn-op13.onnx' % m)
+    return os.path.join(OUT, m + '.onnx')
+
+
+def ensure_models(models):
+    """Exports the models missing from bench-out/ (seeded: the same file every time)."""
+    if any(not os.path.exists(model_path(m)) for m in models if m in SHIPPED):
+        subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
+    for m in models:
+        if m in TORCHVISION and not os.path.exists(model_path(m)):
+            subprocess.run([TORCH_PYTHON, 'tools/export_torchvision.py', '--model', m, '--size', '224',
+                            '--out', OUT], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def images_for(m, a):
+    return a.imagenet_images if m in TORCHVISION else a.images
 
 
 def run_json(cmd):
@@ -44,23 +73,31 @@ def cpu_model():
 
 
 def main():
+    global MODELS
     ap = argparse.ArgumentParser()
     ap.add_argument('--images', type=int, default=2048)
     ap.add_argument('--batch', type=int, default=64)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--imagenet-images', type=int, default=128,
+                    help='images per timed run of the 224x224 torchvision models')
+    ap.add_argument('--models', default=','.join(SHIPPED + TORCHVISION),
+                    help='comma-separated subset of: ' + ', '.join(SHIPPED + TORCHVISION))
     ap.add_argument('--binary', action='append', default=[], metavar='NAME=PATH',
                     help='compare builds: each named cnnslicer binary is run in every round, '
                          'interleaved with ONNX Runtime (PyTorch is skipped); repeatable')
     a = ap.parse_args()
+    MODELS = [m for m in a.models.split(',') if m]
+    unknown = [m for m in MODELS if m not in SHIPPED + TORCHVISION]
+    if unknown:
+        sys.exit('bench: unknown model(s) %s; known: %s' % (', '.join(unknown), ', '.join(SHIPPED + TORCHVISION)))
     os.makedirs(OUT, exist_ok=True)
     if a.binary:
         return compare_builds(a)
     binary = os.path.join(ROOT, '.build', 'release', 'cnnslicer')
     if not os.path.exists(binary):
         sys.exit('bench: build first (make release)')
-    if not all(os.path.exists(os.path.join(OUT, m + '.onnx')) for m in MODELS):
-        subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
+    ensure_models(MODELS)
     results = {m: {'cnnslicer': [], 'onnxruntime': [], 'pytorch': [], 'cnnslicer_analyze': [], 'pytorch_hooks': []}
                for m in MODELS}
     versions = {}
@@ -68,14 +105,18 @@ def main():
     started = time.time()
     for r in range(a.rounds):
         for m in MODELS:
-            path = os.path.join(OUT, m + '.onnx')
-            common = ['--batch', str(a.batch), '--images', str(a.images), '--threads', str(a.threads)]
+            path = model_path(m)
+            images = images_for(m, a)
+            common = ['--batch', str(a.batch), '--images', str(images), '--threads', str(a.threads)]
             ours = run_json([binary, 'bench', '--model', path, '--repeats', '1'] + common)
             results[m]['cnnslicer'].append(ours['infer_images_per_s'])
             results[m]['cnnslicer_analyze'].append(ours['analyze_images_per_s'])
-            # The hook pipeline is slow: a quarter of the images keeps the run short.
-            hooks = run_json([TORCH_PYTHON, 'tools/bench_torch_analysis.py', m, '--runs', '1', '--batch', str(a.batch),
-                              '--images', str(max(a.batch, a.images // 4)), '--threads', str(a.threads)])
+            if m in SHIPPED:
+                # The hook pipeline is slow: a quarter of the images keeps the run short.
+                hooks = run_json([TORCH_PYTHON, 'tools/bench_torch_analysis.py', m, '--runs', '1', '--batch', str(a.batch),
+                                  '--images', str(max(a.batch, images // 4)), '--threads', str(a.threads)])
+            else:
+                hooks = {'analyze_images_per_s': float('nan')}  # not measured for the ImageNet models
             results[m]['pytorch_hooks'].append(hooks['analyze_images_per_s'])
             ort = run_json([sys.executable, 'tools/bench_peers.py', path, '--runs', '1'] + common)
             results[m]['onnxruntime'].append(ort['images_per_s'])
@@ -88,7 +129,8 @@ def main():
                 ours['analyze_images_per_s'], hooks['analyze_images_per_s']), file=sys.stderr)
     summary = {
         'machine': {'cpu': cpu_model(), 'cores': os.cpu_count(), 'load_before': [round(x, 2) for x in load_before]},
-        'settings': {'batch': a.batch, 'threads': a.threads, 'images': a.images, 'rounds': a.rounds},
+        'settings': {'batch': a.batch, 'threads': a.threads, 'images': a.images,
+                     'imagenet_images': a.imagenet_images, 'rounds': a.rounds},
         'versions': versions,
         'seconds': round(time.time() - started, 1),
         'models': {},
@@ -102,17 +144,21 @@ def main():
         summary['models'][m] = {'median_images_per_s': med, 'all': results[m],
                                 'ratio_vs_onnxruntime': round(med['cnnslicer'] / med['onnxruntime'], 2),
                                 'ratio_vs_pytorch': round(med['cnnslicer'] / med['pytorch'], 2)}
-        lines.append('| %s | %.0f | %.0f | %.0f | %.2f× | %.2f× |' % (
+        lines.append('| %s | %.1f | %.1f | %.1f | %.2f× | %.2f× |' % (
             m, med['cnnslicer'], med['onnxruntime'], med['pytorch'],
             med['cnnslicer'] / med['onnxruntime'], med['cnnslicer'] / med['pytorch']))
-        analysis.append('| %s | %.0f | %.0f | %.2f× | %.1f | %.0f× |' % (
+        hooks = med['pytorch_hooks']
+        analysis.append('| %s | %.1f | %.1f | %.2f× | %s | %s |' % (
             m, med['cnnslicer_analyze'], med['cnnslicer'], med['cnnslicer_analyze'] / med['cnnslicer'],
-            med['pytorch_hooks'], med['cnnslicer_analyze'] / med['pytorch_hooks']))
+            '—' if hooks != hooks else '%.1f' % hooks,
+            '—' if hooks != hooks else '%.0f×' % (med['cnnslicer_analyze'] / hooks)))
     with open(os.path.join(OUT, 'bench.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    print('machine: %s, %d cores, load before %s; onnxruntime %s, pytorch %s; batch %d, %d threads, %d images x %d rounds (median)' % (
-        summary['machine']['cpu'], summary['machine']['cores'], summary['machine']['load_before'],
-        versions.get('onnxruntime'), versions.get('pytorch'), a.batch, a.threads, a.images, a.rounds))
+    print('machine: %s, %d cores, load before %s; onnxruntime %s, pytorch %s; batch %d, %d threads, '
+          '%d images (%d for the 224x224 models) x %d rounds (median)' % (
+              summary['machine']['cpu'], summary['machine']['cores'], summary['machine']['load_before'],
+              versions.get('onnxruntime'), versions.get('pytorch'), a.batch, a.threads, a.images,
+              a.imagenet_images, a.rounds))
     print('\n'.join(lines))
     print()
     print('\n'.join(analysis))
@@ -128,15 +174,14 @@ def compare_builds(a):
         if not path or not os.path.exists(path):
             sys.exit('bench: --binary expects NAME=PATH of an existing binary, got %r' % spec)
         builds.append((name, os.path.abspath(path)))
-    if not all(os.path.exists(os.path.join(OUT, m + '.onnx')) for m in MODELS):
-        subprocess.run([TORCH_PYTHON, 'tools/bench_models.py', OUT], check=True, cwd=ROOT)
+    ensure_models(MODELS)
     keys = ['onnxruntime'] + [n + ' infer' for n, _ in builds] + [n + ' analyze' for n, _ in builds]
     results = {m: {k: [] for k in keys} for m in MODELS}
     load_before = os.getloadavg()
     for r in range(a.rounds):
         for m in MODELS:
-            path = os.path.join(OUT, m + '.onnx')
-            common = ['--batch', str(a.batch), '--images', str(a.images), '--threads', str(a.threads)]
+            path = model_path(m)
+            common = ['--batch', str(a.batch), '--images', str(images_for(m, a)), '--threads', str(a.threads)]
             # Alternate the order of the builds between rounds as well.
             order = builds if r % 2 == 0 else list(reversed(builds))
             line = 'round %d %-13s' % (r + 1, m)

@@ -6,7 +6,9 @@
 
 ARCH is mnist_cnn, cifar_vgg or cifar_resnet (a path such as OUT/cifar_vgg.onnx is
 accepted too: its base name selects the architecture; torch cannot load ONNX,
-so the model is re-created from tools/bench_models.py with the same seed).
+so the model is re-created from tools/bench_models.py with the same seed), or
+vgg11_bn, mobilenet_v2, resnet18, resnet50 (or OUT/resnet50-224-bn-op13.onnx):
+torchvision's architecture with random weights at 224x224.
 torch.set_num_threads(2), eval mode, torch.no_grad(); seeded standard normal
 input; two warm-up batches, then >= 3 timed runs of --images images; prints one
 JSON line with the median: {"runtime": "pytorch", "images_per_s": ..., ...}
@@ -21,6 +23,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_models  # noqa: E402
 
+# torchvision ImageNet classifiers that tools/bench.py measures at 224x224.
+TORCHVISION = ['vgg11_bn', 'mobilenet_v2', 'resnet18', 'resnet50']
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -33,11 +38,19 @@ def main():
     import torch
     torch.set_num_threads(a.threads)
     name = os.path.splitext(os.path.basename(a.arch))[0]
-    if name not in bench_models.ARCHS:
-        raise SystemExit('unknown architecture %r (known: %s)' % (name, ', '.join(bench_models.ARCHS)))
+    # bench-out/resnet50-224-bn-op13.onnx: the torchvision architecture at 224x224.
+    tv_name = name.split('-')[0]
     torch.manual_seed(0)
-    model = bench_models.build(name).eval()
-    chw = bench_models.ARCHS[name]
+    if name in bench_models.ARCHS:
+        model = bench_models.build(name).eval()
+        chw = bench_models.ARCHS[name]
+    elif tv_name in TORCHVISION:
+        import torchvision.models as models
+        name = tv_name
+        model = getattr(models, name)(weights=None, num_classes=1000).eval()
+        chw = (3, 224, 224)
+    else:
+        raise SystemExit('unknown architecture %r (known: %s)' % (name, ', '.join(list(bench_models.ARCHS) + TORCHVISION)))
     g = torch.Generator().manual_seed(0)
     x = torch.randn(a.batch, *chw, generator=g)
     nb = max(1, (a.images + a.batch - 1) // a.batch)

@@ -71,8 +71,12 @@ struct BenchCommand: ParsableCommand {
                 "\"images\": \(images)", "\"repeats\": \(repeats)",
             ]
             guard !inferOnly else {
-                let inferSeconds = median(try (0..<repeats).map { _ in try timeInference().wall })
+                let runs = try (0..<repeats).map { _ in try timeInference() }
+                let inferSeconds = median(runs.map(\.wall))
                 fields.append("\"infer_images_per_s\": \(String(format: "%.1f", Double(images) / inferSeconds))")
+                // Processor time of all threads: on a machine shared with other
+                // work, images per processor-second varies less than per wall-second.
+                fields.append("\"infer_cpu_s\": \(String(format: "%.3f", median(runs.map(\.cpu))))")
                 print("{" + fields.joined(separator: ", ") + "}")
                 return
             }

@@ -445,6 +445,10 @@ final class KernelTests: XCTestCase {
             ConvCase(label: "dilation and stride", input: [2, 12, 12], weight: [2, 2, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], dilations: [2, 2]),
             ConvCase(label: "one image per GEMM (17x17)", input: [3, 17, 17], weight: [4, 3, 3, 3], pads: [1, 1, 1, 1]),
             ConvCase(label: "rectangular kernel 1x3", input: [2, 5, 9], weight: [3, 2, 1, 3], pads: [0, 1, 0, 1]),
+            // Stride 2 over rows long enough for the vectorised column gather (32 inputs → 16 columns) and its tail.
+            ConvCase(label: "stride 2 on 70 columns", input: [3, 9, 70], weight: [5, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "7x7 stride 2 stem", input: [3, 21, 45], weight: [8, 3, 7, 7], strides: [2, 2], pads: [3, 3, 3, 3]),
+            ConvCase(label: "1x1 stride 2 on 67 columns", input: [40, 5, 67], weight: [9, 40, 1, 1], strides: [2, 2]),
         ]
         for cc in cases { try checkConv(cc) }
     }
@@ -459,6 +463,32 @@ final class KernelTests: XCTestCase {
             ConvCase(label: "3 groups large image", input: [6, 16, 17], weight: [3, 2, 3, 3], group: 3, pads: [1, 1, 1, 1]),
         ]
         for cc in cases { try checkConv(cc) }
+    }
+
+    func testDepthwiseConvRunsDirectly() throws {
+        // One input channel per group runs the direct kernel (DepthwiseConvolution.swift):
+        // rows longer than one vector with a tail, strides split into column
+        // phases, dilations, asymmetric pads, larger kernels and depth multipliers.
+        let cases = [
+            ConvCase(label: "depthwise stride 2, 37x35", input: [5, 37, 35], weight: [5, 1, 3, 3], group: 5,
+                     strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "depthwise 3x3 on 40x40, no bias", input: [3, 40, 40], weight: [3, 1, 3, 3], bias: false,
+                     group: 3, pads: [1, 1, 1, 1]),
+            ConvCase(label: "depthwise dilated, strides 1x3", input: [3, 20, 41], weight: [3, 1, 3, 3], group: 3,
+                     strides: [1, 3], pads: [2, 0, 1, 2], dilations: [2, 2]),
+            ConvCase(label: "depthwise 5x5, multiplier 2", input: [2, 18, 33], weight: [4, 1, 5, 5], group: 2,
+                     pads: [2, 2, 2, 2]),
+            ConvCase(label: "depthwise 7x7 output", input: [6, 14, 14], weight: [6, 1, 3, 3], group: 6,
+                     strides: [2, 2], pads: [1, 1, 1, 1]),
+        ]
+        for cc in cases {
+            let result = try checkConv(cc)
+            XCTAssertNotNil(result.kernel?.depthwise, "\(cc.label): the direct depthwise kernel")
+        }
+        // Grouped convolutions with several channels per group keep the product.
+        let grouped = try checkConv(ConvCase(label: "2 channels per group", input: [4, 6, 6], weight: [4, 2, 3, 3], group: 2,
+                                             pads: [1, 1, 1, 1]))
+        XCTAssertNil(grouped.kernel?.depthwise)
     }
 
     func testConvPointwise() throws {
@@ -503,11 +533,50 @@ final class KernelTests: XCTestCase {
         let grouped = try checkConv(ConvCase(label: "2 groups of 8 filters, 4x4", input: [4, 4, 4], weight: [16, 2, 3, 3],
                                              bias: false, group: 2, pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(grouped.kernel?.writesOutputDirectly, true)
-        // Deep filters keep the padded path and its staging copy.
-        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 8, 8], weight: [8, 8, 3, 3],
+        // Deep filters on planes of 128 pixels or more keep the padded path and its staging copy.
+        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 12], weight: [8, 8, 3, 3],
                                           pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(deep.kernel?.writesOutputDirectly, false)
         XCTAssertEqual(deep.kernel?.readsPaddedInput, true)
+        XCTAssertEqual(deep.kernel?.imagesPerProduct, 1)
+    }
+
+    func testSmallPlanesRunSeveralImagesPerProduct() throws {
+        // Below 128 output pixels, deep filters (128 or more per group) multiply
+        // several images' column matrices side by side (7x7: 7 images of 49
+        // columns). Full groups, a short last group, one image, strided and
+        // grouped convolutions, bias or none, filters not a multiple of 8.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (9, 9), (8, 9), (3, 9), (16, 16)]
+        let cases = [
+            ConvCase(label: "3x3 on 7x7", input: [8, 7, 7], weight: [130, 8, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "1x1 on 7x7, no bias", input: [40, 7, 7], weight: [128, 40, 1, 1], bias: false),
+            ConvCase(label: "3x3 stride 2 to 5x6", input: [6, 10, 12], weight: [136, 6, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "2 groups on 6x6", input: [12, 6, 6], weight: [256, 6, 3, 3], group: 2, pads: [1, 1, 1, 1]),
+        ]
+        // Fewer filters keep one image per product.
+        let few = try checkConv(ConvCase(label: "64 filters on 7x7", input: [8, 7, 7], weight: [64, 8, 3, 3], pads: [1, 1, 1, 1]),
+                                plans: [(9, 9)])
+        XCTAssertEqual(few.kernel?.imagesPerProduct, 1)
+        for cc in cases {
+            let result = try checkConv(cc, plans: plans)
+            XCTAssertGreaterThan(result.kernel?.imagesPerProduct ?? 0, 1, "\(cc.label): several images per product")
+            XCTAssertEqual(result.kernel?.wantsWholeBatch, true, cc.label)
+        }
+        // The values of an image are those it gets alone, bit for bit (the
+        // executor of capacity 1 multiplies one image from its padded copy).
+        let w = randomTensor("W", [128, 24, 3, 3], seed: 31, in: -0.5...0.5)
+        let m = flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
+                          input: [24, 7, 7], tapped: "conv")
+        let network = try Network(model: m)
+        let perImage = 24 * 7 * 7, outPerImage = 128 * 7 * 7
+        let images = randomFloats(11 * perImage, seed: 32)
+        let many = try network.makeExecutor(capacity: 11)
+        let all = Array(images.withUnsafeBufferPointer { many.run(input: $0, count: 11) })
+        let one = try network.makeExecutor(capacity: 1)
+        for i in [0, 6, 7, 10] {
+            let single = Array(images[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
+            XCTAssertEqual(single, Array(all[(i * outPerImage)..<((i + 1) * outPerImage)]), "image \(i)")
+        }
     }
 
     func testConvResultDoesNotDependOnBatch() throws {
@@ -626,6 +695,33 @@ final class KernelTests: XCTestCase {
                     XCTAssertEqual(Double(c[r * width + q]), expected, accuracy: 1e-5, "\(rows)x\(depth)x\(width) at \(r),\(q)")
                 }
             }
+        }
+    }
+
+    func testPackedProductOverDepthBlocksIsOneOrderedChain() {
+        // Depths over several depth blocks (256) with a short last one, widths
+        // over a column chunk (384) ending in 32- and 16-column tiles: every
+        // value is bit for bit the fused multiply-add chain over j = 0, 1, …
+        // from zero — the blocking changes where partial sums wait, not the sum.
+        var generator = SplitMix(6)
+        for (rows, depth, width) in [(12, 600, 448), (8, 257, 400), (3, 512, 16)] {
+            let a = (0..<(rows * depth)).map { _ in generator.uniform(-0.5...0.5) }
+            let b = (0..<(depth * 7 + width + 5)).map { _ in generator.uniform(-0.5...0.5) }
+            let offsets = (0..<depth).map { j in (j * 11) % (depth * 7 + 5) }
+            let packed = a.withUnsafeBufferPointer { PackedRows($0.baseAddress!, rows: rows, depth: depth, rowStride: depth) }
+            var c = [Float](repeating: .nan, count: packed.paddedRows * width)
+            b.withUnsafeBufferPointer { bp in offsets.withUnsafeBufferPointer { op in c.withUnsafeMutableBufferPointer { cp in
+                packed.multiply(bp.baseAddress!, offsets: op.baseAddress!, width: width, into: cp.baseAddress!, ldc: width)
+            }}}
+            var mismatches = 0
+            for r in 0..<rows {
+                for q in 0..<width {
+                    var chain: Float = 0
+                    for j in 0..<depth { chain = chain.addingProduct(a[r * depth + j], b[offsets[j] + q]) }
+                    if c[r * width + q].bitPattern != chain.bitPattern { mismatches += 1 }
+                }
+            }
+            XCTAssertEqual(mismatches, 0, "\(rows)x\(depth)x\(width): values differing from the ordered chain")
         }
     }
 

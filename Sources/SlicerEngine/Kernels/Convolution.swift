@@ -110,6 +110,27 @@ struct ConvKernel: Kernel {
     let paddedCount: Int
     /// Where row j of B starts, relative to the group's padded input or the column matrix.
     let rowOffsets: [Int]
+    /// Set for depthwise convolutions (one input channel per group), which run
+    /// directly instead of through the product (DepthwiseConvolution.swift).
+    /// The rest of the kernel stays as for any Conv: CAR's ablation reads its
+    /// filters and packed panels.
+    var depthwise: DepthwiseConvKernel?
+    /// Images side by side in one product (1: one image at a time). Small
+    /// output planes (7×7 in ImageNet networks' last stage) fill the
+    /// micro-kernel's 48-column tiles badly — 49 pixels take a tile of 48 and
+    /// one of 16, at about half the speed — so such convolutions build the
+    /// column matrix of several images, each image's pixels after the
+    /// previous one's, and multiply once. Every column is still its own sum
+    /// over the same j in the same order: an image's values do not depend on
+    /// the images beside it.
+    var imagesPerProduct = 1
+    /// A convolution with several images per product wants them all at once
+    /// (the executor otherwise hands image-wise kernels one cache-sized chunk,
+    /// a single image on ImageNet sizes).
+    var wantsWholeBatch: Bool { imagesPerProduct > 1 }
+
+    /// Output planes of fewer pixels run several images per product.
+    static let sideBySideBelow = 128
 
     var columnRows: Int { channels / groups * window.kernelH * window.kernelW }
     var outPixels: Int { window.outH * window.outW }
@@ -119,10 +140,18 @@ struct ConvKernel: Kernel {
     var scratchCount: Int {
         let source = readsPaddedInput ? paddedCount : columnRows * productWidth
         let staging = (packedFilters.first?.paddedRows ?? 0) * productWidth
-        return source + staging
+        return max(source + staging, depthwise?.scratchCount ?? 0)
     }
 
     func run(_ io: KernelIO) {
+        if let depthwise {
+            depthwise.run(io)
+            return
+        }
+        if imagesPerProduct > 1 {
+            runSideBySide(io)
+            return
+        }
         let x = io.inputs[0], y = io.output
         let cg = channels / groups, mg = outChannels / groups
         let p = outPixels, plane = height * width
@@ -173,6 +202,51 @@ struct ConvKernel: Kernel {
         }
     }
 
+    /// `imagesPerProduct` images per product: image i's output pixels are
+    /// columns i·p ..< (i+1)·p of the column matrix and of the product.
+    private func runSideBySide(_ io: KernelIO) {
+        let x = io.inputs[0], y = io.output
+        let cg = channels / groups, mg = outChannels / groups
+        let p = outPixels, plane = height * width
+        let inImage = channels * plane, outImage = outChannels * p
+        let source = io.scratch
+        let staging = io.scratch + columnRows * productWidth
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            guard let offsets = offsets.baseAddress else { return }
+            var first = 0
+            while first < io.batch {
+                let count = min(imagesPerProduct, io.batch - first)
+                // A short last group multiplies only the vectors it fills.
+                let width = (count * p + 15) / 16 * 16
+                for g in 0..<groups {
+                    for i in 0..<count {
+                        im2col(x + (first + i) * inImage + g * cg * plane, cg, into: source + i * p, rowStride: productWidth)
+                    }
+                    if count * p < width {
+                        // Columns past the last image: zero, not stale values (which could be NaN).
+                        for j in 0..<columnRows { zeroFloats(source + j * productWidth + count * p, count: width - count * p) }
+                    }
+                    packedFilters[g].multiply(source, offsets: offsets, width: width, into: staging, ldc: productWidth)
+                    for i in 0..<count {
+                        let out = y + (first + i) * outImage + g * mg * p
+                        for m in 0..<mg {
+                            let from = staging + m * productWidth + i * p, to = out + m * p
+                            if let bias {
+                                let b = bias.pointer[g * mg + m], bv = SIMD16<Float>(repeating: b)
+                                var c = 0
+                                while c + 16 <= p { storeVector(loadVector(from + c) + bv, to + c); c += 16 }
+                                while c < p { to[c] = from[c] + b; c += 1 }
+                            } else {
+                                copyFloats(from, to, count: p)
+                            }
+                        }
+                    }
+                }
+                first += count
+            }
+        }
+    }
+
     /// Copies `cg` channel planes into the zero-padded layout, zeroing the borders
     /// and the slack (scratch is shared with other kernels, so nothing is assumed zero).
     private func pad(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -215,6 +289,16 @@ struct ConvKernel: Kernel {
                         let src = plane + ih * width + colOffset
                         if wd.strideW == 1 {
                             if hi > lo { copyFloats(src + lo, d + lo, count: hi - lo) }
+                        } else if wd.strideW == 2 {
+                            // The even lanes of 32 consecutive inputs, while all 32 lie in the row
+                            // (input column colOffset + 2c + 31 < width): the stride-2 stems and
+                            // downsampling layers of ImageNet networks spent longer here than in the product.
+                            var c = lo
+                            while c + 16 <= hi && colOffset + 2 * c + 32 <= width {
+                                storeVector(UnsafeRawPointer(src + 2 * c).loadUnaligned(as: SIMD32<Float>.self).evenHalf, d + c)
+                                c += 16
+                            }
+                            while c < hi { d[c] = src[c * 2]; c += 1 }
                         } else {
                             var c = lo
                             while c < hi { d[c] = src[c * wd.strideW]; c += 1 }
@@ -254,11 +338,19 @@ struct ConvKernel: Kernel {
         // and when it has whole vectors of pixels the product can be written
         // straight into the output, saving the staging pass over the output.
         let pixels = window.outH * window.outW
-        let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0
-        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput)
+        // Small planes of deep filters: several images per product (see
+        // `imagesPerProduct`), about 384 columns — eight 48-column tiles.
+        // Only with 128 filters or more: the column matrix is built for the
+        // product's sake, and with fewer filters to reuse it the copy costs
+        // more than the tiles gain (the CIFAR ResNet's 64-filter 8×8 stage
+        // ran 17 % slower side by side).
+        let sideBySide = pixels < ConvKernel.sideBySideBelow && depth > 32 && mg >= 128 && n > 1
+            ? min(n, max(1, 384 / pixels)) : 1
+        let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0 && sideBySide == 1
+        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1
         let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
         let rowWidth = direct ? wp : window.outW
-        let productWidth = max(16, (window.outH * rowWidth + 15) / 16 * 16)
+        let productWidth = max(16, (sideBySide * window.outH * rowWidth + 15) / 16 * 16)
         var offsets = [Int](repeating: 0, count: depth)
         for ci in 0..<cg {
             for ki in 0..<window.kernelH {
@@ -282,12 +374,19 @@ struct ConvKernel: Kernel {
             guard let base = all.baseAddress else { return [] }
             return (0..<groups).map { g in PackedRows(base + g * mg * depth, rows: mg, depth: depth, rowStride: depth) }
         }
-        let kernel = ConvKernel(
+        var kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
             outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
             bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: !direct && fitsOutput,
             paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
             paddedCount: paddedCount, rowOffsets: offsets)
+        kernel.imagesPerProduct = sideBySide
+        if groups > 1 && cg == 1 {
+            kernel.imagesPerProduct = 1
+            kernel.depthwise = try DepthwiseConvKernel.make(
+                outputShape: kernel.outputShape, channels: ch, height: h, width: wd, outChannels: m,
+                window: window, weights: kernel.weights, bias: bias, c)
+        }
         return .kernel(kernel, runtimeInputs: [0])
     }
 }

@@ -18,6 +18,12 @@
 private typealias Vector = SIMD16<Float>
 
 // Vector loads and stores: `loadVector` / `storeVector` (Vectorized.swift).
+
+/// An accumulator's first value: zero, or the partial sum an earlier depth block left in C.
+@inline(__always)
+private func start(_ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Vector {
+    accumulate ? loadVector(p) : Vector()
+}
 @inline(__always)
 private func store(_ p: UnsafeMutablePointer<Float>, _ v0: Vector) { storeVector(v0, p) }
 
@@ -85,28 +91,53 @@ struct PackedRows: @unchecked Sendable {
                       b, offsets: offsets, width: width, into: c, ldc: ldc)
     }
 
+    /// Depth per pass over a block of columns: a 48-column block of B then
+    /// holds 256 × 48 floats (48 KiB, L1/L2-resident) while every panel of
+    /// rows passes over it. Without the blocking, a 3×3 convolution over 512
+    /// channels (depth 4,608) read an 884 KiB block of B from L3 once per
+    /// panel: ~100 GFLOPS instead of ~200 on ResNet-50's 7×7 stage.
+    static let depthBlock = 256
+    /// Columns per chunk: the chunk's products are finished over the whole
+    /// depth before the next chunk starts, so the partial sums of C stay in cache.
+    static let columnChunk = 384
+
     /// As the method, for rows packed elsewhere (`pack(_:rows:depth:rowStride:into:)`).
+    ///
+    /// Depth blocks continue the same sums: the accumulators of block k start
+    /// from C as block k − 1 left it, so each value is still one chain of fused
+    /// multiply-adds over j = 0, 1, … in order — bit for bit the unblocked sum.
     static func multiply(_ a: UnsafePointer<Float>, panels: Int, depth: Int,
                          _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
                          into c: UnsafeMutablePointer<Float>, ldc: Int) {
         precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
         let panelSize = depth * panelHeight
-        var q = 0
-        // Column blocks outside, panels inside: the block of b (depth × 48
-        // values) stays in cache while every panel of rows passes over it.
-        while q < width {
-            let left = width - q
-            for p in 0..<panels {
-                let ap = a + p * panelSize, cp = c + p * panelHeight * ldc + q
-                if left >= 48 {
-                    tile8x48(depth, ap, b + q, offsets, cp, ldc)
-                } else if left >= 32 {
-                    tile8x32(depth, ap, b + q, offsets, cp, ldc)
-                } else {
-                    tile8x16(depth, ap, b + q, offsets, cp, ldc)
+        var chunk = 0
+        while chunk < width {
+            let chunkEnd = min(width, chunk + columnChunk)
+            var k0 = 0
+            repeat {
+                let kc = min(depthBlock, depth - k0)
+                let accumulate = k0 > 0
+                var q = chunk
+                // Column blocks outside, panels inside: the block of b (kc × 48
+                // values) stays in cache while every panel of rows passes over it.
+                while q < chunkEnd {
+                    let left = chunkEnd - q
+                    for p in 0..<panels {
+                        let ap = a + p * panelSize + k0 * panelHeight, cp = c + p * panelHeight * ldc + q
+                        if left >= 48 {
+                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                        } else if left >= 32 {
+                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                        } else {
+                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                        }
+                    }
+                    q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
                 }
-            }
-            q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
+                k0 += kc
+            } while k0 < depth
+            chunk = chunkEnd
         }
     }
 }
@@ -114,15 +145,15 @@ struct PackedRows: @unchecked Sendable {
 /// c[0..<8][0..<48] = Σ_j a[j][0..<8] ⊗ b_j[0..<48], b_j = b + offsets[j]. 24 accumulators stay in registers.
 @inline(__always)
 private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    var c00 = Vector(), c01 = Vector(), c02 = Vector()
-    var c10 = Vector(), c11 = Vector(), c12 = Vector()
-    var c20 = Vector(), c21 = Vector(), c22 = Vector()
-    var c30 = Vector(), c31 = Vector(), c32 = Vector()
-    var c40 = Vector(), c41 = Vector(), c42 = Vector()
-    var c50 = Vector(), c51 = Vector(), c52 = Vector()
-    var c60 = Vector(), c61 = Vector(), c62 = Vector()
-    var c70 = Vector(), c71 = Vector(), c72 = Vector()
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate), c02 = start(c + 0 * ldc + 32, accumulate)
+    var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate), c12 = start(c + 1 * ldc + 32, accumulate)
+    var c20 = start(c + 2 * ldc + 0, accumulate), c21 = start(c + 2 * ldc + 16, accumulate), c22 = start(c + 2 * ldc + 32, accumulate)
+    var c30 = start(c + 3 * ldc + 0, accumulate), c31 = start(c + 3 * ldc + 16, accumulate), c32 = start(c + 3 * ldc + 32, accumulate)
+    var c40 = start(c + 4 * ldc + 0, accumulate), c41 = start(c + 4 * ldc + 16, accumulate), c42 = start(c + 4 * ldc + 32, accumulate)
+    var c50 = start(c + 5 * ldc + 0, accumulate), c51 = start(c + 5 * ldc + 16, accumulate), c52 = start(c + 5 * ldc + 32, accumulate)
+    var c60 = start(c + 6 * ldc + 0, accumulate), c61 = start(c + 6 * ldc + 16, accumulate), c62 = start(c + 6 * ldc + 32, accumulate)
+    var c70 = start(c + 7 * ldc + 0, accumulate), c71 = start(c + 7 * ldc + 16, accumulate), c72 = start(c + 7 * ldc + 32, accumulate)
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
@@ -150,15 +181,15 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 /// c[0..<8][0..<32] = Σ_j a[j][0..<8] ⊗ b_j[0..<32], b_j = b + offsets[j]. 16 accumulators stay in registers.
 @inline(__always)
 private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    var c00 = Vector(), c01 = Vector()
-    var c10 = Vector(), c11 = Vector()
-    var c20 = Vector(), c21 = Vector()
-    var c30 = Vector(), c31 = Vector()
-    var c40 = Vector(), c41 = Vector()
-    var c50 = Vector(), c51 = Vector()
-    var c60 = Vector(), c61 = Vector()
-    var c70 = Vector(), c71 = Vector()
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate)
+    var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate)
+    var c20 = start(c + 2 * ldc + 0, accumulate), c21 = start(c + 2 * ldc + 16, accumulate)
+    var c30 = start(c + 3 * ldc + 0, accumulate), c31 = start(c + 3 * ldc + 16, accumulate)
+    var c40 = start(c + 4 * ldc + 0, accumulate), c41 = start(c + 4 * ldc + 16, accumulate)
+    var c50 = start(c + 5 * ldc + 0, accumulate), c51 = start(c + 5 * ldc + 16, accumulate)
+    var c60 = start(c + 6 * ldc + 0, accumulate), c61 = start(c + 6 * ldc + 16, accumulate)
+    var c70 = start(c + 7 * ldc + 0, accumulate), c71 = start(c + 7 * ldc + 16, accumulate)
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
@@ -186,15 +217,15 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 /// c[0..<8][0..<16] = Σ_j a[j][0..<8] ⊗ b_j[0..<16], b_j = b + offsets[j]. 8 accumulators stay in registers.
 @inline(__always)
 private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    var c00 = Vector()
-    var c10 = Vector()
-    var c20 = Vector()
-    var c30 = Vector()
-    var c40 = Vector()
-    var c50 = Vector()
-    var c60 = Vector()
-    var c70 = Vector()
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    var c00 = start(c + 0 * ldc + 0, accumulate)
+    var c10 = start(c + 1 * ldc + 0, accumulate)
+    var c20 = start(c + 2 * ldc + 0, accumulate)
+    var c30 = start(c + 3 * ldc + 0, accumulate)
+    var c40 = start(c + 4 * ldc + 0, accumulate)
+    var c50 = start(c + 5 * ldc + 0, accumulate)
+    var c60 = start(c + 6 * ldc + 0, accumulate)
+    var c70 = start(c + 7 * ldc + 0, accumulate)
     var ap = a
     for j in 0..<depth {
         let bp = b + offsets[j]
