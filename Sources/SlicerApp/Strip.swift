@@ -455,8 +455,8 @@ extension AppView {
             geometry.thumb = shown
             ui.tooltip("taps \(Int(strip.start.rounded()))–\(min(count, Int((strip.start + current).rounded())) - 1) of \(count) in view: drag to pan, click to go there")
         }
-        geometry.start = strip.start
-        geometry.span = strip.span ?? widest
+        // A header, button or the overview moved the view after the taps were drawn: draw again.
+        if geometry.start != strip.start || geometry.span != (strip.span ?? widest) { ui.requestFrame() }
         strip.geometry = geometry
 
     }
