@@ -157,7 +157,7 @@ extension AppView {
         let groups = stripGroups()
         let rows = Float(groups.levels.count) + (stripNavigates(ui, width: width, groups: groups) ? 1 : 0)
         guard rows > 0 else { return base }
-        return min(base + rows * (ui.lineHeight(.small) + ui.scaled(3)), bodyHeight * 0.3).rounded()
+        return min(base + rows * (ui.lineHeight(.small) + ui.scaled(3)), max(base, bodyHeight * 0.25)).rounded()
     }
 
     /// Shows taps `range` exactly (a block's header click; `--select zoom=`).
@@ -261,7 +261,13 @@ extension AppView {
         let summary = model.snapshot?.summary
         let method = model.selection.method
         let maxValue = summary.map { s in s.taps.map { value($0, method: method) }.max() ?? 1 } ?? 1
-        let blockArea = Rect(x: area.x, y: area.y + labelHeight, width: area.width, height: area.height - 2 * labelHeight - ui.scaled(8))
+        // Rows for the tap labels above and the shapes below, unless no tap has room for either
+        // (a whole ResNet): then the taps take that height.
+        let font = ui.font(.small)
+        let room = slot - ui.scaled(2)
+        let labelRows = ui.measurer.width(of: "BN", font: font) <= room
+        let labelRow = labelRows ? labelHeight : 0
+        let blockArea = Rect(x: area.x, y: area.y + labelRow, width: area.width, height: area.height - 2 * labelRow - ui.scaled(8))
         ui.drawList.pushClip(area)
         // Blocks: every other one gets a shaded band behind it. From the names when they have
         // module paths (the inner level: ResNet's blocks), else runs of taps that start at a
@@ -283,8 +289,6 @@ extension AppView {
         }
         // Tap labels: the tap's own name in a network with blocks ("conv1", "downsample.0"),
         // else the operator; one form for every tap in view where it fits, so they read evenly.
-        let font = ui.font(.small)
-        let room = slot - ui.scaled(2)
         let forms: (Int) -> [String] = { i in
             let op = shortOp(taps[i].opType)
             if let leaf = groups.leafNames[safe: i] ?? nil, leaf != op { return [leaf, op] }
@@ -311,7 +315,7 @@ extension AppView {
             // Entropy mark under the block.
             if let s = summary, i < s.taps.count {
                 let v = Float(value(s.taps[i], method: method) / max(maxValue, 1e-9))
-                let mark = Rect(x: x + min(ui.scaled(1), slot * 0.1), y: area.maxY - labelHeight - ui.scaled(6), width: max(1, (slot - ui.scaled(2)) * v), height: ui.scaled(4))
+                let mark = Rect(x: x + min(ui.scaled(1), slot * 0.1), y: area.maxY - labelRow - ui.scaled(6), width: max(1, (slot - ui.scaled(2)) * v), height: ui.scaled(4))
                 ui.drawList.fillRect(mark, color: ColorMap.sequential.color(at: v))
             }
             let f = forms(i)

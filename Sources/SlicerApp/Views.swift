@@ -373,6 +373,13 @@ extension AppView {
         let top = plot.maxY + ui.scaled(3)
         let half = taps.count > 1 ? plot.width / Float(taps.count - 1) / 2 : 0
         var boxes: [Rect] = []
+        // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly.
+        let forms = blocks.enumerated().map { n, block in block.labels + ["\(n + 1)"] }
+        let level = (0..<(forms.map(\.count).max() ?? 1)).first { l in
+            zip(blocks, forms).allSatisfy { block, f in
+                ui.fits(f[min(l, f.count - 1)], width: xOf(block.taps.upperBound) - xOf(block.taps.lowerBound) + 2 * half - ui.scaled(6))
+            }
+        }
         for (n, block) in blocks.enumerated() {
             let x0 = xOf(block.taps.lowerBound) - half, x1 = xOf(block.taps.upperBound) + half
             ui.drawList.line(from: Vec2(x0, plot.y), to: Vec2(x0, plot.maxY), color: ui.theme.colors.gridLine)
@@ -380,7 +387,8 @@ extension AppView {
             let color = holds ? ui.theme.colors.text : ui.theme.colors.textDim
             ui.drawList.line(from: Vec2(x0 + 1, top + line / 2), to: Vec2(x1 - 1, top + line / 2), color: color.withAlpha(0.5))
             // The name where it fits its span (a label never reaches into the next block's).
-            if let text = ui.firstFitting(block.labels + ["\(n + 1)"], width: x1 - x0 - ui.scaled(6)) {
+            let candidates = level.map { [forms[n][min($0, forms[n].count - 1)]] } ?? forms[n]
+            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
                 let w = ui.measurer.width(of: text[...], font: font)
                 let box = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
                 ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
