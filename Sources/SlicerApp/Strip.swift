@@ -66,11 +66,12 @@ struct TapGroups: Equatable, Sendable {
                 }
                 i = j + 1
             }
-            // A level says something when it splits the taps further than the one above:
-            // not empty, not one group over (nearly) everything, not the same runs again.
+            // A level says something when it splits the taps further than the one above: a run
+            // that only repeats a group above ("features.1/conv" around all of "features.1") is
+            // dropped, and so is a level of one group over most of the network ("features").
+            if let above = kept.last { runs.removeAll { run in above.contains { $0.taps == run.taps } } }
             guard !runs.isEmpty else { continue }
-            if runs.count == 1, runs[0].taps.count >= names.count - 2 { continue }
-            if let above = kept.last, above.map(\.taps) == runs.map(\.taps) { continue }
+            if runs.count == 1, Float(runs[0].taps.count) >= 0.8 * Float(names.count) { continue }
             kept.append(runs)
         }
         levels = kept

@@ -169,6 +169,22 @@ final class ScaleViewsTests: XCTestCase {
         let small = TapGroups(names: ["input", "/0/Conv", "/1/BatchNormalization", "/2/Relu", "/3/MaxPool", "/4/Flatten", "/5/Gemm"])
         XCTAssertTrue(small.levels.isEmpty)
         XCTAssertEqual(small.leafNames, [String?](repeating: nil, count: 7))
+        // MobileNet's names: one "features" module around most taps says nothing, nor does
+        // "conv" around all of a block: the blocks, then the units inside them.
+        var mobileNames = ["input", "/features/features.0/features.0.0/Conv", "/features/features.0/features.0.1/BatchNormalization",
+                           "/features/features.0/features.0.2/Clip"]
+        for b in 1...6 {
+            let p = "/features/features.\(b)/conv/"
+            mobileNames += [p + "conv.0/conv.0.0/Conv", p + "conv.0/conv.0.1/BatchNormalization", p + "conv.0/conv.0.2/Clip",
+                            p + "conv.1/Conv", p + "conv.2/BatchNormalization"]
+        }
+        mobileNames += ["/GlobalAveragePool", "/classifier/classifier.1/Gemm"]
+        let mobile = TapGroups(names: mobileNames)
+        XCTAssertEqual(mobile.levels.first?.map(\.path), (0...6).map { "features/features.\($0)" })
+        XCTAssertEqual(mobile.levels.first?.map(\.taps), [1...3] + (0..<6).map { (4 + 5 * $0)...(8 + 5 * $0) })
+        XCTAssertEqual(mobile.levels.last?.map(\.path), (1...6).map { "features/features.\($0)/conv/conv.0" })
+        XCTAssertEqual(mobile.levels.last?.first?.labels, ["conv.0", "0"])
+        XCTAssertEqual(mobile.levels[0][3].labels, ["features.3", "3"])
         // One module around everything says nothing: the level below is used.
         let wrapped = TapGroups(names: ["input"] + names.dropFirst().map { "/model" + $0 })
         XCTAssertEqual(wrapped.levels.first?.map(\.path), ["model/layer1", "model/layer2", "model/layer3", "model/layer4"])
