@@ -37,6 +37,7 @@ public final class AppView {
     var carPanel = CARPanelState()
     var scatter = ScatterState()
     var chart = ChartState()
+    var strip = StripState()
     /// A model and data that need resizing to fit: the app asks what to do.
     var pendingOpen: PendingOpen?
     /// What the app remembers between sessions, and where (nil: nothing is written).
@@ -72,7 +73,7 @@ public final class AppView {
         let statusPlan = planStatus(ui, width: full.width - 2 * pad)
         let status = Rect(x: 0, y: full.height - statusPlan.height, width: full.width, height: statusPlan.height)
         let body = Rect(x: pad, y: top.maxY, width: full.width - 2 * pad, height: max(0, status.y - top.maxY - pad))
-        let stripHeight = min(ui.scaled(132), body.height * 0.2)
+        let stripHeight = self.stripHeight(ui, bodyHeight: body.height, width: body.width - ui.scaled(12))
         let strip = Rect(x: body.x, y: body.y, width: body.width, height: stripHeight)
         layout = ["strip": strip, "toolbar": top, "status": status]
         toolbarRows = bar.layout.rowCount

@@ -45,94 +45,6 @@ extension AppView {
         }
     }
 
-    // MARK: Architecture strip
-
-    func drawStrip(_ ui: UIContext, _ rect: Rect) {
-        ui.drawList.fillRect(rect, color: ui.theme.colors.panel, cornerRadius: ui.scaled(4))
-        focusFrame(ui, rect, view: 0)
-        let taps = model.network.taps
-        guard !taps.isEmpty else { return }
-        let pad = ui.scaled(6)
-        let inner = rect.insetBy(pad)
-        let slot = inner.width / Float(taps.count)
-        let maxChannels = Float(taps.map(\.channels).max() ?? 1)
-        let maxSide = Float(taps.map { $0.mapSize.width }.max() ?? 1)
-        let summary = model.snapshot?.summary
-        let method = model.selection.method
-        let maxValue = summary.map { s in s.taps.map { value($0, method: method) }.max() ?? 1 } ?? 1
-        let labelHeight = ui.lineHeight(.small)
-        let blockArea = Rect(x: inner.x, y: inner.y + labelHeight, width: inner.width, height: inner.height - 2 * labelHeight - ui.scaled(8))
-        // Blocks (conv → BN → activation → pool): every other run of taps that
-        // starts at a convolution or linear layer gets a shaded band behind it.
-        var start = 0, group = 0
-        for i in 1...taps.count {
-            guard i == taps.count || ["Conv", "Gemm", "MatMul"].contains(taps[i].opType) else { continue }
-            if group % 2 == 1 {
-                ui.drawList.fillRect(Rect(x: inner.x + Float(start) * slot, y: inner.y, width: Float(i - start) * slot, height: inner.height),
-                                     color: ui.theme.colors.widget.withAlpha(0.6), cornerRadius: ui.scaled(3))
-            }
-            group += 1
-            start = i
-        }
-        let interaction = ui.interact("strip", rect: inner)
-        var hovered: Int?
-        for tap in taps {
-            let x = inner.x + Float(tap.index) * slot
-            // Height by channels, width by spatial size: the shape reads at a glance.
-            let h = max(ui.scaled(6), blockArea.height * (0.25 + 0.75 * (Float(tap.channels) / maxChannels).squareRoot()))
-            let side = Float(tap.mapSize.width)
-            let w = max(ui.scaled(4), (slot - ui.scaled(3)) * (0.3 + 0.7 * side / maxSide))
-            let block = Rect(x: x + (slot - w) / 2, y: blockArea.y + (blockArea.height - h) / 2, width: w, height: h)
-            let selected = tap.index == model.selection.tap || (model.selection.tapRange?.contains(tap.index) ?? false)
-            var color = opColor(tap.opType, ui)
-            if !selected { color = color.withAlpha(0.55) }
-            ui.drawList.fillRect(block, color: color, cornerRadius: ui.scaled(2))
-            if selected { ui.drawList.strokeRect(block.insetBy(-ui.scaled(2)), color: ui.theme.colors.text, thickness: ui.scaled(2), cornerRadius: ui.scaled(3)) }
-            // Entropy mark under the block.
-            if let s = summary, tap.index < s.taps.count {
-                let v = Float(value(s.taps[tap.index], method: method) / max(maxValue, 1e-9))
-                let mark = Rect(x: x + ui.scaled(1), y: inner.maxY - labelHeight - ui.scaled(6), width: max(1, (slot - ui.scaled(2)) * v), height: ui.scaled(4))
-                ui.drawList.fillRect(mark, color: ColorMap.sequential.color(at: v))
-            }
-            // Labels only where they fit: narrow slots keep the strip readable.
-            let font = ui.font(.small)
-            let op = Substring(shortOp(tap.opType))
-            if ui.measurer.width(of: op, font: font) <= slot - ui.scaled(2) {
-                ui.drawText(op, in: Rect(x: x, y: inner.y, width: slot, height: labelHeight), style: .small,
-                            color: ui.theme.colors.textDim, alignment: .center)
-            }
-            let shape = Substring(tap.shape.map(String.init).joined(separator: "×"))
-            let compact = Substring(tap.shape.count == 3 && tap.shape[1] == tap.shape[2] ? "\(tap.shape[0])·\(tap.shape[1])²" : "\(tap.shape[0])")
-            for text in [shape, compact] where ui.measurer.width(of: text, font: font) <= slot - ui.scaled(2) {
-                ui.drawText(text, in: Rect(x: x, y: inner.maxY - labelHeight, width: slot, height: labelHeight),
-                            style: .small, color: ui.theme.colors.textDim, alignment: .center)
-                break
-            }
-            if interaction.isHovered && ui.input.mousePosition.x >= x && ui.input.mousePosition.x < x + slot { hovered = tap.index }
-        }
-        let tapAt: (Float) -> Int = { px in min(taps.count - 1, max(0, Int((px - inner.x) / slot))) }
-        if interaction.isDragging {
-            let a = tapAt(interaction.pressPosition.x), b = tapAt(ui.input.mousePosition.x)
-            model.selection.tapRange = min(a, b)...max(a, b)
-            model.selection.tap = b
-        } else if interaction.isClicked {
-            model.selection.tap = tapAt(ui.input.mousePosition.x)
-            model.selection.tapRange = nil
-            model.selection.channels = []
-            focusedView = 0
-        }
-        if let h = hovered {
-            let tap = taps[h]
-            var text = "\(tap.name)\n\(tap.opType), \(tap.shape.map(String.init).joined(separator: "×"))"
-            if let s = summary, h < s.taps.count {
-                let t = s.taps[h]
-                text += String(format: "\ninstance %.3f bits, ensemble %.3f bits, label information %.3f bits", t.instanceEntropy, t.ensembleEntropy, t.labelInformation)
-            }
-            // From the strip's top edge, so it stays over the strip instead of the chart's lines below.
-            ui.tooltip(text, near: Vec2(ui.input.mousePosition.x, rect.y))
-        }
-    }
-
     // MARK: Entropy line chart
 
     func drawChart(_ ui: UIContext, _ rect: Rect) {
@@ -170,14 +82,18 @@ extension AppView {
             series.append(ChartSeries(id: .ceiling, names: ["ceiling log2 min(B, C·H·W)", "ceiling"], color: ui.theme.colors.textDim,
                                       values: taps.map(\.instanceCeiling), thickness: 1))
         }
-        if method != .information {
-            for k in classNames.indices {
-                let values = taps.compactMap { classValue($0, k, method: method) }
-                let highlighted = sel.classes.isEmpty || sel.classes.contains(k)
-                series.append(ChartSeries(id: .cls(k), names: classNameAlternatives(classNames[k]) + ["\(k)"], color: palette.color(at: k).withAlpha(highlighted ? 0.95 : 0.3),
-                                          values: values.count == taps.count && (showClassLines || sel.classes.contains(k)) ? values : nil,
-                                          thickness: highlighted && !sel.classes.isEmpty ? 2.5 : 1.3))
-            }
+        // Class lines: every class for a few classes; for many (ImageNet's 1,000) the few that
+        // differ most from all images, then the classes the user chose or selected.
+        let many = classNames.count > ChartState.everyClassUpTo
+        let shownClasses = method == .information ? [] : chartClasses(taps: taps, method: method)
+        for (slot, k) in shownClasses.enumerated() {
+            let values = taps.compactMap { classValue($0, k, method: method) }
+            let highlighted = sel.classes.isEmpty || sel.classes.contains(k)
+            // Many classes take their colours in legend order: distinct among the lines shown.
+            let color = palette.color(at: many ? slot : k)
+            series.append(ChartSeries(id: .cls(k), names: classNameAlternatives(classNames[k]) + ["\(k)"], color: color.withAlpha(highlighted ? 0.95 : 0.3),
+                                      values: values.count == taps.count && (showClassLines || sel.classes.contains(k)) ? values : nil,
+                                      thickness: highlighted && !sel.classes.isEmpty ? 2.5 : 1.3))
         }
 
         // Legend outside the plot, at the right: name, and the value at the hovered tap.
@@ -206,22 +122,30 @@ extension AppView {
                       isEmphasized: i == sel.tap)
         }
         let labelLayout = ui.layoutCategoryLabels(labels, maxHeight: min(body.height * 0.35, ui.scaled(150)))
-        let plot = Rect(x: plotX, y: body.y + line / 2, width: plotWidth, height: body.height - line / 2 - labelLayout.height - ui.scaled(4))
+        // Too many taps to name even every other one (a ResNet's 175): the axis names the
+        // network's blocks under their spans instead, and the selected tap on a line below.
+        let blocks = labelLayout.stride > 2 ? stripGroups().levels.first : nil
+        let axisHeight = blocks == nil ? labelLayout.height : 2 * line + ui.scaled(4)
+        let plot = Rect(x: plotX, y: body.y + line / 2, width: plotWidth, height: body.height - line / 2 - axisHeight - ui.scaled(4))
         guard plot.height > ui.scaled(30) else { return }
         ticks = niceTicks(in: 0...top, maxCount: max(2, min(6, Int(plot.height / (line * 2)))))
         let yTop = max(top, ticks.values.last ?? top)
         let xOf: (Int) -> Float = { i in xOfPlot(i, plot.x, plot.width) }
         let yOf: (Double) -> Float = { v in plot.maxY - Float(v / yTop) * plot.height }
         ui.drawValueTicks(ticks, plot: plot, labels: Rect(x: body.x, y: plot.y, width: axisWidth - ui.scaled(6), height: plot.height), position: yOf)
-        let drawnLabels = ui.drawCategoryLabels(labels, layout: labelLayout, top: plot.maxY + ui.scaled(3), emphasisColor: ui.theme.colors.text)
         layout["chartPlot"] = plot
         chart.yTop = yTop
-        chart.axisLabels = drawnLabels.compactMap { i in
-            labelLayout.choices[i].map { c in
-                let length = ui.measurer.width(of: labels[i].texts[c][...], font: font)
-                return labelLayout.isVertical
-                    ? Rect(x: labels[i].position - line / 2, y: plot.maxY + ui.scaled(3), width: line, height: length)
-                    : Rect(x: labels[i].position - length / 2, y: plot.maxY + ui.scaled(3), width: length, height: line)
+        if let blocks {
+            chart.axisLabels = drawBlockAxis(ui, blocks: blocks, plot: plot, xOf: xOf, tap: sel.tap, taps: taps)
+        } else {
+            let drawnLabels = ui.drawCategoryLabels(labels, layout: labelLayout, top: plot.maxY + ui.scaled(3), emphasisColor: ui.theme.colors.text)
+            chart.axisLabels = drawnLabels.compactMap { i in
+                labelLayout.choices[i].map { c in
+                    let length = ui.measurer.width(of: labels[i].texts[c][...], font: font)
+                    return labelLayout.isVertical
+                        ? Rect(x: labels[i].position - line / 2, y: plot.maxY + ui.scaled(3), width: line, height: length)
+                        : Rect(x: labels[i].position - length / 2, y: plot.maxY + ui.scaled(3), width: length, height: line)
+                }
             }
         }
 
@@ -278,7 +202,10 @@ extension AppView {
     }
 
     /// The legend beside the plot: a row per series with its value at `tap`; class rows
-    /// toggle the class everywhere. It scrolls when the classes do not fit.
+    /// toggle the class everywhere. It scrolls when the rows do not fit. With many classes
+    /// a search field above the rows adds any class (its matches replace the rows while
+    /// typing), a caption says which classes are drawn, and a chosen class's row has × to
+    /// take it away again.
     private func drawChartLegend(_ ui: UIContext, _ rect: Rect, series: [ChartSeries], tap: Int, taps: [TapSummary], hovered: Int?) {
         let line = ui.lineHeight(.small)
         let font = ui.font(.small)
@@ -288,23 +215,66 @@ extension AppView {
         let headerTexts = name.map { ["\($0) at \(taps[tap].name)", "\($0)", series[hovered!].names.last!] }
             ?? ["at \(taps[tap].name) · click a class to select it", "at \(taps[tap].name)", "at tap \(tap)"]
         statusLine(ui, headerTexts, in: Rect(x: rect.x, y: rect.y, width: rect.width, height: line), color: ui.theme.colors.text)
-        let list = Rect(x: rect.x, y: rect.y + row, width: rect.width, height: rect.height - row)
+        var top = rect.y + row
+        let classNames = model.workspace.classNames
+        let many = classNames.count > ChartState.everyClassUpTo && model.selection.method != .information
+        chart.searchField = nil
+        if many {
+            let field = Rect(x: rect.x, y: top, width: rect.width, height: ui.widgetHeight)
+            chart.searchField = field
+            let placeholder = ui.firstFitting(["add a class: type its name", "add a class", "class…"], width: field.width - 2 * ui.scaled(ui.theme.padding), style: .body) ?? ""
+            ui.area(field) { _ = ui.textField("chart-class-search", text: &chart.search, placeholder: placeholder) }
+            top = field.maxY + ui.scaled(3)
+        }
+        let list = Rect(x: rect.x, y: top, width: rect.width, height: rect.maxY - top)
         layout["chartLegend"] = list
+        chart.legendRows = [:]
+        chart.matchRows = [:]
+        chart.removeButtons = [:]
+        let query = chart.search.trimmingCharacters(in: .whitespaces).lowercased()
+        if many, !query.isEmpty {
+            drawClassMatches(ui, list, query: query)
+            return
+        }
+        // A caption before the class rows says which classes have lines.
+        let firstClass = series.firstIndex { if case .cls = $0.id { return true } else { return false } }
+        let topSet = Set(chart.ranking?.value ?? [])
+        let top5 = series.filter { if case .cls(let k) = $0.id { return topSet.contains(k) } else { return false } }.count
+        let caption = many && firstClass != nil
+            ? ["\(top5) classes farthest from all images (mean |Δ| over taps), then chosen ones", "\(top5) farthest from all images, then chosen",
+               "farthest from all images", "top \(top5) by |Δ|"] : nil
         ui.beginPanel("chart-legend", rect: list, options: [.scrollable])
-        let content = ui.cell(height: .points(Float(series.count) * row / ui.scale))
+        let rows = series.count + (caption == nil ? 0 : 1)
+        let content = ui.cell(height: .points(Float(rows) * row / ui.scale))
         // Values at the hovered tap where there is room; names come first: without room
         // for both, a name that says something beats a number beside an index.
         let valueWidth = ui.measurer.width(of: "00.000", font: font)
         let nameSpace = content.width - ui.scaled(24)
         let showValues = series.allSatisfy { s in ui.fits(s.names[min(1, s.names.count - 1)], width: nameSpace - valueWidth) }
-        chart.legendRows = [:]
+        let extras = Set(chart.extraClasses).subtracting(topSet)
+        var y = content.y
         for (i, s) in series.enumerated() {
-            let r = Rect(x: content.x, y: content.y + Float(i) * row, width: content.width, height: row)
+            if i == firstClass, let caption {
+                statusLine(ui, caption, in: Rect(x: content.x + ui.scaled(2), y: y, width: content.width - ui.scaled(4), height: row), color: ui.theme.colors.textDim)
+                y += row
+            }
+            let r = Rect(x: content.x, y: y, width: content.width, height: row)
+            y += row
             chart.legendRows[s.id] = r
             var on = false
             var hit: Interaction?
+            var remove: Rect?
             if case .cls(let k) = s.id {
-                hit = ui.interact("class-legend-\(k)", rect: r)
+                // A chosen class (not one of the top few) can be taken away with ×, shown on hover.
+                if many, extras.contains(k), ui.isMouseOver(r) {
+                    let w = ui.textWidth("×", style: .small) + ui.scaled(10)
+                    remove = Rect(x: r.maxX - w, y: r.y, width: w, height: r.height)
+                }
+                if let remove, ui.interact("class-remove-\(k)", rect: remove).isClicked {
+                    chart.extraClasses.removeAll { $0 == k }
+                    if model.selection.classes.contains(k) { toggleClass(k) }
+                }
+                hit = ui.interact("class-legend-\(k)", rect: remove.map { Rect(x: r.x, y: r.y, width: r.width - $0.width, height: r.height) } ?? r)
                 on = model.selection.classes.contains(k)
                 if hit?.isClicked == true { toggleClass(k) }
             }
@@ -316,13 +286,129 @@ extension AppView {
             let nameRect = Rect(x: r.x + ui.scaled(20), y: r.y, width: nameSpace - (showValues ? valueWidth : 0), height: row)
             let color = s.values == nil ? ui.theme.colors.textDisabled : (hovered == i || on ? ui.theme.colors.text : ui.theme.colors.textDim)
             statusLine(ui, s.names, in: nameRect, color: color)
-            if showValues, let v = s.values?[safe: tap] {
+            if let remove {
+                ui.drawText("×", in: remove, style: .small, color: ui.theme.colors.text, alignment: .center)
+                chart.removeButtons[s.id] = remove
+            } else if showValues, let v = s.values?[safe: tap] {
                 let text = formatNumber(v, decimals: 3)
                 let w = ui.measurer.width(of: text[...], font: font)
                 ui.drawList.text(text, at: Vec2(r.maxX - w - ui.scaled(2), r.y + (row - line) / 2), font: font, color: color, measurer: ui.measurer)
             }
         }
         ui.endPanel()
+    }
+
+    /// Classes whose name contains `query`, as rows in the legend's place: a click adds the
+    /// class's line (and clears the search). At most what fits, with the count of the rest.
+    private func drawClassMatches(_ ui: UIContext, _ list: Rect, query: String) {
+        let names = model.workspace.classNames
+        let row = ui.lineHeight(.small) + ui.scaled(2)
+        let matches = names.indices.filter { names[$0].lowercased().contains(query) }
+        let fit = max(1, Int(list.height / row) - 1)
+        for (n, k) in matches.prefix(fit).enumerated() {
+            let r = Rect(x: list.x, y: list.y + Float(n) * row, width: list.width, height: row)
+            chart.matchRows[k] = r
+            let hit = ui.interact("class-match-\(k)", rect: r)
+            if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
+            statusLine(ui, ["+ " + names[k] + " (\(k))"] + classNameAlternatives(names[k]).map { "+ " + $0 } + ["+ \(k)"],
+                       in: r.insetBy(dx: ui.scaled(4), dy: 0), color: ui.theme.colors.text)
+            if hit.isClicked {
+                if !chart.extraClasses.contains(k) { chart.extraClasses.append(k) }
+                chart.search = ""
+            }
+        }
+        let rest = matches.count - min(fit, matches.count)
+        let note = matches.isEmpty ? ["no class matches", "none"] : rest > 0 ? ["\(rest) more: type more of the name", "\(rest) more"] : []
+        statusLine(ui, note, in: Rect(x: list.x + ui.scaled(4), y: list.y + Float(min(fit, matches.count)) * row, width: list.width - ui.scaled(8), height: row),
+                   color: ui.theme.colors.textDim)
+    }
+
+    /// The classes the chart draws lines for: every class of a model with a few; for many,
+    /// the `ChartState.topCount` whose line lies farthest from the all-images line (mean
+    /// absolute difference over the taps, for the method shown), then the classes chosen
+    /// in the legend's search or selected anywhere, in the order they came. A class once
+    /// shown keeps its row until its × is clicked, so rows never move under a click.
+    func chartClasses(taps: [TapSummary], method: EntropyMethod) -> [Int] {
+        let k = model.workspace.classNames.count
+        guard k > ChartState.everyClassUpTo else { return Array(0..<k) }
+        let key = "\(model.network.path)|\(k)"
+        if chart.extrasKey != key {
+            chart.extrasKey = key
+            chart.extraClasses = []
+            chart.search = ""
+        }
+        let top = farthestClasses(taps: taps, method: method)
+        for c in model.selection.classes.sorted() where !top.contains(c) && !chart.extraClasses.contains(c) { chart.extraClasses.append(c) }
+        return top + chart.extraClasses.filter { !top.contains($0) }
+    }
+
+    /// The `ChartState.topCount` classes whose line is farthest from the all-images line
+    /// (ties: lower index); classes without a value at every tap (no images) are left out.
+    func farthestClasses(taps: [TapSummary], method: EntropyMethod) -> [Int] {
+        let snapshot = model.snapshot
+        let cacheKey = [snapshot?.generation ?? -1, snapshot?.progress.imagesDone ?? -1, method.rawValue, taps.count, model.selection.epoch]
+        if let cached = chart.ranking, cached.key == cacheKey { return cached.value }
+        let all = taps.map { value($0, method: method) }
+        var scored: [(k: Int, d: Double)] = []
+        for c in model.workspace.classNames.indices {
+            var sum = 0.0, complete = true
+            for (t, summary) in taps.enumerated() {
+                guard let v = classValue(summary, c, method: method), v.isFinite else { complete = false; break }
+                sum += abs(v - all[t])
+            }
+            if complete, !taps.isEmpty { scored.append((c, sum / Double(taps.count))) }
+        }
+        scored.sort { $0.d != $1.d ? $0.d > $1.d : $0.k < $1.k }
+        let top = scored.prefix(ChartState.topCount).map(\.k)
+        chart.ranking = (cacheKey, top)
+        return top
+    }
+
+    /// The x axis of a chart with too many taps to name: each block's name under its span
+    /// (between brackets), a faint line in the plot where a block starts, and the selected
+    /// tap's name on the line below. Returns the boxes of the texts drawn.
+    func drawBlockAxis(_ ui: UIContext, blocks: [TapGroup], plot: Rect, xOf: (Int) -> Float, tap: Int, taps: [TapSummary]) -> [Rect] {
+        let line = ui.lineHeight(.small)
+        let font = ui.font(.small)
+        let top = plot.maxY + ui.scaled(3)
+        let half = taps.count > 1 ? plot.width / Float(taps.count - 1) / 2 : 0
+        var boxes: [Rect] = []
+        // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly.
+        let forms = blocks.enumerated().map { n, block in block.labels + ["\(n + 1)"] }
+        let level = (0..<(forms.map(\.count).max() ?? 1)).first { l in
+            zip(blocks, forms).allSatisfy { block, f in
+                ui.fits(f[min(l, f.count - 1)], width: xOf(block.taps.upperBound) - xOf(block.taps.lowerBound) + 2 * half - ui.scaled(6))
+            }
+        }
+        for (n, block) in blocks.enumerated() {
+            let x0 = xOf(block.taps.lowerBound) - half, x1 = xOf(block.taps.upperBound) + half
+            ui.drawList.line(from: Vec2(x0, plot.y), to: Vec2(x0, plot.maxY), color: ui.theme.colors.gridLine)
+            let holds = block.taps.contains(tap)
+            let color = holds ? ui.theme.colors.text : ui.theme.colors.textDim
+            ui.drawList.line(from: Vec2(x0 + 1, top + line / 2), to: Vec2(x1 - 1, top + line / 2), color: color.withAlpha(0.5))
+            // The name where it fits its span (a label never reaches into the next block's).
+            let candidates = level.map { [forms[n][min($0, forms[n].count - 1)]] } ?? forms[n]
+            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
+                let w = ui.measurer.width(of: text[...], font: font)
+                let box = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
+                ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
+                ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: color, measurer: ui.measurer)
+                boxes.append(box)
+            }
+        }
+        // The selected tap, named in full where there is room, near its place on the axis.
+        if taps.indices.contains(tap) {
+            let room = plot.width + plot.x - ui.scaled(2)
+            if let text = ui.firstFitting([taps[tap].name] + tapLabelTexts(taps[tap].name, index: tap, op: taps[tap].op), width: room) {
+                let w = ui.measurer.width(of: text[...], font: font)
+                let x = min(max(xOf(tap) - w / 2, plot.x - ui.scaled(30)), plot.maxX - w)
+                let box = Rect(x: max(ui.scaled(2), x), y: top + line + ui.scaled(2), width: w, height: line)
+                ui.drawList.line(from: Vec2(xOf(tap), plot.maxY), to: Vec2(xOf(tap), box.y), color: ui.theme.colors.text.withAlpha(0.6))
+                ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: ui.theme.colors.text, measurer: ui.measurer)
+                boxes.append(box)
+            }
+        }
+        return boxes
     }
 
     /// A tap's name for the x axis, from the full name to shorter forms: the last
@@ -364,8 +450,24 @@ extension AppView {
 }
 
 struct ChartState {
+    /// Up to this many classes every class has a line (the shipped 10-class models);
+    /// beyond, the `topCount` farthest from all images plus the chosen and selected ones.
+    static let everyClassUpTo = 12
+    static let topCount = 5
     /// The line under the pointer in the last frame (named in the legend).
     var hovered: ChartSeries.ID?
+    /// Classes chosen in the legend's search or selected elsewhere, in order (many classes).
+    var extraClasses: [Int] = []
+    /// The model the chosen classes belong to.
+    var extrasKey: String?
+    /// The legend's search text.
+    var search = ""
+    /// The farthest classes, computed once per analysis state and method.
+    var ranking: (key: [Int], value: [Int])?
+    /// Tests: the search field, the rows of matching classes, the × buttons drawn.
+    var searchField: Rect?
+    var matchRows: [Int: Rect] = [:]
+    var removeButtons: [ChartSeries.ID: Rect] = [:]
     /// What the last frame drew (tests): the value axis's top, each line's points,
     /// the legend's rows and the tap names' boxes.
     var yTop = 0.0

@@ -123,7 +123,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view).")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view), zoom=BLOCK (the strip shows one block, e.g. layer2/layer2.1).")
 
     @OptionGroup var app: AppOptions
 
@@ -187,6 +187,7 @@ struct ScreenshotCommand: ParsableCommand {
             if let select {
                 runCAR = try apply(select, to: model)
                 try showPanel(select, in: view)
+                try zoomStrip(select, in: view)
             }
             // Run frames until the analysis (and the shown image) are complete.
             let deadline = Date().addingTimeInterval(600)
@@ -257,6 +258,19 @@ struct ScreenshotCommand: ParsableCommand {
         }
     }
 
+    /// `zoom=` of `--select`: the strip shows that block's taps.
+    @MainActor
+    func zoomStrip(_ text: String, in view: AppView) throws {
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, kv[0] == "zoom" else { continue }
+            guard view.zoomStrip(toBlock: kv[1]) else {
+                let names = view.stripBlockNames
+                throw CLIError("\(view.model.network.path): no block named '\(kv[1])'" + (names.isEmpty ? " (its tap names have no blocks)" : " (blocks: \(names.joined(separator: ", ")))"))
+            }
+        }
+    }
+
     /// Applies `--select`; returns whether (and how) to run CAR: nil none, false CAR only, true with greedy.
     @MainActor
     func apply(_ text: String, to model: AppModel) throws -> Bool? {
@@ -291,8 +305,8 @@ struct ScreenshotCommand: ParsableCommand {
             case "car":
                 guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
                 runCAR = kv[1] == "greedy"
-            case "tab":
-                continue   // showPanel
+            case "tab", "zoom":
+                continue   // showPanel, zoomStrip
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
                 model.selection.epoch = e
