@@ -120,19 +120,37 @@ public final class AppModel {
         classChannels.table(engine: engine, epoch: selection.epoch, tap: tap, classes: classes, wake: wake)
     }
 
-    /// The classes a class × channel view shows as columns, at most `limit`:
-    /// every class when they fit; else the selected classes, then the largest
-    /// classes of the data set (ties: lower index).
-    public func matrixClasses(limit: Int) -> [Int] {
+    /// The classes a class × channel view shows as columns, in the order shown:
+    /// every class when there are at most `limit`; else the selected classes,
+    /// then `pinned` (added with the matrix's class picker), then the classes
+    /// with the most images in the data set (ties: lower index) until `limit`
+    /// columns are filled. When the selected and pinned classes alone exceed
+    /// `limit`, all of them are returned (the view pages through them).
+    public func matrixClasses(limit: Int, pinned: [Int] = []) -> [Int] {
         let k = network.classCount
         guard k > limit else { return Array(0..<k) }
-        var counts = [Int](repeating: 0, count: k)
-        for y in workspace.images.labels where y >= 0 && y < k { counts[y] += 1 }
-        let selected = selection.classes.sorted()
-        let rest = (0..<k).filter { !selection.classes.contains($0) }
+        var chosen = selection.classes.sorted().filter { $0 < k }
+        for p in pinned where p >= 0 && p < k && !chosen.contains(p) { chosen.append(p) }
+        guard chosen.count < limit else { return chosen }
+        let taken = Set(chosen)
+        let counts = classImageCounts
+        let rest = (0..<k).filter { !taken.contains($0) }
             .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        return Array((selected + rest).prefix(max(1, limit)))
+        return chosen + rest.prefix(max(0, limit - chosen.count))
     }
+
+    /// Images per class of the data set (index = class), counted once per data set.
+    public var classImageCounts: [Int] {
+        let images = workspace.images, k = network.classCount
+        if let cached = classCountsCache, cached.source == images.source, cached.images == images.count, cached.counts.count == k {
+            return cached.counts
+        }
+        var counts = [Int](repeating: 0, count: k)
+        for y in images.labels where y >= 0 && y < k { counts[y] += 1 }
+        classCountsCache = (images.source, images.count, counts)
+        return counts
+    }
+    private var classCountsCache: (source: String, images: Int, counts: [Int])?
 
     /// The data set image shown before a drawn image replaced it ("Back to data" returns there).
     public private(set) var imageBeforeDrawing: Int?

@@ -366,8 +366,14 @@ public final class AppView {
     func forgetWorkspaceState() {
         matrix.shownTable = nil
         imageEntropyCache = nil
-        maps.enlarged = nil
+        if let textures {
+            for id in maps.textures.values { textures.releaseTexture(id) }
+        }
+        maps = FeatureMapState()
+        matrix.pinned = []
+        matrix.pickerOpen = false
         browser.classFilter = nil
+        browser.query = ""
         browser.revealed = nil
         browser.shownIndices = nil
         if let textures {
