@@ -298,6 +298,8 @@ public final class AppView {
         if ui.shortcut(.down), count > 0 { model.setDrawnImage(nil); model.selection.image = min(count - 1, (model.selection.image ?? -1) + 1) }
         if ui.shortcut(.up), count > 0 { model.setDrawnImage(nil); model.selection.image = max(0, (model.selection.image ?? 1) - 1) }
         if ui.shortcut(.escape) {
+            // Escape first closes the matrix's class picker (its search field passes Escape on).
+            if matrix.pickerOpen { matrix.pickerOpen = false; return }
             model.selection.channels = []
             model.selection.brushedImages = []
             model.selection.classes = []

@@ -133,7 +133,7 @@ extension AppView {
         // Caption, with the page buttons at its right when paged.
         var captionRect = Rect(x: grid.x, y: grid.y, width: grid.width, height: line)
         if pages > 1 {
-            let buttonWidth = ui.scaled(26), buttonHeight = line + ui.scaled(2)
+            let buttonWidth = ui.fittingWidth(button: "◀"), buttonHeight = line + ui.scaled(2)
             let next = Rect(x: grid.maxX - buttonWidth, y: grid.y - ui.scaled(1), width: buttonWidth, height: buttonHeight)
             let prev = Rect(x: next.x - buttonWidth - ui.scaled(4), y: next.y, width: buttonWidth, height: buttonHeight)
             layout["mapsPrev"] = prev
@@ -303,19 +303,25 @@ extension AppView {
         }
         var y = imageRect.maxY + ui.scaled(6)
         let line = ui.lineHeight(.small)
-        var title = "drawn image"
+        // Long class names (ImageNet's "European fire salamander, Salamandra salamandra")
+        // give way to their shorter forms rather than being cut.
+        var titles = ["drawn image"]
         if let i = model.selection.image, model.drawnPixels == nil {
             let label = model.workspace.images.labels[i]
-            title = "image \(i)" + (label >= 0 && label < names.count ? " · \(names[label])" : "")
+            titles = label >= 0 && label < names.count
+                ? classNameAlternatives(names[label]).map { "image \(i) · \($0)" } + ["image \(i) · #\(label)", "image \(i)"]
+                : ["image \(i)"]
         }
-        ui.drawText(Substring(title), in: Rect(x: rect.x, y: y, width: rect.width, height: line), style: .small, color: ui.theme.colors.text)
+        statusLine(ui, titles, in: Rect(x: rect.x, y: y, width: rect.width, height: line), color: ui.theme.colors.text)
         y += line + ui.scaled(4)
         let top = maps.probabilities.indices.sorted { maps.probabilities[$0] > maps.probabilities[$1] }.prefix(3)
         for k in top {
             let p = maps.probabilities[k]
             ui.drawList.fillRect(Rect(x: rect.x, y: y + 1, width: rect.width * p, height: line - 2), color: ui.theme.classPalette.color(at: k).withAlpha(0.6))
-            ui.drawText(Substring(String(format: "%@ %.1f%%", k < names.count ? names[k] : "\(k)", p * 100)), in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width, height: line),
-                        style: .small, color: ui.theme.colors.text)
+            let percent = String(format: " %.1f%%", p * 100)
+            let forms = (k < names.count ? classNameAlternatives(names[k]) : []) + ["#\(k)"]
+            statusLine(ui, forms.map { $0 + percent }, in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width - ui.scaled(3), height: line),
+                       color: ui.theme.colors.text)
             y += line + ui.scaled(2)
         }
     }
