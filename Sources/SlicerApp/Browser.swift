@@ -121,7 +121,11 @@ extension AppView {
         let matches = searching ? ClassSearch.matches(browser.query, in: names) : []
         ui.panel("class-filter", rect: Rect(x: rect.x + pad, y: rect.y, width: controlsWidth, height: filterHeight), options: []) {
             if oneRow { ui.row(.fraction(1), .points(brushWidth / ui.scale)) } else { ui.row(.fraction(1)) }
-            if ui.textField("##class-search", text: &browser.query, placeholder: "all \(formatCount(names.count)) classes: type to filter") {
+            // The longest hint the field shows whole.
+            let fieldWidth = (oneRow ? controlsWidth - brushWidth - spacing : controlsWidth) - 2 * ui.scaled(ui.theme.padding)
+            let hint = ui.firstFitting(["all \(formatCount(names.count)) classes: type to filter", "type to filter classes", "filter classes", "filter"],
+                                       width: fieldWidth, style: .body) ?? ""
+            if ui.textField("##class-search", text: &browser.query, placeholder: hint) {
                 if browser.query.isEmpty { browser.classFilter = nil }
             }
             layout["browserSearch"] = ui.lastItem.rect
