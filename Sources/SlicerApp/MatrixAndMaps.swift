@@ -15,7 +15,7 @@ struct FeatureMapState {
     var pageCount = 1
     /// Channels whose maps were drawn in the last frame (only the page in view).
     var drawnChannels: [Int] = []
-    /// Map textures made, so that those of pages and taps out of view can be freed.
+    /// Map textures made, so that those of taps left can be freed.
     var textures: [String: TextureID] = [:]
 }
 
@@ -265,15 +265,19 @@ extension AppView {
         }
     }
 
-    /// Map textures kept before those out of view are freed: a few pages of a 2,048-map
-    /// tap, not every map of every tap visited.
+    /// Map textures of other taps kept before they are freed. The selected tap's are all
+    /// kept (2,048 maps of 7×7 are 400 KB), so turning pages back and forth only draws:
+    /// a new page makes its textures (a few ms for 444), an old one has them. Freeing is
+    /// what costs (SDL's software renderer took 0.65 s for a page of 444, and an update
+    /// of a texture in place as much), so it happens only after a tap change, for the
+    /// taps left.
     static let mapTextureBudget = 1024
 
-    /// Frees the map textures not drawn in this frame once there are more than the budget.
+    /// Frees the map textures of taps other than the selected one once there are more than the budget.
     func releaseMapTextures() {
         guard maps.textures.count > AppView.mapTextureBudget, let textures else { return }
-        let keep = Set(maps.drawnChannels.map { "map-\(model.selection.tap)-\($0)" })
-        for (key, id) in maps.textures where !keep.contains(key) {
+        let prefix = "map-\(model.selection.tap)-"
+        for (key, id) in maps.textures where !key.hasPrefix(prefix) {
             textures.releaseTexture(id)
             maps.textures[key] = nil
         }
