@@ -258,6 +258,33 @@ final class ScaleMatrixTests: XCTestCase {
         XCTAssertEqual(h.view.matrix.pinned, [285])
     }
 
+    @MainActor func testMoreChosenClassesThanFitPageSideways() async throws {
+        let h = try ScaleHarness(width: 1024, height: 700)
+        h.view.matrix.pinned = Array(100..<160)
+        h.model.selection.classes = [7]
+        h.settle()
+        let columns = h.view.matrix.columnClasses
+        XCTAssertEqual(columns, [7] + Array(100..<160), "only the chosen classes, selected first, when they overflow")
+        let shown = h.view.matrix.shownClasses
+        XCTAssertLessThan(shown.count, columns.count)
+        XCTAssertEqual(shown, Array(columns.prefix(shown.count)))
+        // Shift+wheel over the matrix pages to the next ones; a sideways wheel back.
+        let g = try XCTUnwrap(h.view.matrix.geometry)
+        let point = Vec2(g.columnX[1] + 2, g.viewport.center.y)
+        h.host.moveMouse(to: point, h.frame)
+        var shift = h.host.input
+        shift.modifiers = .shift
+        h.host.input = shift
+        h.host.scroll(by: Vec2(0, -1), at: point, h.frame)
+        h.host.input.modifiers = []
+        h.frame()
+        let paged = h.view.matrix.shownClasses
+        XCTAssertEqual(paged.first, columns[max(1, shown.count / 2)], "half a window on")
+        h.host.scroll(by: Vec2(-1, 0), at: point, h.frame)
+        h.frame()
+        XCTAssertEqual(h.view.matrix.shownClasses, shown, "a sideways wheel goes back")
+    }
+
     // MARK: The feature-map grid pages
 
     @MainActor func testTheGridPagesAndFollowsTheBrushedChannel() async throws {
