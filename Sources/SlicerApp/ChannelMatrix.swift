@@ -22,6 +22,8 @@ struct MatrixState {
     var firstClass = 0
     /// Classes added as columns with the class picker (many classes), in the order added.
     var pinned: [Int] = []
+    /// How the other columns are chosen (many classes).
+    var ranking: AppModel.ClassRanking = .mostImages
     /// The class picker (type to search the classes) replaces the matrix while open.
     var pickerOpen = false
     var pickerQuery = ""
@@ -150,7 +152,8 @@ extension AppView {
         let gridWidth = inner.width - labelWidth - bar
         let fitting = max(1, Int(gridWidth / minColumn) - summaryColumns.count)
         // Every class when they fit; else the selected and picked classes, then the largest.
-        let columnClasses = model.matrixClasses(limit: fitting, pinned: matrix.pinned).filter { $0 < classCount }
+        let columnClasses = model.matrixClasses(limit: fitting, pinned: matrix.pinned, ranking: matrix.ranking, tap: tapIndex)
+            .filter { $0 < classCount }
         let shownClasses = min(columnClasses.count, fitting)
         matrix.firstClass = max(0, min(matrix.firstClass, columnClasses.count - shownClasses))
         let shownClassIndices = Array(columnClasses[matrix.firstClass..<(matrix.firstClass + shownClasses)])
@@ -511,8 +514,10 @@ extension AppView {
         if added > 0 { parts.append("\(added) added") }
         let total = formatCount(classCount)
         if top > 0 {
-            return [(parts + ["\(top) with the most images"]).joined(separator: " · ") + " of \(total) classes",
-                    (parts + ["top \(top) by images"]).joined(separator: " · ") + " of \(total)",
+            let long = matrix.ranking == .mostImages ? "\(top) with the most images" : "\(top) most distinct here"
+            let short = matrix.ranking == .mostImages ? "top \(top) by images" : "top \(top) by distinctness"
+            return [(parts + [long]).joined(separator: " · ") + " of \(total) classes",
+                    (parts + [short]).joined(separator: " · ") + " of \(total)",
                     "top \(top) of \(total)", "\(total) classes"]
         }
         return [parts.joined(separator: " · ") + " of \(total) classes", parts.joined(separator: " · "), "\(total) classes"]
@@ -586,6 +591,27 @@ extension AppView {
                        "\(formatCount(matches.count)) of \(formatCount(classCount))"]
         statusLine(ui, caption, in: Rect(x: rect.x, y: y, width: rect.width, height: line), color: ui.theme.colors.textDim)
         y += line + ui.scaled(4)
+        // The rest of the columns: the largest classes, or those the tap treats most differently.
+        let rankingOptions = [["most images", "most distinct at this tap"], ["most images", "most distinct"], ["images", "distinct"]]
+        let fillLabels = ["then fill with:", "fill:", ""]
+        for (options, label) in zip(rankingOptions, fillLabels) {
+            let labelWidth = label.isEmpty ? 0 : ui.measurer.width(of: label[...], font: ui.font(.small)) + ui.scaled(6)
+            let width = ui.fittingWidth(segmented: options, widths: .fitting)
+            guard labelWidth + width <= rect.width || label.isEmpty else { continue }
+            if !label.isEmpty {
+                ui.drawText(label[...], in: Rect(x: rect.x, y: y, width: labelWidth, height: ui.widgetHeight), style: .small, color: ui.theme.colors.textDim)
+            }
+            var choice = matrix.ranking.rawValue
+            ui.panel("class-ranking", rect: Rect(x: rect.x + labelWidth, y: y, width: min(width, rect.width - labelWidth), height: ui.widgetHeight), options: []) {
+                if ui.segmented("##ranking", selection: &choice, options: options, widths: .fitting) {
+                    matrix.ranking = AppModel.ClassRanking(rawValue: choice) ?? .mostImages
+                }
+                layout["matrixRanking"] = ui.lastItem.rect
+                ui.tooltip("The columns after the selected and added classes: the classes with the most images, or those whose entropy at this tap is furthest from all images' (|H(class) − H(all)|, exact)")
+            }
+            y += ui.widgetHeight + ui.scaled(4)
+            break
+        }
         let area = Rect(x: rect.x, y: y, width: rect.width, height: max(0, rect.maxY - y))
         layout["matrixPickerList"] = area
         let rowHeight = ui.lineHeight() + ui.scaled(ui.theme.padding)

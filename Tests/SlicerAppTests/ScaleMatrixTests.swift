@@ -258,6 +258,27 @@ final class ScaleMatrixTests: XCTestCase {
         XCTAssertEqual(h.view.matrix.pinned, [285])
     }
 
+    @MainActor func testMostDistinctFillsWithTheClassesFurthestFromAllImages() async throws {
+        let h = try ScaleHarness()
+        h.model.selection.method = .ensemble
+        h.view.openClassPicker()
+        h.frame()
+        // The picker's choice: most distinct.
+        let segmented = try XCTUnwrap(h.view.layout["matrixRanking"])
+        h.host.click(at: Vec2(segmented.maxX - 8, segmented.center.y), h.frame)
+        XCTAssertEqual(h.view.matrix.ranking, .mostDistinct)
+        h.host.press(.escape, h.frame)
+        h.settle()
+        // Reference from the analysis's tap-level numbers: |H_E(class) − H_E(all)|, largest first.
+        let tap = try XCTUnwrap(h.model.snapshot?.summary).taps[h.relu]
+        let distance = (0..<ScaleHarness.classes).map { k in tap.classEnsembleEntropy[k].map { abs($0 - tap.ensembleEntropy) } ?? -1 }
+        let ranked = (0..<ScaleHarness.classes).sorted { distance[$0] != distance[$1] ? distance[$0] > distance[$1] : $0 < $1 }
+        let columns = h.view.matrix.columnClasses
+        XCTAssertEqual(columns, Array(ranked.prefix(columns.count)))
+        XCTAssertNotEqual(columns, Array(0..<columns.count), "not class order")
+        XCTAssertGreaterThan(distance[columns[0]], distance[columns[columns.count - 1]])
+    }
+
     @MainActor func testMoreChosenClassesThanFitPageSideways() async throws {
         let h = try ScaleHarness(width: 1024, height: 700)
         h.view.matrix.pinned = Array(100..<160)
