@@ -637,7 +637,8 @@ extension AppView {
             else if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
             let pad = ui.scaled(ui.theme.padding)
             let mark = model.selection.classes.contains(k) ? "selected" : (isShown ? "added" : "")
-            let detail = ["#\(k) · \(counts[safe: k] ?? 0) images" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)"]
+            let n = counts[safe: k] ?? 0
+            let detail = ["#\(k) · \(n) image\(n == 1 ? "" : "s")" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)"]
             let detailText = ui.firstFitting(detail, width: r.width * 0.45) ?? ""
             let detailWidth = ui.measurer.width(of: detailText[...], font: ui.font(.small))
             ui.drawText(detailText[...], in: Rect(x: r.maxX - pad - detailWidth, y: r.y, width: detailWidth, height: r.height),
