@@ -120,7 +120,7 @@ let package = Package(
         .target(name: "CMallocStats", path: "Tests/CMallocStats"),
         .testTarget(name: "SlicerInfoTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerONNX", "SlicerData", "CBinning", "CMallocStats"]),
         .testTarget(name: "SlicerCARTests", dependencies: ["SlicerInfo", "SlicerEngine", "SlicerData", "CInt8"]),
-        .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData"]),
+        .testTarget(name: "SlicerAppTests", dependencies: ["SlicerApp", "SlicerUI", "SlicerInfo", "SlicerEngine", "SlicerData", "SlicerONNX"]),
         .testTarget(name: "SlicerUITests", dependencies: ["SlicerUI"], resources: [.copy("Reference")]),
         // The real binary on real files: bad arguments, bad inputs, and the bounded
         // fuzz campaign (`make fuzz` runs it longer). Runs `cnnslicer` as a process.

@@ -120,19 +120,65 @@ public final class AppModel {
         classChannels.table(engine: engine, epoch: selection.epoch, tap: tap, classes: classes, wake: wake)
     }
 
-    /// The classes a class × channel view shows as columns, at most `limit`:
-    /// every class when they fit; else the selected classes, then the largest
-    /// classes of the data set (ties: lower index).
-    public func matrixClasses(limit: Int) -> [Int] {
+    /// How a class × channel view fills the columns left after the selected and added
+    /// classes, when not every class fits.
+    public enum ClassRanking: Int, Sendable, CaseIterable {
+        /// The classes with the most images in the data set (ties: lower index).
+        case mostImages
+        /// The classes whose tap-level entropy at the tap departs most from the whole
+        /// set's, |H(class) − H(all)|, in the method shown (instance: mean instance
+        /// entropy; ensemble and label information: ensemble entropy) — the classes
+        /// the tap treats most differently. Exact: the analysis keeps every class's
+        /// tap-level numbers. Classes without images come last.
+        case mostDistinct
+    }
+
+    /// The classes a class × channel view shows as columns, in the order shown:
+    /// every class when there are at most `limit`; else the selected classes,
+    /// then `pinned` (added with the matrix's class picker), then the best of
+    /// the rest by `ranking` at tap `tap` until `limit` columns are filled. When
+    /// the selected and pinned classes alone exceed `limit`, all of them are
+    /// returned (the view pages through them).
+    public func matrixClasses(limit: Int, pinned: [Int] = [], ranking: ClassRanking = .mostImages, tap: Int? = nil) -> [Int] {
         let k = network.classCount
         guard k > limit else { return Array(0..<k) }
-        var counts = [Int](repeating: 0, count: k)
-        for y in workspace.images.labels where y >= 0 && y < k { counts[y] += 1 }
-        let selected = selection.classes.sorted()
-        let rest = (0..<k).filter { !selection.classes.contains($0) }
-            .sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        return Array((selected + rest).prefix(max(1, limit)))
+        var chosen = selection.classes.sorted().filter { $0 < k }
+        for p in pinned where p >= 0 && p < k && !chosen.contains(p) { chosen.append(p) }
+        guard chosen.count < limit else { return chosen }
+        let taken = Set(chosen)
+        let keys = rankingKeys(ranking, tap: tap)
+        let rest = (0..<k).filter { !taken.contains($0) }
+            .sorted { keys[$0] != keys[$1] ? keys[$0] > keys[$1] : $0 < $1 }
+        return chosen + rest.prefix(max(0, limit - chosen.count))
     }
+
+    /// Per class, larger is shown first.
+    func rankingKeys(_ ranking: ClassRanking, tap: Int?) -> [Double] {
+        let k = network.classCount
+        switch ranking {
+        case .mostImages:
+            return classImageCounts.map(Double.init)
+        case .mostDistinct:
+            guard let t = tap, let summary = snapshot?.summary, let s = summary.taps[safe: t] else { return classImageCounts.map(Double.init) }
+            let instance = selection.method == .instance
+            let all = instance ? s.instanceEntropy : s.ensembleEntropy
+            let perClass = instance ? s.classInstanceEntropy : s.classEnsembleEntropy
+            return (0..<k).map { c in perClass[safe: c].flatMap { $0 }.map { abs($0 - all) } ?? -1 }
+        }
+    }
+
+    /// Images per class of the data set (index = class), counted once per data set.
+    public var classImageCounts: [Int] {
+        let images = workspace.images, k = network.classCount
+        if let cached = classCountsCache, cached.source == images.source, cached.images == images.count, cached.counts.count == k {
+            return cached.counts
+        }
+        var counts = [Int](repeating: 0, count: k)
+        for y in images.labels where y >= 0 && y < k { counts[y] += 1 }
+        classCountsCache = (images.source, images.count, counts)
+        return counts
+    }
+    private var classCountsCache: (source: String, images: Int, counts: [Int])?
 
     /// The data set image shown before a drawn image replaced it ("Back to data" returns there).
     public private(set) var imageBeforeDrawing: Int?

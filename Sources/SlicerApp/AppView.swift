@@ -299,6 +299,8 @@ public final class AppView {
         if ui.shortcut(.down), count > 0 { model.setDrawnImage(nil); model.selection.image = min(count - 1, (model.selection.image ?? -1) + 1) }
         if ui.shortcut(.up), count > 0 { model.setDrawnImage(nil); model.selection.image = max(0, (model.selection.image ?? 1) - 1) }
         if ui.shortcut(.escape) {
+            // Escape first closes the matrix's class picker (its search field passes Escape on).
+            if matrix.pickerOpen { matrix.pickerOpen = false; return }
             model.selection.channels = []
             model.selection.brushedImages = []
             model.selection.classes = []
@@ -367,8 +369,14 @@ public final class AppView {
     func forgetWorkspaceState() {
         matrix.shownTable = nil
         imageEntropyCache = nil
-        maps.enlarged = nil
+        if let textures {
+            for id in maps.textures.values { textures.releaseTexture(id) }
+        }
+        maps = FeatureMapState()
+        matrix.pinned = []
+        matrix.pickerOpen = false
         browser.classFilter = nil
+        browser.query = ""
         browser.revealed = nil
         browser.shownIndices = nil
         if let textures {

@@ -17,6 +17,10 @@ struct BrowserState {
     /// The images under the class filter, kept while the filter and the data stay (50,000
     /// ImageNet validation images are not filtered again every frame).
     var shownIndices: (filter: Int?, source: String, count: Int, indices: [Int])?
+    /// What is typed in the class search (many classes); a chosen class shows its name here.
+    var query = ""
+    /// Where each class of the search's list was drawn in the last frame (class → rectangle).
+    var matchRows: [Int: Rect] = [:]
 }
 
 struct DrawPadState {
@@ -29,6 +33,10 @@ struct DrawPadState {
 }
 
 extension AppView {
+    /// Up to this many classes the filter is a drop-down; beyond it (ImageNet's 1,000) a
+    /// search field, as a list of a thousand names is no way to find "tabby".
+    static let classDropDownLimit = 24
+
     /// Thumbnail textures kept before those out of view are freed (a 224×224 data set of
     /// 50,000 images must not hold 50,000 textures).
     static let thumbnailTextureBudget = 600
@@ -56,11 +64,22 @@ extension AppView {
         return indices
     }
 
+    /// Filters the browser to class `k` (nil: every class), as the search list or drop-down does.
+    func setBrowserFilter(_ k: Int?) {
+        browser.classFilter = k
+        let names = model.workspace.classNames
+        browser.query = k.flatMap { names[safe: $0] } ?? ""
+    }
+
     /// Thumbnails grouped by class, with a mark for right/wrong predictions.
     func drawThumbnails(_ ui: UIContext, _ rect: Rect) {
         let images = model.workspace.images
         let names = model.workspace.classNames
         let pad = ui.scaled(6)
+        if names.count > AppView.classDropDownLimit {
+            drawSearchableThumbnails(ui, rect)
+            return
+        }
         // The class filter and "brush" share a row when both fit, else they stack.
         let classOptions = ["all classes"] + names
         let filterWidth = ui.fittingWidth(dropDown: "##class", options: classOptions)
@@ -82,6 +101,96 @@ extension AppView {
         }
         let area = Rect(x: rect.x + pad, y: rect.y + filterHeight + pad, width: rect.width - 2 * pad,
                         height: max(0, rect.height - filterHeight - 2 * pad))
+        drawThumbnailGrid(ui, area)
+    }
+
+    /// The class filter of a data set with many classes: type part of a name, and the
+    /// thumbnails give way to the matching classes until one is chosen (click, or Return
+    /// for the first); an empty field shows every class.
+    func drawSearchableThumbnails(_ ui: UIContext, _ rect: Rect) {
+        let names = model.workspace.classNames
+        let pad = ui.scaled(6)
+        let brushWidth = ui.fittingWidth(button: "brush")
+        let controlsWidth = rect.width - 2 * pad
+        let spacing = ui.scaled(ui.theme.spacing)
+        // The field needs room for a short name; on a narrow browser "brush" goes below it.
+        let oneRow = controlsWidth - brushWidth - spacing >= ui.scaled(110)
+        let filterHeight = (oneRow ? 1 : 2) * (ui.widgetHeight + spacing)
+        let filtered = browser.classFilter.flatMap { names[safe: $0] }
+        let searching = !browser.query.isEmpty && browser.query != filtered
+        let matches = searching ? ClassSearch.matches(browser.query, in: names) : []
+        ui.panel("class-filter", rect: Rect(x: rect.x + pad, y: rect.y, width: controlsWidth, height: filterHeight), options: []) {
+            if oneRow { ui.row(.fraction(1), .points(brushWidth / ui.scale)) } else { ui.row(.fraction(1)) }
+            // The longest hint the field shows whole.
+            let fieldWidth = (oneRow ? controlsWidth - brushWidth - spacing : controlsWidth) - 2 * ui.scaled(ui.theme.padding)
+            let hint = ui.firstFitting(["all \(formatCount(names.count)) classes: type to filter", "type to filter classes", "filter classes", "filter"],
+                                       width: fieldWidth, style: .body) ?? ""
+            if ui.textField("##class-search", text: &browser.query, placeholder: hint) {
+                if browser.query.isEmpty { browser.classFilter = nil }
+            }
+            layout["browserSearch"] = ui.lastItem.rect
+            if ui.lastItem.wasSubmitted {
+                if browser.query.isEmpty { setBrowserFilter(nil) } else if let first = matches.first { setBrowserFilter(first) }
+            }
+            ui.tooltip(filtered.map { "Showing the images of \($0)\nclear the field for every class" } ?? "Type part of a class name, then click it or press Return")
+            if ui.button("brush") {
+                model.selection.brushedImages = Set(browserIndices())
+            }
+            ui.tooltip("Brush every image shown (the class filter) — the chart adds their line")
+        }
+        let area = Rect(x: rect.x + pad, y: rect.y + filterHeight + pad, width: rect.width - 2 * pad,
+                        height: max(0, rect.height - filterHeight - 2 * pad))
+        guard searching else {
+            browser.matchRows = [:]
+            drawThumbnailGrid(ui, area)
+            return
+        }
+        drawClassMatches(ui, area, matches: matches, names: names)
+    }
+
+    /// The classes matching the browser's search, one row each with its image count.
+    func drawClassMatches(_ ui: UIContext, _ area: Rect, matches: [Int], names: [String]) {
+        layout["browserMatches"] = area
+        let counts = model.classImageCounts
+        let rowHeight = ui.lineHeight() + ui.scaled(ui.theme.padding)
+        let label = "class-matches"
+        let scroll = ui.scrollOffset(ofPanel: label).y
+        ui.beginPanel(label, rect: area, options: [.scrollable])
+        let content = ui.cell(height: .points(Float(matches.count) * rowHeight / ui.scale))
+        let first = max(0, Int(scroll / rowHeight)), last = min(matches.count, first + Int(area.height / rowHeight) + 2)
+        let bar = ui.scaled(ui.theme.scrollbarWidth)
+        let padding = ui.scaled(ui.theme.padding)
+        var rows: [Int: Rect] = [:]
+        for n in first..<max(first, last) {
+            let k = matches[n]
+            let r = Rect(x: content.x, y: content.y + Float(n) * rowHeight, width: area.width - bar - ui.scaled(2), height: rowHeight)
+            rows[k] = r
+            let hit = ui.interact("match-\(k)", rect: r)
+            if hit.isHovered || n == 0 {
+                ui.drawList.fillRect(r, color: n == 0 ? ui.theme.colors.selection : ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2))
+            }
+            let count = String(counts[safe: k] ?? 0)
+            let countWidth = ui.measurer.width(of: count[...], font: ui.font(.small))
+            ui.drawText(count[...], in: Rect(x: r.maxX - padding - countWidth, y: r.y, width: countWidth, height: r.height),
+                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
+            let nameWidth = r.width - countWidth - 3 * padding
+            let alternatives = classNameAlternatives(names[k])
+            let name = ui.firstFitting(alternatives, width: nameWidth, style: .body) ?? alternatives.last ?? names[k]
+            ui.drawText(name[...], in: Rect(x: r.x + padding, y: r.y, width: max(0, nameWidth), height: r.height), color: ui.theme.colors.text)
+            if hit.isHovered { ui.tooltip("\(names[k]) · \(count) images\nclick: show them" + (n == 0 ? " (or Return)" : "")) }
+            if hit.isClicked { setBrowserFilter(k); focusedView = 4 }
+        }
+        browser.matchRows = rows
+        ui.endPanel()
+        if matches.isEmpty {
+            ui.drawText("no class name contains \"\(browser.query)\"", in: area, style: .small, color: ui.theme.colors.textDim, alignment: .center)
+        }
+    }
+
+    /// The thumbnails of the images under the class filter, scrolling; only the rows in view are drawn.
+    func drawThumbnailGrid(_ ui: UIContext, _ area: Rect) {
+        let images = model.workspace.images
+        let names = model.workspace.classNames
         layout["thumbnails"] = area
         let indices = browserIndices()
         let cell = max(ui.scaled(30), min(ui.scaled(48), (area.width - ui.scaled(ui.theme.scrollbarWidth)) / 5)).rounded(.down)

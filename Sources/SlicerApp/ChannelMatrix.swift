@@ -17,8 +17,26 @@ struct MatrixState {
     var descending = true
     /// The class × channel table drawn last (from `AppModel.classChannelTable`).
     var shownTable: ClassChannelTable?
-    /// First class column shown when they do not all fit (Shift+wheel pages through them).
+    /// First class column shown when they do not all fit (Shift+wheel pages through them);
+    /// a position in `columnClasses`, not a class index.
     var firstClass = 0
+    /// Classes added as columns with the class picker (many classes), in the order added.
+    var pinned: [Int] = []
+    /// How the other columns are chosen (many classes).
+    var ranking: AppModel.ClassRanking = .mostImages
+    /// The class picker (type to search the classes) replaces the matrix while open.
+    var pickerOpen = false
+    var pickerQuery = ""
+    /// Whether the picker's search field should take the keyboard on the next frame.
+    var focusPicker = false
+    /// The query the picker's list was last scrolled for (a new one starts at the top).
+    var pickerListQuery = ""
+    /// Where each class row of the picker was drawn in the last frame (class → rectangle).
+    var pickerRows: [Int: Rect] = [:]
+    /// The classes that have a column (selected, pinned, then the largest), drawn last frame.
+    var columnClasses: [Int] = []
+    /// The part of `columnClasses` on screen in the last frame.
+    var shownClasses: [Int] = []
     /// Display row where a drag-brush started.
     var brushAnchor: Int?
     /// Brushed channels last frame: a channel brushed in another view is scrolled into sight.
@@ -83,10 +101,11 @@ extension AppView {
         let carPoints = shown.map { $0.scores.car.map { $0 * 100 } }
         // Rows of the classes shown (set below, once the columns are chosen).
         var classRows: [[Double?]] = []
+        var rowOfClass: [Int: Int] = [:]
 
         func value(_ c: Int, _ column: MatrixColumn) -> Double? {
             switch column {
-            case .classEntropy(let k): return classRows[safe: k - matrix.firstClass]?[safe: c] ?? nil
+            case .classEntropy(let k): return rowOfClass[k].flatMap { classRows[safe: $0]?[safe: c] ?? nil }
             case .instance: return tap.channelInstanceEntropy[c]
             case .ensemble: return tap.channelEnsembleEntropy[c]
             case .information: return tap.channelLabelInformation[c]
@@ -101,7 +120,24 @@ extension AppView {
         let font = ui.font(.small)
         let labelWidth = ui.measurer.width(of: String(max(channels - 1, 0))[...], font: font) + ui.scaled(12)
         let summaryColumns: [MatrixColumn] = [.instance, .ensemble, .information] + (carPoints == nil ? [] : [.car])
-        let inner = rect.insetBy(pad)
+        var inner = rect.insetBy(pad)
+        let minColumn = ui.scaled(12)
+        let classCount = min(classNames.count, model.network.classCount)
+        // Many classes (ImageNet's 1,000) cannot all be columns: a row above the matrix
+        // says which are shown and opens the class picker, which then replaces the matrix.
+        let roomForClasses = max(1, Int((inner.width - labelWidth - ui.scaled(ui.theme.scrollbarWidth)) / minColumn) - summaryColumns.count)
+        let manyClasses = classCount > roomForClasses
+        if !manyClasses { matrix.pickerOpen = false }
+        if matrix.pickerOpen {
+            drawClassPicker(ui, inner, classNames: classNames, classCount: classCount)
+            return
+        }
+        if manyClasses {
+            let controlsHeight = ui.widgetHeight + ui.scaled(ui.theme.spacing)
+            drawMatrixClassControls(ui, Rect(x: inner.x, y: inner.y, width: inner.width, height: ui.widgetHeight),
+                                    classCount: classCount, room: roomForClasses)
+            inner = Rect(x: inner.x, y: inner.y + controlsHeight, width: inner.width, height: max(0, inner.height - controlsHeight))
+        }
         let minRow = (line * 0.95).rounded(), maxRow = ui.scaled(18)
         // Legends and headers first: the rows take what is left, at least five of them. A
         // panel too short for that (1024×700 in large type) scrolls the header and the
@@ -114,18 +150,24 @@ extension AppView {
         let scrolls = tight || Float(channels) * max(minRow, min(maxRow, roughRows / Float(channels))) > roughRows + 0.5
         let bar = scrolls ? ui.scaled(ui.theme.scrollbarWidth) : 0
         let gridWidth = inner.width - labelWidth - bar
-        let minColumn = ui.scaled(12)
         let fitting = max(1, Int(gridWidth / minColumn) - summaryColumns.count)
-        let classCount = min(classNames.count, model.network.classCount)
-        let shownClasses = min(classCount, fitting)
-        matrix.firstClass = max(0, min(matrix.firstClass, classCount - shownClasses))
-        let shownClassIndices = Array(matrix.firstClass..<(matrix.firstClass + shownClasses))
+        // Every class when they fit; else the selected and picked classes, then the largest.
+        let columnClasses = model.matrixClasses(limit: fitting, pinned: matrix.pinned, ranking: matrix.ranking, tap: tapIndex)
+            .filter { $0 < classCount }
+        let shownClasses = min(columnClasses.count, fitting)
+        matrix.firstClass = max(0, min(matrix.firstClass, columnClasses.count - shownClasses))
+        let shownClassIndices = Array(columnClasses[matrix.firstClass..<(matrix.firstClass + shownClasses)])
+        matrix.columnClasses = columnClasses
+        matrix.shownClasses = shownClassIndices
         classRows = matrixClassTable(snapshot, tap: tapIndex, classes: shownClassIndices, ensemble: ensemble) ?? []
+        rowOfClass = Dictionary(shownClassIndices.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let classesPending = classRows.isEmpty && !shownClassIndices.isEmpty
         let columns = shownClassIndices.map { MatrixColumn.classEntropy($0) } + summaryColumns
         let colWidth = gridWidth / Float(columns.count)
         let gridX = inner.x + labelWidth
-        if let sorted = matrix.sortColumn, !columns.contains(sorted), !(sorted.isClass && classCount > shownClasses) {
-            matrix.sortColumn = nil
+        if let sorted = matrix.sortColumn, !columns.contains(sorted) {
+            // A class paged out of view keeps its sort; one no longer a column loses it.
+            if case .classEntropy(let k) = sorted, columnClasses.contains(k) {} else { matrix.sortColumn = nil }
         }
 
         // Header: upright names when they all fit a column, else turned upwards.
@@ -172,7 +214,7 @@ extension AppView {
 
         func header(at y: Float) {
             drawMatrixHeader(ui, header: Rect(x: gridX, y: y, width: gridWidth, height: headerHeight), columns: columns, texts: chosen,
-                             full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: classCount, shownClasses: shownClasses,
+                             full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
                              channels: channels, labelRect: Rect(x: inner.x, y: y, width: labelWidth, height: headerHeight))
         }
         func legends(at y: Float) {
@@ -261,12 +303,29 @@ extension AppView {
         }
         if tight { legends(at: rowsTop + rowsHeight + ui.scaled(4)) }
         ui.endPanel()
+        if classesPending {
+            // On-demand class columns (many classes) are being computed: say so over them
+            // instead of leaving them blank.
+            let classArea = Rect(x: gridX, y: rowsRect.y, width: colWidth * Float(shownClasses), height: rowsRect.height)
+            let texts = ["computing \(shownClasses) class columns (\(matrixPendingImages(shownClassIndices)) images)…",
+                         "computing \(shownClasses) classes…", "computing…"]
+            if let text = ui.firstFitting(texts, width: classArea.width - ui.scaled(12)) {
+                let line = ui.lineHeight(.small)
+                let box = Rect(x: classArea.x, y: classArea.y + ui.scaled(4), width: classArea.width, height: line + ui.scaled(6))
+                ui.drawList.fillRect(box, color: ui.theme.colors.panel.withAlpha(0.9), cornerRadius: ui.scaled(3))
+                ui.drawText(text[...], in: box, style: .small, color: ui.theme.colors.text, alignment: .center)
+            }
+            layout["matrixPending"] = classArea
+        }
         // Brushing here is not "brushed elsewhere": the row is where the pointer is.
         if model.selection.channels != brushed { matrix.lastBrushed = model.selection.channels }
         // Shift+wheel pages through the class columns when they do not all fit.
-        if classCount > shownClasses, ui.input.modifiers.contains(.shift), ui.input.wheel.y != 0,
+        // (and a horizontal wheel or trackpad swipe).
+        let sideways = ui.input.modifiers.contains(.shift) ? ui.input.wheel.y : -ui.input.wheel.x
+        if columnClasses.count > shownClasses, sideways != 0,
            Rect(x: gridX, y: inner.y, width: gridWidth, height: viewport.maxY - inner.y).contains(ui.input.mousePosition) {
-            matrix.firstClass = max(0, min(classCount - shownClasses, matrix.firstClass - Int(ui.input.wheel.y.rounded()) * max(1, shownClasses / 2)))
+            let step = (sideways > 0 ? -1 : 1) * max(1, shownClasses / 2)
+            matrix.firstClass = max(0, min(columnClasses.count - shownClasses, matrix.firstClass + step))
         }
         if !tight { legends(at: inner.maxY - legendHeight) }
     }
@@ -341,7 +400,9 @@ extension AppView {
             let textRect = Rect(x: r.x, y: r.y, width: r.width, height: r.height - marker)
             let hit = ui.interact("matrix-col-\(column)", rect: r)
             let sorted = matrix.sortColumn == column
-            let selectedClass: Bool = { if case .classEntropy(let k) = column { return model.selection.classes.contains(k) } else { return false } }()
+            let selectedClass: Bool = {
+                if case .classEntropy(let k) = column { return model.selection.classes.contains(k) || matrix.pinned.contains(k) } else { return false }
+            }()
             let color = sorted || hit.isHovered || selectedClass ? ui.theme.colors.text : ui.theme.colors.textDim
             if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
             if upright {
@@ -374,7 +435,7 @@ extension AppView {
         // Over the channel numbers: which classes are shown when not all fit.
         if classCount > shownClasses {
             let first = matrix.firstClass
-            let texts = ["classes \(first + 1)–\(first + shownClasses) of \(classCount), Shift+wheel", "\(first + 1)–\(first + shownClasses)/\(classCount)"]
+            let texts = ["columns \(first + 1)–\(first + shownClasses) of \(classCount), Shift+wheel", "\(first + 1)–\(first + shownClasses)/\(classCount)"]
             if let text = texts.first(where: { ui.fits($0, width: header.height - ui.scaled(4)) }) {
                 ui.drawVerticalText(text[...], in: labelRect, color: ui.theme.colors.textDim)
             }
@@ -431,5 +492,170 @@ extension MatrixColumn {
         case .classEntropy, .instance, .ensemble: return true
         case .information, .car: return false
         }
+    }
+}
+
+// MARK: Many classes: which are columns, and the class picker
+
+extension AppView {
+    /// Images of `classes` (what an on-demand class table runs the network over).
+    func matrixPendingImages(_ classes: [Int]) -> Int {
+        let counts = model.classImageCounts
+        return classes.reduce(0) { $0 + (counts[safe: $1] ?? 0) }
+    }
+
+    /// The words above the matrix that say which classes have a column, for the columns `room` allows.
+    func matrixColumnSummary(classCount: Int, room: Int) -> [String] {
+        let selected = model.selection.classes.count
+        let added = matrix.pinned.filter { !model.selection.classes.contains($0) }.count
+        let top = max(0, room - selected - added)
+        var parts: [String] = []
+        if selected > 0 { parts.append("\(selected) selected") }
+        if added > 0 { parts.append("\(added) added") }
+        let total = formatCount(classCount)
+        if top > 0 {
+            let long = matrix.ranking == .mostImages ? "\(top) with the most images" : "\(top) most distinct here"
+            let short = matrix.ranking == .mostImages ? "top \(top) by images" : "top \(top) by distinctness"
+            return [(parts + [long]).joined(separator: " · ") + " of \(total) classes",
+                    (parts + [short]).joined(separator: " · ") + " of \(total)",
+                    "top \(top) of \(total)", "\(total) classes"]
+        }
+        return [parts.joined(separator: " · ") + " of \(total) classes", parts.joined(separator: " · "), "\(total) classes"]
+    }
+
+    /// "Classes…" and what the columns are, above the matrix of a many-class model.
+    func drawMatrixClassControls(_ ui: UIContext, _ rect: Rect, classCount: Int, room: Int) {
+        let label = "Classes…"
+        let width = ui.fittingWidth(button: label)
+        let button = Rect(x: rect.x, y: rect.y, width: width, height: rect.height)
+        layout["matrixClassesButton"] = button
+        if ui.button(label, rect: button) { openClassPicker() }
+        ui.tooltip("Choose the classes shown as columns: type to search \(formatCount(classCount)) class names")
+        let text = Rect(x: button.maxX + ui.scaled(8), y: rect.y, width: max(0, rect.maxX - button.maxX - ui.scaled(8)), height: rect.height)
+        statusLine(ui, matrixColumnSummary(classCount: classCount, room: room), in: text, color: ui.theme.colors.textDim)
+    }
+
+    func openClassPicker() {
+        matrix.pickerOpen = true
+        matrix.focusPicker = true
+        focusedView = 2
+    }
+
+    /// Adds class `k` as a column, or takes it away (a selected class is unselected).
+    func toggleMatrixClass(_ k: Int) {
+        if model.selection.classes.contains(k) {
+            model.selection.classes.remove(k)
+            matrix.pinned.removeAll { $0 == k }
+        } else if let i = matrix.pinned.firstIndex(of: k) {
+            matrix.pinned.remove(at: i)
+        } else {
+            matrix.pinned.append(k)
+            // Show the new column: the added classes come right after the selected ones.
+            matrix.firstClass = 0
+        }
+    }
+
+    /// Type to search the classes; click one to add or remove its column. Drawn in the
+    /// matrix's place, so it has the panel's height for the matches.
+    func drawClassPicker(_ ui: UIContext, _ rect: Rect, classNames: [String], classCount: Int) {
+        let names = Array(classNames.prefix(classCount))
+        let matches = ClassSearch.matches(matrix.pickerQuery, in: names)
+        let counts = model.classImageCounts
+        let spacing = ui.scaled(ui.theme.spacing)
+        let doneWidth = ui.fittingWidth(button: "Done"), clearWidth = ui.fittingWidth(button: "Clear added")
+        var close = false
+        layout["matrixPicker"] = rect
+        if ui.shortcut(.escape) { close = true }
+        ui.panel("class-picker", rect: Rect(x: rect.x, y: rect.y, width: rect.width, height: ui.widgetHeight + spacing), options: []) {
+            ui.row(.fraction(1), .points(clearWidth / ui.scale), .points(doneWidth / ui.scale))
+            if matrix.focusPicker {
+                ui.focusTextField("##class-search")
+                matrix.focusPicker = false
+            }
+            ui.textField("##class-search", text: &matrix.pickerQuery, placeholder: "search classes, e.g. tabby")
+            layout["matrixPickerField"] = ui.lastItem.rect
+            // Return adds (or removes) the best match: type "tabby", Return.
+            if ui.lastItem.wasSubmitted, let first = matches.first {
+                toggleMatrixClass(first)
+                ui.focusTextField("##class-search")
+            }
+            if ui.button("Clear added") { matrix.pinned = [] }
+            ui.tooltip("Take away every class added here (selected classes stay)")
+            if ui.button("Done") { close = true }
+        }
+        let line = ui.lineHeight(.small)
+        var y = rect.y + ui.widgetHeight + spacing
+        let shown = Set(model.selection.classes).union(matrix.pinned)
+        let caption = ["\(formatCount(matches.count)) of \(formatCount(classCount)) classes · click: add or remove a column · Return: the first",
+                       "\(formatCount(matches.count)) of \(formatCount(classCount)) · click: add/remove",
+                       "\(formatCount(matches.count)) of \(formatCount(classCount))"]
+        statusLine(ui, caption, in: Rect(x: rect.x, y: y, width: rect.width, height: line), color: ui.theme.colors.textDim)
+        y += line + ui.scaled(4)
+        // The rest of the columns: the largest classes, or those the tap treats most differently.
+        let rankingOptions = [["most images", "most distinct at this tap"], ["most images", "most distinct"], ["images", "distinct"]]
+        let fillLabels = ["then fill with:", "fill:", ""]
+        for (options, label) in zip(rankingOptions, fillLabels) {
+            let labelWidth = label.isEmpty ? 0 : ui.measurer.width(of: label[...], font: ui.font(.small)) + ui.scaled(6)
+            let width = ui.fittingWidth(segmented: options, widths: .fitting)
+            guard labelWidth + width <= rect.width || label.isEmpty else { continue }
+            if !label.isEmpty {
+                ui.drawText(label[...], in: Rect(x: rect.x, y: y, width: labelWidth, height: ui.widgetHeight), style: .small, color: ui.theme.colors.textDim)
+            }
+            var choice = matrix.ranking.rawValue
+            ui.panel("class-ranking", rect: Rect(x: rect.x + labelWidth, y: y, width: min(width, rect.width - labelWidth), height: ui.widgetHeight), options: []) {
+                if ui.segmented("##ranking", selection: &choice, options: options, widths: .fitting) {
+                    matrix.ranking = AppModel.ClassRanking(rawValue: choice) ?? .mostImages
+                }
+                layout["matrixRanking"] = ui.lastItem.rect
+                ui.tooltip("The columns after the selected and added classes: the classes with the most images, or those whose entropy at this tap is furthest from all images' (|H(class) − H(all)|, exact)")
+            }
+            y += ui.widgetHeight + ui.scaled(4)
+            break
+        }
+        let area = Rect(x: rect.x, y: y, width: rect.width, height: max(0, rect.maxY - y))
+        layout["matrixPickerList"] = area
+        let rowHeight = ui.lineHeight() + ui.scaled(ui.theme.padding)
+        let label = "class-picker-rows"
+        // A new query starts at the top of its matches.
+        if matrix.pickerListQuery != matrix.pickerQuery {
+            matrix.pickerListQuery = matrix.pickerQuery
+            ui.setScrollOffset(.zero, ofPanel: label)
+        }
+        let scroll = ui.scrollOffset(ofPanel: label).y
+        ui.beginPanel(label, rect: area, options: [.background, .border, .scrollable])
+        let content = ui.cell(height: .points(Float(matches.count) * rowHeight / ui.scale))
+        let first = max(0, Int(scroll / rowHeight)), last = min(matches.count, first + Int(area.height / rowHeight) + 2)
+        var rows: [Int: Rect] = [:]
+        let bar = ui.scaled(ui.theme.scrollbarWidth)
+        for n in first..<max(first, last) {
+            let k = matches[n]
+            let r = Rect(x: content.x, y: content.y + Float(n) * rowHeight, width: area.width - bar - ui.scaled(2), height: rowHeight)
+            rows[k] = r
+            let hit = ui.interact("pick-\(k)", rect: r)
+            let isShown = shown.contains(k)
+            if isShown { ui.drawList.fillRect(r, color: ui.theme.colors.selection, cornerRadius: ui.scaled(2)) }
+            else if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
+            let pad = ui.scaled(ui.theme.padding)
+            let mark = model.selection.classes.contains(k) ? "selected" : (isShown ? "added" : "")
+            let n = counts[safe: k] ?? 0
+            let detail = ["#\(k) · \(n) image\(n == 1 ? "" : "s")" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)"]
+            let detailText = ui.firstFitting(detail, width: r.width * 0.45) ?? ""
+            let detailWidth = ui.measurer.width(of: detailText[...], font: ui.font(.small))
+            ui.drawText(detailText[...], in: Rect(x: r.maxX - pad - detailWidth, y: r.y, width: detailWidth, height: r.height),
+                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
+            // The whole name where it fits; a long one wraps to its first alternative, then its tooltip.
+            let nameWidth = r.width - detailWidth - 3 * pad
+            let alternatives = classNameAlternatives(names[k])
+            let name = ui.firstFitting(alternatives, width: nameWidth, style: .body) ?? alternatives.last ?? names[k]
+            ui.drawText(name[...], in: Rect(x: r.x + pad, y: r.y, width: max(0, nameWidth), height: r.height), color: ui.theme.colors.text)
+            if hit.isHovered { ui.tooltip(names[k] + (isShown ? "\nclick: remove its column" : "\nclick: add a column")) }
+            if hit.isClicked { toggleMatrixClass(k) }
+        }
+        matrix.pickerRows = rows
+        ui.endPanel()
+        if matches.isEmpty {
+            ui.drawText("no class name contains \"\(matrix.pickerQuery)\"", in: area, style: .small, color: ui.theme.colors.textDim, alignment: .center)
+        }
+        if close { matrix.pickerOpen = false }
     }
 }

@@ -5,6 +5,38 @@ import SlicerUI
 
 struct FeatureMapState {
     var enlarged: Int?
+    /// The page of the grid shown when a tap has more maps than fit (2,048 at ResNet-50's end).
+    var page = 0
+    /// The tap and brushed channels the page last followed: a new brush elsewhere turns
+    /// the grid to the page of the lowest brushed channel, unless one is already in view.
+    var followed: (tap: Int, channels: Set<Int>)?
+    /// The paging of the last frame: maps per page and pages (1 when all fit).
+    var pageSize = 0
+    var pageCount = 1
+    /// Channels whose maps were drawn in the last frame (only the page in view).
+    var drawnChannels: [Int] = []
+    /// Map textures made, so that those of taps left can be freed.
+    var textures: [String: TextureID] = [:]
+}
+
+/// How a grid of feature maps is cut into pages.
+struct MapPaging: Equatable {
+    var count: Int
+    var pageSize: Int
+
+    var pageCount: Int { pageSize <= 0 ? 1 : max(1, (count + pageSize - 1) / pageSize) }
+    /// The channels on page `p` (the last one may be partial).
+    func channels(onPage p: Int) -> Range<Int> {
+        guard pageSize > 0 else { return 0..<count }
+        let q = max(0, min(p, pageCount - 1))
+        return (q * pageSize)..<min(count, (q + 1) * pageSize)
+    }
+    func page(of channel: Int) -> Int { pageSize <= 0 ? 0 : max(0, min(channel, count - 1)) / pageSize }
+    /// The caption's range, counted from 1: "maps 257–512 of 2048".
+    func caption(page p: Int) -> String {
+        let r = channels(onPage: p)
+        return "maps \(r.lowerBound + 1)–\(r.upperBound) of \(count)"
+    }
 }
 
 extension AppView {
@@ -40,33 +72,24 @@ extension AppView {
         let infoWidth = ui.scaled(200)
         let info = Rect(x: rect.x + pad, y: rect.y + pad, width: infoWidth, height: rect.height - 2 * pad)
         let grid = Rect(x: info.maxX + pad, y: rect.y + pad, width: rect.maxX - info.maxX - 2 * pad, height: rect.height - 2 * pad)
-        guard let maps = model.featureMaps else {
+        guard let shownMaps = model.featureMaps else {
             ui.drawText("running the image…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
-        drawImageInfo(ui, info, maps)
-        let tapIndex = min(model.selection.tap, maps.taps.count - 1)
-        let tap = maps.taps[tapIndex]
-        let values = maps.values[tapIndex]
+        drawImageInfo(ui, info, shownMaps)
+        let tapIndex = min(model.selection.tap, shownMaps.taps.count - 1)
+        let tap = shownMaps.taps[tapIndex]
+        let values = shownMaps.values[tapIndex]
         let entropy = currentImageEntropy()
         let hw = tap.valuesPerChannel
         let side = tap.mapSize
         let brushed = model.selection.channels
-        // Brushed channels first, then the rest in order.
-        let order = (0..<tap.channels).filter { brushed.contains($0) } + (0..<tap.channels).filter { !brushed.contains($0) }
-        lastMapOrder = order
-        statusLine(ui, ["\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1) · instance entropy in bits",
-                        "\(tap.name) · \(tap.channels) maps of \(side.0)×\(side.1)", "\(tap.channels) maps of \(side.0)×\(side.1)"],
-                   in: Rect(x: grid.x, y: grid.y, width: grid.width, height: ui.lineHeight(.small)), color: ui.theme.colors.textDim)
-        let area = Rect(x: grid.x, y: grid.y + ui.lineHeight(.small) + ui.scaled(2), width: grid.width, height: grid.height - ui.lineHeight(.small) - ui.scaled(2))
-        if let big = maps_enlarged(tap.channels) {
-            drawEnlargedMap(ui, tap: tapIndex, channel: big, values: values, hw: hw, side: side, in: area,
-                            entropy: entropy?.channels[safe: tapIndex]?[safe: big])
-            return
-        }
-        // Grid layout: as many columns as fit squares of at least 28 points.
+        let line = ui.lineHeight(.small)
+        let area = Rect(x: grid.x, y: grid.y + line + ui.scaled(2), width: grid.width, height: grid.height - line - ui.scaled(2))
+        // Grid layout: as many columns as fit squares of at least 28 points; a tap with more
+        // maps than that (2,048) is paged, and only the page in view is drawn.
         let count = tap.channels
-        let labelHeight = ui.lineHeight(.small)
+        let minCell = ui.scaled(28)
         var cols = 1
         var cellSize: Float = 0
         for c in stride(from: min(count, 64), through: 1, by: -1) {
@@ -74,13 +97,80 @@ extension AppView {
             let size = min(area.width / Float(c), area.height / Float(rows) - 0)
             if size > cellSize { cellSize = size; cols = c }
         }
+        var paging = MapPaging(count: count, pageSize: count)
+        if cellSize < minCell {
+            cols = max(1, Int(area.width / minCell))
+            let rows = max(1, Int(area.height / minCell))
+            cellSize = min(area.width / Float(cols), area.height / Float(rows))
+            paging.pageSize = cols * rows
+        }
+        let pages = paging.pageCount
+        if maps.followed?.tap != tapIndex { maps.page = 0 }
+        if maps.followed.map({ $0.tap != tapIndex || $0.channels != brushed }) ?? true {
+            // Brushed in another view (or here): bring the lowest brushed channel's page into view.
+            if let lowest = brushed.min(), !brushed.contains(where: { paging.channels(onPage: maps.page).contains($0) }) {
+                maps.page = paging.page(of: lowest)
+            }
+            maps.followed = (tapIndex, brushed)
+        }
+        if pages > 1, focusedView == 3, !ui.wantsTextInput {
+            if ui.shortcut(.pageDown) { maps.page += 1 }
+            if ui.shortcut(.pageUp) { maps.page -= 1 }
+            if ui.shortcut(.home) { maps.page = 0 }
+            if ui.shortcut(.end) { maps.page = pages - 1 }
+        }
+        if pages > 1, ui.input.wheel.y != 0, ui.isMouseOver(area), maps.enlarged == nil {
+            maps.page += ui.input.wheel.y < 0 ? 1 : -1
+        }
+        maps.page = max(0, min(pages - 1, maps.page))
+        maps.pageSize = paging.pageSize
+        maps.pageCount = pages
+        // One page: brushed channels first, then the rest in order. Paged: channel order, so
+        // that a page is a fixed range of channels and the brushed ones are outlined on theirs.
+        let order = pages > 1 ? Array(paging.channels(onPage: maps.page))
+            : (0..<count).filter { brushed.contains($0) } + (0..<count).filter { !brushed.contains($0) }
+        lastMapOrder = order
+        // Caption, with the page buttons at its right when paged.
+        var captionRect = Rect(x: grid.x, y: grid.y, width: grid.width, height: line)
+        if pages > 1 {
+            let buttonWidth = ui.fittingWidth(button: "◀"), buttonHeight = line + ui.scaled(2)
+            let next = Rect(x: grid.maxX - buttonWidth, y: grid.y - ui.scaled(1), width: buttonWidth, height: buttonHeight)
+            let prev = Rect(x: next.x - buttonWidth - ui.scaled(4), y: next.y, width: buttonWidth, height: buttonHeight)
+            layout["mapsPrev"] = prev
+            layout["mapsNext"] = next
+            if ui.button("◀##maps-prev", rect: prev) { maps.page = max(0, maps.page - 1) }
+            ui.tooltip("Previous page of maps (Page Up)")
+            if ui.button("▶##maps-next", rect: next) { maps.page = min(pages - 1, maps.page + 1) }
+            ui.tooltip("Next page of maps (Page Down)")
+            captionRect.width = max(0, prev.x - ui.scaled(8) - grid.x)
+        }
+        let range = paging.caption(page: maps.page)
+        let shape = "\(side.0)×\(side.1)"
+        let captions = pages > 1
+            ? ["\(tap.name) · \(range) (\(shape)) · page \(maps.page + 1) of \(pages) · instance entropy in bits",
+               "\(tap.name) · \(range) (\(shape)) · page \(maps.page + 1) of \(pages)",
+               "\(range) (\(shape)) · page \(maps.page + 1) of \(pages)", "\(range) · page \(maps.page + 1)/\(pages)", range,
+               "\(paging.channels(onPage: maps.page).lowerBound + 1)–\(paging.channels(onPage: maps.page).upperBound)/\(count)"]
+            : ["\(tap.name) · \(count) maps of \(shape) · instance entropy in bits", "\(tap.name) · \(count) maps of \(shape)", "\(count) maps of \(shape)"]
+        layout["mapsCaption"] = captionRect
+        statusLine(ui, captions, in: captionRect, color: ui.theme.colors.textDim)
+        if let big = maps_enlarged(tap.channels) {
+            drawEnlargedMap(ui, tap: tapIndex, channel: big, values: values, hw: hw, side: side, in: area,
+                            entropy: entropy?.channels[safe: tapIndex]?[safe: big])
+            maps.drawnChannels = [big]
+            releaseMapTextures()
+            return
+        }
         cellSize = max(cellSize, ui.scaled(8))
+        let labelHeight = line
         let showLabels = cellSize > ui.scaled(44)
         let mouse = ui.input.mousePosition
         var hoveredChannel: Int?
+        var drawn: [Int] = []
         for (slot, c) in order.enumerated() {
             let x = area.x + Float(slot % cols) * cellSize, y = area.y + Float(slot / cols) * cellSize
             guard y + cellSize <= area.maxY + 1 else { break }
+            drawn.append(c)
             let r = Rect(x: x + 1, y: y + 1, width: cellSize - 2, height: cellSize - 2 - (showLabels ? labelHeight : 0))
             drawMap(ui, tap: tapIndex, channel: c, values: values, hw: hw, side: side, in: r.fitted(aspect: Float(side.1) / Float(side.0)))
             if let h = entropy?.channels[safe: tapIndex]?[safe: c], showLabels {
@@ -98,6 +188,8 @@ extension AppView {
             if brushed.contains(c) { ui.drawList.strokeRect(r.insetBy(-1), color: ui.theme.colors.accent, thickness: ui.scaled(2)) }
             if Rect(x: x, y: y, width: cellSize, height: cellSize).contains(mouse) { hoveredChannel = c }
         }
+        maps.drawnChannels = drawn
+        releaseMapTextures()
         let hit = ui.interact("maps", rect: area)
         if hit.isHovered, let c = hoveredChannel {
             // Histogram of this map's values in the analysis's bins.
@@ -166,7 +258,28 @@ extension AppView {
             let id = textures?.textureID(key: "map-\(tap)-\(c)", version: version, width: side.1, height: side.0) {
                 ColorMap.sequential.rgba(Array(slice), in: lo...(hi > lo ? hi : lo + 1))
             }
-            if let id { ui.drawList.image(id, in: r) }
+            if let id {
+                maps.textures["map-\(tap)-\(c)"] = id
+                ui.drawList.image(id, in: r)
+            }
+        }
+    }
+
+    /// Map textures of other taps kept before they are freed. The selected tap's are all
+    /// kept (2,048 maps of 7×7 are 400 KB), so turning pages back and forth only draws:
+    /// a new page makes its textures (a few ms for 444), an old one has them. Freeing is
+    /// what costs (SDL's software renderer took 0.65 s for a page of 444, and an update
+    /// of a texture in place as much), so it happens only after a tap change, for the
+    /// taps left.
+    static let mapTextureBudget = 1024
+
+    /// Frees the map textures of taps other than the selected one once there are more than the budget.
+    func releaseMapTextures() {
+        guard maps.textures.count > AppView.mapTextureBudget, let textures else { return }
+        let prefix = "map-\(model.selection.tap)-"
+        for (key, id) in maps.textures where !key.hasPrefix(prefix) {
+            textures.releaseTexture(id)
+            maps.textures[key] = nil
         }
     }
 
@@ -194,19 +307,25 @@ extension AppView {
         }
         var y = imageRect.maxY + ui.scaled(6)
         let line = ui.lineHeight(.small)
-        var title = "drawn image"
+        // Long class names (ImageNet's "European fire salamander, Salamandra salamandra")
+        // give way to their shorter forms rather than being cut.
+        var titles = ["drawn image"]
         if let i = model.selection.image, model.drawnPixels == nil {
             let label = model.workspace.images.labels[i]
-            title = "image \(i)" + (label >= 0 && label < names.count ? " · \(names[label])" : "")
+            titles = label >= 0 && label < names.count
+                ? classNameAlternatives(names[label]).map { "image \(i) · \($0)" } + ["image \(i) · #\(label)", "image \(i)"]
+                : ["image \(i)"]
         }
-        ui.drawText(Substring(title), in: Rect(x: rect.x, y: y, width: rect.width, height: line), style: .small, color: ui.theme.colors.text)
+        statusLine(ui, titles, in: Rect(x: rect.x, y: y, width: rect.width, height: line), color: ui.theme.colors.text)
         y += line + ui.scaled(4)
         let top = maps.probabilities.indices.sorted { maps.probabilities[$0] > maps.probabilities[$1] }.prefix(3)
         for k in top {
             let p = maps.probabilities[k]
             ui.drawList.fillRect(Rect(x: rect.x, y: y + 1, width: rect.width * p, height: line - 2), color: ui.theme.classPalette.color(at: k).withAlpha(0.6))
-            ui.drawText(Substring(String(format: "%@ %.1f%%", k < names.count ? names[k] : "\(k)", p * 100)), in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width, height: line),
-                        style: .small, color: ui.theme.colors.text)
+            let percent = String(format: " %.1f%%", p * 100)
+            let forms = (k < names.count ? classNameAlternatives(names[k]) : []) + ["#\(k)"]
+            statusLine(ui, forms.map { $0 + percent }, in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width - ui.scaled(3), height: line),
+                       color: ui.theme.colors.text)
             y += line + ui.scaled(2)
         }
     }

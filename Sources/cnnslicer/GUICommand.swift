@@ -123,7 +123,7 @@ struct ScreenshotCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "screenshot",
         abstract: "Render the app headless to PNG after the analysis of --limit images is complete.",
-        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view), zoom=BLOCK (the strip shows one block, e.g. layer2/layer2.1).")
+        discussion: "--select takes comma-separated key=value pairs: tap=NAME, image=I, class=K, channels=A-B, method=instance|ensemble|information, epoch=E, car=1|greedy (open the CAR panel and run it), tab=matrix|car|car-curve|car-results|scatter (the right panel's view), zoom=BLOCK (the strip shows one block, e.g. layer2/layer2.1), filter=TEXT (the browser's class search: the best match), columns=A+B (add the best match of each as a matrix column), picker=TEXT (the matrix's class picker open with TEXT typed).")
 
     @OptionGroup var app: AppOptions
 
@@ -184,8 +184,10 @@ struct ScreenshotCommand: ParsableCommand {
             view.largeType = largeType
             view.setTheme(themeIndex, host.ui)
             var runCAR: Bool?
+            var selectedTap: Int?
             if let select {
                 runCAR = try apply(select, to: model)
+                if select.contains("tap=") { selectedTap = model.selection.tap }
                 try showPanel(select, in: view)
                 try zoomStrip(select, in: view)
             }
@@ -219,7 +221,7 @@ struct ScreenshotCommand: ParsableCommand {
                 for t in cut { FileHandle.standardError.write(Data("cnnslicer: \(out): truncated \(t)\n".utf8)) }
                 if !cut.isEmpty { throw ExitCode(1) }
             }
-            if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view) }
+            if frameStats { printFrameStats(busy: busyFrames, host: host, model: model, view: view, selectedTap: selectedTap) }
         }
     }
 
@@ -227,7 +229,7 @@ struct ScreenshotCommand: ParsableCommand {
     /// frames in which the selection changes once it is done (each change is
     /// drawn in the frame that makes it: the views read the selection directly).
     @MainActor
-    func printFrameStats(busy: [Double], host: HeadlessHost, model: AppModel, view: AppView) {
+    func printFrameStats(busy: [Double], host: HeadlessHost, model: AppModel, view: AppView, selectedTap: Int?) {
         var changed: [Double] = []
         let taps = model.network.taps.count
         for i in 0..<60 {
@@ -237,13 +239,31 @@ struct ScreenshotCommand: ParsableCommand {
             host.frame { view.frame($0) }
             changed.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
+        // Paging through the maps of the tap selected by --select (2,048 at ResNet-50's last
+        // block): each frame shows another page, drawn and uploaded for the first time.
+        var paged: [Double] = [], redrawn: [Double] = []
+        if let tap = selectedTap {
+            model.selection.tap = tap
+            model.selection.channels = []
+            host.frame { view.frame($0) }
+            for i in 0..<min(30, max(0, view.mapPageCount * 2)) where view.mapPageCount > 1 {
+                view.mapPage = i % view.mapPageCount
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                host.frame { view.frame($0) }
+                paged.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                // The same page again: its textures are made, the frame only draws.
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                host.frame { view.frame($0) }
+                redrawn.append(Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e6)
+            }
+        }
         func stats(_ values: [Double]) -> String {
             let s = values.sorted()
             guard !s.isEmpty else { return "{\"frames\": 0}" }
             func q(_ p: Double) -> Double { s[min(s.count - 1, Int(p * Double(s.count - 1)))] }
             return String(format: "{\"frames\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}", s.count, q(0.5), q(0.99), s.last!)
         }
-        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed))}")
+        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed)), \"map_pages\": \(stats(paged)), \"map_pages_redrawn\": \(stats(redrawn))}")
     }
 
     /// `tab=` of `--select`: the right panel's view.
@@ -251,7 +271,14 @@ struct ScreenshotCommand: ParsableCommand {
     func showPanel(_ text: String, in view: AppView) throws {
         for part in text.split(separator: ",") {
             let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2, kv[0] == "tab" else { continue }
+            guard kv.count == 2 else { continue }
+            switch kv[0] {
+            case "filter": view.filterBrowser(kv[1]); continue
+            case "picker": view.openClassPicker(query: kv[1]); continue
+            case "columns": view.addMatrixClasses(kv[1].split(separator: "+").map(String.init)); continue
+            case "tab": break
+            default: continue
+            }
             guard view.showPanel(named: kv[1]) else {
                 throw ValidationError("--select: tab=matrix|car|car-curve|car-results|scatter, got '\(kv[1])'")
             }
@@ -305,7 +332,7 @@ struct ScreenshotCommand: ParsableCommand {
             case "car":
                 guard ["1", "yes", "greedy"].contains(kv[1]) else { throw ValidationError("--select: car=1|greedy") }
                 runCAR = kv[1] == "greedy"
-            case "tab", "zoom":
+            case "tab", "zoom", "filter", "picker", "columns":
                 continue   // showPanel, zoomStrip
             case "epoch":
                 guard let e = Int(kv[1]), e >= 0, e < model.engines.count else { throw ValidationError("--select: epoch out of range") }
