@@ -12,7 +12,7 @@ import SlicerUI
 /// columns, the class picker, the paged feature-map grid and the browser's class
 /// search, through real input events in the headless host.
 @MainActor
-final class ScaleHarness {
+final class MatrixScaleHarness {
     static let channels = 2048
     static let classes = 1000
     static let tabby = 281
@@ -117,9 +117,9 @@ final class ScaleMatrixTests: XCTestCase {
     // MARK: Class search
 
     @MainActor func testClassSearchFindsByAnyPartOfTheNameBestFirst() {
-        let names = ScaleHarness.names
+        let names = MatrixScaleHarness.names
         // A substring inside a word finds it.
-        XCTAssertEqual(ClassSearch.matches("abb", in: names), [ScaleHarness.tabby])
+        XCTAssertEqual(ClassSearch.matches("abb", in: names), [MatrixScaleHarness.tabby])
         // "cat": names with a word starting "cat" (tabby cat, tiger cat, Egyptian cat) before
         // none, in class order; a name equal to an alternative first.
         XCTAssertEqual(ClassSearch.matches("cat", in: names), [281, 282, 285])
@@ -154,9 +154,9 @@ final class ScaleMatrixTests: XCTestCase {
     // MARK: The matrix at 2,048 rows
 
     @MainActor func testScrolledToRow2000ABrushSelectsExactlyThatChannel() async throws {
-        let h = try ScaleHarness(width: 1024, height: 700)
+        let h = try MatrixScaleHarness(width: 1024, height: 700)
         let g0 = try XCTUnwrap(h.view.matrix.geometry)
-        XCTAssertEqual(g0.order.count, ScaleHarness.channels)
+        XCTAssertEqual(g0.order.count, MatrixScaleHarness.channels)
         XCTAssertNil(g0.rowRect(channel: 2000).flatMap { $0.maxY <= g0.viewport.maxY ? $0 : nil }, "row 2000 starts out of sight")
         // End, then Page Up until channel 2000's row is in view.
         h.view.focusedView = 2
@@ -189,17 +189,17 @@ final class ScaleMatrixTests: XCTestCase {
     // MARK: Columns at 1,000 classes
 
     @MainActor func testColumnsAreSelectedThenLargestClassesAndFit() async throws {
-        let h = try ScaleHarness()
-        h.model.selection.classes = [ScaleHarness.tabby]
+        let h = try MatrixScaleHarness()
+        h.model.selection.classes = [MatrixScaleHarness.tabby]
         h.settle()
         let g = try XCTUnwrap(h.view.matrix.geometry)
         let classColumns = g.columns.compactMap { column -> Int? in if case .classEntropy(let k) = column { return k } else { return nil } }
         // Reference: the selected class, then the classes by image count (ties: lower index).
-        let labels = (0..<ScaleHarness.imageCount).map(ScaleHarness.label)
-        var counts = [Int](repeating: 0, count: ScaleHarness.classes)
+        let labels = (0..<MatrixScaleHarness.imageCount).map(MatrixScaleHarness.label)
+        var counts = [Int](repeating: 0, count: MatrixScaleHarness.classes)
         for y in labels { counts[y] += 1 }
-        let ranked = (0..<ScaleHarness.classes).filter { $0 != ScaleHarness.tabby }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
-        let expected = [ScaleHarness.tabby] + ranked.prefix(classColumns.count - 1)
+        let ranked = (0..<MatrixScaleHarness.classes).filter { $0 != MatrixScaleHarness.tabby }.sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }
+        let expected = [MatrixScaleHarness.tabby] + ranked.prefix(classColumns.count - 1)
         XCTAssertEqual(classColumns, Array(expected))
         XCTAssertEqual(Array(classColumns[1...20]), Array(500..<520), "the twenty classes with eleven images lead the rest")
         XCTAssertLessThan(classColumns.count, 200, "not 1,000 columns")
@@ -221,45 +221,45 @@ final class ScaleMatrixTests: XCTestCase {
     }
 
     @MainActor func testPickerSearchAddsAClassColumnAndRemovesIt() async throws {
-        let h = try ScaleHarness()
+        let h = try MatrixScaleHarness()
         h.frame()
-        XCTAssertFalse(h.view.matrix.columnClasses.contains(ScaleHarness.tabby), "tabby is no column at first")
+        XCTAssertFalse(h.view.matrix.columnClasses.contains(MatrixScaleHarness.tabby), "tabby is no column at first")
         let button = try XCTUnwrap(h.view.layout["matrixClassesButton"], "many classes: the picker's button")
         h.host.click(at: button.center, h.frame)
         XCTAssertTrue(h.view.matrix.pickerOpen)
         h.frame()
         h.host.type("abb", h.frame)
         h.frame()
-        XCTAssertEqual(Array(h.view.matrix.pickerRows.keys), [ScaleHarness.tabby], "the substring finds the one class")
+        XCTAssertEqual(Array(h.view.matrix.pickerRows.keys), [MatrixScaleHarness.tabby], "the substring finds the one class")
         // Click the row: tabby becomes a column.
-        let row = try XCTUnwrap(h.view.matrix.pickerRows[ScaleHarness.tabby])
+        let row = try XCTUnwrap(h.view.matrix.pickerRows[MatrixScaleHarness.tabby])
         h.host.click(at: row.center, h.frame)
-        XCTAssertEqual(h.view.matrix.pinned, [ScaleHarness.tabby])
+        XCTAssertEqual(h.view.matrix.pinned, [MatrixScaleHarness.tabby])
         // Return with another query adds its best match.
         h.view.matrix.pickerQuery = ""
         h.view.matrix.focusPicker = true
         h.frame()
         h.host.type("egyptian", h.frame)
         h.host.press(.enter, h.frame)
-        XCTAssertEqual(h.view.matrix.pinned, [ScaleHarness.tabby, 285])
+        XCTAssertEqual(h.view.matrix.pinned, [MatrixScaleHarness.tabby, 285])
         let done = try XCTUnwrap(h.view.layout["matrixPicker"])
         h.host.press(.escape, h.frame)
         XCTAssertFalse(h.view.matrix.pickerOpen, "Escape closes the picker")
         XCTAssertNotNil(done)
         h.settle()
-        XCTAssertEqual(Array(h.view.matrix.shownClasses.prefix(2)), [ScaleHarness.tabby, 285], "added classes lead the columns")
+        XCTAssertEqual(Array(h.view.matrix.shownClasses.prefix(2)), [MatrixScaleHarness.tabby, 285], "added classes lead the columns")
         let headers = try XCTUnwrap(h.view.matrix.geometry).headerTexts
-        XCTAssertTrue(classNameAlternatives(ScaleHarness.names[281]).contains(headers[0]), headers[0])
+        XCTAssertTrue(classNameAlternatives(MatrixScaleHarness.names[281]).contains(headers[0]), headers[0])
         // Open again and click tabby's row: its column goes.
         h.host.click(at: try XCTUnwrap(h.view.layout["matrixClassesButton"]).center, h.frame)
         h.host.type("tabby", h.frame)
         h.frame()
-        h.host.click(at: try XCTUnwrap(h.view.matrix.pickerRows[ScaleHarness.tabby]).center, h.frame)
+        h.host.click(at: try XCTUnwrap(h.view.matrix.pickerRows[MatrixScaleHarness.tabby]).center, h.frame)
         XCTAssertEqual(h.view.matrix.pinned, [285])
     }
 
     @MainActor func testMostDistinctFillsWithTheClassesFurthestFromAllImages() async throws {
-        let h = try ScaleHarness()
+        let h = try MatrixScaleHarness()
         h.model.selection.method = .ensemble
         h.view.openClassPicker()
         h.frame()
@@ -271,8 +271,8 @@ final class ScaleMatrixTests: XCTestCase {
         h.settle()
         // Reference from the analysis's tap-level numbers: |H_E(class) − H_E(all)|, largest first.
         let tap = try XCTUnwrap(h.model.snapshot?.summary).taps[h.relu]
-        let distance = (0..<ScaleHarness.classes).map { k in tap.classEnsembleEntropy[k].map { abs($0 - tap.ensembleEntropy) } ?? -1 }
-        let ranked = (0..<ScaleHarness.classes).sorted { distance[$0] != distance[$1] ? distance[$0] > distance[$1] : $0 < $1 }
+        let distance = (0..<MatrixScaleHarness.classes).map { k in tap.classEnsembleEntropy[k].map { abs($0 - tap.ensembleEntropy) } ?? -1 }
+        let ranked = (0..<MatrixScaleHarness.classes).sorted { distance[$0] != distance[$1] ? distance[$0] > distance[$1] : $0 < $1 }
         let columns = h.view.matrix.columnClasses
         XCTAssertEqual(columns, Array(ranked.prefix(columns.count)))
         XCTAssertNotEqual(columns, Array(0..<columns.count), "not class order")
@@ -280,7 +280,7 @@ final class ScaleMatrixTests: XCTestCase {
     }
 
     @MainActor func testMoreChosenClassesThanFitPageSideways() async throws {
-        let h = try ScaleHarness(width: 1024, height: 700)
+        let h = try MatrixScaleHarness(width: 1024, height: 700)
         h.view.matrix.pinned = Array(100..<160)
         h.model.selection.classes = [7]
         h.settle()
@@ -309,7 +309,7 @@ final class ScaleMatrixTests: XCTestCase {
     // MARK: The feature-map grid pages
 
     @MainActor func testTheGridPagesAndFollowsTheBrushedChannel() async throws {
-        let h = try ScaleHarness(width: 1024, height: 700)
+        let h = try MatrixScaleHarness(width: 1024, height: 700)
         let maps = h.view.maps
         XCTAssertGreaterThanOrEqual(maps.pageCount, 6, "2,048 maps do not fit one page at 28 points a map")
         let size = maps.pageSize
@@ -349,7 +349,7 @@ final class ScaleMatrixTests: XCTestCase {
     // MARK: The browser's class search
 
     @MainActor func testBrowserSearchFiltersExactlyThatClassesImages() async throws {
-        let h = try ScaleHarness()
+        let h = try MatrixScaleHarness()
         let field = try XCTUnwrap(h.view.layout["browserSearch"], "1,000 classes: a search field, not a drop-down")
         h.host.click(at: field.center, h.frame)
         h.host.type("salam", h.frame)
@@ -359,7 +359,7 @@ final class ScaleMatrixTests: XCTestCase {
         h.host.click(at: try XCTUnwrap(h.view.browser.matchRows[500]).center, h.frame)
         h.frame()
         XCTAssertEqual(h.view.browser.classFilter, 500)
-        let expected = (0..<ScaleHarness.imageCount).filter { ScaleHarness.label($0) == 500 }
+        let expected = (0..<MatrixScaleHarness.imageCount).filter { MatrixScaleHarness.label($0) == 500 }
         XCTAssertEqual(expected.count, 11)
         XCTAssertEqual(h.view.browserIndices(), expected)
         XCTAssertEqual(Set(h.view.browser.thumbnailRects.keys), Set(expected), "exactly that class's thumbnails are drawn")
@@ -369,21 +369,21 @@ final class ScaleMatrixTests: XCTestCase {
         h.host.type("tabby", h.frame)
         h.host.press(.enter, h.frame)
         h.frame()
-        XCTAssertEqual(h.view.browser.classFilter, ScaleHarness.tabby)
-        XCTAssertEqual(Set(h.view.browser.thumbnailRects.keys), [ScaleHarness.tabby])
+        XCTAssertEqual(h.view.browser.classFilter, MatrixScaleHarness.tabby)
+        XCTAssertEqual(Set(h.view.browser.thumbnailRects.keys), [MatrixScaleHarness.tabby])
         // An empty field is every class again.
         h.host.click(at: field.center, h.frame)
         h.host.press(.character("a"), modifiers: .control, h.frame)
         h.host.press(.backspace, h.frame)
         h.frame()
         XCTAssertNil(h.view.browser.classFilter)
-        XCTAssertEqual(h.view.browserIndices().count, ScaleHarness.imageCount)
+        XCTAssertEqual(h.view.browserIndices().count, MatrixScaleHarness.imageCount)
     }
 
     // MARK: Nothing cut
 
     @MainActor func testNoTextIsCutAtScale() async throws {
-        let h = try ScaleHarness()
+        let h = try MatrixScaleHarness()
         h.model.selection.classes = [500]
         h.model.selection.channels = [1500]
         let states: [(String, () -> Void)] = [
