@@ -19,6 +19,8 @@ struct BrowserState {
     var shownIndices: (filter: Int?, source: String, count: Int, indices: [Int])?
     /// What is typed in the class search (many classes); a chosen class shows its name here.
     var query = ""
+    /// The query's matches, kept between frames.
+    var search = ClassSearchMemo()
     /// Where each class of the search's list was drawn in the last frame (class → rectangle).
     var matchRows: [Int: Rect] = [:]
 }
@@ -73,7 +75,6 @@ extension AppView {
 
     /// Thumbnails grouped by class, with a mark for right/wrong predictions.
     func drawThumbnails(_ ui: UIContext, _ rect: Rect) {
-        let images = model.workspace.images
         let names = model.workspace.classNames
         let pad = ui.scaled(6)
         if names.count > AppView.classDropDownLimit {
@@ -118,7 +119,7 @@ extension AppView {
         let filterHeight = (oneRow ? 1 : 2) * (ui.widgetHeight + spacing)
         let filtered = browser.classFilter.flatMap { names[safe: $0] }
         let searching = !browser.query.isEmpty && browser.query != filtered
-        let matches = searching ? ClassSearch.matches(browser.query, in: names) : []
+        let matches = searching ? browser.search.matches(browser.query, in: names) : []
         ui.panel("class-filter", rect: Rect(x: rect.x + pad, y: rect.y, width: controlsWidth, height: filterHeight), options: []) {
             if oneRow { ui.row(.fraction(1), .points(brushWidth / ui.scale)) } else { ui.row(.fraction(1)) }
             // The longest hint the field shows whole.
@@ -159,7 +160,6 @@ extension AppView {
         let content = ui.cell(height: .points(Float(matches.count) * rowHeight / ui.scale))
         let first = max(0, Int(scroll / rowHeight)), last = min(matches.count, first + Int(area.height / rowHeight) + 2)
         let bar = ui.scaled(ui.theme.scrollbarWidth)
-        let padding = ui.scaled(ui.theme.padding)
         var rows: [Int: Rect] = [:]
         for n in first..<max(first, last) {
             let k = matches[n]
@@ -170,13 +170,7 @@ extension AppView {
                 ui.drawList.fillRect(r, color: n == 0 ? ui.theme.colors.selection : ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2))
             }
             let count = String(counts[safe: k] ?? 0)
-            let countWidth = ui.measurer.width(of: count[...], font: ui.font(.small))
-            ui.drawText(count[...], in: Rect(x: r.maxX - padding - countWidth, y: r.y, width: countWidth, height: r.height),
-                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
-            let nameWidth = r.width - countWidth - 3 * padding
-            let alternatives = classNameAlternatives(names[k])
-            let name = ui.firstFitting(alternatives, width: nameWidth, style: .body) ?? alternatives.last ?? names[k]
-            ui.drawText(name[...], in: Rect(x: r.x + padding, y: r.y, width: max(0, nameWidth), height: r.height), color: ui.theme.colors.text)
+            drawClassRow(ui, r, name: names[k], detail: count)
             if hit.isHovered { ui.tooltip("\(names[k]) · \(count) images\nclick: show them" + (n == 0 ? " (or Return)" : "")) }
             if hit.isClicked { setBrowserFilter(k); focusedView = 4 }
         }

@@ -27,6 +27,8 @@ struct MatrixState {
     /// The class picker (type to search the classes) replaces the matrix while open.
     var pickerOpen = false
     var pickerQuery = ""
+    /// The picker query's matches, kept between frames.
+    var pickerSearch = ClassSearchMemo()
     /// Whether the picker's search field should take the keyboard on the next frame.
     var focusPicker = false
     /// The query the picker's list was last scrolled for (a new one starts at the top).
@@ -559,7 +561,7 @@ extension AppView {
     /// matrix's place, so it has the panel's height for the matches.
     func drawClassPicker(_ ui: UIContext, _ rect: Rect, classNames: [String], classCount: Int) {
         let names = Array(classNames.prefix(classCount))
-        let matches = ClassSearch.matches(matrix.pickerQuery, in: names)
+        let matches = matrix.pickerSearch.matches(matrix.pickerQuery, in: names)
         let counts = model.classImageCounts
         let spacing = ui.scaled(ui.theme.spacing)
         let doneWidth = ui.fittingWidth(button: "Done"), clearWidth = ui.fittingWidth(button: "Clear added")
@@ -635,19 +637,11 @@ extension AppView {
             let isShown = shown.contains(k)
             if isShown { ui.drawList.fillRect(r, color: ui.theme.colors.selection, cornerRadius: ui.scaled(2)) }
             else if hit.isHovered { ui.drawList.fillRect(r, color: ui.theme.colors.widgetHovered, cornerRadius: ui.scaled(2)) }
-            let pad = ui.scaled(ui.theme.padding)
             let mark = model.selection.classes.contains(k) ? "selected" : (isShown ? "added" : "")
             let n = counts[safe: k] ?? 0
             let detail = ["#\(k) · \(n) image\(n == 1 ? "" : "s")" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)" + (mark.isEmpty ? "" : " · \(mark)"), "#\(k)"]
-            let detailText = ui.firstFitting(detail, width: r.width * 0.45) ?? ""
-            let detailWidth = ui.measurer.width(of: detailText[...], font: ui.font(.small))
-            ui.drawText(detailText[...], in: Rect(x: r.maxX - pad - detailWidth, y: r.y, width: detailWidth, height: r.height),
-                        style: .small, color: ui.theme.colors.textDim, alignment: .trailing)
-            // The whole name where it fits; a long one wraps to its first alternative, then its tooltip.
-            let nameWidth = r.width - detailWidth - 3 * pad
-            let alternatives = classNameAlternatives(names[k])
-            let name = ui.firstFitting(alternatives, width: nameWidth, style: .body) ?? alternatives.last ?? names[k]
-            ui.drawText(name[...], in: Rect(x: r.x + pad, y: r.y, width: max(0, nameWidth), height: r.height), color: ui.theme.colors.text)
+            // The whole name where it fits, else a shorter form; the tooltip has it all.
+            drawClassRow(ui, r, name: names[k], detail: ui.firstFitting(detail, width: r.width * 0.45) ?? "")
             if hit.isHovered { ui.tooltip(names[k] + (isShown ? "\nclick: remove its column" : "\nclick: add a column")) }
             if hit.isClicked { toggleMatrixClass(k) }
         }

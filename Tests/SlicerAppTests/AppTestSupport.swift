@@ -17,6 +17,26 @@ func runUntilSettled(_ host: HeadlessHost, _ model: AppModel, timeout: Double = 
     }
 }
 
+/// The app headless on a workspace built by a test: its host, model and view. The
+/// scale tests subclass it with their own workspace and what they look at.
+@MainActor
+class HeadlessApp {
+    let host: HeadlessHost
+    let model: AppModel
+    let view: AppView
+
+    init(workspace: Workspace, width: Int, height: Int) throws {
+        setenv("SDL_VIDEODRIVER", "offscreen", 1)
+        setenv("CNNSLICER_NO_CACHE", "1", 1)
+        host = try HeadlessHost(width: width, height: height)
+        model = AppModel(workspace: workspace, threads: 2, carCache: nil)
+        view = AppView(model: model, textures: host.renderer)
+    }
+
+    func frame(_ ui: UIContext) { view.frame(ui) }
+    func frame() { host.frame(frame) }
+}
+
 /// The sizes, UI scales, type sizes and themes the app is presented at: what the layout
 /// tests render every state in.
 struct Presentation {

@@ -12,7 +12,7 @@ import SlicerUI
 /// columns, the class picker, the paged feature-map grid and the browser's class
 /// search, through real input events in the headless host.
 @MainActor
-final class MatrixScaleHarness {
+final class MatrixScaleHarness: HeadlessApp {
     static let channels = 2048
     static let classes = 1000
     static let tabby = 281
@@ -81,25 +81,16 @@ final class MatrixScaleHarness {
         return Workspace(inputs: [try ModelInput(network: net, images: images, labels: names)])
     }
 
-    let host: HeadlessHost
-    let model: AppModel
-    let view: AppView
     /// The Relu: 2,048 maps of 4×4.
     let relu: Int
 
     init(width: Int = 1600, height: Int = 1000) throws {
-        setenv("SDL_VIDEODRIVER", "offscreen", 1)
-        setenv("CNNSLICER_NO_CACHE", "1", 1)
-        host = try HeadlessHost(width: width, height: height)
-        model = AppModel(workspace: try Self.workspace(), threads: 2, carCache: nil)
-        view = AppView(model: model, textures: host.renderer)
-        relu = try XCTUnwrap(model.network.taps.first { $0.opType == "Relu" }).index
+        let workspace = try Self.workspace()
+        relu = try XCTUnwrap(workspace.network.taps.first { $0.opType == "Relu" }).index
+        try super.init(workspace: workspace, width: width, height: height)
         model.selection.tap = relu
         settle()
     }
-
-    func frame(_ ui: UIContext) { view.frame(ui) }
-    func frame() { host.frame(frame) }
 
     /// Frames until the analysis, the shown image and any class columns being computed are in.
     func settle(timeout: Double = 180) {
@@ -115,6 +106,18 @@ final class MatrixScaleHarness {
 
 final class ScaleMatrixTests: XCTestCase {
     // MARK: Class search
+
+    /// The kept answer must follow both the query and the names: a new data set with the
+    /// same query, or the same names with a new query, may not return the old matches.
+    func testClassSearchMemoFollowsQueryAndNames() {
+        let imagenet = ["tench", "goldfish", "tabby, tabby cat", "tiger cat", "Egyptian cat"]
+        let other = ["cat", "dog", "tabby"]
+        var memo = ClassSearchMemo()
+        for (query, names) in [("cat", imagenet), ("cat", imagenet), ("tab", imagenet), ("tab", other), ("cat", other), ("", other), ("1", imagenet)] {
+            XCTAssertEqual(memo.matches(query, in: names), ClassSearch.matches(query, in: names), "\(query) in \(names)")
+        }
+        XCTAssertEqual(memo.matches("tab", in: other), [2])
+    }
 
     @MainActor func testClassSearchFindsByAnyPartOfTheNameBestFirst() {
         let names = MatrixScaleHarness.names

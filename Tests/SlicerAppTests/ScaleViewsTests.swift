@@ -108,22 +108,11 @@ enum MiniResNet {
 }
 
 @MainActor
-final class ScaleHarness {
-    let host: HeadlessHost
-    let model: AppModel
-    let view: AppView
-
+final class ScaleHarness: HeadlessApp {
     init(width: Int = 1024, height: Int = 700) throws {
-        setenv("SDL_VIDEODRIVER", "offscreen", 1)
-        setenv("CNNSLICER_NO_CACHE", "1", 1)
-        host = try HeadlessHost(width: width, height: height)
-        model = AppModel(workspace: try MiniResNet.workspace(), threads: 2, carCache: nil)
-        view = AppView(model: model, textures: host.renderer)
+        try super.init(workspace: try MiniResNet.workspace(), width: width, height: height)
         runUntilSettled(host, model, timeout: 120, frame)
     }
-
-    func frame(_ ui: UIContext) { view.frame(ui) }
-    func frame() { host.frame(frame) }
     var strip: StripGeometry { get throws { try XCTUnwrap(view.strip.geometry, "the strip was drawn") } }
 
     func click(_ name: String) throws {
