@@ -28,8 +28,13 @@ struct TapGroups: Equatable, Sendable {
     var leafNames: [String?] = []
 
     static let maxLevels = 2
+    /// More blocks than this in the top row is no overview (MobileNet-V2's 19 "features.N"):
+    /// stages are made above them.
+    static let maxTopGroups = 9
 
-    init(names: [String]) {
+    /// `sizes`: each tap's spatial size (height of its maps), which makes stages of a
+    /// network whose names give only a long flat row of blocks.
+    init(names: [String], sizes: [Int]? = nil) {
         // Module path of a tap: its name's parts without the last one (the node's
         // own name, "Conv" or "Relu_1"). "input" and "/6/Relu" have one part or none.
         let modules: [[Substring]] = names.map { name in
@@ -74,6 +79,30 @@ struct TapGroups: Equatable, Sendable {
             if runs.count == 1, Float(runs[0].taps.count) >= 0.8 * Float(names.count) { continue }
             kept.append(runs)
         }
+        // A long flat row of blocks (MobileNet's "features.0" … "features.18", whose next level
+        // is only the "conv" wrapper of the blocks with a shortcut, so a row with holes): the
+        // blocks become the lower row, under stages of consecutive blocks that end at the same
+        // resolution — what ResNet's layer1 … layer4 are, and MobileNet's bottleneck sequences.
+        if let sizes, sizes.count == names.count, let top = kept.first, top.count > Self.maxTopGroups,
+           let stages = Self.stages(of: top, sizes: sizes) {
+            kept = [stages, top]
+        }
+        // The lower row covers every block of the upper one: a block not split further (a stem
+        // of single-layer modules, a stage of one block) keeps its own cell there, so the row
+        // has no holes under a named block.
+        // Children covering at most half of a block (EfficientNet's stem, whose only run of two is
+        // the Sigmoid and Mul of one SiLU) do not say what it is made of either: the block instead.
+        if kept.count == 2 {
+            var lower: [TapGroup] = []
+            for parent in kept[0] {
+                let children = kept[1].filter { parent.taps.contains($0.taps.lowerBound) && parent.taps.contains($0.taps.upperBound) }
+                let covered = children.reduce(0) { $0 + $1.taps.count }
+                lower += 2 * covered > parent.taps.count ? children : [parent]
+            }
+            // Runs outside every block of the upper row stay as they are.
+            lower += kept[1].filter { child in !kept[0].contains { $0.taps.contains(child.taps.lowerBound) && $0.taps.contains(child.taps.upperBound) } }
+            kept[1] = lower.sorted { $0.taps.lowerBound < $1.taps.lowerBound }
+        }
         levels = kept
         leafNames = names.indices.map { i in
             let m = modules[i]
@@ -81,6 +110,31 @@ struct TapGroups: Equatable, Sendable {
             // A leaf module (one tap under its path) is named by the module, else by the node.
             if !m.isEmpty, counts[m.joined(separator: "/")] == 1 { return String(m[m.count - 1]) }
             return names[i].split(separator: "/").last.map(String.init) ?? names[i]
+        }
+    }
+
+    /// Stages over `blocks`: runs of adjacent blocks whose last taps have the same spatial
+    /// size; nil when that does not group them (every block its own stage, or one stage).
+    static func stages(of blocks: [TapGroup], sizes: [Int]) -> [TapGroup]? {
+        var runs: [[TapGroup]] = []
+        for b in blocks {
+            if let prev = runs.last?.last, prev.taps.upperBound + 1 == b.taps.lowerBound,
+               sizes[prev.taps.upperBound] == sizes[b.taps.upperBound] {
+                runs[runs.count - 1].append(b)
+            } else {
+                runs.append([b])
+            }
+        }
+        guard runs.count >= 2, runs.count < blocks.count else { return nil }
+        return runs.map { run in
+            let first = run[0], last = run[run.count - 1]
+            guard run.count > 1 else { return first }
+            // "features.7–13", "7–13": the first block's name, then the last one's shortest.
+            let long = "\(first.labels[0])–\(last.labels[last.labels.count - 1])"
+            let short = "\(first.labels[first.labels.count - 1])–\(last.labels[last.labels.count - 1])"
+            let parent = first.path.split(separator: "/").dropLast().joined(separator: "/")
+            return TapGroup(path: parent.isEmpty ? long : "\(parent)/\(long)", labels: long == short ? [long] : [long, short],
+                            taps: first.taps.lowerBound...last.taps.upperBound)
         }
     }
 
@@ -99,7 +153,8 @@ struct StripGeometry {
     var start: Float
     var span: Float
     var count: Int
-    var headers: [(level: Int, group: Int, rect: Rect)] = []
+    /// Block headers drawn, with the name each shows (nil: none fitted).
+    var headers: [(level: Int, group: Int, rect: Rect, label: String?)] = []
     /// The overview bar (a scroll bar showing every tap) and its thumb, when navigation is shown.
     var overview: Rect?
     var thumb: Rect?
@@ -137,7 +192,7 @@ extension AppView {
     func stripGroups() -> TapGroups {
         let names = model.network.taps.map(\.name)
         if let cached = strip.groups, cached.names == names { return cached.value }
-        let value = TapGroups(names: names)
+        let value = TapGroups(names: names, sizes: model.network.taps.map { $0.mapSize.height })
         // Another network: the view starts over.
         strip = StripState()
         strip.groups = (names, value)
@@ -172,11 +227,14 @@ extension AppView {
     @discardableResult
     public func zoomStrip(toBlock path: String) -> Bool {
         let groups = stripGroups()
+        // A stage's "features.7–13" may be typed with a hyphen.
         let trimmed = path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        for level in groups.levels {
-            if let g = level.first(where: { $0.path == trimmed }) ?? level.first(where: { $0.labels[0] == trimmed }) {
-                zoomStrip(to: g.taps)
-                return true
+        for name in [trimmed, trimmed.replacingOccurrences(of: "-", with: "–")] {
+            for level in groups.levels {
+                if let g = level.first(where: { $0.path == name }) ?? level.first(where: { $0.labels[0] == name }) {
+                    zoomStrip(to: g.taps)
+                    return true
+                }
             }
         }
         return false
@@ -379,16 +437,17 @@ extension AppView {
                 let x0 = max(geometry.x(Float(group.taps.lowerBound)), area.x), x1 = min(geometry.x(Float(group.taps.upperBound + 1)), area.maxX)
                 guard x1 - x0 >= 2 else { continue }
                 let cell = Rect(x: x0 + 1, y: y, width: x1 - x0 - 2, height: labelHeight + ui.scaled(1))
-                geometry.headers.append((level, g, cell))
                 let hit = ui.interact("strip-block-\(level)-\(g)", rect: cell)
                 let holds = group.taps.contains(selectedTap)
                 let fill = holds ? ui.theme.colors.selection : (hit.isHovered ? ui.theme.colors.widgetHovered : ui.theme.colors.widget.withAlpha(g % 2 == 0 ? 0.9 : 0.55))
                 ui.drawList.fillRect(cell, color: fill, cornerRadius: ui.scaled(2))
                 let labels = group.labels
                 let text = formLevel.map { labels[min($0, labels.count - 1)] } ?? labels.first { ui.fits($0, width: cell.width - ui.scaled(4)) }
-                if let text, ui.fits(text, width: cell.width - ui.scaled(4)) {
-                    ui.drawText(Substring(text), in: cell, style: .small, color: holds ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
+                let shown = text.flatMap { ui.fits($0, width: cell.width - ui.scaled(4)) ? $0 : nil }
+                if let shown {
+                    ui.drawText(Substring(shown), in: cell, style: .small, color: holds ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
                 }
+                geometry.headers.append((level, g, cell, shown))
                 if hit.isActive, hit.isDragging {
                     strip.start -= hit.dragDelta.x / slot
                     clampView()

@@ -53,16 +53,49 @@ extension AppView {
         let pad = ui.scaled(8)
         let line = ui.lineHeight(.small)
         let method = model.selection.method
-        let titleRect = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.lineHeight())
+        var titleRect = Rect(x: rect.x + pad, y: rect.y + pad / 2, width: rect.width - 2 * pad, height: ui.lineHeight())
         // Label information is a difference of entropies, not an entropy: its title says so.
         let quantity = method == .information ? "Label information" : method == .instance ? "Instance entropy" : "Ensemble entropy"
-        statusLine(ui, ["\(quantity) per tap (bits)", "\(quantity) (bits)"],
-                   in: titleRect, color: ui.theme.colors.text, style: .body)
+        // The chart shows the taps the strip shows (linked views): zoomed to a block there, the
+        // chart's axis is that block's taps, its title says which, and "all taps" goes back.
+        let shown = chartTapRange()
+        let tapCount = model.network.taps.count
+        chart.shownTaps = shown
+        chart.allButton = nil
+        if shown.count < tapCount {
+            let text = "all taps"
+            let w = ui.textWidth(text) + 2 * ui.scaled(ui.theme.padding) + ui.scaled(6)
+            let button = Rect(x: titleRect.maxX - w, y: titleRect.y + ui.scaled(1), width: w, height: titleRect.height - ui.scaled(2))
+            chart.allButton = button
+            if ui.button(text, rect: button) {
+                strip.span = nil
+                strip.start = 0
+                focusedView = 1
+                ui.requestFrame()
+            }
+            ui.tooltip("show all \(tapCount) taps here and in the strip (0 in the strip)")
+            titleRect.width -= w + ui.scaled(8)
+            let range = "taps \(shown.lowerBound)–\(shown.upperBound) of \(tapCount)"
+            let block = stripGroups().levels.reversed().lazy.flatMap { $0 }.first { $0.taps == shown }
+            var titles: [String] = []
+            if let block {
+                titles += ["\(quantity) per tap (bits) · \(block.path), \(range)", "\(quantity) (bits) · \(block.labels[0]), \(range)",
+                           "\(quantity) (bits) · \(block.labels[0])"]
+            }
+            titles += ["\(quantity) per tap (bits) · \(range)", "\(quantity) (bits) · \(range)",
+                       "\(quantity) · taps \(shown.lowerBound)–\(shown.upperBound)", "\(quantity) (bits)"]
+            statusLine(ui, titles, in: titleRect, color: ui.theme.colors.text, style: .body)
+        } else {
+            statusLine(ui, ["\(quantity) per tap (bits)", "\(quantity) (bits)"],
+                       in: titleRect, color: ui.theme.colors.text, style: .body)
+        }
+        titleRect.width = rect.width - 2 * pad
         guard let summary = model.snapshot?.summary, !summary.taps.isEmpty else {
             ui.drawText("analysing…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
         let taps = summary.taps
+        guard shown.upperBound < taps.count else { return }
         let sel = model.selection
         let classNames = model.workspace.classNames
         let palette = ui.theme.classPalette
@@ -104,9 +137,9 @@ extension AppView {
         let body = Rect(x: rect.x + pad, y: titleRect.maxY + ui.scaled(4), width: rect.width - 2 * pad, height: rect.maxY - titleRect.maxY - ui.scaled(4) - pad)
         let legendRect = Rect(x: body.maxX - legendWidth, y: body.y, width: legendWidth, height: body.height)
 
-        // The value axis fitted to what is drawn (label information: 0–0.17, not 0–1).
+        // The value axis fitted to what is drawn (label information: 0–0.17, not 0–1; a block's taps).
         var maxY = 0.0
-        for s in series { if let v = s.values { maxY = max(maxY, v.max() ?? 0) } }
+        for s in series { if let v = s.values { maxY = max(maxY, v[shown].max() ?? 0) } }
         maxY = max(maxY, 1e-3)
         let axisFont = ui.measurer
         var ticks = niceTicks(in: 0...(maxY * 1.04), maxCount: 5)
@@ -116,15 +149,16 @@ extension AppView {
         let plotWidth = legendRect.x - ui.scaled(12) - plotX
         guard plotWidth > ui.scaled(40) else { return }
         // Tap names under the plot: upright where they fit, else turned up and thinned.
-        let xOfPlot: (Int, Float, Float) -> Float = { i, x, w in x + (taps.count > 1 ? Float(i) / Float(taps.count - 1) : 0.5) * w }
-        let labels = taps.indices.map { i in
+        let first = shown.lowerBound, last = shown.count - 1
+        let xOfPlot: (Int, Float, Float) -> Float = { i, x, w in x + (last > 0 ? Float(i - first) / Float(last) : 0.5) * w }
+        let labels = shown.map { i in
             AxisLabel(position: xOfPlot(i, plotX, plotWidth), texts: tapLabelTexts(taps[i].name, index: i, op: taps[i].op),
                       isEmphasized: i == sel.tap)
         }
         let labelLayout = ui.layoutCategoryLabels(labels, maxHeight: min(body.height * 0.35, ui.scaled(150)))
         // Too many taps to name even every other one (a ResNet's 175): the axis names the
         // network's blocks under their spans instead, and the selected tap on a line below.
-        let blocks = labelLayout.stride > 2 ? stripGroups().levels.first : nil
+        let blocks = labelLayout.stride > 2 ? axisBlocks(shown) : nil
         let axisHeight = blocks == nil ? labelLayout.height : 2 * line + ui.scaled(4)
         let plot = Rect(x: plotX, y: body.y + line / 2, width: plotWidth, height: body.height - line / 2 - axisHeight - ui.scaled(4))
         guard plot.height > ui.scaled(30) else { return }
@@ -136,7 +170,7 @@ extension AppView {
         layout["chartPlot"] = plot
         chart.yTop = yTop
         if let blocks {
-            chart.axisLabels = drawBlockAxis(ui, blocks: blocks, plot: plot, xOf: xOf, tap: sel.tap, taps: taps)
+            chart.axisLabels = drawBlockAxis(ui, blocks: blocks, plot: plot, xOf: xOf, tap: sel.tap, taps: taps, shown: shown)
         } else {
             let drawnLabels = ui.drawCategoryLabels(labels, layout: labelLayout, top: plot.maxY + ui.scaled(3), emphasisColor: ui.theme.colors.text)
             chart.axisLabels = drawnLabels.compactMap { i in
@@ -149,14 +183,16 @@ extension AppView {
             }
         }
 
-        // Selected tap (and range) as a band.
+        // Selected tap (and range) as a band, where it is among the taps shown.
         let range = sel.tapRange ?? sel.tap...sel.tap
-        let bandX0 = xOf(range.lowerBound) - ui.scaled(3), bandX1 = xOf(range.upperBound) + ui.scaled(3)
-        ui.drawList.fillRect(Rect(x: bandX0, y: plot.y, width: bandX1 - bandX0, height: plot.height), color: ui.theme.colors.selection.withAlpha(0.5))
+        if range.overlaps(shown) {
+            let bandX0 = max(plot.x, xOf(max(range.lowerBound, first)) - ui.scaled(3)), bandX1 = min(plot.maxX, xOf(min(range.upperBound, shown.upperBound)) + ui.scaled(3))
+            ui.drawList.fillRect(Rect(x: bandX0, y: plot.y, width: bandX1 - bandX0, height: plot.height), color: ui.theme.colors.selection.withAlpha(0.5))
+        }
 
         // The line under the pointer: nearest to any segment (not only vertices).
         let mouse = ui.input.mousePosition
-        let polylines = series.map { s in s.values.map { v in v.indices.map { Vec2(xOf($0), yOf(v[$0])) } } }
+        let polylines = series.map { s in s.values.map { v in shown.map { Vec2(xOf($0), yOf(v[$0])) } } }
         chart.lines = [:]
         for (s, points) in zip(series, polylines) { chart.lines[s.id] = points }
         var nearest: (index: Int, distance: Float)?
@@ -186,7 +222,7 @@ extension AppView {
         let hit = ui.interact("chart", rect: plot)
         var hoveredTap: Int?
         if hit.isHovered {
-            let i = min(taps.count - 1, max(0, Int(((mouse.x - plot.x) / max(plot.width, 1)) * Float(max(taps.count - 1, 1)) + 0.5)))
+            let i = first + min(last, max(0, Int(((mouse.x - plot.x) / max(plot.width, 1)) * Float(max(last, 1)) + 0.5)))
             hoveredTap = i
             ui.drawList.line(from: Vec2(xOf(i), plot.y), to: Vec2(xOf(i), plot.maxY), color: ui.theme.colors.textDim)
             if hit.isClicked {
@@ -367,11 +403,12 @@ extension AppView {
     /// The x axis of a chart with too many taps to name: each block's name under its span
     /// (between brackets), a faint line in the plot where a block starts, and the selected
     /// tap's name on the line below. Returns the boxes of the texts drawn.
-    func drawBlockAxis(_ ui: UIContext, blocks: [TapGroup], plot: Rect, xOf: (Int) -> Float, tap: Int, taps: [TapSummary]) -> [Rect] {
+    func drawBlockAxis(_ ui: UIContext, blocks: [TapGroup], plot: Rect, xOf: (Int) -> Float, tap: Int, taps: [TapSummary],
+                       shown: ClosedRange<Int>) -> [Rect] {
         let line = ui.lineHeight(.small)
         let font = ui.font(.small)
         let top = plot.maxY + ui.scaled(3)
-        let half = taps.count > 1 ? plot.width / Float(taps.count - 1) / 2 : 0
+        let half = shown.count > 1 ? plot.width / Float(shown.count - 1) / 2 : 0
         var boxes: [Rect] = []
         // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly.
         let forms = blocks.enumerated().map { n, block in block.labels + ["\(n + 1)"] }
@@ -397,7 +434,7 @@ extension AppView {
             }
         }
         // The selected tap, named in full where there is room, near its place on the axis.
-        if taps.indices.contains(tap) {
+        if shown.contains(tap) {
             let room = plot.width + plot.x - ui.scaled(2)
             if let text = ui.firstFitting([taps[tap].name] + tapLabelTexts(taps[tap].name, index: tap, op: taps[tap].op), width: room) {
                 let w = ui.measurer.width(of: text[...], font: font)
@@ -409,6 +446,32 @@ extension AppView {
             }
         }
         return boxes
+    }
+
+    /// The taps the chart shows: those the strip shows in full (all of them unless it is
+    /// zoomed or the network has more taps than it can show at once).
+    func chartTapRange() -> ClosedRange<Int> {
+        let count = model.network.taps.count
+        guard count > 0 else { return 0...0 }
+        guard let g = strip.geometry, g.count == count, g.span < Float(count) - 1e-3 else { return 0...(count - 1) }
+        let range = g.fullyVisible ?? g.partlyVisible
+        return range.count >= 2 ? range : g.partlyVisible
+    }
+
+    /// The blocks the chart's axis names for taps `shown`: the outer level where it splits
+    /// them (ResNet's stages for the whole network), else the inner one (a stage's blocks),
+    /// each clipped to the taps shown.
+    func axisBlocks(_ shown: ClosedRange<Int>) -> [TapGroup]? {
+        let levels = stripGroups().levels
+        let clipped = levels.map { level in
+            level.compactMap { g -> TapGroup? in
+                guard g.taps.overlaps(shown) else { return nil }
+                var c = g
+                c.taps = max(g.taps.lowerBound, shown.lowerBound)...min(g.taps.upperBound, shown.upperBound)
+                return c
+            }
+        }
+        return clipped.first { $0.count >= 2 } ?? clipped.last { !$0.isEmpty }
     }
 
     /// A tap's name for the x axis, from the full name to shorter forms: the last
@@ -474,6 +537,9 @@ struct ChartState {
     var lines: [ChartSeries.ID: [Vec2]] = [:]
     var legendRows: [ChartSeries.ID: Rect] = [:]
     var axisLabels: [Rect] = []
+    /// The taps on the x axis (the strip's when it is zoomed) and the "all taps" button, when shown.
+    var shownTaps: ClosedRange<Int>?
+    var allButton: Rect?
 }
 
 /// One line of the entropy chart.
