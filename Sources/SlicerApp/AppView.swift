@@ -9,7 +9,13 @@ import SlicerUI
 @MainActor
 public final class AppView {
     public let model: AppModel
-    public weak var textures: TextureProvider?
+    /// The renderer's textures, through `PacedTextures`: what the views release is freed a
+    /// few textures per frame (the renderer itself is the host's, not kept alive here).
+    public var textures: TextureProvider? {
+        get { pacedTextures?.base == nil ? nil : pacedTextures }
+        set { pacedTextures = newValue.map { ($0 as? PacedTextures) ?? PacedTextures(base: $0) } }
+    }
+    var pacedTextures: PacedTextures?
     /// How the current model and data were opened; a dropped or chosen file changes one of
     /// them and reopens. Nil: opening other files is not offered (a fixed workspace).
     public var options: WorkspaceOptions?
@@ -56,7 +62,7 @@ public final class AppView {
     public init(model: AppModel, textures: TextureProvider?, options: WorkspaceOptions? = nil,
                 preferences: PreferencesStore? = nil) {
         self.model = model
-        self.textures = textures
+        self.pacedTextures = textures.map { PacedTextures(base: $0) }
         self.options = options
         self.preferencesStore = preferences
         self.preferences = preferences?.load() ?? Preferences()
@@ -116,6 +122,11 @@ public final class AppView {
         ui.tabMovesFocus = chooser.isOpen || pendingOpen != nil || !model.messages.isEmpty
         if model.isBusy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
             ui.requestFrame(after: 0.1)
+        }
+        // Textures let go of this frame are freed over the next ones, a few at a time.
+        if let paced = pacedTextures {
+            paced.endFrame()
+            if paced.pendingCount > 0 { ui.requestFrame(after: 0.02) }
         }
     }
 

@@ -443,9 +443,19 @@ extension AppView {
                 ui.drawList.fillRect(cell, color: fill, cornerRadius: ui.scaled(2))
                 let labels = group.labels
                 let text = formLevel.map { labels[min($0, labels.count - 1)] } ?? labels.first { ui.fits($0, width: cell.width - ui.scaled(4)) }
-                let shown = text.flatMap { ui.fits($0, width: cell.width - ui.scaled(4)) ? $0 : nil }
+                var shown = text.flatMap { ui.fits($0, width: cell.width - ui.scaled(4)) ? $0 : nil }
                 if let shown {
                     ui.drawText(Substring(shown), in: cell, style: .small, color: holds ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .center)
+                } else {
+                    // Too narrow for even its shortest name (MobileNet's last block of three taps on
+                    // a small window): the name starts in the cell and runs on over the taps after
+                    // it that have no block in this row, rather than leaving the cell blank.
+                    let next = inView.first { row[$0].taps.lowerBound > group.taps.upperBound }.map { geometry.x(Float(row[$0].taps.lowerBound)) } ?? area.maxX
+                    let room = Rect(x: cell.x + ui.scaled(2), y: cell.y, width: min(next, area.maxX) - cell.x - ui.scaled(4), height: cell.height)
+                    shown = labels.first { ui.fits($0, width: room.width) }
+                    if let shown {
+                        ui.drawText(Substring(shown), in: room, style: .small, color: holds ? ui.theme.colors.text : ui.theme.colors.textDim, alignment: .leading)
+                    }
                 }
                 geometry.headers.append((level, g, cell, shown))
                 if hit.isActive, hit.isDragging {

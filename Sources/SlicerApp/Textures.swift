@@ -20,3 +20,68 @@ extension SDLRenderBackend: TextureProvider {
 
     public func releaseTexture(_ id: TextureID) { destroyTexture(id) }
 }
+
+/// The views' texture provider: textures released are freed a few per frame instead of all
+/// at once. The views let go of textures in bulk (a tap change past the map budget drops a
+/// thousand maps, a new workspace every thumbnail), and SDL's software renderer takes long
+/// to free a texture when many exist, so freeing them in one frame stalled the app for
+/// seconds; `freesPerFrame` at the end of each frame spreads that out.
+@MainActor
+final class PacedTextures: TextureProvider {
+    /// Textures freed at most at the end of a frame.
+    static let freesPerFrame = 48
+
+    /// The renderer's textures (owned by the host, as before: not kept alive here).
+    weak var base: TextureProvider?
+    /// Released and not yet freed, oldest first; an id in `queue` but not in `waiting` was
+    /// asked for again before its turn and is skipped.
+    private var queue: [TextureID] = []
+    private var head = 0
+    private var waiting: Set<TextureID> = []
+    /// What the last `endFrame` freed, and the most any frame freed (tests, frame statistics).
+    private(set) var freedLastFrame = 0
+    private(set) var mostFreedInAFrame = 0
+
+    init(base: TextureProvider) { self.base = base }
+
+    /// Released textures not yet freed.
+    var pendingCount: Int { waiting.count }
+
+    func textureID(key: String, version: Int, width: Int, height: Int, pixels: () -> [UInt8]) -> TextureID? {
+        let id = base?.textureID(key: key, version: version, width: width, height: height, pixels: pixels)
+        // A texture released but shown again (a tap visited again before its maps were freed)
+        // is the renderer's same texture: it stays.
+        if let id { waiting.remove(id) }
+        return id
+    }
+
+    func releaseTexture(_ id: TextureID) {
+        if waiting.insert(id).inserted { queue.append(id) }
+    }
+
+    /// Frees up to `budget` released textures (at the end of a frame, after it was drawn).
+    func endFrame(budget: Int = PacedTextures.freesPerFrame) {
+        var freed = 0
+        while freed < budget, head < queue.count {
+            let id = queue[head]
+            head += 1
+            guard waiting.remove(id) != nil else { continue }
+            base?.releaseTexture(id)
+            freed += 1
+        }
+        if head == queue.count || head > 4096 {
+            queue.removeFirst(head)
+            head = 0
+        }
+        freedLastFrame = freed
+        mostFreedInAFrame = max(mostFreedInAFrame, freed)
+    }
+
+    /// Frees everything released now (the view goes away).
+    func flush() { endFrame(budget: .max) }
+}
+
+extension AppView {
+    /// The most textures freed at the end of one frame so far (frame statistics).
+    public var mostTexturesFreedInAFrame: Int { pacedTextures?.mostFreedInAFrame ?? 0 }
+}

@@ -261,9 +261,11 @@ struct ScreenshotCommand: ParsableCommand {
             let s = values.sorted()
             guard !s.isEmpty else { return "{\"frames\": 0}" }
             func q(_ p: Double) -> Double { s[min(s.count - 1, Int(p * Double(s.count - 1)))] }
-            return String(format: "{\"frames\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f}", s.count, q(0.5), q(0.99), s.last!)
+            // Which frame was the slowest: a one-off stall shows as one frame, not in p99.
+            let at = values.firstIndex(of: s.last!) ?? 0
+            return String(format: "{\"frames\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"max_at\": %d}", s.count, q(0.5), q(0.99), s.last!, at)
         }
-        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed)), \"map_pages\": \(stats(paged)), \"map_pages_redrawn\": \(stats(redrawn))}")
+        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed)), \"map_pages\": \(stats(paged)), \"map_pages_redrawn\": \(stats(redrawn)), \"most_textures_freed_in_a_frame\": \(view.mostTexturesFreedInAFrame)}")
     }
 
     /// `tab=` of `--select`: the right panel's view.

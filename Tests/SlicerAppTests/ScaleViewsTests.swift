@@ -171,8 +171,9 @@ final class ScaleViewsTests: XCTestCase {
         let mobile = TapGroups(names: mobileNames)
         XCTAssertEqual(mobile.levels.first?.map(\.path), (0...6).map { "features/features.\($0)" })
         XCTAssertEqual(mobile.levels.first?.map(\.taps), [1...3] + (0..<6).map { (4 + 5 * $0)...(8 + 5 * $0) })
-        XCTAssertEqual(mobile.levels.last?.map(\.path), (1...6).map { "features/features.\($0)/conv/conv.0" })
-        XCTAssertEqual(mobile.levels.last?.first?.labels, ["conv.0", "0"])
+        // The stem, not split further, keeps its own cell in the lower row.
+        XCTAssertEqual(mobile.levels.last?.map(\.path), ["features/features.0"] + (1...6).map { "features/features.\($0)/conv/conv.0" })
+        XCTAssertEqual(mobile.levels.last?[1].labels, ["conv.0", "0"])
         XCTAssertEqual(mobile.levels[0][3].labels, ["features.3", "3"])
         // One module around everything says nothing: the level below is used.
         let wrapped = TapGroups(names: ["input"] + names.dropFirst().map { "/model" + $0 })
