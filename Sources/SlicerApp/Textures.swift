@@ -1,3 +1,4 @@
+import Foundation
 import SlicerUI
 
 /// Where views get textures for images and heat maps. The SDL backend
@@ -23,13 +24,14 @@ extension SDLRenderBackend: TextureProvider {
 
 /// The views' texture provider: textures released are freed a few per frame instead of all
 /// at once. The views let go of textures in bulk (a tap change past the map budget drops a
-/// thousand maps, a new workspace every thumbnail), and SDL's software renderer takes long
-/// to free a texture when many exist, so freeing them in one frame stalled the app for
-/// seconds; `freesPerFrame` at the end of each frame spreads that out.
+/// thousand maps, a new workspace every thumbnail). Freeing one costs little once SDL's
+/// queued drawing is flushed every frame (a frame freeing 1,024 stayed under 30 ms,
+/// BENCHMARKS.md), but a frame's cost should not depend on how much an earlier one left
+/// behind: `freesPerFrame` at the end of each frame bounds it.
 @MainActor
 final class PacedTextures: TextureProvider {
     /// Textures freed at most at the end of a frame.
-    static let freesPerFrame = 48
+    static let freesPerFrame = 64
 
     /// The renderer's textures (owned by the host, as before: not kept alive here).
     weak var base: TextureProvider?
@@ -41,6 +43,8 @@ final class PacedTextures: TextureProvider {
     /// What the last `endFrame` freed, and the most any frame freed (tests, frame statistics).
     private(set) var freedLastFrame = 0
     private(set) var mostFreedInAFrame = 0
+    /// The longest a frame spent freeing, in milliseconds (frame statistics).
+    private(set) var longestFreeing = 0.0
 
     init(base: TextureProvider) { self.base = base }
 
@@ -61,6 +65,8 @@ final class PacedTextures: TextureProvider {
 
     /// Frees up to `budget` released textures (at the end of a frame, after it was drawn).
     func endFrame(budget: Int = PacedTextures.freesPerFrame) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { longestFreeing = max(longestFreeing, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
         var freed = 0
         while freed < budget, head < queue.count {
             let id = queue[head]
@@ -84,4 +90,6 @@ final class PacedTextures: TextureProvider {
 extension AppView {
     /// The most textures freed at the end of one frame so far (frame statistics).
     public var mostTexturesFreedInAFrame: Int { pacedTextures?.mostFreedInAFrame ?? 0 }
+    /// The longest one frame spent freeing textures, in milliseconds.
+    public var longestTextureFreeing: Double { pacedTextures?.longestFreeing ?? 0 }
 }

@@ -265,7 +265,7 @@ struct ScreenshotCommand: ParsableCommand {
             let at = values.firstIndex(of: s.last!) ?? 0
             return String(format: "{\"frames\": %d, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f, \"max_at\": %d}", s.count, q(0.5), q(0.99), s.last!, at)
         }
-        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed)), \"map_pages\": \(stats(paged)), \"map_pages_redrawn\": \(stats(redrawn)), \"most_textures_freed_in_a_frame\": \(view.mostTexturesFreedInAFrame)}")
+        print("{\"size\": \"\(size)\", \"images\": \(model.workspace.images.count), \"while_analysing\": \(stats(busy)), \"selection_changes\": \(stats(changed)), \"map_pages\": \(stats(paged)), \"map_pages_redrawn\": \(stats(redrawn)), \"textures_freed\": {\"most_in_a_frame\": \(view.mostTexturesFreedInAFrame), \"longest_ms\": \(String(format: "%.2f", view.longestTextureFreeing))}}")
     }
 
     /// `tab=` of `--select`: the right panel's view.

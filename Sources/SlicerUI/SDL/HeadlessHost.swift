@@ -66,6 +66,11 @@ public final class HeadlessHost {
     public func frame(_ build: (UIContext) -> Void) -> DrawData {
         let data = buildFrame(build)
         renderer.render(data)
+        // Rendered now, as the window host does before presenting. SDL queues drawing until a
+        // flush, and with no present here the queue grew over many frames until a texture
+        // that was drawn got freed or updated: that frame then drew all the earlier ones (the
+        // "seconds to free a page of textures" that frame statistics showed was this).
+        renderer.flush()
         return data
     }
 
