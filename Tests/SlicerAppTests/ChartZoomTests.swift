@@ -275,3 +275,79 @@ final class ChartZoomTests: XCTestCase {
         }
     }
 }
+
+// MARK: Freeing textures a few per frame
+
+/// The renderer's textures, counting what is freed (and refusing to free one twice).
+@MainActor
+final class CountingTextures: TextureProvider {
+    let base: SDLRenderBackend
+    var freed: [TextureID] = []
+    init(_ base: SDLRenderBackend) { self.base = base }
+    func textureID(key: String, version: Int, width: Int, height: Int, pixels: () -> [UInt8]) -> TextureID? {
+        base.textureID(key: key, version: version, width: width, height: height, pixels: pixels)
+    }
+    func releaseTexture(_ id: TextureID) {
+        XCTAssertFalse(freed.contains(id), "texture \(id.rawValue) freed twice")
+        freed.append(id)
+        base.releaseTexture(id)
+    }
+}
+
+final class TexturePacingTests: XCTestCase {
+    @MainActor func testReleasedTexturesAreFreedAFewPerFrameAndOnlyWhenNotShownAgain() async throws {
+        setenv("SDL_VIDEODRIVER", "offscreen", 1)
+        let host = try HeadlessHost(width: 64, height: 64)
+        let counting = CountingTextures(host.renderer)
+        let paced = PacedTextures(base: counting)
+        let pixels = [UInt8](repeating: 200, count: 4 * 4 * 4)
+        let ids = (0..<200).compactMap { paced.textureID(key: "t\($0)", version: 0, width: 4, height: 4) { pixels } }
+        XCTAssertEqual(ids.count, 200)
+        let before = host.renderer.textureCount
+        for id in ids { paced.releaseTexture(id) }
+        paced.releaseTexture(ids[0])  // twice: freed once
+        XCTAssertTrue(counting.freed.isEmpty, "nothing is freed while the frame is built")
+        // Shown again before its turn: the same texture, kept.
+        XCTAssertEqual(paced.textureID(key: "t5", version: 0, width: 4, height: 4) { pixels }, ids[5])
+        var frames = 0
+        while paced.pendingCount > 0 {
+            let was = counting.freed.count
+            paced.endFrame()
+            XCTAssertLessThanOrEqual(counting.freed.count - was, PacedTextures.freesPerFrame)
+            XCTAssertGreaterThan(counting.freed.count - was, 0)
+            frames += 1
+        }
+        XCTAssertEqual(frames, (199 + PacedTextures.freesPerFrame - 1) / PacedTextures.freesPerFrame)
+        XCTAssertEqual(Set(counting.freed), Set(ids).subtracting([ids[5]]))
+        XCTAssertEqual(counting.freed.first, ids[0], "oldest first")
+        XCTAssertEqual(host.renderer.textureCount, before - 199)
+        XCTAssertEqual(paced.mostFreedInAFrame, PacedTextures.freesPerFrame)
+    }
+
+    @MainActor func testTheAppFreesItsTexturesAFewPerFrameAfterVisitingEveryTap() async throws {
+        let h = try ScaleHarness()
+        let counting = CountingTextures(h.host.renderer)
+        h.view.textures = counting
+        // Every tap's maps, then a new workspace's worth of forgetting: all at once.
+        for tap in 0..<h.model.network.taps.count {
+            h.model.selection.tap = tap
+            h.frame()
+        }
+        let kept = h.view.maps.textures.count + h.view.browser.thumbnailTextures.count
+        XCTAssertGreaterThan(kept, 4 * PacedTextures.freesPerFrame, "enough textures to need several frames")
+        let freedBefore = counting.freed.count
+        h.view.forgetWorkspaceState()
+        var perFrame: [Int] = []
+        for _ in 0..<100 {
+            let was = counting.freed.count
+            h.frame()
+            perFrame.append(counting.freed.count - was)
+        }
+        XCTAssertLessThanOrEqual(perFrame.max() ?? 0, PacedTextures.freesPerFrame, "no frame frees more than the budget")
+        // All of them freed in the end, except those the new frames show again (the shown
+        // tap's maps and the thumbnails in view, which stay the renderer's same textures).
+        let shownAgain = h.view.maps.textures.count + h.view.browser.thumbnailTextures.count
+        XCTAssertEqual(counting.freed.count - freedBefore, kept - shownAgain)
+        XCTAssertEqual(h.view.pacedTextures?.pendingCount, 0)
+    }
+}
