@@ -410,13 +410,16 @@ extension AppView {
         let top = plot.maxY + ui.scaled(3)
         let half = shown.count > 1 ? plot.width / Float(shown.count - 1) / 2 : 0
         var boxes: [Rect] = []
-        // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly.
-        let forms = blocks.enumerated().map { n, block in block.labels + ["\(n + 1)"] }
-        let level = (0..<(forms.map(\.count).max() ?? 1)).first { l in
-            zip(blocks, forms).allSatisfy { block, f in
-                ui.fits(f[min(l, f.count - 1)], width: xOf(block.taps.upperBound) - xOf(block.taps.lowerBound) + 2 * half - ui.scaled(6))
-            }
-        }
+        // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly:
+        // the first form every block has room for, else the one most blocks have room for (a
+        // block too narrow for it goes unnamed rather than named differently). Names with a short
+        // form of their own ("features.7", "7") are not numbered again by position.
+        let forms = blocks.enumerated().map { n, block in block.labels.count > 1 ? block.labels : block.labels + ["\(n + 1)"] }
+        let room = blocks.map { xOf($0.taps.upperBound) - xOf($0.taps.lowerBound) + 2 * half - ui.scaled(6) }
+        let levels = 0..<(forms.map(\.count).max() ?? 1)
+        let fitting = levels.map { l in forms.indices.filter { ui.fits(forms[$0][min(l, forms[$0].count - 1)], width: room[$0]) }.count }
+        let best = levels.max { a, b in fitting[a] != fitting[b] ? fitting[a] < fitting[b] : a > b }
+        let level: Int? = best.flatMap { fitting[$0] > 0 ? $0 : nil }
         for (n, block) in blocks.enumerated() {
             let x0 = xOf(block.taps.lowerBound) - half, x1 = xOf(block.taps.upperBound) + half
             ui.drawList.line(from: Vec2(x0, plot.y), to: Vec2(x0, plot.maxY), color: ui.theme.colors.gridLine)
