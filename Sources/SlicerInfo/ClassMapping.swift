@@ -45,6 +45,25 @@ public struct ClassMapping: Sendable, Equatable {
         }
     }
 
+    /// The mapping as a JSON value for `eval --json` and `analyze`: `null` for a data set
+    /// with its own labels (nothing was mapped), else `{"source", "class_index_file",
+    /// "folders": {folder: class}, "warning"}` — the source is "class-index file",
+    /// "model labels" or "sorted folders"; the file and the warning are `null` when
+    /// there is none.
+    public var json: String {
+        typealias J = JSONText
+        let source: String, file: String?
+        switch self.source {
+        case .dataset: return "null"
+        case let .classIndexFile(path): (source, file) = ("class-index file", path)
+        case .modelLabels: (source, file) = ("model labels", nil)
+        case .sortedFolders: (source, file) = ("sorted folders", nil)
+        }
+        let folders = entries.map { "\(J.string($0.folder)): \($0.classIndex)" }.joined(separator: ", ")
+        return "{\"source\": \(J.string(source)), \"class_index_file\": \(file.map(J.string) ?? "null"), "
+            + "\"folders\": {\(folders)}, \"warning\": \(warning.map(J.string) ?? "null")}"
+    }
+
     /// One short line for a status bar: the warning, or else the summary.
     public var statusNote: String {
         guard warning != nil, source == .sortedFolders else { return summary }

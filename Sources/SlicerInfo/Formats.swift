@@ -39,7 +39,7 @@ public enum AnalysisJSON {
     /// - Parameter memory: the run's memory estimate, on a line of its own
     ///   (`"memory": {…},`) after the first.
     public static func render(network: Network, modelPath: String, dataSource: String, classNames: [String],
-                              summary: AnalysisSummary, memory: MemoryPlan? = nil) -> String {
+                              summary: AnalysisSummary, memory: MemoryPlan? = nil, classMapping: ClassMapping? = nil) -> String {
         typealias J = JSONText
         let range: String
         switch summary.range {
@@ -66,7 +66,7 @@ public enum AnalysisJSON {
         return """
         {"format": "cnnslicer.analysis.v1", "model": \(J.string(modelPath)), "data": \(J.string(dataSource)), \
         "images": \(summary.images), "bins": \(summary.bins), "range": \(range), "miller_madow": \(summary.millerMadow), \
-        "classes": \(J.array(classNames) { J.string($0) }), "class_counts": \(J.array(summary.classCounts) { String($0) }),\(memory.map { "\n \"memory\": \($0.json)," } ?? "")
+        "classes": \(J.array(classNames) { J.string($0) }), "class_counts": \(J.array(summary.classCounts) { String($0) }),\(classMapping.map { " \"class_mapping\": \($0.json)," } ?? "")\(memory.map { "\n \"memory\": \($0.json)," } ?? "")
          "taps": [
         \(taps.joined(separator: ",\n"))
         ]}

@@ -131,7 +131,7 @@ struct AnalyzeCommand: ParsableCommand {
             let result = try analyze(input, settings: settings, plan: plan, bar: ProgressBar(enabled: !quiet))
             parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
                                              classNames: input.classNames, summary: result.summary(network: network),
-                                             memory: plan))
+                                             memory: plan, classMapping: input.classMapping))
         }
         try emit("{\"format\": \"cnnslicer.analysis-series.v1\", \"epochs\": [\n" + parts.joined(separator: ",\n") + "\n]}", to: out)
     }
@@ -190,7 +190,8 @@ struct AnalyzeCommand: ParsableCommand {
             let result = try analyze(input, settings: settings, plan: plan, bar: bar)
             let json = AnalysisJSON.render(network: input.network, modelPath: input.network.path,
                                            dataSource: input.images.source, classNames: input.classNames,
-                                           summary: result.summary(network: input.network), memory: plan)
+                                           summary: result.summary(network: input.network), memory: plan,
+                                           classMapping: input.classMapping)
             try emit(json, to: out)
             if let npy, let store = result.store {
                 try NPYExport.write(store: store, network: input.network, labels: input.images.labels, to: npy)
