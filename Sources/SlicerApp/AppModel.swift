@@ -120,6 +120,16 @@ public final class AppModel {
         classChannels.table(engine: engine, epoch: selection.epoch, tap: tap, classes: classes, wake: wake)
     }
 
+    /// How far the class × channel table asked for last is, while it is computed in the
+    /// background (images binned, images in all); nil when none is being computed.
+    public var classChannelProgress: (done: Int, total: Int)? { classChannels.progress }
+
+    /// Tests only: see `ClassChannelValues.afterBatch`.
+    var classChannelAfterBatch: (@Sendable () -> Void)? {
+        get { classChannels.afterBatch }
+        set { classChannels.afterBatch = newValue }
+    }
+
     /// How a class × channel view fills the columns left after the selected and added
     /// classes, when not every class fits.
     public enum ClassRanking: Int, Sendable, CaseIterable {
