@@ -8,12 +8,23 @@ import Synchronization
 /// Where the app's data comes from: a model series and one data set.
 public struct Workspace: Sendable {
     public let inputs: [ModelInput]
-    /// Shown in the status bar (e.g. that a bundled subset stands in for a missing data set).
+    /// Shown in the status bar (e.g. that a bundled subset stands in for a missing data set):
+    /// every note whole, joined.
     public let note: String?
+    /// Each note on its own, in its forms longest first (the whole text, then shorter ones
+    /// that say the same): the status bar shows the longest that fits, the whole on hover.
+    public let noteForms: [[String]]
 
     public init(inputs: [ModelInput], note: String? = nil) {
         self.inputs = inputs
         self.note = note
+        noteForms = note.map { [[$0]] } ?? []
+    }
+
+    public init(inputs: [ModelInput], notes: [[String]]) {
+        self.inputs = inputs
+        noteForms = notes.filter { !$0.isEmpty }
+        note = noteForms.isEmpty ? nil : noteForms.map { $0[0] }.joined(separator: "; ")
     }
 
     public var images: LabeledImages { inputs[0].images }
@@ -124,10 +135,10 @@ public final class AppModel {
     /// background (images binned, images in all); nil when none is being computed.
     public var classChannelProgress: (done: Int, total: Int)? { classChannels.progress }
 
-    /// Tests only: see `ClassChannelValues.afterBatch`.
-    var classChannelAfterBatch: (@Sendable () -> Void)? {
-        get { classChannels.afterBatch }
-        set { classChannels.afterBatch = newValue }
+    /// Tests only: see `ClassChannelValues.afterChunk`.
+    var classChannelAfterChunk: (@Sendable () -> Void)? {
+        get { classChannels.afterChunk }
+        set { classChannels.afterChunk = newValue }
     }
 
     /// How a class × channel view fills the columns left after the selected and added

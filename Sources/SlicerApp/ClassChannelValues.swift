@@ -37,9 +37,9 @@ final class ClassChannelValues {
         /// The running request's images binned and in all (nil until it starts).
         var progress: (done: Int, total: Int)?
     }
-    /// Tests only: called after each batch of an on-demand table is binned (e.g. to
-    /// slow the work down enough to watch its progress frame by frame).
-    var afterBatch: (@Sendable () -> Void)?
+    /// Tests only: called after each chunk of an on-demand table's images is binned
+    /// (e.g. to slow the work down enough to watch its progress frame by frame).
+    var afterChunk: (@Sendable () -> Void)?
     private let queue = DispatchQueue(label: "cnnslicer.class-channels")
 
     /// The table for `tap` and `classes` from `engine`'s newest snapshot, or nil
@@ -66,7 +66,7 @@ final class ClassChannelValues {
             let id = inbox.withLock { s -> Int in s.id += 1; s.result = nil; s.progress = nil; return s.id }
             let request = snapshot.request
             let box = inbox
-            let afterBatch = self.afterBatch
+            let afterChunk = self.afterChunk
             queue.async {
                 let stale: @Sendable () -> Bool = { box.withLock { $0.id != id } }
                 // The work's own count of images binned; the view is woken when the whole
@@ -79,7 +79,7 @@ final class ClassChannelValues {
                         return before != Self.percent(done, total)
                     }
                     if changed { wake?() }
-                    if done > 0 { afterBatch?() }
+                    if done > 0 { afterChunk?() }
                 }
                 do {
                     let table = try engine.classChannelTable(tap: tap, classes: classes, request: request, ranges: ranges,

@@ -58,7 +58,8 @@ extension Analyzer {
     /// Blocking; call it off the UI thread. Throws `InfoError.cancelled` once
     /// `isCancelled` says so (checked between batches). `progress` is told
     /// (images done, images in all) once before the first batch and after each
-    /// batch is binned — the counts only grow, and the last call has them equal.
+    /// chunk of images the executor hands over is binned (a few images at a
+    /// time) — the counts only grow, and the last call has them equal.
     public func classChannelTable(tap t: Int, classes: [Int], images: [Int]? = nil, ranges: [TapRange],
                                   isCancelled: @Sendable () -> Bool = { false },
                                   progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws -> ClassChannelTable {
@@ -137,8 +138,10 @@ extension Analyzer {
                         w.slot = -1
                     }
                 }
+                // Per chunk the executor hands over (a few images), not per batch: a
+                // ResNet-50's table for 40 classes of one image each is one batch.
+                if let progress { done.withLock { $0 += activation.batch; progress($0, total) } }
             }
-            if let progress { done.withLock { $0 += range.count; progress($0, total) } }
         })
         if isCancelled() { throw InfoError.cancelled }
         let finished = results.withLock { $0 }
