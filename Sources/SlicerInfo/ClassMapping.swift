@@ -92,7 +92,7 @@ public struct ClassMapping: Sendable, Equatable {
             let file = paths.last ?? path
             let withFolder = paths.count > 1 ? Array(paths.dropLast()) : paths
             var forms = withFolder.map { "classes: \(n) folders matched by the class-index file \($0)" }
-            forms += withFolder.dropFirst().map { "classes: \(n) folders matched by \($0)" }
+            forms += withFolder.map { "classes: \(n) folders matched by \($0)" }
             if paths.count > 1 { forms += ["classes: \(n) folders matched by the class-index file \(file)", "classes: \(n) folders matched by \(file)"] }
             forms.append("classes by \(file)")
             return forms

@@ -119,6 +119,9 @@ final class MatrixHeaderStatusTests: XCTestCase {
             h.frame()
             if let text = h.view.matrix.pendingText {
                 texts.append(text)
+                if texts.count == 4, let dir = ProcessInfo.processInfo.environment["SLICERAPP_KEEP_IMAGES"] {
+                    try h.host.saveScreenshot(to: dir + "/matrix-progress.png")
+                }
                 let number = try XCTUnwrap(text.split(separator: " ").firstIndex(of: "%").map { text.split(separator: " ")[$0 - 1] }, text)
                 let percent = try XCTUnwrap(Int(number), text)
                 percents.append(percent)
