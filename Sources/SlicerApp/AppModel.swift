@@ -8,12 +8,23 @@ import Synchronization
 /// Where the app's data comes from: a model series and one data set.
 public struct Workspace: Sendable {
     public let inputs: [ModelInput]
-    /// Shown in the status bar (e.g. that a bundled subset stands in for a missing data set).
+    /// Shown in the status bar (e.g. that a bundled subset stands in for a missing data set):
+    /// every note whole, joined.
     public let note: String?
+    /// Each note on its own, in its forms longest first (the whole text, then shorter ones
+    /// that say the same): the status bar shows the longest that fits, the whole on hover.
+    public let noteForms: [[String]]
 
     public init(inputs: [ModelInput], note: String? = nil) {
         self.inputs = inputs
         self.note = note
+        noteForms = note.map { [[$0]] } ?? []
+    }
+
+    public init(inputs: [ModelInput], notes: [[String]]) {
+        self.inputs = inputs
+        noteForms = notes.filter { !$0.isEmpty }
+        note = noteForms.isEmpty ? nil : noteForms.map { $0[0] }.joined(separator: "; ")
     }
 
     public var images: LabeledImages { inputs[0].images }
@@ -118,6 +129,16 @@ public final class AppModel {
     /// and makes the previous request stale.
     public func classChannelTable(tap: Int, classes: [Int]) -> ClassChannelTable? {
         classChannels.table(engine: engine, epoch: selection.epoch, tap: tap, classes: classes, wake: wake)
+    }
+
+    /// How far the class × channel table asked for last is, while it is computed in the
+    /// background (images binned, images in all); nil when none is being computed.
+    public var classChannelProgress: (done: Int, total: Int)? { classChannels.progress }
+
+    /// Tests only: see `ClassChannelValues.afterChunk`.
+    var classChannelAfterChunk: (@Sendable () -> Void)? {
+        get { classChannels.afterChunk }
+        set { classChannels.afterChunk = newValue }
     }
 
     /// How a class × channel view fills the columns left after the selected and added

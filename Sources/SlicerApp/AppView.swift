@@ -443,6 +443,10 @@ public final class AppView {
 
     struct StatusPlan {
         var parts: [String]
+        /// The whole text of a part shown in a shorter form (on hover), by part.
+        var wholeTexts: [Int: String] = [:]
+        /// The width the parts flow in (beside the progress bar).
+        var textWidth: Float = 0
         var flow: FlowLayout
         var lineHeight: Float
         var padding: Float
@@ -471,16 +475,25 @@ public final class AppView {
         }
         if !s.mask.isEmpty { parts.append("mask: \(s.mask.channels.values.reduce(0) { $0 + $1.count }) channels ablated") }
         if let sub = model.subsetProgress, !s.brushedImages.isEmpty {
-            parts.append("brushed \(s.brushedImages.count) images (\(sub.imagesDone)/\(sub.imagesTotal))")
+            let n = s.brushedImages.count
+            parts.append("brushed \(n) image\(n == 1 ? "" : "s") (\(sub.imagesDone)/\(sub.imagesTotal))")
         }
-        if let note = model.workspace.note { parts.append(note) }
-        if let note = exportNote { parts.append(note) }
         let pad = ui.scaled(6)
         let progressWidth = ui.scaled(220) + pad
         let textWidth = max(ui.scaled(100), width - progressWidth)
+        // A note longer than the line (a class-index file's path in large type) is shown in
+        // the longest of its shorter forms that fits, whole on hover.
+        var wholeTexts: [Int: String] = [:]
+        for forms in model.workspace.noteForms {
+            guard let whole = forms.first else { continue }
+            let shown = forms.first { ui.textWidth($0, style: .small) <= textWidth } ?? forms.last ?? whole
+            if shown != whole { wholeTexts[parts.count] = whole }
+            parts.append(shown)
+        }
+        if let note = exportNote { parts.append(note) }
         let flow = FlowLayout(parts.map { FlowLayout.Item(width: min(textWidth, ui.textWidth($0, style: .small))) }, maxWidth: textWidth,
                               spacing: ui.textWidth("   ·   ", style: .small))
-        return StatusPlan(parts: parts, flow: flow, lineHeight: ui.lineHeight(.small), padding: pad)
+        return StatusPlan(parts: parts, wholeTexts: wholeTexts, textWidth: textWidth, flow: flow, lineHeight: ui.lineHeight(.small), padding: pad)
     }
 
     func drawStatus(_ ui: UIContext, _ plan: StatusPlan, in rect: Rect) {
@@ -499,8 +512,12 @@ public final class AppView {
                 ui.drawText("·", in: Rect(x: rect.x + pad + place.x - separator, y: y, width: separator, height: plan.lineHeight),
                             style: .small, color: ui.theme.colors.textDim, alignment: .center)
             }
-            ui.drawText(Substring(part), in: Rect(x: rect.x + pad + place.x, y: y, width: place.width, height: plan.lineHeight),
-                        style: .small, color: ui.theme.colors.textDim, owner: "status \(i)")
+            let r = Rect(x: rect.x + pad + place.x, y: y, width: place.width, height: plan.lineHeight)
+            ui.drawText(Substring(part), in: r, style: .small, color: ui.theme.colors.textDim, owner: "status \(i)")
+            layout["status \(i)"] = r
+            if let whole = plan.wholeTexts[i], ui.interact("status-part-\(i)", rect: r).isHovered {
+                ui.showTooltip(whole, near: ui.input.mousePosition)
+            }
         }
     }
 

@@ -45,6 +45,8 @@ struct MatrixState {
     var lastBrushed: Set<Int> = []
     /// Where the rows were drawn in the last frame.
     var geometry: MatrixGeometry?
+    /// The progress shown over class columns being computed in the last frame (nil: none).
+    var pendingText: String?
 }
 
 /// The matrix's rows as drawn in the last frame (tests, scripted scrolling).
@@ -61,6 +63,15 @@ struct MatrixGeometry {
     var columnWidth: Float
     /// The header text drawn for each column (a name or one of its shorter forms).
     var headerTexts: [String]
+    /// The column headers' band (above the rows' panel, not scrolled).
+    var header: Rect
+    /// The scrolling panel the rows are drawn (and clipped) in.
+    var panel: Rect
+
+    /// Where column `i`'s header is drawn.
+    func headerRect(column i: Int) -> Rect {
+        Rect(x: columnX[i], y: header.y, width: columnWidth, height: header.height)
+    }
 
     /// The screen rectangle of the row showing channel `c`.
     func rowRect(channel c: Int) -> Rect? {
@@ -142,8 +153,9 @@ extension AppView {
         }
         let minRow = (line * 0.95).rounded(), maxRow = ui.scaled(18)
         // Legends and headers first: the rows take what is left, at least five of them. A
-        // panel too short for that (1024×700 in large type) scrolls the header and the
-        // legends with the rows instead of squeezing them: names stay whole.
+        // panel too short for that (1024×700 in large type) keeps the header pinned above
+        // the rows, with shorter names if need be (the tooltip has them whole), and scrolls
+        // the legends with the rows, below the last one.
         let legendHeight = matrixLegendHeight(ui, width: inner.width - labelWidth, withCAR: carPoints != nil)
         let longestName = classNames.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? 0
         let headerNeed = min(longestName, inner.height * 0.42) + line * 0.9 + ui.scaled(4)
@@ -178,14 +190,15 @@ extension AppView {
         // Turned names may take up to 42 % of the height: enough for every 10-class name at
         // 1024×700; longer names (ImageNet's) use their shorter forms.
         let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
-        let cap = tight ? min(longest, ui.scaled(160)) : max(line * 3, min(longest, inner.height * 0.42))
+        let tightCap = min(longest, ui.scaled(160), inner.height - 5 * minRow - line * 0.9 - ui.scaled(4))
+        let cap = tight ? max(line * 1.5, tightCap) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
         let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
-        let viewportHeight = tight ? inner.height : max(0, inner.height - headerHeight - legendHeight - ui.scaled(4))
+        // The scrolling panel under the header: the rows, and (tight) the legends after them.
+        let viewportHeight = max(0, inner.height - headerHeight - ui.scaled(2) - (tight ? 0 : legendHeight + ui.scaled(2)))
         let rowHeight = tight ? minRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
-        // The scrolling panel: the rows, or (tight) everything; rows start `rowsOffset` into it.
-        let viewport = Rect(x: inner.x, y: tight ? inner.y : inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
-        let rowsOffset: Float = tight ? headerHeight + ui.scaled(2) : 0
+        let viewport = Rect(x: inner.x, y: inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
+        let headerRect = Rect(x: gridX, y: inner.y, width: gridWidth, height: headerHeight)
         guard viewport.height > 0, gridWidth > 0 else { return }
 
         // Order of the rows.
@@ -214,21 +227,19 @@ extension AppView {
             }
         }
 
-        func header(at y: Float) {
-            drawMatrixHeader(ui, header: Rect(x: gridX, y: y, width: gridWidth, height: headerHeight), columns: columns, texts: chosen,
-                             full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
-                             channels: channels, labelRect: Rect(x: inner.x, y: y, width: labelWidth, height: headerHeight))
-        }
+        // The header stays where it is whatever the scroll: outside the rows' panel.
+        drawMatrixHeader(ui, header: headerRect, columns: columns, texts: chosen,
+                         full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
+                         channels: channels, labelRect: Rect(x: inner.x, y: inner.y, width: labelWidth, height: headerHeight))
         func legends(at y: Float) {
             drawMatrixLegends(ui, Rect(x: gridX, y: y, width: gridWidth, height: legendHeight),
                               maxBits: maxBits, maxInfo: maxInfo, maxCAR: carPoints == nil ? nil : maxCAR, method: method, shown: shown)
         }
-        if !tight { header(at: inner.y) }
 
         // Keyboard (matrix focused): Page Up/Down and Home/End scroll the rows.
         let panelLabel = "matrix-rows"
         let rowsHeight = Float(channels) * rowHeight
-        let contentHeight = tight ? rowsOffset + rowsHeight + ui.scaled(4) + legendHeight : rowsHeight
+        let contentHeight = tight ? rowsHeight + ui.scaled(4) + legendHeight : rowsHeight
         var scroll = ui.scrollOffset(ofPanel: panelLabel).y
         let maxScroll = max(0, contentHeight - viewport.height)
         if focusedView == 2 && !ui.wantsTextInput {
@@ -240,7 +251,7 @@ extension AppView {
         // A single channel brushed elsewhere (bars, scatter, maps) comes into view.
         let brushed = model.selection.channels
         if brushed != matrix.lastBrushed, brushed.count == 1, let c = brushed.first, let row = order.firstIndex(of: c) {
-            let y = rowsOffset + Float(row) * rowHeight
+            let y = Float(row) * rowHeight
             if y < scroll || y + rowHeight > scroll + viewport.height { scroll = y - (viewport.height - rowHeight) / 2 }
         }
         // Until the panel has measured its content the scroll offset would be clamped to 0:
@@ -257,10 +268,9 @@ extension AppView {
 
         ui.beginPanel(panelLabel, rect: viewport, options: [.scrollable])
         let content = ui.cell(height: .points(contentHeight / ui.scale))
-        if tight { header(at: content.y) }
-        let rowsTop = content.y + rowsOffset
-        let firstRow = max(0, Int((scroll - rowsOffset) / rowHeight))
-        let lastRow = max(0, min(channels, Int((scroll + viewport.height - rowsOffset) / rowHeight) + 1))
+        let rowsTop = content.y
+        let firstRow = max(0, min(channels, Int(scroll / rowHeight)))
+        let lastRow = max(0, min(channels, Int((scroll + viewport.height) / rowHeight) + 1))
         let mask = model.selection.mask.channels[tapIndex] ?? []
         for row in firstRow..<max(firstRow, lastRow) {
             let c = order[row]
@@ -291,31 +301,40 @@ extension AppView {
             ui.drawList.strokeRect(r.insetBy(-1), color: ui.theme.colors.text, thickness: ui.scaled(2))
             row = end + 1
         }
-        // The rows' visible part (in tight mode the header or legends may share the panel).
+        // The rows' visible part (in tight mode the legends may share the panel).
         let visibleTop = max(viewport.y, rowsTop), visibleBottom = min(viewport.maxY, rowsTop + rowsHeight)
         let rowsRect = Rect(x: inner.x, y: visibleTop, width: labelWidth + gridWidth, height: max(0, visibleBottom - visibleTop))
         layout["matrixGrid"] = Rect(x: gridX, y: rowsRect.y, width: gridWidth, height: rowsRect.height)
         matrix.geometry = MatrixGeometry(viewport: rowsRect,
                                          rowHeight: rowHeight, firstRowY: rowsTop, order: order, columns: columns,
                                          columnX: columns.indices.map { gridX + Float($0) * colWidth }, columnWidth: colWidth,
-                                         headerTexts: chosen)
+                                         headerTexts: chosen, header: headerRect, panel: viewport)
         handleMatrixPointer(ui, rowsRect: rowsRect, contentY: rowsTop, rowHeight: rowHeight, order: order, gridX: gridX,
                             colWidth: colWidth, columns: columns) { c, column in
             matrixTooltip(c, column, value: value(c, column), tap: tap, classNames: classNames, method: method, shown: shown)
         }
         if tight { legends(at: rowsTop + rowsHeight + ui.scaled(4)) }
         ui.endPanel()
+        matrix.pendingText = nil
         if classesPending {
-            // On-demand class columns (many classes) are being computed: say so over them
-            // instead of leaving them blank.
+            // On-demand class columns (many classes) are being computed: say how far, from
+            // the work's own count of images binned, over them instead of leaving them blank.
             let classArea = Rect(x: gridX, y: rowsRect.y, width: colWidth * Float(shownClasses), height: rowsRect.height)
-            let texts = ["computing \(shownClasses) class columns (\(matrixPendingImages(shownClassIndices)) images)…",
-                         "computing \(shownClasses) classes…", "computing…"]
+            let progress = model.classChannelProgress
+            let total = (progress?.total ?? 0) > 0 ? progress?.total ?? 0 : matrixPendingImages(shownClassIndices)
+            let done = min(progress?.done ?? 0, total)
+            let percent = ClassChannelValues.percent(done, total)
+            let texts = ["computing \(shownClasses) class columns: \(percent) % of \(formatCount(total)) images",
+                         "computing \(shownClasses) classes: \(percent) %", "computing \(percent) %", "\(percent) %"]
             if let text = ui.firstFitting(texts, width: classArea.width - ui.scaled(12)) {
                 let line = ui.lineHeight(.small)
                 let box = Rect(x: classArea.x, y: classArea.y + ui.scaled(4), width: classArea.width, height: line + ui.scaled(6))
                 ui.drawList.fillRect(box, color: ui.theme.colors.panel.withAlpha(0.9), cornerRadius: ui.scaled(3))
+                // The box fills from the left as the images are binned: a bar behind the words.
+                let filled = Rect(x: box.x, y: box.maxY - ui.scaled(3), width: box.width * Float(done) / Float(max(1, total)), height: ui.scaled(3))
+                ui.drawList.fillRect(filled, color: ui.theme.colors.accent, cornerRadius: ui.scaled(1))
                 ui.drawText(text[...], in: box, style: .small, color: ui.theme.colors.text, alignment: .center)
+                matrix.pendingText = text
             }
             layout["matrixPending"] = classArea
         }

@@ -34,7 +34,12 @@ final class ClassChannelValues {
         var id = 0
         var result: (Key, ClassChannelTable)?
         var error: String?
+        /// The running request's images binned and in all (nil until it starts).
+        var progress: (done: Int, total: Int)?
     }
+    /// Tests only: called after each chunk of an on-demand table's images is binned
+    /// (e.g. to slow the work down enough to watch its progress frame by frame).
+    var afterChunk: (@Sendable () -> Void)?
     private let queue = DispatchQueue(label: "cnnslicer.class-channels")
 
     /// The table for `tap` and `classes` from `engine`'s newest snapshot, or nil
@@ -58,14 +63,27 @@ final class ClassChannelValues {
         }
         if requested != key {
             requested = key
-            let id = inbox.withLock { s -> Int in s.id += 1; s.result = nil; return s.id }
+            let id = inbox.withLock { s -> Int in s.id += 1; s.result = nil; s.progress = nil; return s.id }
             let request = snapshot.request
             let box = inbox
+            let afterChunk = self.afterChunk
             queue.async {
                 let stale: @Sendable () -> Bool = { box.withLock { $0.id != id } }
+                // The work's own count of images binned; the view is woken when the whole
+                // percentage it shows changes, not for every batch.
+                let progress: @Sendable (Int, Int) -> Void = { done, total in
+                    let changed = box.withLock { s -> Bool in
+                        guard s.id == id else { return false }
+                        let before = s.progress.map { Self.percent($0.done, $0.total) }
+                        s.progress = (done, total)
+                        return before != Self.percent(done, total)
+                    }
+                    if changed { wake?() }
+                    if done > 0 { afterChunk?() }
+                }
                 do {
                     let table = try engine.classChannelTable(tap: tap, classes: classes, request: request, ranges: ranges,
-                                                             isCancelled: stale)
+                                                             isCancelled: stale, progress: progress)
                     box.withLock { s in if s.id == id { s.result = (key, table) } }
                     wake?()
                 } catch InfoError.cancelled {
@@ -84,6 +102,18 @@ final class ClassChannelValues {
         return inbox.withLock { $0.error == nil }
     }
 
+    /// How far the requested table is: images binned and in all, while it is being
+    /// computed (0 of its images before its first batch); nil when nothing is computing.
+    var progress: (done: Int, total: Int)? {
+        guard isComputing else { return nil }
+        return inbox.withLock { $0.progress } ?? (0, 0)
+    }
+
+    /// Whole percent of `done` in `total` (rounded down: 100 only when all are done).
+    nonisolated static func percent(_ done: Int, _ total: Int) -> Int {
+        total > 0 ? min(100, done * 100 / total) : 0
+    }
+
     /// An error from the background work, once.
     func takeError() -> String? {
         inbox.withLock { s in defer { s.error = nil }; return s.error }
@@ -93,6 +123,6 @@ final class ClassChannelValues {
     func reset() {
         current = nil
         requested = nil
-        inbox.withLock { $0.id += 1; $0.result = nil; $0.error = nil }
+        inbox.withLock { $0.id += 1; $0.result = nil; $0.error = nil; $0.progress = nil }
     }
 }

@@ -100,11 +100,11 @@ public struct WorkspaceOptions: Sendable {
             try ModelInput(network: $0, images: first.images, mean: mean, std: std, labels: labels, resize: resize)
         }
         // Say how an image folder's classes were assigned, and warn where it may be wrong.
-        var notes = resolved.note.map { [$0] } ?? []
+        var notes = resolved.note.map { [[$0]] } ?? []
         if first.classMapping.source != .dataset {
-            notes.append(first.classMapping.statusNote)
+            notes.append(first.classMapping.statusNoteForms())
         }
-        return (Workspace(inputs: inputs, note: notes.isEmpty ? nil : notes.joined(separator: "; ")), resolved)
+        return (Workspace(inputs: inputs, notes: notes), resolved)
     }
 
     /// The data set a model is meant for, when the model says so: its `cnnslicer.data`

@@ -250,7 +250,8 @@ public final class AnalysisEngine: Sendable {
     /// can drop a request the user has moved on from.
     public func classChannelTable(tap: Int, classes: [Int], request: AnalysisRequest, ranges: [TapRange],
                                   histograms: HistogramSet? = nil,
-                                  isCancelled: @escaping @Sendable () -> Bool = { false }) throws -> ClassChannelTable {
+                                  isCancelled: @escaping @Sendable () -> Bool = { false },
+                                  progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws -> ClassChannelTable {
         if let histograms, let table = histograms.classChannelTable(tap: tap, classes: classes,
                                                                       millerMadow: request.settings.millerMadow) {
             return table
@@ -259,7 +260,8 @@ public final class AnalysisEngine: Sendable {
         defer { priorityGate.unlock() }
         let analyzer = try Analyzer(input: input, settings: request.settings, batchSize: batchSize, threads: threads,
                                     mask: request.mask, layout: .onDemand)
-        return try analyzer.classChannelTable(tap: tap, classes: classes, ranges: ranges, isCancelled: isCancelled)
+        return try analyzer.classChannelTable(tap: tap, classes: classes, ranges: ranges, isCancelled: isCancelled,
+                                              progress: progress)
     }
 
     /// Analyses an arbitrary subset (a brushed set) with the main analysis's

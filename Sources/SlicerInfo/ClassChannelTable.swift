@@ -56,9 +56,13 @@ extension Analyzer {
     /// the number of classes.
     ///
     /// Blocking; call it off the UI thread. Throws `InfoError.cancelled` once
-    /// `isCancelled` says so (checked between batches).
+    /// `isCancelled` says so (checked between batches). `progress` is told
+    /// (images done, images in all) once before the first batch and after each
+    /// chunk of images the executor hands over is binned (a few images at a
+    /// time) — the counts only grow, and the last call has them equal.
     public func classChannelTable(tap t: Int, classes: [Int], images: [Int]? = nil, ranges: [TapRange],
-                                  isCancelled: @Sendable () -> Bool = { false }) throws -> ClassChannelTable {
+                                  isCancelled: @Sendable () -> Bool = { false },
+                                  progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) throws -> ClassChannelTable {
         guard network.taps.indices.contains(t) else { throw InfoError.invalid("tap \(t) is not one of the model's \(network.taps.count) taps") }
         guard ranges.count == network.taps.count else { throw InfoError.invalid("ranges for \(ranges.count) taps, the model has \(network.taps.count)") }
         let k = network.classCount
@@ -95,6 +99,11 @@ extension Analyzer {
         let workers = (0..<threads).map { _ in Worker(channels: channels, bins: bins, hw: hw) }
         let runner = BatchRunner(network: network, batchSize: batchSize, threads: threads)
         let mask = self.mask
+        // Images binned so far, over all workers; told under the lock so that the calls
+        // see the counts in the order they grew.
+        let done = Mutex(0)
+        let total = order.count
+        progress?(0, total)
         try runner.run(units: units, isCancelled: isCancelled, fill: { range, buffer in
             try input.fill(order[range], into: buffer)
         }, process: { worker, range, executor in
@@ -129,13 +138,16 @@ extension Analyzer {
                         w.slot = -1
                     }
                 }
+                // Per chunk the executor hands over (a few images), not per batch: a
+                // ResNet-50's table for 40 classes of one image each is one batch.
+                if let progress { done.withLock { $0 += activation.batch; progress($0, total) } }
             }
         })
         if isCancelled() { throw InfoError.cancelled }
-        let done = results.withLock { $0 }
+        let finished = results.withLock { $0 }
         let empty = [Double?](repeating: nil, count: channels)
         return ClassChannelTable(tap: t, classes: classes, imageCounts: classes.map { totals[$0] ?? 0 },
-                                 ensembleEntropy: classes.map { done[$0].map { $0.ensemble.map { Optional($0) } } ?? empty },
-                                 instanceEntropy: classes.map { done[$0].map { $0.instance.map { Optional($0) } } ?? empty })
+                                 ensembleEntropy: classes.map { finished[$0].map { $0.ensemble.map { Optional($0) } } ?? empty },
+                                 instanceEntropy: classes.map { finished[$0].map { $0.instance.map { Optional($0) } } ?? empty })
     }
 }

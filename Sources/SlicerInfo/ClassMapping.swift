@@ -1,3 +1,4 @@
+import Foundation
 import SlicerData
 
 /// How the classes of an image folder became the model's output indices.
@@ -45,10 +46,57 @@ public struct ClassMapping: Sendable, Equatable {
         }
     }
 
+    /// The mapping as a JSON value for `eval --json` and `analyze`: `null` for a data set
+    /// with its own labels (nothing was mapped), else `{"source", "class_index_file",
+    /// "folders": {folder: class}, "warning"}` — the source is "class-index file",
+    /// "model labels" or "sorted folders"; the file and the warning are `null` when
+    /// there is none.
+    public var json: String {
+        typealias J = JSONText
+        let source: String, file: String?
+        switch self.source {
+        case .dataset: return "null"
+        case let .classIndexFile(path): (source, file) = ("class-index file", path)
+        case .modelLabels: (source, file) = ("model labels", nil)
+        case .sortedFolders: (source, file) = ("sorted folders", nil)
+        }
+        let folders = entries.map { "\(J.string($0.folder)): \($0.classIndex)" }.joined(separator: ", ")
+        return "{\"source\": \(J.string(source)), \"class_index_file\": \(file.map(J.string) ?? "null"), "
+            + "\"folders\": {\(folders)}, \"warning\": \(warning.map(J.string) ?? "null")}"
+    }
+
     /// One short line for a status bar: the warning, or else the summary.
     public var statusNote: String {
         guard warning != nil, source == .sortedFolders else { return summary }
         return "warning: \(entries.count) folders numbered in sorted order; give --class-index if they are not classes 0–\(entries.count - 1)"
+    }
+
+    /// `statusNote` and shorter forms of it, longest first, for a status bar too narrow
+    /// for the whole line (a class-index file deep in the file system, large type): the
+    /// file's path with the home folder as `~`, then its middle elided
+    /// (`~/…/imagenet-1000/imagenet_class_index.json`), then fewer words. Every form
+    /// still says which rule applied; the first is the whole text (for a tooltip).
+    public func statusNoteForms(home: String? = ProcessInfo.processInfo.environment["HOME"]) -> [String] {
+        let n = entries.count
+        switch source {
+        case .dataset, .modelLabels:
+            return [statusNote, "classes: \(n) folders matched to the model's names", "classes: the model's names"]
+        case .sortedFolders:
+            guard warning != nil else { return [statusNote, "classes: \(n) folders in sorted order"] }
+            return [statusNote, "warning: folders numbered in sorted order; give --class-index if they are not classes 0–\(n - 1)",
+                    "warning: folders in sorted order, see --class-index", "warning: classes by sorted folders"]
+        case let .classIndexFile(path):
+            // The file's folder says more than the words "the class-index file" do: those
+            // go before the folder does.
+            let paths = PathText.shorterForms(of: path, home: home)
+            let file = paths.last ?? path
+            let withFolder = paths.count > 1 ? Array(paths.dropLast()) : paths
+            var forms = withFolder.map { "classes: \(n) folders matched by the class-index file \($0)" }
+            forms += withFolder.map { "classes: \(n) folders matched by \($0)" }
+            if paths.count > 1 { forms += ["classes: \(n) folders matched by the class-index file \(file)", "classes: \(n) folders matched by \(file)"] }
+            forms.append("classes by \(file)")
+            return forms
+        }
     }
 
     /// The summary, the warning and `folder → index name` lines (at most `limit` of them).
@@ -117,5 +165,32 @@ public struct ClassMapping: Sendable, Equatable {
     static func list(_ names: [String]) -> String {
         let shown = names.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
         return names.count > 5 ? "\(shown) and \(names.count - 5) more" : shown
+    }
+}
+
+/// Shorter ways to write a file's path where the whole one does not fit.
+public enum PathText {
+    /// `path`, then (each only when shorter than the one before) with the home folder
+    /// as `~`, with the folders between the first and the file's own folder elided
+    /// (`~/…/imagenet-1000/imagenet_class_index.json`: the folder is usually what tells
+    /// files of the same name apart), `…/folder/file`, and the file's name alone.
+    public static func shorterForms(of path: String, home: String?) -> [String] {
+        var forms = [path]
+        func add(_ form: String) { if form.count < (forms.last ?? path).count { forms.append(form) } }
+        var tilde = path
+        if let home, !home.isEmpty, home != "/", path.hasPrefix(home.hasSuffix("/") ? home : home + "/") {
+            tilde = "~/" + path.dropFirst(home.count).drop { $0 == "/" }
+            add(tilde)
+        }
+        let parts = tilde.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 2, let file = parts.last, !file.isEmpty else { return forms }
+        let folder = parts[parts.count - 2]
+        if parts.count >= 4 {
+            // Keep the root ("" for an absolute path, "~", or the first folder).
+            add(parts[0] + "/…/" + folder + "/" + file)
+        }
+        if parts.count >= 3 { add("…/" + folder + "/" + file) }
+        add(file)
+        return forms
     }
 }

@@ -39,7 +39,7 @@ public enum AnalysisJSON {
     /// - Parameter memory: the run's memory estimate, on a line of its own
     ///   (`"memory": {…},`) after the first.
     public static func render(network: Network, modelPath: String, dataSource: String, classNames: [String],
-                              summary: AnalysisSummary, memory: MemoryPlan? = nil) -> String {
+                              summary: AnalysisSummary, memory: MemoryPlan? = nil, classMapping: String? = nil) -> String {
         typealias J = JSONText
         let range: String
         switch summary.range {
@@ -66,7 +66,7 @@ public enum AnalysisJSON {
         return """
         {"format": "cnnslicer.analysis.v1", "model": \(J.string(modelPath)), "data": \(J.string(dataSource)), \
         "images": \(summary.images), "bins": \(summary.bins), "range": \(range), "miller_madow": \(summary.millerMadow), \
-        "classes": \(J.array(classNames) { J.string($0) }), "class_counts": \(J.array(summary.classCounts) { String($0) }),\(memory.map { "\n \"memory\": \($0.json)," } ?? "")
+        "classes": \(J.array(classNames) { J.string($0) }), "class_counts": \(J.array(summary.classCounts) { String($0) }),\(classMapping.map { " \"class_mapping\": \($0)," } ?? "")\(memory.map { "\n \"memory\": \($0.json)," } ?? "")
          "taps": [
         \(taps.joined(separator: ",\n"))
         ]}
@@ -147,6 +147,9 @@ public struct AnalysisPartial: Sendable {
     public let classNames: [String]
     public let ranges: [TapRange]
     public let histograms: HistogramSet
+    /// How the data's classes were mapped (`ClassMapping.json`), for `merge` to write as
+    /// one run would; nil in partials written before it was kept.
+    public let classMapping: String?
 
     /// The header's fields, as stored in the file.
     struct Header: Codable {
@@ -160,20 +163,23 @@ public struct AnalysisPartial: Sendable {
         let classNames: [String]
         let ranges: [TapRange]
         let histogramBytes: Int
+        /// Optional: partials of version 5 written before it was kept have none.
+        let classMapping: String?
     }
 
     public init(model: String, data: String, modelDigest: String, dataDigest: String, totalImages: Int,
                 shardIndex: Int, shardCount: Int, images: Range<Int>, settings: AnalysisSettings, classNames: [String],
-                ranges: [TapRange], histograms: HistogramSet) {
+                ranges: [TapRange], histograms: HistogramSet, classMapping: String? = nil) {
         self.init(model: model, data: data, modelDigest: modelDigest, dataDigest: dataDigest, totalImages: totalImages,
                   shardIndex: shardIndex, shardCount: shardCount, images: [images.lowerBound, images.upperBound],
                   bins: settings.bins, range: settings.range.description, millerMadow: settings.millerMadow,
-                  classNames: classNames, ranges: ranges, histograms: histograms)
+                  classNames: classNames, ranges: ranges, histograms: histograms, classMapping: classMapping)
     }
 
     init(model: String, data: String, modelDigest: String, dataDigest: String, totalImages: Int, shardIndex: Int,
          shardCount: Int, images: [Int], bins: Int, range: String, millerMadow: Bool, classNames: [String],
-         ranges: [TapRange], histograms: HistogramSet) {
+         ranges: [TapRange], histograms: HistogramSet, classMapping: String? = nil) {
+        self.classMapping = classMapping
         self.model = model; self.data = data; self.modelDigest = modelDigest; self.dataDigest = dataDigest
         self.totalImages = totalImages; self.shardIndex = shardIndex; self.shardCount = shardCount
         self.images = images; self.bins = bins; self.range = range; self.millerMadow = millerMadow
@@ -195,7 +201,7 @@ public struct AnalysisPartial: Sendable {
             format: format, model: model, data: data, modelDigest: modelDigest, dataDigest: dataDigest,
             totalImages: totalImages, shardIndex: shardIndex, shardCount: shardCount, images: images, bins: bins,
             range: range, millerMadow: millerMadow, classNames: classNames, ranges: ranges,
-            histogramBytes: histograms.encodedByteCount))
+            histogramBytes: histograms.encodedByteCount, classMapping: classMapping))
         try BinaryWriter.write(to: path, digestCount: 8 + header.count + histograms.encodedByteCount) { writer in
             try writer.write(AnalysisPartial.magic, digested: false)
             try writer.write(UInt64(header.count))
@@ -247,7 +253,8 @@ public struct AnalysisPartial: Sendable {
                 model: header.model, data: header.data, modelDigest: header.modelDigest, dataDigest: header.dataDigest,
                 totalImages: header.totalImages, shardIndex: header.shardIndex, shardCount: header.shardCount,
                 images: header.images, bins: header.bins, range: header.range, millerMadow: header.millerMadow,
-                classNames: header.classNames, ranges: header.ranges, histograms: histograms)
+                classNames: header.classNames, ranges: header.ranges, histograms: histograms,
+                classMapping: header.classMapping)
         }
         do {
             try partial.validate()
@@ -365,6 +372,7 @@ public struct AnalysisPartial: Sendable {
                 : (p.bins != first.bins || p.range != first.range || p.millerMadow != first.millerMadow) ? "settings"
                 : p.shardCount != first.shardCount ? "shard count" : p.totalImages != first.totalImages ? "image count"
                 : p.ranges != first.ranges ? "calibration (binning ranges)"
+                : p.classMapping != first.classMapping ? "class mapping (folders to the model's classes)"
                 : p.histograms.layout != first.histograms.layout ? "class × channel layout (\(p.histograms.layout), not \(first.histograms.layout))"
                 : StatisticsShape(histograms: p.histograms) != StatisticsShape(histograms: first.histograms) ? "histogram shapes"
                 : nil
@@ -407,7 +415,8 @@ public struct AnalysisPartial: Sendable {
         return AnalysisPartial(model: first.model, data: first.data, modelDigest: first.modelDigest,
                                dataDigest: first.dataDigest, totalImages: first.totalImages, shardIndex: 1,
                                shardCount: 1, images: 0..<first.totalImages, settings: first.settings,
-                               classNames: first.classNames, ranges: first.ranges, histograms: total)
+                               classNames: first.classNames, ranges: first.ranges, histograms: total,
+                               classMapping: first.classMapping)
     }
 }
 

@@ -131,7 +131,7 @@ struct AnalyzeCommand: ParsableCommand {
             let result = try analyze(input, settings: settings, plan: plan, bar: ProgressBar(enabled: !quiet))
             parts.append(AnalysisJSON.render(network: network, modelPath: network.path, dataSource: input.images.source,
                                              classNames: input.classNames, summary: result.summary(network: network),
-                                             memory: plan))
+                                             memory: plan, classMapping: input.classMapping.json))
         }
         try emit("{\"format\": \"cnnslicer.analysis-series.v1\", \"epochs\": [\n" + parts.joined(separator: ",\n") + "\n]}", to: out)
     }
@@ -182,7 +182,7 @@ struct AnalyzeCommand: ParsableCommand {
                                               totalImages: n, shardIndex: spec.index,
                                               shardCount: spec.count, images: positions, settings: settings,
                                               classNames: input.classNames, ranges: ranges,
-                                              histograms: result.histograms)
+                                              histograms: result.histograms, classMapping: input.classMapping.json)
                 try partial.write(to: out)
                 return
             }
@@ -190,7 +190,8 @@ struct AnalyzeCommand: ParsableCommand {
             let result = try analyze(input, settings: settings, plan: plan, bar: bar)
             let json = AnalysisJSON.render(network: input.network, modelPath: input.network.path,
                                            dataSource: input.images.source, classNames: input.classNames,
-                                           summary: result.summary(network: input.network), memory: plan)
+                                           summary: result.summary(network: input.network), memory: plan,
+                                           classMapping: input.classMapping.json)
             try emit(json, to: out)
             if let npy, let store = result.store {
                 try NPYExport.write(store: store, network: input.network, labels: input.images.labels, to: npy)
@@ -225,7 +226,7 @@ struct MergeCommand: ParsableCommand {
             let summary = AnalysisSummary(network: network, histograms: merged.histograms, ranges: merged.ranges,
                                           settings: merged.settings)
             try emit(AnalysisJSON.render(network: network, modelPath: merged.model, dataSource: merged.data,
-                                         classNames: merged.classNames, summary: summary), to: out)
+                                         classNames: merged.classNames, summary: summary, classMapping: merged.classMapping), to: out)
         }
     }
 }

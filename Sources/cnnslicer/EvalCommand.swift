@@ -39,17 +39,9 @@ struct EvalCommand: ParsableCommand {
     }
 }
 
-/// `, "class_mapping": {"source": …, "folders": {folder: class}}` for image folders, else nothing.
+/// `, "class_mapping": …` (`ClassMapping.json`: null for a data set with its own labels).
 func classMappingJSON(_ mapping: ClassMapping) -> String {
-    let source: String
-    switch mapping.source {
-    case .dataset: return ""
-    case let .classIndexFile(path): source = "class-index " + path
-    case .modelLabels: source = "model labels"
-    case .sortedFolders: source = "sorted folders"
-    }
-    let folders = mapping.entries.map { "\(JSONText.string($0.folder)): \($0.classIndex)" }.joined(separator: ", ")
-    return ", \"class_mapping\": {\"source\": \(JSONText.string(source)), \"folders\": {\(folders)}}"
+    ", \"class_mapping\": \(mapping.json)"
 }
 
 func printReport(_ workload: ModelInput, _ predictions: Predictions) {

@@ -211,6 +211,35 @@ final class CommandErrorTests: XCTestCase {
         XCTAssert(analyze.stderr.contains("classes: 8 folders matched") && analyze.stderr.contains("  9 → 9\n"), analyze.summary)
         let result = try XCTUnwrap(JSONSerialization.jsonObject(with: XCTUnwrap(bytes(scratch.path + "/a.json"))) as? [String: Any])
         XCTAssertEqual(result["class_counts"] as? [Int], [1, 1, 1, 0, 1, 1, 1, 1, 0, 1])
+        // The analysis JSON says the same as eval --json (it was on stderr only).
+        let analyzed = try XCTUnwrap(result["class_mapping"] as? [String: Any], "analyze writes class_mapping")
+        XCTAssertEqual(analyzed["source"] as? String, "model labels")
+        XCTAssertEqual(analyzed["folders"] as? [String: Int], mapping["folders"] as? [String: Int])
+        XCTAssertTrue(analyzed["class_index_file"] is NSNull && analyzed["warning"] is NSNull)
+
+        // A class-index file (one name per line, in index order) that numbers the folders
+        // against their sorted order: "b" is class 7, "a" class 2.
+        let lettered = scratch.path + "/letters"
+        for name in ["a", "b"] {
+            try FileManager.default.createDirectory(atPath: lettered + "/" + name, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Seeds.path("images/0/image_0.png"), toPath: lettered + "/" + name + "/x.png")
+        }
+        let index = scratch.path + "/index.txt"
+        try (["c0", "c1", "a", "c3", "c4", "c5", "c6", "b", "c8", "c9"].joined(separator: "\n") + "\n").write(toFile: index, atomically: true, encoding: .utf8)
+        let indexed = try run(["analyze", "--model", model, "--data", lettered, "--class-index", index, "--no-cache", "--quiet", "--out", "b.json"])
+        XCTAssertEqual(indexed.status, 0, indexed.summary)
+        let b = try XCTUnwrap(JSONSerialization.jsonObject(with: XCTUnwrap(bytes(scratch.path + "/b.json"))) as? [String: Any])
+        let byFile = try XCTUnwrap(b["class_mapping"] as? [String: Any])
+        XCTAssertEqual(byFile["source"] as? String, "class-index file")
+        XCTAssertEqual(byFile["class_index_file"] as? String, index)
+        XCTAssertEqual(byFile["folders"] as? [String: Int], ["a": 2, "b": 7])
+        XCTAssertEqual(b["class_counts"] as? [Int], [0, 0, 1, 0, 0, 0, 0, 1, 0, 0])
+
+        // IDX data keeps its own labels: nothing was mapped, the field is null (present).
+        let idx = try run(["analyze", "--model", Seeds.model, "--data", Seeds.path("idx"), "--no-cache", "--quiet", "--out", "c.json"])
+        XCTAssertEqual(idx.status, 0, idx.summary)
+        let c = try XCTUnwrap(JSONSerialization.jsonObject(with: XCTUnwrap(bytes(scratch.path + "/c.json"))) as? [String: Any])
+        XCTAssertTrue(c["class_mapping"] is NSNull, "\(c["class_mapping"] ?? "absent")")
     }
 
     /// A label the model has no class for is in the labels file: the error named
