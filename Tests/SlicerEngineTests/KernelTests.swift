@@ -504,6 +504,51 @@ final class KernelTests: XCTestCase {
         try checkConv(ConvCase(label: "1x1 padded", input: [3, 4, 5], weight: [2, 3, 1, 1], pads: [1, 0, 0, 1]))
     }
 
+    func testPointwiseConvReadsTheImageInPlace() throws {
+        // Unpadded 1x1 stride 1 on planes of whole vectors: B is the image itself.
+        // With whole panels of filters the product also lands in the output.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (2, 3)]
+        let direct = try checkConv(ConvCase(label: "16 filters 1x1 on 8x8", input: [5, 8, 8], weight: [16, 5, 1, 1]), plans: plans)
+        XCTAssertEqual(direct.kernel?.readsInputInPlace, true)
+        XCTAssertEqual(direct.kernel?.writesOutputDirectly, true)
+        // Filters not a multiple of 8 (a staging copy), no bias, more columns than one chunk (384).
+        let staged = try checkConv(ConvCase(label: "13 filters 1x1 on 16x28", input: [9, 16, 28], weight: [13, 9, 1, 1], bias: false),
+                                   plans: plans)
+        XCTAssertEqual(staged.kernel?.readsInputInPlace, true)
+        XCTAssertEqual(staged.kernel?.writesOutputDirectly, false)
+        let grouped = try checkConv(ConvCase(label: "1x1 in 2 groups on 4x4", input: [6, 4, 4], weight: [16, 3, 1, 1], group: 2),
+                                    plans: plans)
+        XCTAssertEqual(grouped.kernel?.readsInputInPlace, true)
+        // Planes that are not whole vectors (the last vector would read past the
+        // input), padding, or strides keep the copy.
+        for cc in [ConvCase(label: "1x1 on 5x5", input: [4, 5, 5], weight: [8, 4, 1, 1]),
+                   ConvCase(label: "1x1 padded to 4x4", input: [4, 2, 4], weight: [8, 4, 1, 1], pads: [1, 0, 1, 0]),
+                   ConvCase(label: "3x3 on 8x8 unpadded", input: [4, 10, 10], weight: [8, 4, 3, 3])] {
+            XCTAssertEqual(try checkConv(cc, plans: plans).kernel?.readsInputInPlace, false, cc.label)
+        }
+        // In place or copied, an image's values are bit for bit the same: the
+        // same chain over the same channels (CAR compares runs of either kind).
+        let w = randomTensor("W", [16, 12, 1, 1], seed: 41, in: -0.5...0.5)
+        let inPlace = try Network(model: flattened([node("Conv", "conv", ["x", "W"])], [w], input: [12, 8, 8], tapped: "conv"))
+        let copied = try Network(model: flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
+                                                  input: [12, 6, 6], tapped: "conv"))
+        let images = randomFloats(2 * 12 * 64, seed: 42)
+        let a = try inPlace.makeExecutor(capacity: 2)
+        XCTAssertEqual((a.plan.steps.first?.kernel as? ConvKernel)?.readsInputInPlace, true)
+        let fromPlace = Array(images.withUnsafeBufferPointer { a.run(input: $0, count: 2) })
+        // The same pixels as the interior 6x6 of the 8x8 images, padded back to 8x8 by the convolution.
+        var inner = [Float]()
+        for n in 0..<2 { for c in 0..<12 { for r in 1..<7 { for q in 1..<7 { inner.append(images[((n * 12 + c) * 8 + r) * 8 + q]) } } } }
+        let b = try copied.makeExecutor(capacity: 2)
+        XCTAssertEqual((b.plan.steps.first?.kernel as? ConvKernel)?.readsInputInPlace, false)
+        let fromCopy = Array(inner.withUnsafeBufferPointer { b.run(input: $0, count: 2) })
+        var mismatches = 0
+        for n in 0..<2 { for m in 0..<16 { for r in 1..<7 { for q in 1..<7 {
+            if fromPlace[((n * 16 + m) * 8 + r) * 8 + q].bitPattern != fromCopy[((n * 16 + m) * 8 + r) * 8 + q].bitPattern { mismatches += 1 }
+        } } } }
+        XCTAssertEqual(mismatches, 0, "interior pixels differing between the in-place and the copied product")
+    }
+
     func testConvTinyOutputsAndPartialBatches() throws {
         // Tiny outputs (2x2, 4x4) leave most product columns unused; check full
         // batches and a partial last batch (3 images in a capacity-5 executor).

@@ -98,6 +98,13 @@ struct ConvKernel: Kernel {
     let packedFilters: [PackedRows]
     /// True: multiply from the padded image (stride 1); false: from im2col columns.
     let readsPaddedInput: Bool
+    /// Unpadded stride-1 1×1 convolutions on planes of whole vectors (56×56,
+    /// 28×28 in ImageNet networks): row j of B is input channel j itself, so
+    /// the product reads the image where it lies — no padded copy — and, with
+    /// whole panels of filters, writes the output directly. About half of a
+    /// ResNet-50's and most of a MobileNet-V2's products are such 1×1s, and
+    /// the two copies cost them as much as a tenth of their time.
+    var readsInputInPlace = false
     /// The product lands straight in the output (im2col path, whole panels of
     /// filters, whole vectors of pixels), with no staging copy.
     let writesOutputDirectly: Bool
@@ -156,7 +163,7 @@ struct ConvKernel: Kernel {
         let cg = channels / groups, mg = outChannels / groups
         let p = outPixels, plane = height * width
         let inImage = channels * plane, outImage = outChannels * p
-        let source = io.scratch
+        let scratch = io.scratch
         let staging = io.scratch + (readsPaddedInput ? paddedCount : columnRows * productWidth)
         let oh = window.outH, ow = window.outW, rowWidth = storedRowWidth
         rowOffsets.withUnsafeBufferPointer { offsets in
@@ -164,7 +171,10 @@ struct ConvKernel: Kernel {
             for n in 0..<io.batch {
                 for g in 0..<groups {
                     let image = x + n * inImage + g * cg * plane
-                    if readsPaddedInput {
+                    let source = readsInputInPlace ? image : scratch
+                    if readsInputInPlace {
+                        // Nothing to copy: channel j of the image is row j of B.
+                    } else if readsPaddedInput {
                         pad(image, cg, into: source)
                     } else {
                         im2col(image, cg, into: source, rowStride: productWidth)
@@ -347,7 +357,14 @@ struct ConvKernel: Kernel {
         let sideBySide = pixels < ConvKernel.sideBySideBelow && depth > 32 && mg >= 128 && n > 1
             ? min(n, max(1, 384 / pixels)) : 1
         let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0 && sideBySide == 1
-        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1
+        // The product reads whole vectors from each row of B: in place only
+        // where a channel's plane is whole vectors, so that the last channel's
+        // last vector ends at the end of the image (not past the input buffer).
+        // Shallow filters too: their column matrix would be the image again.
+        let inPlace = window.strideH == 1 && window.strideW == 1 && taps == 1 && pixels % 16 == 0 && sideBySide == 1
+            && window.padTop + window.padLeft + window.padBottom + window.padRight == 0
+        let direct = inPlace
+            || (window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1)
         let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
         let rowWidth = direct ? wp : window.outW
         let productWidth = max(16, (sideBySide * window.outH * rowWidth + 15) / 16 * 16)
@@ -377,10 +394,11 @@ struct ConvKernel: Kernel {
         var kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
             outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
-            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: !direct && fitsOutput,
+            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: (!direct || inPlace) && fitsOutput,
             paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
             paddedCount: paddedCount, rowOffsets: offsets)
         kernel.imagesPerProduct = sideBySide
+        kernel.readsInputInPlace = inPlace
         if groups > 1 && cg == 1 {
             kernel.imagesPerProduct = 1
             kernel.depthwise = try DepthwiseConvKernel.make(
