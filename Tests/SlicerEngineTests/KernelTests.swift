@@ -504,6 +504,93 @@ final class KernelTests: XCTestCase {
         try checkConv(ConvCase(label: "1x1 padded", input: [3, 4, 5], weight: [2, 3, 1, 1], pads: [1, 0, 0, 1]))
     }
 
+    func testIm2colInRowChunks() throws {
+        // Column matrices over 384 KiB are built and multiplied a few output
+        // rows at a time: a stem-like 7x7 stride 2 (whole panels: straight into
+        // the output; and 13 filters: through the staging rows), and a deep
+        // stride-2 3x3 whose 23-pixel rows make chunks of 16 rows and a short
+        // last one that spills past its pixels.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (2, 3)]
+        let cases = [
+            (ConvCase(label: "7x7 stride 2 to 32x32, 16 filters", input: [3, 64, 64], weight: [16, 3, 7, 7],
+                      strides: [2, 2], pads: [3, 3, 3, 3]), true),
+            (ConvCase(label: "7x7 stride 2 to 32x32, 13 filters, no bias", input: [3, 64, 64], weight: [13, 3, 7, 7],
+                      bias: false, strides: [2, 2], pads: [3, 3, 3, 3]), false),
+            (ConvCase(label: "3x3 stride 2 over 64 channels to 25x23", input: [64, 50, 46], weight: [12, 64, 3, 3],
+                      strides: [2, 2], pads: [1, 1, 1, 1]), false),
+        ]
+        for (cc, direct) in cases {
+            let result = try checkConv(cc, plans: plans)
+            guard let kernel = result.kernel else { return XCTFail("\(cc.label): no conv kernel") }
+            XCTAssertLessThan(kernel.im2colChunkRows, kernel.window.outH, "\(cc.label): built in chunks")
+            XCTAssertEqual(kernel.writesOutputDirectly, direct, cc.label)
+        }
+        // Chunked or whole, the values are bit for bit the same (the same sum per column):
+        // the 64x64 stem against its 16x64 top quarter, which is one chunk.
+        let w = randomTensor("W", [16, 3, 7, 7], seed: 43, in: -0.5...0.5)
+        let attrs: [String: ONNXAttribute] = ["strides": .ints([2, 2]), "pads": .ints([3, 3, 0, 3])]
+        let whole = try Network(model: flattened([node("Conv", "conv", ["x", "W"], attrs)], [w], input: [3, 64, 64], tapped: "conv"))
+        let part = try Network(model: flattened([node("Conv", "conv", ["x", "W"], attrs)], [w], input: [3, 18, 64], tapped: "conv"))
+        let image = randomFloats(3 * 64 * 64, seed: 44)
+        let a = try whole.makeExecutor(capacity: 1), b = try part.makeExecutor(capacity: 1)
+        XCTAssertLessThan((a.plan.steps.first?.kernel as? ConvKernel)?.im2colChunkRows ?? .max, 32)
+        XCTAssertEqual((b.plan.steps.first?.kernel as? ConvKernel)?.im2colChunkRows, .max)
+        let top = (0..<3).flatMap { c in image[(c * 4096)..<(c * 4096 + 18 * 64)] }
+        let fromWhole = Array(image.withUnsafeBufferPointer { a.run(input: $0, count: 1) })
+        let fromPart = Array(top.withUnsafeBufferPointer { b.run(input: $0, count: 1) })
+        // Output rows 0..<8 read input rows up to 2·7 − 3 + 6 = 17: the same in both.
+        var mismatches = 0
+        for m in 0..<16 { for r in 0..<8 { for q in 0..<32 {
+            if fromWhole[(m * 31 + r) * 32 + q].bitPattern != fromPart[(m * 8 + r) * 32 + q].bitPattern { mismatches += 1 }
+        } } }
+        XCTAssertEqual(mismatches, 0, "stem outputs differing between chunked and whole column matrices")
+    }
+
+    func testPointwiseConvReadsTheImageInPlace() throws {
+        // Unpadded 1x1 stride 1 on planes of whole vectors: B is the image itself.
+        // With whole panels of filters the product also lands in the output.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (2, 3)]
+        let direct = try checkConv(ConvCase(label: "16 filters 1x1 on 8x8", input: [5, 8, 8], weight: [16, 5, 1, 1]), plans: plans)
+        XCTAssertEqual(direct.kernel?.readsInputInPlace, true)
+        XCTAssertEqual(direct.kernel?.writesOutputDirectly, true)
+        // Filters not a multiple of 8 (a staging copy), no bias, more columns than one chunk (384).
+        let staged = try checkConv(ConvCase(label: "13 filters 1x1 on 16x28", input: [9, 16, 28], weight: [13, 9, 1, 1], bias: false),
+                                   plans: plans)
+        XCTAssertEqual(staged.kernel?.readsInputInPlace, true)
+        XCTAssertEqual(staged.kernel?.writesOutputDirectly, false)
+        let grouped = try checkConv(ConvCase(label: "1x1 in 2 groups on 4x4", input: [6, 4, 4], weight: [16, 3, 1, 1], group: 2),
+                                    plans: plans)
+        XCTAssertEqual(grouped.kernel?.readsInputInPlace, true)
+        // Planes that are not whole vectors (the last vector would read past the
+        // input), padding, or strides keep the copy.
+        for cc in [ConvCase(label: "1x1 on 5x5", input: [4, 5, 5], weight: [8, 4, 1, 1]),
+                   ConvCase(label: "1x1 padded to 4x4", input: [4, 2, 4], weight: [8, 4, 1, 1], pads: [1, 0, 1, 0]),
+                   ConvCase(label: "3x3 on 8x8 unpadded", input: [4, 10, 10], weight: [8, 4, 3, 3])] {
+            XCTAssertEqual(try checkConv(cc, plans: plans).kernel?.readsInputInPlace, false, cc.label)
+        }
+        // In place or copied, an image's values are bit for bit the same: the
+        // same chain over the same channels (CAR compares runs of either kind).
+        let w = randomTensor("W", [16, 12, 1, 1], seed: 41, in: -0.5...0.5)
+        let inPlace = try Network(model: flattened([node("Conv", "conv", ["x", "W"])], [w], input: [12, 8, 8], tapped: "conv"))
+        let copied = try Network(model: flattened([node("Conv", "conv", ["x", "W"], ["pads": .ints([1, 1, 1, 1])])], [w],
+                                                  input: [12, 6, 6], tapped: "conv"))
+        let images = randomFloats(2 * 12 * 64, seed: 42)
+        let a = try inPlace.makeExecutor(capacity: 2)
+        XCTAssertEqual((a.plan.steps.first?.kernel as? ConvKernel)?.readsInputInPlace, true)
+        let fromPlace = Array(images.withUnsafeBufferPointer { a.run(input: $0, count: 2) })
+        // The same pixels as the interior 6x6 of the 8x8 images, padded back to 8x8 by the convolution.
+        var inner = [Float]()
+        for n in 0..<2 { for c in 0..<12 { for r in 1..<7 { for q in 1..<7 { inner.append(images[((n * 12 + c) * 8 + r) * 8 + q]) } } } }
+        let b = try copied.makeExecutor(capacity: 2)
+        XCTAssertEqual((b.plan.steps.first?.kernel as? ConvKernel)?.readsInputInPlace, false)
+        let fromCopy = Array(inner.withUnsafeBufferPointer { b.run(input: $0, count: 2) })
+        var mismatches = 0
+        for n in 0..<2 { for m in 0..<16 { for r in 1..<7 { for q in 1..<7 {
+            if fromPlace[((n * 16 + m) * 8 + r) * 8 + q].bitPattern != fromCopy[((n * 16 + m) * 8 + r) * 8 + q].bitPattern { mismatches += 1 }
+        } } } }
+        XCTAssertEqual(mismatches, 0, "interior pixels differing between the in-place and the copied product")
+    }
+
     func testConvTinyOutputsAndPartialBatches() throws {
         // Tiny outputs (2x2, 4x4) leave most product columns unused; check full
         // batches and a partial last batch (3 images in a capacity-5 executor).
@@ -576,6 +663,24 @@ final class KernelTests: XCTestCase {
         for i in [0, 6, 7, 10] {
             let single = Array(images[(i * perImage)..<((i + 1) * perImage)].withUnsafeBufferPointer { one.run(input: $0, count: 1) })
             XCTAssertEqual(single, Array(all[(i * outPerImage)..<((i + 1) * outPerImage)]), "image \(i)")
+        }
+    }
+
+    func testFourteenByFourteenKernelsPairImages() throws {
+        // Planes of 128..<256 pixels from kernels wider than 1x1 (ImageNet's 14x14
+        // stage) multiply two images per product; an odd batch ends with one.
+        // 1x1s there, shallow or few filters keep one image per product.
+        let plans: [(count: Int, capacity: Int)] = [(1, 1), (3, 3), (4, 5)]
+        let paired = try checkConv(ConvCase(label: "3x3 on 12x12, 128 filters", input: [6, 12, 12], weight: [128, 6, 3, 3],
+                                            pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(paired.kernel?.imagesPerProduct, 2)
+        let strided = try checkConv(ConvCase(label: "3x3 stride 2 to 11x13, 136 filters, no bias", input: [5, 22, 26],
+                                             weight: [136, 5, 3, 3], bias: false, strides: [2, 2], pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(strided.kernel?.imagesPerProduct, 2)
+        for cc in [ConvCase(label: "1x1 on 12x12", input: [40, 12, 12], weight: [128, 40, 1, 1]),
+                   ConvCase(label: "3x3 on 12x12, 64 filters", input: [6, 12, 12], weight: [64, 6, 3, 3], pads: [1, 1, 1, 1]),
+                   ConvCase(label: "3x3 on 16x16", input: [6, 16, 16], weight: [128, 6, 3, 3], pads: [1, 1, 1, 1])] {
+            XCTAssertEqual(try checkConv(cc, plans: plans).kernel?.imagesPerProduct, 1, cc.label)
         }
     }
 

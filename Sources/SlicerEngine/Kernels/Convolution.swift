@@ -98,6 +98,20 @@ struct ConvKernel: Kernel {
     let packedFilters: [PackedRows]
     /// True: multiply from the padded image (stride 1); false: from im2col columns.
     let readsPaddedInput: Bool
+    /// Unpadded stride-1 1×1 convolutions on planes of whole vectors (56×56,
+    /// 28×28 in ImageNet networks): row j of B is input channel j itself, so
+    /// the product reads the image where it lies — no padded copy — and, with
+    /// whole panels of filters, writes the output directly. About half of a
+    /// ResNet-50's and most of a MobileNet-V2's products are such 1×1s, and
+    /// the two copies cost them as much as a tenth of their time.
+    var readsInputInPlace = false
+    /// Output rows per column matrix on the im2col path (outH: the whole
+    /// image at once). A 7×7 stride-2 stem's column matrix is 147 × 12,544
+    /// floats (7.4 MB), a stride-2 3×3's over 128 channels 3.6 MB: built
+    /// whole, it is written to and read back from L3 or memory. Built a few
+    /// output rows at a time and multiplied at once, it stays in L2. Each
+    /// column is the same sum as before: the values do not change.
+    var im2colChunkRows = Int.max
     /// The product lands straight in the output (im2col path, whole panels of
     /// filters, whole vectors of pixels), with no staging copy.
     let writesOutputDirectly: Bool
@@ -131,14 +145,21 @@ struct ConvKernel: Kernel {
 
     /// Output planes of fewer pixels run several images per product.
     static let sideBySideBelow = 128
+    /// Output planes of fewer pixels from kernels wider than 1×1 run two images per product.
+    static let pairedBelow = 256
 
     var columnRows: Int { channels / groups * window.kernelH * window.kernelW }
     var outPixels: Int { window.outH * window.outW }
     /// Output columns per output row in the product (padded width or outW).
     var storedRowWidth: Int { readsPaddedInput ? paddedWidth : window.outW }
 
+    /// Floats of one row of the (chunk's) column matrix on the im2col path.
+    var columnStride: Int {
+        im2colChunkRows >= window.outH ? productWidth : (im2colChunkRows * window.outW + 15) / 16 * 16
+    }
+
     var scratchCount: Int {
-        let source = readsPaddedInput ? paddedCount : columnRows * productWidth
+        let source = readsPaddedInput ? paddedCount : columnRows * columnStride
         let staging = (packedFilters.first?.paddedRows ?? 0) * productWidth
         return max(source + staging, depthwise?.scratchCount ?? 0)
     }
@@ -156,22 +177,31 @@ struct ConvKernel: Kernel {
         let cg = channels / groups, mg = outChannels / groups
         let p = outPixels, plane = height * width
         let inImage = channels * plane, outImage = outChannels * p
-        let source = io.scratch
-        let staging = io.scratch + (readsPaddedInput ? paddedCount : columnRows * productWidth)
+        let scratch = io.scratch
+        let staging = io.scratch + (readsPaddedInput ? paddedCount : columnRows * columnStride)
         let oh = window.outH, ow = window.outW, rowWidth = storedRowWidth
+        let chunked = !readsPaddedInput && im2colChunkRows < oh
         rowOffsets.withUnsafeBufferPointer { offsets in
             guard let offsets = offsets.baseAddress else { return }
             for n in 0..<io.batch {
                 for g in 0..<groups {
                     let image = x + n * inImage + g * cg * plane
-                    if readsPaddedInput {
+                    let source = readsInputInPlace ? image : scratch
+                    if readsInputInPlace {
+                        // Nothing to copy: channel j of the image is row j of B.
+                    } else if readsPaddedInput {
                         pad(image, cg, into: source)
+                    } else if chunked {
+                        // The whole product, chunk by chunk (the calls below then skip it).
+                        multiplyInRowChunks(image, cg, packedFilters[g], offsets,
+                                            into: writesOutputDirectly ? y + n * outImage + g * mg * p : staging,
+                                            ldc: writesOutputDirectly ? p : productWidth, columns: scratch)
                     } else {
                         im2col(image, cg, into: source, rowStride: productWidth)
                     }
                     let out = y + n * outImage + g * mg * p
                     if writesOutputDirectly {
-                        packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p)
+                        if !chunked { packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p) }
                         if let bias {
                             for m in 0..<mg {
                                 let b = SIMD16<Float>(repeating: bias.pointer[g * mg + m]), row = out + m * p
@@ -181,7 +211,7 @@ struct ConvKernel: Kernel {
                         }
                         continue
                     }
-                    packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: staging, ldc: productWidth)
+                    if !chunked { packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: staging, ldc: productWidth) }
                     // Keep the outH × outW pixels of each filter's row, adding the bias.
                     for m in 0..<mg {
                         let row = staging + m * productWidth, dst = out + m * p
@@ -247,6 +277,31 @@ struct ConvKernel: Kernel {
         }
     }
 
+    /// The product of one image and group on the im2col path, `im2colChunkRows`
+    /// output rows at a time: each chunk's column matrix (rows `columnStride`
+    /// apart at `columns`) is built and multiplied into columns r0·outW ..< of
+    /// `c` while it is in cache. A chunk's last vector may run past its pixels
+    /// into the next chunk's: chunks go left to right, each finished over the
+    /// whole depth, so the next one overwrites those columns; the last one's
+    /// spill stays within the product's width (`ldc`).
+    private func multiplyInRowChunks(_ image: UnsafeMutablePointer<Float>, _ cg: Int, _ filters: PackedRows,
+                                     _ offsets: UnsafePointer<Int>, into c: UnsafeMutablePointer<Float>, ldc: Int,
+                                     columns: UnsafeMutablePointer<Float>) {
+        let oh = window.outH, ow = window.outW, stride = columnStride
+        var r0 = 0
+        while r0 < oh {
+            let r1 = min(oh, r0 + im2colChunkRows)
+            let pixels = (r1 - r0) * ow, width = (pixels + 15) / 16 * 16
+            im2col(image, cg, into: columns, rowStride: stride, outputRows: r0..<r1)
+            if pixels < width {
+                // Columns past the chunk's pixels: zero, not stale values (which could be NaN or subnormal).
+                for j in 0..<columnRows { zeroFloats(columns + j * stride + pixels, count: width - pixels) }
+            }
+            filters.multiply(columns, offsets: offsets, width: width, into: c + r0 * ow, ldc: ldc)
+            r0 = r1
+        }
+    }
+
     /// Copies `cg` channel planes into the zero-padded layout, zeroing the borders
     /// and the slack (scratch is shared with other kernels, so nothing is assumed zero).
     private func pad(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into dst: UnsafeMutablePointer<Float>) {
@@ -261,9 +316,11 @@ struct ConvKernel: Kernel {
 
     /// Writes the column matrix of one image (rows = cg·kh·kw, each `outPixels` long,
     /// `rowStride` apart so several images can sit side by side).
-    private func im2col(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into cols: UnsafeMutablePointer<Float>, rowStride: Int) {
+    private func im2col(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into cols: UnsafeMutablePointer<Float>, rowStride: Int,
+                        outputRows: Range<Int>? = nil) {
         let wd = window
-        let oh = wd.outH, ow = wd.outW
+        let rows = outputRows ?? 0..<wd.outH
+        let ow = wd.outW
         var row = 0
         for ci in 0..<cg {
             let plane = x + ci * height * width
@@ -278,9 +335,9 @@ struct ConvKernel: Kernel {
                     let lastValid = width - 1 - colOffset
                     if lastValid < 0 { hi = 0 } else { hi = min(ow, lastValid / wd.strideW + 1) }
                     if hi < lo { hi = lo }
-                    for r in 0..<oh {
+                    for r in rows {
                         let ih = r * wd.strideH - wd.padTop + ki * wd.dilationH
-                        let d = dst + r * ow
+                        let d = dst + (r - rows.lowerBound) * ow
                         if ih < 0 || ih >= height {
                             zeroFloats(d, count: ow)
                             continue
@@ -344,27 +401,58 @@ struct ConvKernel: Kernel {
         // product's sake, and with fewer filters to reuse it the copy costs
         // more than the tiles gain (the CIFAR ResNet's 64-filter 8×8 stage
         // ran 17 % slower side by side).
+        //
+        // Planes under 256 pixels (14×14) of kernels wider than 1×1: two images
+        // side by side. Their padded layout computes 16 columns for every 14
+        // pixels; two images' column matrices make 392 of 400 columns (ResNet-18
+        // and ResNet-50 3–4 % faster, one thread). 1×1s there keep their
+        // direct product, which pads nothing (side by side, MobileNet-V2's
+        // 1×1s lost 2 %, BENCHMARKS.md).
         let sideBySide = pixels < ConvKernel.sideBySideBelow && depth > 32 && mg >= 128 && n > 1
-            ? min(n, max(1, 384 / pixels)) : 1
+            ? min(n, max(1, 384 / pixels))
+            : (taps > 1 && pixels < ConvKernel.pairedBelow && depth > 32 && mg >= 128 && n > 1 ? 2 : 1)
         let fitsOutput = pixels % 16 == 0 && mg % PackedRows.panelHeight == 0 && sideBySide == 1
-        let direct = window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1
+        // The product reads whole vectors from each row of B: in place only
+        // where a channel's plane is whole vectors, so that the last channel's
+        // last vector ends at the end of the image (not past the input buffer).
+        // Shallow filters too: their column matrix would be the image again.
+        let inPlace = window.strideH == 1 && window.strideW == 1 && taps == 1 && pixels % 16 == 0 && sideBySide == 1
+            && window.padTop + window.padLeft + window.padBottom + window.padRight == 0
+        let direct = inPlace
+            || (window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1)
         let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
         let rowWidth = direct ? wp : window.outW
         let productWidth = max(16, (sideBySide * window.outH * rowWidth + 15) / 16 * 16)
+        // im2col chunks (`im2colChunkRows`): whole vectors of pixels per chunk
+        // (rows a multiple of 16 / gcd(outW, 16)), at least 192 columns (four
+        // 48-column tiles), else as many rows as keep the chunk's column matrix
+        // within 384 KiB (of the 1–2 MiB L2 of current x86 cores).
+        var chunkRows = Int.max
+        if !direct && sideBySide == 1 {
+            let ow = window.outW
+            var g16 = 16, r = ow
+            while r != 0 { (g16, r) = (r, g16 % r) }
+            let step = 16 / g16
+            let fewest = (192 + ow - 1) / ow
+            var rows = max(fewest, (384 * 1024 / 4) / max(1, depth * ow))
+            rows = (rows + step - 1) / step * step
+            if rows < window.outH { chunkRows = rows }
+        }
+        let columnStride = chunkRows == Int.max ? productWidth : (chunkRows * window.outW + 15) / 16 * 16
         var offsets = [Int](repeating: 0, count: depth)
         for ci in 0..<cg {
             for ki in 0..<window.kernelH {
                 for kj in 0..<window.kernelW {
                     let j = (ci * window.kernelH + ki) * window.kernelW + kj
                     offsets[j] = direct ? ci * hp * wp + ki * window.dilationH * wp + kj * window.dilationW
-                                        : j * productWidth
+                                        : j * columnStride
                 }
             }
         }
         // The last row of B read by a product ends at its offset + productWidth.
         let paddedCount = direct ? (offsets.max() ?? 0) + productWidth : 0
         let panelRows = (mg + PackedRows.panelHeight - 1) / PackedRows.panelHeight * PackedRows.panelHeight
-        let source = direct ? checkedProduct([paddedCount]) : checkedProduct([depth, productWidth])
+        let source = direct ? checkedProduct([paddedCount]) : checkedProduct([depth, columnStride])
         guard let source, let staging = checkedProduct([panelRows, productWidth]),
               source + staging <= maxValuesPerImage else {
             throw c.unsupported("convolution of \(ch)×\(h)×\(wd) with \(w.dims) would need an implausibly large scratch buffer")
@@ -377,10 +465,12 @@ struct ConvKernel: Kernel {
         var kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
             outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
-            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: !direct && fitsOutput,
+            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: (!direct || inPlace) && fitsOutput,
             paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
             paddedCount: paddedCount, rowOffsets: offsets)
         kernel.imagesPerProduct = sideBySide
+        kernel.readsInputInPlace = inPlace
+        kernel.im2colChunkRows = chunkRows
         if groups > 1 && cg == 1 {
             kernel.imagesPerProduct = 1
             kernel.depthwise = try DepthwiseConvKernel.make(

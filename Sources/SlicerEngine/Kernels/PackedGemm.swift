@@ -106,6 +106,12 @@ struct PackedRows: @unchecked Sendable {
     /// Depth blocks continue the same sums: the accumulators of block k start
     /// from C as block k − 1 left it, so each value is still one chain of fused
     /// multiply-adds over j = 0, 1, … in order — bit for bit the unblocked sum.
+    ///
+    /// Never inlined: one copy of the micro-kernel for every caller. Inlined
+    /// into each call site, the copies were scheduled differently and a change
+    /// elsewhere in ConvKernel.run made ResNet-18 ~10 % slower, one thread,
+    /// processor time (BENCHMARKS.md, "Product kernel"); a call per product costs nothing.
+    @inline(never)
     static func multiply(_ a: UnsafePointer<Float>, panels: Int, depth: Int,
                          _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
                          into c: UnsafeMutablePointer<Float>, ldc: Int) {
