@@ -1,3 +1,4 @@
+import Foundation
 // The inference plan: the same graph with a convolution's BatchNormalization
 // folded into its weights and its activation and residual Add applied as it
 // stores its output.
@@ -33,9 +34,6 @@ struct OutputEpilogue: Sendable, Equatable {
         v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
     }
 
-    @inline(__always)
-    func clamp(_ v: Float) -> Float { v < low ? low : (v > high ? high : v) }
-
     /// dst[i] = clamp(src[i] + bias + residual[i]) for i < count, each step only
     /// when present, in the order of the separate Conv, Add and activation
     /// nodes. `src` may be `dst`.
@@ -52,13 +50,17 @@ struct OutputEpilogue: Sendable, Equatable {
             storeVector(v, dst + i)
             i += 16
         }
-        while i < count {
-            var v = src[i]
-            if hasBias { v += b }
-            if let residual { v += residual[i] }
+        if i < count {
+            // The tail through one vector, lane by lane in and out: a scalar clamp
+            // compiles to branches, mispredicted on half of all values.
+            let tail = count - i
+            var v = SIMD16<Float>(), r = SIMD16<Float>()
+            for k in 0..<tail { v[k] = src[i + k] }
+            if let residual { for k in 0..<tail { r[k] = residual[i + k] } }
+            if hasBias { v += bv }
+            if residual != nil { v += r }
             if clamps { v = clamp(v) }
-            dst[i] = v
-            i += 1
+            for k in 0..<tail { dst[i + k] = v[k] }
         }
     }
 }
@@ -132,6 +134,7 @@ enum InferenceFusion {
         // readers[s]: steps reading storage s, kept up to date as steps merge.
         var readers: [Int: [Int]] = [:]
         for (i, step) in pending.enumerated() { for s in step.inputs { readers[s, default: []].append(i) } }
+        let skip = ProcessInfo.processInfo.environment["CNNSLICER_FUSE_SKIP"] ?? ""  // TEMP diagnosis
         for i in steps.indices {
             guard var step = steps[i], var conv = step.kernel as? ConvKernel else { continue }
             var position = i
@@ -139,10 +142,10 @@ enum InferenceFusion {
             while step.output != outputStorage, let users = readers[step.output], users.count == 1,
                   let j = users.first, let next = steps[j] {
                 let output = step.output
-                if let bn = next.kernel as? BatchNormKernel, conv.epilogue.isEmpty,
+                if !skip.contains("bn"), let bn = next.kernel as? BatchNormKernel, conv.epilogue.isEmpty,
                    bn.outputShape == conv.outputShape {
                     conv = conv.foldingBatchNorm(scale: bn.scale, shift: bn.shift)
-                } else if let add = next.kernel as? BinaryKernel, add.op == .add, add.constant == nil,
+                } else if !skip.contains("add"), let add = next.kernel as? BinaryKernel, add.op == .add, add.constant == nil,
                           case .same = add.layout, add.outputShape == conv.outputShape, next.inputs.count == 2,
                           next.inputs[0] != next.inputs[1], conv.depthwise == nil, conv.epilogue.isEmpty {
                     let other = next.inputs[0] == output ? 1 : 0
@@ -153,7 +156,7 @@ enum InferenceFusion {
                     step.inputSizes.append(next.inputSizes[other])
                     readers[next.inputs[other], default: []].removeAll { $0 == j }
                     readers[next.inputs[other], default: []].append(j)
-                } else if let activation = next.kernel as? ActivationKernel, !conv.epilogue.clamps,
+                } else if !skip.contains("act"), let activation = next.kernel as? ActivationKernel, !conv.epilogue.clamps,
                           let (low, high) = activation.clampBounds {
                     var epilogue = conv.epilogue
                     (epilogue.clamps, epilogue.low, epilogue.high) = (true, low, high)

@@ -194,14 +194,12 @@ struct ConvKernel: Kernel {
                     // Keep the outH × outW pixels of each filter's row, adding the bias.
                     for m in 0..<mg {
                         let row = staging + m * productWidth, dst = out + m * p
-                        if !epilogue.isEmpty {
-                            let b = bias?.pointer[g * mg + m]
-                            let skip = residual.map { $0 + n * outImage + (g * mg + m) * p }
-                            for r in 0..<oh {
-                                epilogue.apply(row + r * rowWidth, dst + r * ow, count: ow, bias: b,
-                                               residual: skip.map { $0 + r * ow })
-                            }
-                        } else if let bias {
+                        // A fused epilogue runs after the copy below, over the filter's whole
+                        // plane (contiguous, just written, in L1): per output row, rows
+                        // narrower than a vector (14×14 planes) went one value at a time,
+                        // and the clamp's mispredicted branches made MobileNet-V2's 14×14
+                        // expansions 10× slower than the product.
+                        if let bias {
                             let b = bias.pointer[g * mg + m], bv = SIMD16<Float>(repeating: b)
                             for r in 0..<oh {
                                 let from = row + r * rowWidth, to = dst + r * ow
@@ -211,6 +209,10 @@ struct ConvKernel: Kernel {
                             }
                         } else {
                             for r in 0..<oh { copyFloats(row + r * rowWidth, dst + r * ow, count: ow) }
+                        }
+                        if !epilogue.isEmpty {
+                            epilogue.apply(dst, dst, count: p, bias: nil,
+                                           residual: residual.map { $0 + n * outImage + (g * mg + m) * p })
                         }
                     }
                 }
