@@ -1,4 +1,3 @@
-import Foundation
 // The inference plan: the same graph with a convolution's BatchNormalization
 // folded into its weights and its activation and residual Add applied as it
 // stores its output.
@@ -134,7 +133,6 @@ enum InferenceFusion {
         // readers[s]: steps reading storage s, kept up to date as steps merge.
         var readers: [Int: [Int]] = [:]
         for (i, step) in pending.enumerated() { for s in step.inputs { readers[s, default: []].append(i) } }
-        let skip = ProcessInfo.processInfo.environment["CNNSLICER_FUSE_SKIP"] ?? ""  // TEMP diagnosis
         for i in steps.indices {
             guard var step = steps[i], var conv = step.kernel as? ConvKernel else { continue }
             var position = i
@@ -142,10 +140,10 @@ enum InferenceFusion {
             while step.output != outputStorage, let users = readers[step.output], users.count == 1,
                   let j = users.first, let next = steps[j] {
                 let output = step.output
-                if !skip.contains("bn"), let bn = next.kernel as? BatchNormKernel, conv.epilogue.isEmpty,
+                if let bn = next.kernel as? BatchNormKernel, conv.epilogue.isEmpty,
                    bn.outputShape == conv.outputShape {
                     conv = conv.foldingBatchNorm(scale: bn.scale, shift: bn.shift)
-                } else if !skip.contains("add"), let add = next.kernel as? BinaryKernel, add.op == .add, add.constant == nil,
+                } else if let add = next.kernel as? BinaryKernel, add.op == .add, add.constant == nil,
                           case .same = add.layout, add.outputShape == conv.outputShape, next.inputs.count == 2,
                           next.inputs[0] != next.inputs[1], conv.depthwise == nil, conv.epilogue.isEmpty {
                     let other = next.inputs[0] == output ? 1 : 0
@@ -156,7 +154,7 @@ enum InferenceFusion {
                     step.inputSizes.append(next.inputSizes[other])
                     readers[next.inputs[other], default: []].removeAll { $0 == j }
                     readers[next.inputs[other], default: []].append(j)
-                } else if !skip.contains("act"), let activation = next.kernel as? ActivationKernel, !conv.epilogue.clamps,
+                } else if let activation = next.kernel as? ActivationKernel, !conv.epilogue.clamps,
                           let (low, high) = activation.clampBounds {
                     var epilogue = conv.epilogue
                     (epilogue.clamps, epilogue.low, epilogue.high) = (true, low, high)
