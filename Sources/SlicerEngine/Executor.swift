@@ -45,6 +45,12 @@ public struct AblationMask: Sendable, Equatable, Hashable {
 public final class Executor {
     public let network: Network
     let plan: ExecutionPlan
+    /// The inference plan (Fusion.swift) for runs nobody observes, when the
+    /// executor was made with `fusesUnobservedRuns`. It shares the buffers:
+    /// each sized for the larger of the two plans' needs.
+    let fusedPlan: ExecutionPlan?
+    /// Whether the last `run(count:mask:observer:)` took the inference plan.
+    public private(set) var lastRunWasFused = false
     // Readable in the module (not private) so that `TapAblationRunner` can run
     // part of the plan on these buffers (TapAblation.swift).
     private(set) var buffers: [UnsafeMutablePointer<Float>]
@@ -57,16 +63,27 @@ public final class Executor {
     /// Time every kernel call; off by default because reading the clock costs.
     public var isProfiling = false
 
-    init(network: Network, plan: ExecutionPlan) {
+    init(network: Network, plan: ExecutionPlan, fusedPlan: ExecutionPlan? = nil) {
         self.network = network
         self.plan = plan
-        buffers = plan.bufferSizes.map { size in
+        self.fusedPlan = fusedPlan
+        buffers = Executor.bufferSizes(plan, fusedPlan).map { size in
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
             p.initialize(repeating: 0, count: max(size, 1))
             return p
         }
-        scratch = .allocate(capacity: max(plan.scratchSize, 1))
-        scratch.initialize(repeating: 0, count: max(plan.scratchSize, 1))
+        let scratchSize = max(plan.scratchSize, fusedPlan?.scratchSize ?? 0, 1)
+        scratch = .allocate(capacity: scratchSize)
+        scratch.initialize(repeating: 0, count: scratchSize)
+    }
+
+    /// Floats per physical buffer for both plans: buffer i serves as buffer i
+    /// of either (both take their input from buffer 0, so it is filled once).
+    static func bufferSizes(_ plan: ExecutionPlan, _ fused: ExecutionPlan?) -> [Int] {
+        guard let fused else { return plan.bufferSizes }
+        return (0..<max(plan.bufferSizes.count, fused.bufferSizes.count)).map { i in
+            max(i < plan.bufferSizes.count ? plan.bufferSizes[i] : 0, i < fused.bufferSizes.count ? fused.bufferSizes[i] : 0)
+        }
     }
 
     deinit {
@@ -85,6 +102,12 @@ public final class Executor {
     public func run(count: Int, mask: AblationMask = AblationMask(),
                     observer: ((TapActivation) -> Void)? = nil) -> UnsafeBufferPointer<Float> {
         precondition(count > 0 && count <= plan.capacity, "batch of \(count) outside 1...\(plan.capacity)")
+        if observer == nil && mask.isEmpty, let fusedPlan {
+            lastRunWasFused = true
+            runSteps(0..<fusedPlan.steps.count, of: fusedPlan, count: count, mask: mask, observer: nil)
+            return UnsafeBufferPointer(start: buffers[fusedPlan.outputBuffer], count: count * network.classCount)
+        }
+        lastRunWasFused = false
         let taps = network.taps
         if !mask.isEmpty { applyMask(mask, tap: 0, buffer: inputBuffer, count: count) }
         if let observer {
@@ -127,22 +150,26 @@ public final class Executor {
     /// of the network this way too (TapAblation.swift).
     func runSteps(_ range: Range<Int>, count: Int, mask: AblationMask,
                   observer: ((TapActivation) -> Void)? = nil) {
+        runSteps(range, of: plan, count: count, mask: mask, observer: observer)
+    }
+
+    private func runSteps(_ range: Range<Int>, of plan: ExecutionPlan, count: Int, mask: AblationMask,
+                          observer: ((TapActivation) -> Void)?) {
         guard !range.isEmpty else { return }
         let imagewise = range.lowerBound..<max(range.lowerBound, min(range.upperBound, plan.imagewiseSteps))
         var first = 0
         while first < count, !imagewise.isEmpty {
             let n = min(plan.imagesPerChunk, count - first)
-            for i in imagewise { runStep(i, first: first, count: n, mask: mask, observer: observer) }
+            for i in imagewise { runStep(plan.steps[i], first: first, count: n, mask: mask, observer: observer) }
             first += n
         }
-        for i in imagewise.upperBound..<range.upperBound { runStep(i, first: 0, count: count, mask: mask, observer: observer) }
+        for i in imagewise.upperBound..<range.upperBound { runStep(plan.steps[i], first: 0, count: count, mask: mask, observer: observer) }
     }
 
-    /// Runs step `index` for images `first ..< first + count` of the batch.
+    /// Runs `step` for images `first ..< first + count` of the batch.
     @inline(__always)
-    private func runStep(_ index: Int, first: Int, count: Int, mask: AblationMask,
+    private func runStep(_ step: PlanStep, first: Int, count: Int, mask: AblationMask,
                          observer: ((TapActivation) -> Void)?) {
-        let step = plan.steps[index]
         let output = buffers[step.outputBuffer] + first * step.outputValuesPerImage
         let inputs = zip(step.inputBuffers, step.inputValuesPerImage).map { buffers[$0] + first * $1 }
         let started = isProfiling ? DispatchTime.now().uptimeNanoseconds : 0

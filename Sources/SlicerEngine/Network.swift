@@ -77,6 +77,7 @@ public final class Network: Sendable {
     /// Nodes in the topological order used for execution.
     public let orderedNodes: [ONNXNode]
     private let plans = Mutex<[Int: ExecutionPlan]>([:])
+    private let fusedPlans = Mutex<[Int: ExecutionPlan]>([:])
 
     public convenience init(contentsOf path: String) throws {
         try self.init(model: try ONNXModel(contentsOf: path))
@@ -159,6 +160,17 @@ public final class Network: Sendable {
         return plan
     }
 
+    /// The inference plan (Fusion.swift) at this capacity, built on first use:
+    /// its folded weights are a second copy, made only for executors that ask.
+    func fusedPlan(capacity: Int) throws -> ExecutionPlan {
+        if let plan = fusedPlans.withLock({ $0[capacity] }) { return plan }
+        let (plan, _, _) = try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName,
+                                                 inputShape: inputShape, outputName: outputName, capacity: capacity,
+                                                 fused: true)
+        fusedPlans.withLock { $0[capacity] = plan }
+        return plan
+    }
+
     /// Bytes an executor of this capacity allocates for its activation buffers
     /// and kernel scratch (the analysis's memory estimate counts one per worker).
     public func executorByteCount(capacity: Int) throws -> Int {
@@ -175,20 +187,30 @@ public final class Network: Sendable {
             * MemoryLayout<Float>.stride
     }
 
-    public func makeExecutor(capacity: Int) throws -> Executor {
+    /// An executor for batches of up to `capacity` images.
+    ///
+    /// - Parameter fusesUnobservedRuns: runs without an observer and without
+    ///   an ablation mask then take the inference plan (Fusion.swift: BatchNormalization
+    ///   folded into convolutions, activations and residual Adds fused into
+    ///   their stores), whose logits match the observed plan's to about 1e-5
+    ///   relative but not bit for bit. For commands that want only logits;
+    ///   the analysis and CAR, which compare runs bit for bit, leave it off.
+    public func makeExecutor(capacity: Int, fusesUnobservedRuns: Bool = false) throws -> Executor {
         guard capacity > 0 else { throw EngineError.invalidRequest("batch size must be positive") }
         let plan = try plan(capacity: capacity)
+        let fused = fusesUnobservedRuns ? try fusedPlan(capacity: capacity) : nil
         // Every buffer is sized for the whole batch and touched when the executor
         // is made: a batch the machine cannot hold would end in an allocation trap.
         // Refuse it with the numbers instead (each worker has its own executor).
-        let bytes = Double(plan.bufferSizes.reduce(0, +) + plan.scratchSize) * Double(MemoryLayout<Float>.size)
+        let floats = Executor.bufferSizes(plan, fused).reduce(0, +) + max(plan.scratchSize, fused?.scratchSize ?? 0)
+        let bytes = Double(floats) * Double(MemoryLayout<Float>.size)
         let memory = Double(ProcessInfo.processInfo.physicalMemory)
         guard memory <= 0 || bytes <= memory / 2 else {
             throw EngineError.invalidRequest(String(
                 format: "%@: a batch of %d images needs %.1f GB of activations per worker, more than half of this machine's %.1f GB; use a smaller --batch",
                 path, capacity, bytes / 1e9, memory / 1e9))
         }
-        return Executor(network: self, plan: plan)
+        return Executor(network: self, plan: plan, fusedPlan: fused)
     }
 
     /// Kahn's algorithm, taking ready nodes in file order so that an already
@@ -237,7 +259,7 @@ public final class Network: Sendable {
 
     /// Builds kernels, taps and buffer assignments for one batch capacity.
     static func buildPlan(model: ONNXModel, nodes: [ONNXNode], inputName: String, inputShape: [Int],
-                          outputName: String, capacity: Int) throws -> (ExecutionPlan, [TapInfo], [Int]) {
+                          outputName: String, capacity: Int, fused: Bool = false) throws -> (ExecutionPlan, [TapInfo], [Int]) {
         let file = model.path
         enum Value { case constant(ONNXTensor), runtime(storage: Int, shape: [Int]) }
         var values: [String: Value] = [:]
@@ -246,9 +268,6 @@ public final class Network: Sendable {
         var storageSizes: [Int] = [capacity * product(inputShape)]
         values[inputName] = .runtime(storage: 0, shape: [capacity] + inputShape)
         var taps = [TapInfo(index: 0, name: "input", opType: "Input", shape: inputShape)]
-        struct PendingStep {
-            let kernel: any Kernel; let inputs: [Int]; let inputSizes: [Int]; let output: Int; let tap: Int?; let node: Int
-        }
         var pending: [PendingStep] = []
         var scratch = 0
         var tapNames: Set<String> = ["input"]
@@ -340,6 +359,7 @@ public final class Network: Sendable {
         guard case let .runtime(outputStorage, outputShape)? = values[outputName] else {
             throw EngineError.invalidGraph(file: file, reason: "output '\(outputName)' is not computed from the input")
         }
+        if fused { pending = InferenceFusion.fuse(pending, outputStorage: outputStorage) }
 
         // Lifetimes: a storage is needed until its last reader runs; the output until the end.
         var lastUse = [Int](repeating: -1, count: storageSizes.count)

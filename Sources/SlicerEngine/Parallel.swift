@@ -20,8 +20,14 @@ public final class BatchRunner: Sendable {
     /// Executors kept between runs: their buffers are allocated and touched once.
     private let idle = Mutex<[UncheckedBox<Executor>]>([])
 
-    public init(network: Network, batchSize: Int = 64, threads: Int = defaultThreadCount()) {
+    /// Whether the workers' executors take the inference plan for runs with
+    /// no observer and no mask (`Network.makeExecutor(capacity:fusesUnobservedRuns:)`).
+    public let fusesUnobservedRuns: Bool
+
+    public init(network: Network, batchSize: Int = 64, threads: Int = defaultThreadCount(),
+                fusesUnobservedRuns: Bool = false) {
         self.network = network
+        self.fusesUnobservedRuns = fusesUnobservedRuns
         self.batchSize = max(1, batchSize)
         self.threads = max(1, threads)
         openblas_set_num_threads(1)
@@ -64,7 +70,7 @@ public final class BatchRunner: Sendable {
             return taken
         }
         while executors.count < workers {
-            executors.append(UncheckedBox(try network.makeExecutor(capacity: batchSize)))
+            executors.append(UncheckedBox(try network.makeExecutor(capacity: batchSize, fusesUnobservedRuns: fusesUnobservedRuns)))
         }
         // Executors go back to the pool whatever happens; a run holds them alone.
         defer { idle.withLock { $0.append(contentsOf: executors) } }

@@ -115,7 +115,8 @@ struct InferCommand: ParsableCommand {
             let n = array.shape[0]
             guard n > 0 else { throw CLIError("\(input): empty batch") }
             let perImage = network.inputShape.reduce(1, *)
-            let executor = try network.makeExecutor(capacity: RunLimits.batch(batch, for: n))
+            // Logits alone: the fused inference plan; a tap needs the observed plan.
+            let executor = try network.makeExecutor(capacity: RunLimits.batch(batch, for: n), fusesUnobservedRuns: tapIndex == nil)
             let outShape = tapIndex.map { network.taps[$0].shape } ?? [network.classCount]
             var result: [Float] = []
             result.reserveCapacity(n * outShape.reduce(1, *))
@@ -124,9 +125,10 @@ struct InferCommand: ParsableCommand {
                 while start < n {
                     let count = min(executor.capacity, n - start)
                     let slice = UnsafeBufferPointer(rebasing: values[(start * perImage)..<((start + count) * perImage)])
-                    let logits = executor.run(input: slice, count: count) { activation in
-                        if activation.tap == tapIndex { result += activation.values }
-                    }
+                    let logits = tapIndex == nil ? executor.run(input: slice, count: count)
+                        : executor.run(input: slice, count: count) { activation in
+                            if activation.tap == tapIndex { result += activation.values }
+                        }
                     if tapIndex == nil { result += logits }
                     if result.contains(where: { $0.isNaN }) {
                         throw CLIError("\(network.path): NaN values computed from \(input) (images \(start)..<\(start + count))")

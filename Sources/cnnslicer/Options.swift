@@ -304,7 +304,8 @@ func classify(_ workload: ModelInput, batchSize: Int, threads: Int) throws -> Pr
     let k = network.classCount
     let total = workload.images.count
     let results = UncheckedPredictions(count: total)
-    let runner = BatchRunner(network: network, batchSize: batchSize, threads: threads)
+    // Only the logits are wanted: the fused inference plan.
+    let runner = BatchRunner(network: network, batchSize: batchSize, threads: threads, fusesUnobservedRuns: true)
     try runner.run(total: total, fill: { range, buffer in
         try workload.fill(range, into: buffer)
     }, process: { _, range, executor in

@@ -91,20 +91,33 @@ final class TorchvisionTests: XCTestCase {
             let expected = try NPYArray.readFloat32(path: path + ".logits.npy", expectedShape: [entry.images, 1000])
             // Capacity 2 for 3 images: a full batch, then a partial one.
             let executor = try network.makeExecutor(capacity: 2)
+            // The inference plan (BatchNormalization folded, activations and
+            // residual Adds fused: Fusion.swift) must meet the same tolerance.
+            let fused = try network.makeExecutor(capacity: 2, fusesUnobservedRuns: true)
             let perImage = 3 * entry.size * entry.size
-            var logits: [Float] = []
-            var start = 0
-            while start < entry.images {
-                let n = min(2, entry.images - start)
-                input.withUnsafeBufferPointer { buffer in
-                    let out = executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n)
-                    logits += Array(out)
+            func logits(_ executor: Executor) -> [Float] {
+                var logits: [Float] = []
+                var start = 0
+                while start < entry.images {
+                    let n = min(2, entry.images - start)
+                    input.withUnsafeBufferPointer { buffer in
+                        let out = executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n)
+                        logits += Array(out)
+                    }
+                    start += n
                 }
-                start += n
+                return logits
             }
-            let error = relativeError(logits, expected)
-            report.append("\(entry.file): \(network.taps.count) taps, relative error \(error)")
+            let error = relativeError(logits(executor), expected)
+            let fusedError = relativeError(logits(fused), expected)
+            XCTAssertTrue(fused.lastRunWasFused, entry.file)
+            let steps = executor.plan.steps.count, fusedSteps = fused.fusedPlan?.steps.count ?? steps
+            report.append("\(entry.file): \(network.taps.count) taps, relative error \(error); fused \(fusedSteps)/\(steps) steps, \(fusedError)")
             XCTAssertLessThanOrEqual(error, 1e-4, "\(entry.file): logits differ from ONNX Runtime's")
+            XCTAssertLessThanOrEqual(fusedError, 1e-4, "\(entry.file): fused logits differ from ONNX Runtime's")
+            if entry.mode == "bn" {
+                XCTAssertLessThan(fusedSteps, steps, "\(entry.file): BatchNormalization kept as nodes, so something fuses")
+            }
         }
         print(report.joined(separator: "\n"))
     }

@@ -92,10 +92,17 @@ struct ConvKernel: Kernel {
     let channels: Int, height: Int, width: Int
     let outChannels: Int, groups: Int
     let window: Window2D
-    let weights: WeightBuffer   // [M, C/G, kh, kw]
-    let bias: WeightBuffer?     // [M]
+    // Variables only so that the inference plan can fold a BatchNormalization
+    // into a copy of the kernel (Fusion.swift); a built kernel never changes.
+    var weights: WeightBuffer   // [M, C/G, kh, kw]
+    var bias: WeightBuffer?     // [M]
     /// Each group's filters, packed for the micro-kernel.
-    let packedFilters: [PackedRows]
+    var packedFilters: [PackedRows]
+    /// What the output values go through after the sum and bias: empty in the
+    /// plan the analysis observes; the inference plan fuses the activation and
+    /// the residual Add after the convolution into it (Fusion.swift). With a
+    /// residual, runtime input 1 holds it.
+    var epilogue = OutputEpilogue()
     /// True: multiply from the padded image (stride 1); false: from im2col columns.
     let readsPaddedInput: Bool
     /// Unpadded stride-1 1×1 convolutions on planes of whole vectors (56×56,
@@ -174,6 +181,7 @@ struct ConvKernel: Kernel {
             return
         }
         let x = io.inputs[0], y = io.output
+        let residual: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let cg = channels / groups, mg = outChannels / groups
         let p = outPixels, plane = height * width
         let inImage = channels * plane, outImage = outChannels * p
@@ -202,11 +210,12 @@ struct ConvKernel: Kernel {
                     let out = y + n * outImage + g * mg * p
                     if writesOutputDirectly {
                         if !chunked { packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p) }
-                        if let bias {
+                        if bias != nil || !epilogue.isEmpty {
+                            // Each filter's row right after the product, while it is in cache.
                             for m in 0..<mg {
-                                let b = SIMD16<Float>(repeating: bias.pointer[g * mg + m]), row = out + m * p
-                                var i = 0
-                                while i < p { storeVector(loadVector(row + i) + b, row + i); i += 16 }
+                                let row = out + m * p
+                                epilogue.apply(row, row, count: p, bias: bias?.pointer[g * mg + m],
+                                               residual: residual.map { $0 + n * outImage + (g * mg + m) * p })
                             }
                         }
                         continue
@@ -215,6 +224,11 @@ struct ConvKernel: Kernel {
                     // Keep the outH × outW pixels of each filter's row, adding the bias.
                     for m in 0..<mg {
                         let row = staging + m * productWidth, dst = out + m * p
+                        // A fused epilogue runs after the copy below, over the filter's whole
+                        // plane (contiguous, just written, in L1): per output row, rows
+                        // narrower than a vector (14×14 planes) went one value at a time,
+                        // and the clamp's mispredicted branches made MobileNet-V2's 14×14
+                        // expansions 10× slower than the product.
                         if let bias {
                             let b = bias.pointer[g * mg + m], bv = SIMD16<Float>(repeating: b)
                             for r in 0..<oh {
@@ -226,6 +240,10 @@ struct ConvKernel: Kernel {
                         } else {
                             for r in 0..<oh { copyFloats(row + r * rowWidth, dst + r * ow, count: ow) }
                         }
+                        if !epilogue.isEmpty {
+                            epilogue.apply(dst, dst, count: p, bias: nil,
+                                           residual: residual.map { $0 + n * outImage + (g * mg + m) * p })
+                        }
                     }
                 }
             }
@@ -236,6 +254,7 @@ struct ConvKernel: Kernel {
     /// columns i·p ..< (i+1)·p of the column matrix and of the product.
     private func runSideBySide(_ io: KernelIO) {
         let x = io.inputs[0], y = io.output
+        let residual: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let cg = channels / groups, mg = outChannels / groups
         let p = outPixels, plane = height * width
         let inImage = channels * plane, outImage = outChannels * p
@@ -261,7 +280,10 @@ struct ConvKernel: Kernel {
                         let out = y + (first + i) * outImage + g * mg * p
                         for m in 0..<mg {
                             let from = staging + m * productWidth + i * p, to = out + m * p
-                            if let bias {
+                            if !epilogue.isEmpty {
+                                epilogue.apply(from, to, count: p, bias: bias?.pointer[g * mg + m],
+                                               residual: residual.map { $0 + (first + i) * outImage + (g * mg + m) * p })
+                            } else if let bias {
                                 let b = bias.pointer[g * mg + m], bv = SIMD16<Float>(repeating: b)
                                 var c = 0
                                 while c + 16 <= p { storeVector(loadVector(from + c) + bv, to + c); c += 16 }

@@ -21,8 +21,11 @@ struct DepthwiseConvKernel: Kernel {
     /// Output channels per input channel (the depth multiplier).
     let multiplier: Int
     let window: Window2D
-    let weights: WeightBuffer   // [channels · multiplier, 1, kh, kw]
-    let bias: WeightBuffer?
+    // Variables for the inference plan's BatchNormalization fold (Fusion.swift).
+    var weights: WeightBuffer   // [channels · multiplier, 1, kh, kw]
+    var bias: WeightBuffer?
+    /// A fused activation (inference plan only; never a residual here).
+    var epilogue = OutputEpilogue()
     let paddedHeight: Int
     /// Floats per row of one phase plane: room for whole vectors past the last output.
     let phaseWidth: Int
@@ -65,6 +68,7 @@ struct DepthwiseConvKernel: Kernel {
                                     acc.addProduct(SIMD16(repeating: filter[t]), loadVector(rowBase + offsets[t] + q))
                                 }
                                 if bias != nil { acc += bv }
+                                if epilogue.clamps { acc = epilogue.clamp(acc) }
                                 storeVector(acc, dst + q)
                                 q += 16
                             }
@@ -75,6 +79,7 @@ struct DepthwiseConvKernel: Kernel {
                                     acc.addProduct(SIMD16(repeating: filter[t]), loadVector(rowBase + offsets[t] + q))
                                 }
                                 if bias != nil { acc += bv }
+                                if epilogue.clamps { acc = epilogue.clamp(acc) }
                                 for i in 0..<tail { dst[q + i] = acc[i] }
                             }
                         }
