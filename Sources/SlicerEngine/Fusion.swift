@@ -14,7 +14,9 @@
 // inference plan's logits agree with the observed plan's to about 1e-5
 // relative, not bit for bit, which is why the analysis and CAR never use it.
 // Conv → Relu/Clip and Conv → Add → Relu without a BatchNormalization are bit
-// for bit the same operations in the same order.
+// for bit the same operations in the same order — except for dense 3×3
+// stride-1 convolutions over 16 channels or more, which the inference plan
+// computes by Winograd's F(2×2, 3×3) (WinogradConvolution.swift).
 
 /// What a convolution does to each value after its sum and bias.
 struct OutputEpilogue: Sendable, Equatable {
@@ -179,7 +181,15 @@ enum InferenceFusion {
                 steps[position] = step
             }
         }
-        return steps.compactMap { $0 }
+        // Every dense 3×3 stride-1 convolution of the plan, fused or not, then
+        // runs as F(2×2, 3×3) (WinogradConvolution.swift), its filters
+        // transformed after any BatchNormalization fold above.
+        return steps.compactMap { $0 }.map { step in
+            guard let conv = step.kernel as? ConvKernel, WinogradConvKernel.accepts(conv) else { return step }
+            var step = step
+            step.kernel = WinogradConvKernel(conv)
+            return step
+        }
     }
 }
 

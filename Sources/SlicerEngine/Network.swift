@@ -359,7 +359,11 @@ public final class Network: Sendable {
         guard case let .runtime(outputStorage, outputShape)? = values[outputName] else {
             throw EngineError.invalidGraph(file: file, reason: "output '\(outputName)' is not computed from the input")
         }
-        if fused { pending = InferenceFusion.fuse(pending, outputStorage: outputStorage) }
+        if fused {
+            pending = InferenceFusion.fuse(pending, outputStorage: outputStorage)
+            // Fused kernels may need more scratch than the nodes they replace (Winograd's transformed tiles).
+            scratch = max(scratch, pending.map { $0.kernel.scratchCount }.max() ?? 0)
+        }
 
         // Lifetimes: a storage is needed until its last reader runs; the output until the end.
         var lastUse = [Int](repeating: -1, count: storageSizes.count)

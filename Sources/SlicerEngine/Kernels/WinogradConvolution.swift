@@ -1,0 +1,353 @@
+// Winograd minimal filtering F(2×2, 3×3) for the inference plan's 3×3
+// stride-1 convolutions (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", 2015).
+//
+// Why: the packed product already runs at ~97 % of the cores' FMA peak, and
+// 3×3 stride-1 convolutions are nearly all of a VGG's or ResNet-18's time, so
+// the only way to go faster is to do fewer multiplications. A 2×2 block of
+// outputs of one filter over one channel needs 36 multiplications directly;
+// through the transforms it needs 16 (2.25× fewer), the rest being additions:
+//
+//   Y = Aᵀ [ Σ_c (G g_c Gᵀ) ⊙ (Bᵀ d_c B) ] A
+//
+// over 4×4 input tiles d (stride 2). Summed over the input channels, each of
+// the 16 positions ξ of the 4×4 transformed tile is one matrix product
+// M_ξ (K × tiles) = U_ξ (K × C) · V_ξ (C × tiles), done by the packed
+// micro-kernel (PackedGemm.swift) with U_ξ packed once when the plan is built.
+//
+// Only the inference plan uses it (Fusion.swift): the transforms round
+// differently from the direct sum (about 1e-6 relative on torchvision models),
+// and the analysis and CAR must see the same values in every run they make.
+//
+// Determinism: every tile is a column of the 16 products, each column its own
+// chain of fused multiply-adds over the channels in order, and the transforms
+// are per tile: an image's result does not depend on the images or tiles
+// processed beside it (blocks may hold tiles of several images).
+
+private typealias Vector = SIMD16<Float>
+private typealias Pair = SIMD32<Float>
+
+@inline(__always)
+private func loadPair(_ p: UnsafePointer<Float>) -> Pair {
+    UnsafeRawPointer(p).loadUnaligned(as: Pair.self)
+}
+
+/// One F(2×2, 3×3) convolution: 3×3 kernel, stride 1, dilation 1, one group,
+/// any zero padding, with the bias and the fused epilogue applied as the
+/// outputs are stored.
+struct WinogradConvKernel: Kernel {
+    let outputShape: [Int]
+    let channels: Int, height: Int, width: Int, outChannels: Int
+    let padTop: Int, padLeft: Int
+    let outH: Int, outW: Int
+    /// Output tiles (2×2) per column and row of the output plane.
+    let tilesH: Int, tilesW: Int
+    /// The padded copy of a channel: rows and columns 2·tiles + 2 (every
+    /// tile's 4×4 input lies inside), plus slack after the last plane for
+    /// the 32-float loads of the input transform.
+    let paddedH: Int, paddedW: Int
+    let paddedImage: Int
+    /// U_ξ = (G g Gᵀ)_ξ for ξ = 0..<16, each a K × C matrix packed for the micro-kernel.
+    let filters: [PackedRows]
+    let bias: WeightBuffer?
+    let epilogue: OutputEpilogue
+    /// Blocks of tiles: `imagesPerBlock` whole images, or (when one image has
+    /// more tiles than a block) `tileRowsPerBlock` tile rows of one image.
+    let imagesPerBlock: Int
+    let tileRowsPerBlock: Int
+    /// Floats between rows of V_ξ and M_ξ: the block's columns rounded up to
+    /// whole vectors, plus one vector for the transforms' overhanging stores.
+    let columnStride: Int
+    /// Row c of V_ξ starts at c · columnStride.
+    let rowOffsets: [Int]
+
+    static let tileCount = 16
+
+    /// Channels below which a 3×3 convolution keeps the direct product: with
+    /// few channels to sum over, the transforms (whose cost grows with C + K,
+    /// not C · K) weigh as much as the multiplications saved. A first layer
+    /// over RGB or grey pixels is the usual case.
+    static let minimumChannels = 16
+
+    /// Whether `conv` is a convolution this kernel computes (and is worth it).
+    static func accepts(_ conv: ConvKernel) -> Bool {
+        let w = conv.window
+        return conv.depthwise == nil && conv.groups == 1
+            && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
+            && w.dilationH == 1 && w.dilationW == 1
+            && conv.channels >= minimumChannels && w.outH >= 2 && w.outW >= 2
+    }
+
+    /// The same convolution (weights, bias, epilogue as `conv` holds them,
+    /// i.e. after any BatchNormalization fold) computed by F(2×2, 3×3).
+    init(_ conv: ConvKernel) {
+        precondition(Self.accepts(conv), "not a 3×3 stride-1 dense convolution")
+        let w = conv.window
+        outputShape = conv.outputShape
+        channels = conv.channels
+        height = conv.height
+        width = conv.width
+        outChannels = conv.outChannels
+        padTop = w.padTop
+        padLeft = w.padLeft
+        outH = w.outH
+        outW = w.outW
+        tilesH = (outH + 1) / 2
+        tilesW = (outW + 1) / 2
+        paddedH = 2 * tilesH + 2
+        paddedW = 2 * tilesW + 2
+        paddedImage = channels * paddedH * paddedW + 64
+        bias = conv.bias
+        epilogue = conv.epilogue
+        filters = Self.transformFilters(conv.weights.pointer, outChannels: outChannels, channels: channels)
+        // Tiles per block: V_ξ and M_ξ of all 16 ξ (16 · (C + K) floats per
+        // tile) within about 1 MiB, the L2 of one core on current x86 parts,
+        // so that the products read V and the output transform reads M from
+        // L2; never fewer than 48 (one full-width tile of the micro-kernel).
+        let panelRows = PackedRows.panelCount(rows: outChannels) * PackedRows.panelHeight
+        let target = max(48, (1 << 18) / (16 * (channels + panelRows)))
+        let perImage = tilesH * tilesW
+        if perImage >= target {
+            imagesPerBlock = 1
+            tileRowsPerBlock = max(1, target / tilesW)
+        } else {
+            imagesPerBlock = max(1, target / perImage)
+            tileRowsPerBlock = tilesH
+        }
+        let columns = imagesPerBlock * min(tilesH, tileRowsPerBlock) * tilesW
+        let stride = (columns + 15) / 16 * 16 + 16
+        columnStride = stride
+        rowOffsets = (0..<channels).map { $0 * stride }
+    }
+
+    /// U = G g Gᵀ per filter and channel, in double and rounded once, laid out
+    /// as 16 matrices U_ξ[k][c] and packed.
+    static func transformFilters(_ g: UnsafePointer<Float>, outChannels: Int, channels: Int) -> [PackedRows] {
+        let gm: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+        var u = [Float](repeating: 0, count: 16 * outChannels * channels)
+        for k in 0..<outChannels {
+            for c in 0..<channels {
+                let f = g + (k * channels + c) * 9
+                // t = G g (4 × 3), then U = t Gᵀ (4 × 4).
+                var t = [[Double]](repeating: [0, 0, 0], count: 4)
+                for i in 0..<4 {
+                    for j in 0..<3 {
+                        t[i][j] = (0..<3).reduce(0.0) { $0 + gm[i][$1] * Double(f[$1 * 3 + j]) }
+                    }
+                }
+                for i in 0..<4 {
+                    for j in 0..<4 {
+                        let v = (0..<3).reduce(0.0) { $0 + t[i][$1] * gm[j][$1] }
+                        u[((i * 4 + j) * outChannels + k) * channels + c] = Float(v)
+                    }
+                }
+            }
+        }
+        return u.withUnsafeBufferPointer { all in
+            (0..<16).map { xi in
+                PackedRows(all.baseAddress! + xi * outChannels * channels, rows: outChannels, depth: channels, rowStride: channels)
+            }
+        }
+    }
+
+    var panelRows: Int { filters[0].paddedRows }
+    private var transformedCount: Int { Self.tileCount * channels * columnStride }
+    private var productCount: Int { Self.tileCount * panelRows * columnStride }
+
+    var scratchCount: Int { imagesPerBlock * paddedImage + transformedCount + productCount }
+
+    func run(_ io: KernelIO) {
+        let padded = io.scratch
+        let v = padded + imagesPerBlock * paddedImage
+        let m = v + transformedCount
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            guard let offsets = offsets.baseAddress else { return }
+            if imagesPerBlock > 1 || tileRowsPerBlock >= tilesH {
+                var n0 = 0
+                while n0 < io.batch {
+                    let count = min(imagesPerBlock, io.batch - n0)
+                    for i in 0..<count { pad(io.inputs[0] + (n0 + i) * channels * height * width, into: padded + i * paddedImage) }
+                    runBlock(io, images: n0..<(n0 + count), tileRows: 0..<tilesH, padded: padded, v: v, m: m, offsets: offsets)
+                    n0 += count
+                }
+            } else {
+                for n in 0..<io.batch {
+                    pad(io.inputs[0] + n * channels * height * width, into: padded)
+                    var ty0 = 0
+                    while ty0 < tilesH {
+                        let ty1 = min(tilesH, ty0 + tileRowsPerBlock)
+                        runBlock(io, images: n..<(n + 1), tileRows: ty0..<ty1, padded: padded, v: v, m: m, offsets: offsets)
+                        ty0 = ty1
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies one image into the padded layout (zeros around it; the slack zeroed too).
+    private func pad(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        let hp = paddedH, wp = paddedW
+        for c in 0..<channels {
+            let plane = dst + c * hp * wp, src = x + c * height * width
+            zeroFloats(plane, count: padTop * wp)
+            for r in 0..<height {
+                let row = plane + (padTop + r) * wp
+                zeroFloats(row, count: padLeft)
+                copyFloats(src + r * width, row + padLeft, count: width)
+                zeroFloats(row + padLeft + width, count: wp - padLeft - width)
+            }
+            let below = padTop + height
+            zeroFloats(plane + below * wp, count: (hp - below) * wp)
+        }
+        zeroFloats(dst + channels * hp * wp, count: paddedImage - channels * hp * wp)
+    }
+
+    /// Input transform, the 16 products and the output transform for the
+    /// tiles of `tileRows` of each image in `images` (image i's padded copy at
+    /// padded + (i − first) · paddedImage). Column of tile (i, ty, tx):
+    /// ((i − first) · rows + ty − first row) · tilesW + tx.
+    private func runBlock(_ io: KernelIO, images: Range<Int>, tileRows: Range<Int>,
+                          padded: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                          m: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
+        let stride = columnStride, cStride = channels * stride
+        let columns = images.count * tileRows.count * tilesW
+        let productWidth = (columns + 15) / 16 * 16
+        let hw = paddedH * paddedW
+
+        // V_ξ[c][tile] = (Bᵀ d B)_ξ, 16 tiles of a tile row at a time: the
+        // 4×4 inputs of tiles tx…tx+15 are the even and odd lanes of 32
+        // consecutive values of 4 padded rows, starting at columns 2tx and 2tx + 2.
+        // A row with fewer tiles left stores a whole vector anyway: its extra
+        // lanes land on columns that the next tile row's stores overwrite, or
+        // (last row) past the block's columns.
+        for i in 0..<images.count {
+            let image = padded + i * paddedImage
+            for ty in tileRows {
+                let rowColumn = (i * tileRows.count + ty - tileRows.lowerBound) * tilesW
+                var tx = 0
+                while tx < tilesW {
+                    let column = rowColumn + tx
+                    var src = image + 2 * ty * paddedW + 2 * tx
+                    var dst = v + column
+                    for _ in 0..<channels {
+                        winogradInput(src, paddedW, dst, cStride)
+                        src += hw
+                        dst += stride
+                    }
+                    tx += 16
+                }
+            }
+        }
+        if columns < productWidth {
+            // Columns past the last tile: zero, not stale values (which could be NaN or subnormal).
+            for row in 0..<(Self.tileCount * channels) { zeroFloats(v + row * stride + columns, count: productWidth - columns) }
+        }
+        let mStride = panelRows * stride
+        for xi in 0..<Self.tileCount {
+            filters[xi].multiply(v + xi * cStride, offsets: offsets, width: productWidth, into: m + xi * mStride, ldc: stride)
+        }
+
+        // Y = Aᵀ M A per tile, 16 tiles of a tile row at a time, interleaved
+        // back into output rows 2ty and 2ty + 1; then the bias and the fused
+        // epilogue over those two rows while they are in L1 (OutputEpilogue.apply,
+        // the same steps as the direct path's).
+        let outPlane = outH * outW, outImage = outChannels * outPlane
+        let residualBase: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
+        let finishes = bias != nil || !epilogue.isEmpty
+        for (i, n) in images.enumerated() {
+            for k in 0..<outChannels {
+                let plane = io.output + n * outImage + k * outPlane
+                let residualPlane = residualBase.map { $0 + n * outImage + k * outPlane }
+                for ty in tileRows {
+                    let rowColumn = (i * tileRows.count + ty - tileRows.lowerBound) * tilesW
+                    let secondRow = 2 * ty + 1 < outH
+                    let top = plane + 2 * ty * outW
+                    var tx = 0
+                    while tx < tilesW {
+                        let (upper, lower) = winogradOutput(m + k * stride + rowColumn + tx, mStride)
+                        let x0 = 2 * tx, count = min(32, outW - x0)
+                        put(upper, top + x0, count: count)
+                        if secondRow { put(lower, top + outW + x0, count: count) }
+                        tx += 16
+                    }
+                    if finishes {
+                        for r in 0..<(secondRow ? 2 : 1) {
+                            let row = top + r * outW
+                            epilogue.apply(row, row, count: outW, bias: bias?.pointer[k],
+                                           residual: residualPlane.map { $0 + (2 * ty + r) * outW })
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores the first `count` values of `value` (all 32 or the last tiles of a row).
+    @inline(__always)
+    private func put(_ value: Pair, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        if count == 32 {
+            UnsafeMutableRawPointer(dst).storeBytes(of: value, as: Pair.self)
+        } else {
+            withUnsafeBytes(of: value) { copyFloats($0.baseAddress!.assumingMemoryBound(to: Float.self), dst, count: count) }
+        }
+    }
+}
+
+/// Bᵀ d B for 16 tiles side by side; d's rows are `rowStride` apart from
+/// `src`, tile l's columns at 2l…2l + 3. Writes ξ = 4a + b at dst + ξ · xiStride.
+@inline(__always)
+private func winogradInput(_ src: UnsafePointer<Float>, _ rowStride: Int,
+                           _ dst: UnsafeMutablePointer<Float>, _ xiStride: Int) {
+    // t_r = d_r B, per input row r: (d0 − d2, d1 + d2, d2 − d1, d1 − d3).
+    var a = loadPair(src), b = loadPair(src + 2)
+    let t00 = a.evenHalf - b.evenHalf, t01 = a.oddHalf + b.evenHalf, t02 = b.evenHalf - a.oddHalf, t03 = a.oddHalf - b.oddHalf
+    a = loadPair(src + rowStride); b = loadPair(src + rowStride + 2)
+    let t10 = a.evenHalf - b.evenHalf, t11 = a.oddHalf + b.evenHalf, t12 = b.evenHalf - a.oddHalf, t13 = a.oddHalf - b.oddHalf
+    a = loadPair(src + 2 * rowStride); b = loadPair(src + 2 * rowStride + 2)
+    let t20 = a.evenHalf - b.evenHalf, t21 = a.oddHalf + b.evenHalf, t22 = b.evenHalf - a.oddHalf, t23 = a.oddHalf - b.oddHalf
+    a = loadPair(src + 3 * rowStride); b = loadPair(src + 3 * rowStride + 2)
+    let t30 = a.evenHalf - b.evenHalf, t31 = a.oddHalf + b.evenHalf, t32 = b.evenHalf - a.oddHalf, t33 = a.oddHalf - b.oddHalf
+    // V = Bᵀ t: rows (t0 − t2, t1 + t2, t2 − t1, t1 − t3).
+    storeVector(t00 - t20, dst + 0 * xiStride)
+    storeVector(t01 - t21, dst + 1 * xiStride)
+    storeVector(t02 - t22, dst + 2 * xiStride)
+    storeVector(t03 - t23, dst + 3 * xiStride)
+    storeVector(t10 + t20, dst + 4 * xiStride)
+    storeVector(t11 + t21, dst + 5 * xiStride)
+    storeVector(t12 + t22, dst + 6 * xiStride)
+    storeVector(t13 + t23, dst + 7 * xiStride)
+    storeVector(t20 - t10, dst + 8 * xiStride)
+    storeVector(t21 - t11, dst + 9 * xiStride)
+    storeVector(t22 - t12, dst + 10 * xiStride)
+    storeVector(t23 - t13, dst + 11 * xiStride)
+    storeVector(t10 - t30, dst + 12 * xiStride)
+    storeVector(t11 - t31, dst + 13 * xiStride)
+    storeVector(t12 - t32, dst + 14 * xiStride)
+    storeVector(t13 - t33, dst + 15 * xiStride)
+}
+
+/// Aᵀ m A for 16 tiles side by side (m_ξ at src + ξ · xiStride): the two
+/// output rows, each tile's two values interleaved (tile l at lanes 2l, 2l + 1).
+@inline(__always)
+private func winogradOutput(_ src: UnsafePointer<Float>, _ xiStride: Int) -> (Pair, Pair) {
+    // s_r = m_r A: (m0 + m1 + m2, m1 − m2 − m3) per row r of m.
+    var p = src
+    var m0 = loadVector(p), m1 = loadVector(p + xiStride), m2 = loadVector(p + 2 * xiStride), m3 = loadVector(p + 3 * xiStride)
+    let s00 = m0 + m1 + m2, s01 = m1 - m2 - m3
+    p += 4 * xiStride
+    m0 = loadVector(p); m1 = loadVector(p + xiStride); m2 = loadVector(p + 2 * xiStride); m3 = loadVector(p + 3 * xiStride)
+    let s10 = m0 + m1 + m2, s11 = m1 - m2 - m3
+    p += 4 * xiStride
+    m0 = loadVector(p); m1 = loadVector(p + xiStride); m2 = loadVector(p + 2 * xiStride); m3 = loadVector(p + 3 * xiStride)
+    let s20 = m0 + m1 + m2, s21 = m1 - m2 - m3
+    p += 4 * xiStride
+    m0 = loadVector(p); m1 = loadVector(p + xiStride); m2 = loadVector(p + 2 * xiStride); m3 = loadVector(p + 3 * xiStride)
+    let s30 = m0 + m1 + m2, s31 = m1 - m2 - m3
+    // Y = Aᵀ s: rows (s0 + s1 + s2, s1 − s2 − s3).
+    var top = Pair(), bottom = Pair()
+    top.evenHalf = s00 + s10 + s20
+    top.oddHalf = s01 + s11 + s21
+    bottom.evenHalf = s10 - s20 - s30
+    bottom.oddHalf = s11 - s21 - s31
+    return (top, bottom)
+}

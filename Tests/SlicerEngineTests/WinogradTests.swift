@@ -1,0 +1,188 @@
+import Foundation
+import XCTest
+@testable import SlicerEngine
+@testable import SlicerONNX
+
+/// F(2×2, 3×3) convolutions of the inference plan (WinogradConvolution.swift)
+/// against a direct convolution in double, and which layers use them.
+final class WinogradTests: XCTestCase {
+    /// y = Σ w·x + bias, straight from the ONNX definition (zero padding `pad` on every side).
+    private func reference(_ x: [Float], n: Int, c: Int, h: Int, w: Int, weights: [Float], bias: [Float]?,
+                           m: Int, pad: Int) -> (values: [Double], magnitude: [Double], oh: Int, ow: Int) {
+        let oh = h + 2 * pad - 2, ow = w + 2 * pad - 2
+        var y = [Double](repeating: 0, count: n * m * oh * ow), size = y
+        for b in 0..<n {
+            for f in 0..<m {
+                for i in 0..<oh {
+                    for j in 0..<ow {
+                        var sum = Double(bias?[f] ?? 0), abs = Swift.abs(sum)
+                        for ci in 0..<c {
+                            for ki in 0..<3 {
+                                for kj in 0..<3 {
+                                    let ih = i - pad + ki, iw = j - pad + kj
+                                    guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                                    let term = Double(weights[((f * c + ci) * 3 + ki) * 3 + kj]) * Double(x[((b * c + ci) * h + ih) * w + iw])
+                                    sum += term
+                                    abs += Swift.abs(term)
+                                }
+                            }
+                        }
+                        y[((b * m + f) * oh + i) * ow + j] = sum
+                        size[((b * m + f) * oh + i) * ow + j] = abs
+                    }
+                }
+            }
+        }
+        return (y, size, oh, ow)
+    }
+
+    private enum Epilogue { case none, relu, clip, residualRelu }
+
+    private struct Case {
+        let c: Int, m: Int, h: Int, w: Int, pad: Int, bias: Bool, epilogue: Epilogue
+    }
+
+    /// Conv (→ Add of the input → ) (→ Relu / Clip 0…6), flattened.
+    private func network(_ t: Case, weights: [Float], bias: [Float]?) throws -> Network {
+        var inits = [ONNXTensor(name: "w", dims: [t.m, t.c, 3, 3], floats: weights)]
+        var inputs = ["x", "w"]
+        if let bias { inits.append(ONNXTensor(name: "b", dims: [t.m], floats: bias)); inputs.append("b") }
+        var nodes = [node("Conv", "conv", inputs, ["kernel_shape": .ints([3, 3]), "pads": .ints([t.pad, t.pad, t.pad, t.pad])])]
+        var last = "conv"
+        switch t.epilogue {
+        case .none: break
+        case .relu:
+            nodes.append(node("Relu", "act", [last])); last = "act"
+        case .clip:
+            inits += [ONNXTensor(name: "lo", dims: [], floats: [0]), ONNXTensor(name: "hi", dims: [], floats: [6])]
+            nodes.append(node("Clip", "act", [last, "lo", "hi"])); last = "act"
+        case .residualRelu:
+            nodes.append(node("Add", "add", ["x", last])); nodes.append(node("Relu", "act", ["add"])); last = "act"
+        }
+        return try Network(model: flattened(nodes, inits, input: [t.c, t.h, t.w], tapped: last))
+    }
+
+    private func fusedRun(_ net: Network, _ x: [Float], count: Int, capacity: Int) throws -> [Float] {
+        let executor = try net.makeExecutor(capacity: capacity, fusesUnobservedRuns: true)
+        let perImage = net.inputShape.reduce(1, *)
+        var out: [Float] = []
+        var start = 0
+        try x.withUnsafeBufferPointer { buffer in
+            while start < count {
+                let n = min(capacity, count - start)
+                out += Array(executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
+                XCTAssertTrue(executor.lastRunWasFused)
+                start += n
+            }
+            _ = try XCTUnwrap(executor.fusedPlan)
+        }
+        return out
+    }
+
+    private func usesWinograd(_ net: Network) throws -> Bool {
+        let plan = try net.fusedPlan(capacity: 2)
+        return plan.steps.contains { $0.kernel is WinogradConvKernel }
+    }
+
+    /// Odd and even planes from 1×1 to 9×9 and wide or tall ones (several
+    /// 16-tile groups per tile row; a plane split over several blocks), channel
+    /// counts off multiples of 16, pads 0 and 1, with and without bias and
+    /// with each epilogue.
+    ///
+    /// Bound: |y − y_ref| ≤ 1e-5 · Σ|terms| (bias and every w·x), per output.
+    /// The direct fp32 sum's error is at most about C·9·ε ≈ 1e-5 of that
+    /// magnitude for C = 33 (ε = 6e-8) and usually far less; Winograd's sum runs
+    /// over C terms instead of 9·C but of transformed values: Bᵀ d B adds up to
+    /// 4 inputs, G g Gᵀ up to 9 weights/4, Aᵀ M A up to 9 products, so each
+    /// intermediate carries a few ε of the magnitude. A wrong transform,
+    /// tile or edge would be off by the size of the terms themselves.
+    func testMatchesDirectReference() throws {
+        var cases: [Case] = []
+        let planes = [(1, 1), (2, 2), (2, 3), (3, 3), (4, 5), (5, 5), (6, 7), (7, 7), (8, 9), (9, 9), (9, 4)]
+        for (i, (h, w)) in planes.enumerated() {
+            let epilogue: [Epilogue] = [.none, .relu, .clip, .residualRelu]
+            cases.append(Case(c: i % 2 == 0 ? 17 : 33, m: i % 2 == 0 ? 20 : 9, h: h, w: w, pad: 1, bias: i % 3 != 0,
+                              epilogue: epilogue[i % 4] == .residualRelu ? .relu : epilogue[i % 4]))
+            if h >= 3 && w >= 3 { cases.append(Case(c: 16, m: 24, h: h, w: w, pad: 0, bias: true, epilogue: .clip)) }
+        }
+        // Residual: input and output of one shape (C = M, pad 1).
+        cases.append(Case(c: 24, m: 24, h: 7, w: 6, pad: 1, bias: true, epilogue: .residualRelu))
+        cases.append(Case(c: 17, m: 17, h: 5, w: 40, pad: 1, bias: false, epilogue: .residualRelu))
+        // Tile rows of 20 and 35 tiles (two and three groups of 16).
+        cases.append(Case(c: 18, m: 10, h: 6, w: 40, pad: 1, bias: true, epilogue: .none))
+        cases.append(Case(c: 16, m: 8, h: 3, w: 71, pad: 1, bias: true, epilogue: .relu))
+        // 24 × 24 tiles, more than one block holds: blocks of tile rows of one image.
+        cases.append(Case(c: 16, m: 20, h: 48, w: 47, pad: 1, bias: true, epilogue: .relu))
+
+        for (index, t) in cases.enumerated() {
+            let seed = UInt64(500 + 10 * index)
+            let weights = randomFloats(t.m * t.c * 9, seed: seed, in: -0.5...0.5)
+            let bias = t.bias ? randomFloats(t.m, seed: seed + 1) : nil
+            let net = try network(t, weights: weights, bias: bias)
+            let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) pad \(t.pad) \(t.epilogue)"
+            let oh = t.h + 2 * t.pad - 2, ow = t.w + 2 * t.pad - 2
+            XCTAssertEqual(try usesWinograd(net), oh >= 2 && ow >= 2, "\(label): Winograd where the plane has a 2×2 tile")
+            let count = 3
+            let x = randomFloats(count * t.c * t.h * t.w, seed: seed + 2, in: -2...2)
+            let got = try fusedRun(net, x, count: count, capacity: 2)
+            let ref = reference(x, n: count, c: t.c, h: t.h, w: t.w, weights: weights, bias: bias, m: t.m, pad: t.pad)
+            var want = ref.values
+            switch t.epilogue {
+            case .none: break
+            case .relu: want = want.map { max(0, $0) }
+            case .clip: want = want.map { min(6, max(0, $0)) }
+            case .residualRelu: want = zip(want, x).map { max(0, $0 + Double($1)) }
+            }
+            XCTAssertEqual(got.count, want.count, label)
+            var worst = 0.0
+            for i in want.indices where i < got.count {
+                let allowed = 1e-5 * (ref.magnitude[i] + (t.epilogue == .residualRelu ? Swift.abs(Double(x[i])) : 0))
+                worst = max(worst, Swift.abs(Double(got[i]) - want[i]) / max(allowed, .leastNormalMagnitude))
+            }
+            XCTAssertLessThanOrEqual(worst, 1, "\(label): error / bound")
+        }
+    }
+
+    /// An image's outputs do not depend on the batch it runs in: one at a
+    /// time, three at a time and five at a time (blocks of several images on
+    /// a small plane), bit for bit.
+    func testImageResultIndependentOfBatch() throws {
+        for (h, w) in [(4, 4), (14, 14)] {
+            let t = Case(c: 32, m: 40, h: h, w: w, pad: 1, bias: true, epilogue: .relu)
+            let weights = randomFloats(t.m * t.c * 9, seed: 71, in: -0.5...0.5)
+            let net = try network(t, weights: weights, bias: randomFloats(t.m, seed: 72))
+            XCTAssertTrue(try usesWinograd(net))
+            let x = randomFloats(5 * t.c * h * w, seed: 73, in: -2...2)
+            let one = try fusedRun(net, x, count: 5, capacity: 1)
+            XCTAssertTrue(one == (try fusedRun(net, x, count: 5, capacity: 3)), "\(h)×\(w): batches of 3")
+            XCTAssertTrue(one == (try fusedRun(net, x, count: 5, capacity: 5)), "\(h)×\(w): one batch of 5")
+        }
+    }
+
+    /// Which convolutions the inference plan runs as Winograd: dense 3×3
+    /// stride-1 ones over 16 channels or more; never stride 2, groups, 1×1,
+    /// dilation, or a shallow first layer. The observed plan never does.
+    func testOnlyDenseThreeByThreeStrideOneLayers() throws {
+        struct Layer { let label: String, c: Int, k: Int, stride: Int, group: Int, dilation: Int, expected: Bool }
+        let layers = [
+            Layer(label: "3x3 stride 1", c: 16, k: 3, stride: 1, group: 1, dilation: 1, expected: true),
+            Layer(label: "3x3 stride 2", c: 16, k: 3, stride: 2, group: 1, dilation: 1, expected: false),
+            Layer(label: "3x3 groups", c: 16, k: 3, stride: 1, group: 2, dilation: 1, expected: false),
+            Layer(label: "depthwise", c: 16, k: 3, stride: 1, group: 16, dilation: 1, expected: false),
+            Layer(label: "1x1", c: 16, k: 1, stride: 1, group: 1, dilation: 1, expected: false),
+            Layer(label: "dilated", c: 16, k: 3, stride: 1, group: 1, dilation: 2, expected: false),
+            Layer(label: "RGB first layer", c: 3, k: 3, stride: 1, group: 1, dilation: 1, expected: false),
+        ]
+        for layer in layers {
+            let m = 16
+            let nodes = [node("Conv", "conv", ["x", "w"], ["kernel_shape": .ints([layer.k, layer.k]),
+                              "strides": .ints([layer.stride, layer.stride]), "dilations": .ints([layer.dilation, layer.dilation]),
+                              "pads": .ints([1, 1, 1, 1]), "group": .int(layer.group)])]
+            let inits = [randomTensor("w", [m, layer.c / layer.group, layer.k, layer.k], seed: 5)]
+            let net = try Network(model: flattened(nodes, inits, input: [layer.c, 12, 12], tapped: "conv"))
+            XCTAssertEqual(try usesWinograd(net), layer.expected, layer.label)
+            let observed = try net.makeExecutor(capacity: 2, fusesUnobservedRuns: true)
+            XCTAssertFalse(observed.plan.steps.contains { $0.kernel is WinogradConvKernel }, "\(layer.label): observed plan")
+        }
+    }
+}
