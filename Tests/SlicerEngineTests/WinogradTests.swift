@@ -111,7 +111,7 @@ final class WinogradTests: XCTestCase {
         // Tile rows of 20 and 35 tiles (two and three groups of 16).
         cases.append(Case(c: 18, m: 10, h: 6, w: 40, pad: 1, bias: true, epilogue: .none))
         cases.append(Case(c: 16, m: 8, h: 3, w: 71, pad: 1, bias: true, epilogue: .relu))
-        // 24 × 24 tiles, more than one block holds: blocks of tile rows of one image.
+        // 24 × 24 tiles, more than a block holds: blocks end inside an image.
         cases.append(Case(c: 16, m: 20, h: 48, w: 47, pad: 1, bias: true, epilogue: .relu))
 
         for (index, t) in cases.enumerated() {

@@ -51,10 +51,13 @@ struct WinogradConvKernel: Kernel {
     let filters: [PackedRows]
     let bias: WeightBuffer?
     let epilogue: OutputEpilogue
-    /// Blocks of tiles: `imagesPerBlock` whole images, or (when one image has
-    /// more tiles than a block) `tileRowsPerBlock` tile rows of one image.
-    let imagesPerBlock: Int
-    let tileRowsPerBlock: Int
+    /// Blocks of tiles: `rowsPerBlock` consecutive tile rows of the batch
+    /// (image n's rows after image n − 1's), a whole number of vectors of
+    /// tiles, so that only the batch's last block has a partial vector.
+    let rowsPerBlock: Int
+    /// Padded images kept at once: as many as a block's rows can touch
+    /// (image n in slot n mod paddedSlots, padded when a block first needs it).
+    let paddedSlots: Int
     /// Floats between rows of V_ξ and M_ξ: the block's columns rounded up to
     /// whole vectors, plus one vector for the transforms' overhanging stores.
     let columnStride: Int
@@ -62,6 +65,9 @@ struct WinogradConvKernel: Kernel {
     let rowOffsets: [Int]
 
     static let tileCount = 16
+
+    /// Fewest tiles per block (see init).
+    static let minimumColumns = 96
 
     /// Channels below which a 3×3 convolution keeps the direct product: with
     /// few channels to sum over, the transforms (whose cost grows with C + K,
@@ -103,18 +109,18 @@ struct WinogradConvKernel: Kernel {
         // Tiles per block: V_ξ and M_ξ of all 16 ξ (16 · (C + K) floats per
         // tile) within about 1 MiB, the L2 of one core on current x86 parts,
         // so that the products read V and the output transform reads M from
-        // L2; never fewer than 48 (one full-width tile of the micro-kernel).
+        // L2; but at least `minimumColumns` (the micro-kernel's 48-column
+        // tiles: 2 or 3 of them), where deep layers then spill to L3.
         let panelRows = PackedRows.panelCount(rows: outChannels) * PackedRows.panelHeight
-        let target = max(48, (1 << 18) / (16 * (channels + panelRows)))
-        let perImage = tilesH * tilesW
-        if perImage >= target {
-            imagesPerBlock = 1
-            tileRowsPerBlock = max(1, target / tilesW)
-        } else {
-            imagesPerBlock = max(1, target / perImage)
-            tileRowsPerBlock = tilesH
-        }
-        let columns = imagesPerBlock * min(tilesH, tileRowsPerBlock) * tilesW
+        let target = max(Self.minimumColumns, (1 << 18) / (16 * (channels + panelRows)))
+        // Whole vectors of tiles per block: rows a multiple of 16 / gcd(tilesW, 16).
+        var g16 = 16, r = tilesW
+        while r != 0 { (g16, r) = (r, g16 % r) }
+        let step = 16 / g16
+        rowsPerBlock = max(step, (target / tilesW + step / 2) / step * step)
+        let touched = (rowsPerBlock + tilesH - 2) / tilesH + 1
+        paddedSlots = max(1, min(touched, conv.outputShape.first ?? 1))
+        let columns = rowsPerBlock * tilesW
         let stride = (columns + 15) / 16 * 16 + 16
         columnStride = stride
         rowOffsets = (0..<channels).map { $0 * stride }
@@ -123,23 +129,24 @@ struct WinogradConvKernel: Kernel {
     /// U = G g Gᵀ per filter and channel, in double and rounded once, laid out
     /// as 16 matrices U_ξ[k][c] and packed.
     static func transformFilters(_ g: UnsafePointer<Float>, outChannels: Int, channels: Int) -> [PackedRows] {
-        let gm: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         var u = [Float](repeating: 0, count: 16 * outChannels * channels)
         for k in 0..<outChannels {
             for c in 0..<channels {
                 let f = g + (k * channels + c) * 9
-                // t = G g (4 × 3), then U = t Gᵀ (4 × 4).
-                var t = [[Double]](repeating: [0, 0, 0], count: 4)
-                for i in 0..<4 {
-                    for j in 0..<3 {
-                        t[i][j] = (0..<3).reduce(0.0) { $0 + gm[i][$1] * Double(f[$1 * 3 + j]) }
-                    }
+                // t = G g (4 × 3), G's rows (1, 0, 0), ½(1, 1, 1), ½(1, −1, 1), (0, 0, 1).
+                var t = [Double](repeating: 0, count: 12)
+                for j in 0..<3 {
+                    let g0 = Double(f[j]), g1 = Double(f[3 + j]), g2 = Double(f[6 + j])
+                    t[j] = g0
+                    t[3 + j] = 0.5 * (g0 + g1 + g2)
+                    t[6 + j] = 0.5 * (g0 - g1 + g2)
+                    t[9 + j] = g2
                 }
+                // U = t Gᵀ, row by row.
                 for i in 0..<4 {
-                    for j in 0..<4 {
-                        let v = (0..<3).reduce(0.0) { $0 + t[i][$1] * gm[j][$1] }
-                        u[((i * 4 + j) * outChannels + k) * channels + c] = Float(v)
-                    }
+                    let t0 = t[3 * i], t1 = t[3 * i + 1], t2 = t[3 * i + 2]
+                    let row = [t0, 0.5 * (t0 + t1 + t2), 0.5 * (t0 - t1 + t2), t2]
+                    for j in 0..<4 { u[((i * 4 + j) * outChannels + k) * channels + c] = Float(row[j]) }
                 }
             }
         }
@@ -154,32 +161,26 @@ struct WinogradConvKernel: Kernel {
     private var transformedCount: Int { Self.tileCount * channels * columnStride }
     private var productCount: Int { Self.tileCount * panelRows * columnStride }
 
-    var scratchCount: Int { imagesPerBlock * paddedImage + transformedCount + productCount }
+    var scratchCount: Int { paddedSlots * paddedImage + transformedCount + productCount }
 
     func run(_ io: KernelIO) {
         let padded = io.scratch
-        let v = padded + imagesPerBlock * paddedImage
+        let v = padded + paddedSlots * paddedImage
         let m = v + transformedCount
+        let inImage = channels * height * width
         rowOffsets.withUnsafeBufferPointer { offsets in
             guard let offsets = offsets.baseAddress else { return }
-            if imagesPerBlock > 1 || tileRowsPerBlock >= tilesH {
-                var n0 = 0
-                while n0 < io.batch {
-                    let count = min(imagesPerBlock, io.batch - n0)
-                    for i in 0..<count { pad(io.inputs[0] + (n0 + i) * channels * height * width, into: padded + i * paddedImage) }
-                    runBlock(io, images: n0..<(n0 + count), tileRows: 0..<tilesH, padded: padded, v: v, m: m, offsets: offsets)
-                    n0 += count
+            let rows = io.batch * tilesH
+            var lastPadded = -1
+            var first = 0
+            while first < rows {
+                let end = min(rows, first + rowsPerBlock)
+                while lastPadded < (end - 1) / tilesH {
+                    lastPadded += 1
+                    pad(io.inputs[0] + lastPadded * inImage, into: padded + lastPadded % paddedSlots * paddedImage)
                 }
-            } else {
-                for n in 0..<io.batch {
-                    pad(io.inputs[0] + n * channels * height * width, into: padded)
-                    var ty0 = 0
-                    while ty0 < tilesH {
-                        let ty1 = min(tilesH, ty0 + tileRowsPerBlock)
-                        runBlock(io, images: n..<(n + 1), tileRows: ty0..<ty1, padded: padded, v: v, m: m, offsets: offsets)
-                        ty0 = ty1
-                    }
-                }
+                runBlock(io, rows: first..<end, padded: padded, v: v, m: m, offsets: offsets)
+                first = end
             }
         }
     }
@@ -203,14 +204,13 @@ struct WinogradConvKernel: Kernel {
     }
 
     /// Input transform, the 16 products and the output transform for the
-    /// tiles of `tileRows` of each image in `images` (image i's padded copy at
-    /// padded + (i − first) · paddedImage). Column of tile (i, ty, tx):
-    /// ((i − first) · rows + ty − first row) · tilesW + tx.
-    private func runBlock(_ io: KernelIO, images: Range<Int>, tileRows: Range<Int>,
+    /// tiles of tile rows `rows` of the batch (row g: image g / tilesH, tile
+    /// row g mod tilesH). Column of tile tx of row g: (g − first) · tilesW + tx.
+    private func runBlock(_ io: KernelIO, rows: Range<Int>,
                           padded: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                           m: UnsafeMutablePointer<Float>, offsets: UnsafePointer<Int>) {
         let stride = columnStride, cStride = channels * stride
-        let columns = images.count * tileRows.count * tilesW
+        let columns = rows.count * tilesW
         let productWidth = (columns + 15) / 16 * 16
         let hw = paddedH * paddedW
 
@@ -220,22 +220,19 @@ struct WinogradConvKernel: Kernel {
         // A row with fewer tiles left stores a whole vector anyway: its extra
         // lanes land on columns that the next tile row's stores overwrite, or
         // (last row) past the block's columns.
-        for i in 0..<images.count {
-            let image = padded + i * paddedImage
-            for ty in tileRows {
-                let rowColumn = (i * tileRows.count + ty - tileRows.lowerBound) * tilesW
-                var tx = 0
-                while tx < tilesW {
-                    let column = rowColumn + tx
-                    var src = image + 2 * ty * paddedW + 2 * tx
-                    var dst = v + column
-                    for _ in 0..<channels {
-                        winogradInput(src, paddedW, dst, cStride)
-                        src += hw
-                        dst += stride
-                    }
-                    tx += 16
+        for g in rows {
+            let image = padded + g / tilesH % paddedSlots * paddedImage, ty = g % tilesH
+            let rowColumn = (g - rows.lowerBound) * tilesW
+            var tx = 0
+            while tx < tilesW {
+                var src = image + 2 * ty * paddedW + 2 * tx
+                var dst = v + rowColumn + tx
+                for _ in 0..<channels {
+                    winogradInput(src, paddedW, dst, cStride)
+                    src += hw
+                    dst += stride
                 }
+                tx += 16
             }
         }
         if columns < productWidth {
@@ -254,28 +251,27 @@ struct WinogradConvKernel: Kernel {
         let outPlane = outH * outW, outImage = outChannels * outPlane
         let residualBase: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let finishes = bias != nil || !epilogue.isEmpty
-        for (i, n) in images.enumerated() {
-            for k in 0..<outChannels {
+        for k in 0..<outChannels {
+            for g in rows {
+                let n = g / tilesH, ty = g % tilesH
                 let plane = io.output + n * outImage + k * outPlane
                 let residualPlane = residualBase.map { $0 + n * outImage + k * outPlane }
-                for ty in tileRows {
-                    let rowColumn = (i * tileRows.count + ty - tileRows.lowerBound) * tilesW
-                    let secondRow = 2 * ty + 1 < outH
-                    let top = plane + 2 * ty * outW
-                    var tx = 0
-                    while tx < tilesW {
-                        let (upper, lower) = winogradOutput(m + k * stride + rowColumn + tx, mStride)
-                        let x0 = 2 * tx, count = min(32, outW - x0)
-                        put(upper, top + x0, count: count)
-                        if secondRow { put(lower, top + outW + x0, count: count) }
-                        tx += 16
-                    }
-                    if finishes {
-                        for r in 0..<(secondRow ? 2 : 1) {
-                            let row = top + r * outW
-                            epilogue.apply(row, row, count: outW, bias: bias?.pointer[k],
-                                           residual: residualPlane.map { $0 + (2 * ty + r) * outW })
-                        }
+                let rowColumn = (g - rows.lowerBound) * tilesW
+                let secondRow = 2 * ty + 1 < outH
+                let top = plane + 2 * ty * outW
+                var tx = 0
+                while tx < tilesW {
+                    let (upper, lower) = winogradOutput(m + k * stride + rowColumn + tx, mStride)
+                    let x0 = 2 * tx, count = min(32, outW - x0)
+                    put(upper, top + x0, count: count)
+                    if secondRow { put(lower, top + outW + x0, count: count) }
+                    tx += 16
+                }
+                if finishes {
+                    for r in 0..<(secondRow ? 2 : 1) {
+                        let row = top + r * outW
+                        epilogue.apply(row, row, count: outW, bias: bias?.pointer[k],
+                                       residual: residualPlane.map { $0 + (2 * ty + r) * outW })
                     }
                 }
             }
