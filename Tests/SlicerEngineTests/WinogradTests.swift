@@ -90,8 +90,8 @@ final class WinogradTests: XCTestCase {
     /// with each epilogue.
     ///
     /// Bound: |y − y_ref| ≤ 1e-5 · Σ|terms| (bias and every w·x), per output.
-    /// The direct fp32 sum's error is at most about C·9·ε ≈ 1e-5 of that
-    /// magnitude for C = 33 (ε = 6e-8) and usually far less; Winograd's sum runs
+    /// The direct fp32 sum's error is bounded by about 9·C·ε of that
+    /// magnitude (ε = 6e-8), in practice ~√(9C)·ε ≈ 2e-6 for C = 130; Winograd's sum runs
     /// over C terms instead of 9·C but of transformed values: Bᵀ d B adds up to
     /// 4 inputs, G g Gᵀ up to 9 weights/4, Aᵀ M A up to 9 products, so each
     /// intermediate carries a few ε of the magnitude. A wrong transform,
@@ -101,19 +101,20 @@ final class WinogradTests: XCTestCase {
         let planes = [(1, 1), (2, 2), (2, 3), (3, 3), (4, 5), (5, 5), (6, 7), (7, 7), (8, 9), (9, 9), (9, 4)]
         for (i, (h, w)) in planes.enumerated() {
             let epilogue: [Epilogue] = [.none, .relu, .clip, .residualRelu]
-            cases.append(Case(c: i % 2 == 0 ? 17 : 33, m: i % 2 == 0 ? 20 : 9, h: h, w: w, pad: 1, bias: i % 3 != 0,
+            cases.append(Case(c: i % 2 == 0 ? 129 : 65, m: i % 2 == 0 ? 20 : 9, h: h, w: w, pad: 1, bias: i % 3 != 0,
                               epilogue: epilogue[i % 4] == .residualRelu ? .relu : epilogue[i % 4]))
-            if h >= 3 && w >= 3 { cases.append(Case(c: 16, m: 24, h: h, w: w, pad: 0, bias: true, epilogue: .clip)) }
+            if h >= 3 && w >= 3 { cases.append(Case(c: 130, m: 24, h: h, w: w, pad: 0, bias: true, epilogue: .clip)) }
         }
         // Residual: input and output of one shape (C = M, pad 1).
-        cases.append(Case(c: 24, m: 24, h: 7, w: 6, pad: 1, bias: true, epilogue: .residualRelu))
-        cases.append(Case(c: 17, m: 17, h: 5, w: 40, pad: 1, bias: false, epilogue: .residualRelu))
+        cases.append(Case(c: 129, m: 129, h: 7, w: 6, pad: 1, bias: true, epilogue: .residualRelu))
+        cases.append(Case(c: 65, m: 65, h: 5, w: 40, pad: 1, bias: false, epilogue: .residualRelu))
         // Tile rows of 20 and 35 tiles (two and three groups of 16).
-        cases.append(Case(c: 18, m: 10, h: 6, w: 40, pad: 1, bias: true, epilogue: .none))
-        cases.append(Case(c: 16, m: 8, h: 3, w: 71, pad: 1, bias: true, epilogue: .relu))
+        cases.append(Case(c: 66, m: 10, h: 6, w: 40, pad: 1, bias: true, epilogue: .none))
+        cases.append(Case(c: 64, m: 8, h: 3, w: 71, pad: 1, bias: true, epilogue: .relu))
         // 24 × 24 tiles, more than a block holds: blocks end inside an image.
-        cases.append(Case(c: 16, m: 20, h: 48, w: 47, pad: 1, bias: true, epilogue: .relu))
+        cases.append(Case(c: 64, m: 20, h: 48, w: 47, pad: 1, bias: true, epilogue: .relu))
 
+        var winogradCases = 0
         for (index, t) in cases.enumerated() {
             let seed = UInt64(500 + 10 * index)
             let weights = randomFloats(t.m * t.c * 9, seed: seed, in: -0.5...0.5)
@@ -121,7 +122,10 @@ final class WinogradTests: XCTestCase {
             let net = try network(t, weights: weights, bias: bias)
             let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) pad \(t.pad) \(t.epilogue)"
             let oh = t.h + 2 * t.pad - 2, ow = t.w + 2 * t.pad - 2
-            XCTAssertEqual(try usesWinograd(net), oh >= 2 && ow >= 2, "\(label): Winograd where the plane has a 2×2 tile")
+            let expected = oh >= 2 && ow >= 2 && t.c >= WinogradConvKernel.minimumChannels
+                && (oh * ow > WinogradConvKernel.smallPlane || t.c >= 2 * WinogradConvKernel.minimumChannels)
+            XCTAssertEqual(try usesWinograd(net), expected, "\(label): Winograd where the rule says so")
+            if expected { winogradCases += 1 }
             let count = 3
             let x = randomFloats(count * t.c * t.h * t.w, seed: seed + 2, in: -2...2)
             let got = try fusedRun(net, x, count: count, capacity: 2)
@@ -141,6 +145,7 @@ final class WinogradTests: XCTestCase {
             }
             XCTAssertLessThanOrEqual(worst, 1, "\(label): error / bound")
         }
+        XCTAssertGreaterThanOrEqual(winogradCases, cases.count - 6, "most cases take the Winograd path")
     }
 
     /// An image's outputs do not depend on the batch it runs in: one at a
@@ -148,7 +153,7 @@ final class WinogradTests: XCTestCase {
     /// a small plane), bit for bit.
     func testImageResultIndependentOfBatch() throws {
         for (h, w) in [(4, 4), (14, 14)] {
-            let t = Case(c: 32, m: 40, h: h, w: w, pad: 1, bias: true, epilogue: .relu)
+            let t = Case(c: 130, m: 40, h: h, w: w, pad: 1, bias: true, epilogue: .relu)
             let weights = randomFloats(t.m * t.c * 9, seed: 71, in: -0.5...0.5)
             let net = try network(t, weights: weights, bias: randomFloats(t.m, seed: 72))
             XCTAssertTrue(try usesWinograd(net))
@@ -160,26 +165,29 @@ final class WinogradTests: XCTestCase {
     }
 
     /// Which convolutions the inference plan runs as Winograd: dense 3×3
-    /// stride-1 ones over 16 channels or more; never stride 2, groups, 1×1,
-    /// dilation, or a shallow first layer. The observed plan never does.
+    /// stride-1 ones over 64 channels or more (128 on planes of 8×8 outputs
+    /// or fewer); never stride 2, groups, 1×1, dilation, or a shallow layer. The observed plan never does.
     func testOnlyDenseThreeByThreeStrideOneLayers() throws {
-        struct Layer { let label: String, c: Int, k: Int, stride: Int, group: Int, dilation: Int, expected: Bool }
+        struct Layer { let label: String, c: Int, k: Int, stride: Int, group: Int, dilation: Int, h: Int, expected: Bool }
         let layers = [
-            Layer(label: "3x3 stride 1", c: 16, k: 3, stride: 1, group: 1, dilation: 1, expected: true),
-            Layer(label: "3x3 stride 2", c: 16, k: 3, stride: 2, group: 1, dilation: 1, expected: false),
-            Layer(label: "3x3 groups", c: 16, k: 3, stride: 1, group: 2, dilation: 1, expected: false),
-            Layer(label: "depthwise", c: 16, k: 3, stride: 1, group: 16, dilation: 1, expected: false),
-            Layer(label: "1x1", c: 16, k: 1, stride: 1, group: 1, dilation: 1, expected: false),
-            Layer(label: "dilated", c: 16, k: 3, stride: 1, group: 1, dilation: 2, expected: false),
-            Layer(label: "RGB first layer", c: 3, k: 3, stride: 1, group: 1, dilation: 1, expected: false),
+            Layer(label: "3x3 stride 1", c: 64, k: 3, stride: 1, group: 1, dilation: 1, h: 12, expected: true),
+            Layer(label: "3x3 stride 2", c: 64, k: 3, stride: 2, group: 1, dilation: 1, h: 12, expected: false),
+            Layer(label: "3x3 groups", c: 64, k: 3, stride: 1, group: 2, dilation: 1, h: 12, expected: false),
+            Layer(label: "depthwise", c: 64, k: 3, stride: 1, group: 64, dilation: 1, h: 12, expected: false),
+            Layer(label: "1x1", c: 64, k: 1, stride: 1, group: 1, dilation: 1, h: 12, expected: false),
+            Layer(label: "dilated", c: 64, k: 3, stride: 1, group: 1, dilation: 2, h: 12, expected: false),
+            Layer(label: "RGB first layer", c: 3, k: 3, stride: 1, group: 1, dilation: 1, h: 12, expected: false),
+            Layer(label: "32 channels", c: 32, k: 3, stride: 1, group: 1, dilation: 1, h: 12, expected: false),
+            Layer(label: "64 channels, 8x8", c: 64, k: 3, stride: 1, group: 1, dilation: 1, h: 8, expected: false),
+            Layer(label: "128 channels, 8x8", c: 128, k: 3, stride: 1, group: 1, dilation: 1, h: 8, expected: true),
         ]
         for layer in layers {
-            let m = 16
+            let m = 64
             let nodes = [node("Conv", "conv", ["x", "w"], ["kernel_shape": .ints([layer.k, layer.k]),
                               "strides": .ints([layer.stride, layer.stride]), "dilations": .ints([layer.dilation, layer.dilation]),
                               "pads": .ints([1, 1, 1, 1]), "group": .int(layer.group)])]
             let inits = [randomTensor("w", [m, layer.c / layer.group, layer.k, layer.k], seed: 5)]
-            let net = try Network(model: flattened(nodes, inits, input: [layer.c, 12, 12], tapped: "conv"))
+            let net = try Network(model: flattened(nodes, inits, input: [layer.c, layer.h, layer.h], tapped: "conv"))
             XCTAssertEqual(try usesWinograd(net), layer.expected, layer.label)
             let observed = try net.makeExecutor(capacity: 2, fusesUnobservedRuns: true)
             XCTAssertFalse(observed.plan.steps.contains { $0.kernel is WinogradConvKernel }, "\(layer.label): observed plan")

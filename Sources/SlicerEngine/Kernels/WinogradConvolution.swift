@@ -69,19 +69,27 @@ struct WinogradConvKernel: Kernel {
     /// Fewest tiles per block (see init).
     static let minimumColumns = 96
 
-    /// Channels below which a 3×3 convolution keeps the direct product: with
-    /// few channels to sum over, the transforms (whose cost grows with C + K,
-    /// not C · K) weigh as much as the multiplications saved. A first layer
-    /// over RGB or grey pixels is the usual case.
-    static let minimumChannels = 16
+    /// Input channels below which a 3×3 convolution keeps the direct product,
+    /// and below which a small plane (at most `smallPlane` outputs) does.
+    /// Measured (one thread, processor time, Zen 5): with few channels the
+    /// products are short (depth C instead of 9·C: the micro-kernel's
+    /// accumulator loads and stores weigh more) and the transforms, whose cost
+    /// grows with C + K, not C · K, weigh as much as the multiplications
+    /// saved. MNIST's 32 → 64 at 14×14 ran no faster, the CIFAR ResNet's
+    /// 16- and 32-channel layers 1.3× slower, its 64-channel 8×8 layers ~7 %
+    /// slower; VGG/ResNet layers of 64 channels at 56×56 up to 512 at 7×7,
+    /// and the CIFAR VGG's 128 and 256 at 8×8, run faster.
+    static let minimumChannels = 64
+    static let smallPlane = 64
 
     /// Whether `conv` is a convolution this kernel computes (and is worth it).
     static func accepts(_ conv: ConvKernel) -> Bool {
         let w = conv.window
         return conv.depthwise == nil && conv.groups == 1
             && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
-            && w.dilationH == 1 && w.dilationW == 1
-            && conv.channels >= minimumChannels && w.outH >= 2 && w.outW >= 2
+            && w.dilationH == 1 && w.dilationW == 1 && w.outH >= 2 && w.outW >= 2
+            && conv.channels >= minimumChannels
+            && (w.outH * w.outW > smallPlane || conv.channels >= 2 * minimumChannels)
     }
 
     /// The same convolution (weights, bias, epilogue as `conv` holds them,
@@ -246,34 +254,39 @@ struct WinogradConvKernel: Kernel {
 
         // Y = Aᵀ M A per tile, 16 tiles of a tile row at a time, interleaved
         // back into output rows 2ty and 2ty + 1; then the bias and the fused
-        // epilogue over those two rows while they are in L1 (OutputEpilogue.apply,
-        // the same steps as the direct path's).
+        // epilogue (OutputEpilogue.apply, the same steps as the direct path's)
+        // over each image's rows of the block at once, contiguous and in L1:
+        // row by row, the 8- and 16-value rows of CIFAR-sized planes went
+        // through apply's lane-by-lane tail and made those layers 2–3× slower.
         let outPlane = outH * outW, outImage = outChannels * outPlane
         let residualBase: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let finishes = bias != nil || !epilogue.isEmpty
         for k in 0..<outChannels {
-            for g in rows {
-                let n = g / tilesH, ty = g % tilesH
+            var g = rows.lowerBound
+            while g < rows.upperBound {
+                // Tile rows ty0 ..< ty1 of image n.
+                let n = g / tilesH, ty0 = g % tilesH
+                let ty1 = min(tilesH, ty0 + rows.upperBound - g)
                 let plane = io.output + n * outImage + k * outPlane
-                let residualPlane = residualBase.map { $0 + n * outImage + k * outPlane }
-                let rowColumn = (g - rows.lowerBound) * tilesW
-                let secondRow = 2 * ty + 1 < outH
-                let top = plane + 2 * ty * outW
-                var tx = 0
-                while tx < tilesW {
-                    let (upper, lower) = winogradOutput(m + k * stride + rowColumn + tx, mStride)
-                    let x0 = 2 * tx, count = min(32, outW - x0)
-                    put(upper, top + x0, count: count)
-                    if secondRow { put(lower, top + outW + x0, count: count) }
-                    tx += 16
-                }
-                if finishes {
-                    for r in 0..<(secondRow ? 2 : 1) {
-                        let row = top + r * outW
-                        epilogue.apply(row, row, count: outW, bias: bias?.pointer[k],
-                                       residual: residualPlane.map { $0 + (2 * ty + r) * outW })
+                for ty in ty0..<ty1 {
+                    let rowColumn = (g + ty - ty0 - rows.lowerBound) * tilesW
+                    let secondRow = 2 * ty + 1 < outH
+                    let top = plane + 2 * ty * outW
+                    var tx = 0
+                    while tx < tilesW {
+                        let (upper, lower) = winogradOutput(m + k * stride + rowColumn + tx, mStride)
+                        let x0 = 2 * tx, count = min(32, outW - x0)
+                        put(upper, top + x0, count: count)
+                        if secondRow { put(lower, top + outW + x0, count: count) }
+                        tx += 16
                     }
                 }
+                if finishes {
+                    let first = 2 * ty0 * outW, end = min(outH, 2 * ty1) * outW
+                    epilogue.apply(plane + first, plane + first, count: end - first, bias: bias?.pointer[k],
+                                   residual: residualBase.map { $0 + n * outImage + k * outPlane + first })
+                }
+                g += ty1 - ty0
             }
         }
     }
