@@ -14,9 +14,9 @@
 // inference plan's logits agree with the observed plan's to about 1e-5
 // relative, not bit for bit, which is why the analysis and CAR never use it.
 // Conv → Relu/Clip and Conv → Add → Relu without a BatchNormalization are bit
-// for bit the same operations in the same order — except for dense 3×3
-// stride-1 convolutions over 16 channels or more, which the inference plan
-// computes by Winograd's F(2×2, 3×3) (WinogradConvolution.swift).
+// for bit the same operations in the same order — except for the dense 3×3
+// stride-1 convolutions that the inference plan computes by Winograd's
+// F(2×2, 3×3) (WinogradConvolution.swift, `WinogradConvKernel.accepts`).
 
 /// What a convolution does to each value after its sum and bias.
 struct OutputEpilogue: Sendable, Equatable {
