@@ -67,41 +67,43 @@ struct DepthwiseConvKernel: Kernel {
     }
 
     func run(_ io: KernelIO) {
-        let w = window, oh = w.outH, ow = w.outW
-        let taps = w.kernelH * w.kernelW
-        let plane = height * width, outPlane = oh * ow
+        let plane = height * width, outPlane = window.outH * window.outW
+        let taps = window.kernelH * window.kernelW
         let padded = io.scratch
         // The border stays zero from here on: `copyChannel` writes only the interior.
         zeroFloats(padded, count: phaseCount * phaseStride)
         let flat = padded + phaseCount * phaseStride
-        let offsets = tapOffsets()
-        offsets.withUnsafeBufferPointer { offsetsBuffer in
-            guard let offsets = offsetsBuffer.baseAddress else { return }
-            for n in 0..<io.batch {
-                for c in 0..<channels {
-                    copyChannel(io.inputs[0] + (n * channels + c) * plane, into: padded)
-                    for k in 0..<multiplier {
-                        let m = c * multiplier + k
-                        let filter = weights.pointer + m * taps
-                        let out = io.output + (n * channels * multiplier + m) * outPlane
-                        let b = bias?.pointer[m]
-                        if isFlat {
-                            var i = 0
-                            while i < flatCount {
-                                storeVector(outputVector(padded + i, filter, offsets, taps, b), flat + i)
-                                i += 16
-                            }
-                            for r in 0..<oh { copyFloats(flat + r * phaseWidth, out + r * ow, count: ow) }
-                            continue
-                        }
-                        for r in 0..<oh {
-                            let src = padded + r * phaseWidth, dst = out + r * ow
-                            var q = 0
-                            while true {
-                                storeVector(outputVector(src + q, filter, offsets, taps, b), dst + q)
-                                if q + 16 == ow { break }
-                                // The last vector ends at the row's end, overlapping the one before.
-                                q = min(q + 16, ow - 16)
+        let offsetArray = tapOffsets(), plan = copyPlan()
+        withExtendedLifetime((offsetArray, plan)) {
+            offsetArray.withUnsafeBufferPointer { offsetsBuffer in
+                plan.rows.withUnsafeBufferPointer { rowsBuffer in
+                    plan.columns.withUnsafeBufferPointer { columns in
+                        guard let offsets = offsetsBuffer.baseAddress, let rows = rowsBuffer.baseAddress else { return }
+                        for n in 0..<io.batch {
+                            for c in 0..<channels {
+                                copyChannel(io.inputs[0] + (n * channels + c) * plane, into: padded, rows: rows, columns: columns)
+                                for k in 0..<multiplier {
+                                    let m = c * multiplier + k
+                                    let filter = weights.pointer + m * taps
+                                    let out = io.output + (n * channels * multiplier + m) * outPlane
+                                    let b = bias?.pointer[m]
+                                    if taps == 9 {
+                                        // 3×3 (9 taps): the weights and tap offsets in registers (through
+                                        // pointers the compiler reloads them after every store, as `out`
+                                        // might alias them).
+                                        let nine = Taps9(filter, offsets)
+                                        computePlane(padded, flat, out, b) { nine.vector($0, bias: $1) }
+                                    } else {
+                                        computePlane(padded, flat, out, b) { src, bias in
+                                            var acc = SIMD16<Float>()
+                                            for t in 0..<taps {
+                                                acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
+                                            }
+                                            if let bias { acc += SIMD16(repeating: bias) }
+                                            return acc
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
@@ -110,56 +112,98 @@ struct DepthwiseConvKernel: Kernel {
         }
     }
 
-    /// 16 neighbouring outputs whose (0, 0) taps start at `src`.
+    /// One output plane from the phase planes at `padded`; `vector(src, bias)` is
+    /// the sum of 16 neighbouring outputs whose (0, 0) taps start at `src`.
     @inline(__always)
-    private func outputVector(_ src: UnsafePointer<Float>, _ filter: UnsafePointer<Float>,
-                              _ offsets: UnsafePointer<Int>, _ taps: Int, _ bias: Float?) -> SIMD16<Float> {
-        var acc = SIMD16<Float>()
-        for t in 0..<taps {
-            acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
+    private func computePlane(_ padded: UnsafePointer<Float>, _ flat: UnsafeMutablePointer<Float>,
+                              _ out: UnsafeMutablePointer<Float>, _ bias: Float?,
+                              _ vector: (UnsafePointer<Float>, Float?) -> SIMD16<Float>) {
+        let oh = window.outH, ow = window.outW, clamps = epilogue.clamps, e = epilogue
+        if isFlat {
+            var i = 0
+            let count = flatCount
+            while i < count {
+                var acc = vector(padded + i, bias)
+                if clamps { acc = e.clamp(acc) }
+                storeVector(acc, flat + i)
+                i += 16
+            }
+            for r in 0..<oh { copyFloats(flat + r * phaseWidth, out + r * ow, count: ow) }
+            return
         }
-        if let bias { acc += SIMD16(repeating: bias) }
-        if epilogue.clamps { acc = epilogue.clamp(acc) }
-        return acc
+        for r in 0..<oh {
+            let src = padded + r * phaseWidth, dst = out + r * ow
+            var q = 0
+            while true {
+                var acc = vector(src + q, bias)
+                if clamps { acc = e.clamp(acc) }
+                storeVector(acc, dst + q)
+                if q + 16 == ow { break }
+                // The last vector ends at the row's end, overlapping the one before.
+                q = min(q + 16, ow - 16)
+            }
+        }
+    }
+
+    /// Where one column phase of an input row goes: input columns x0, x0 + sw, …
+    /// (`count` of them, `available` floats readable from x0) to `offset` in the
+    /// phase row.
+    struct ColumnPhase { let x0: Int, offset: Int, count: Int, available: Int }
+
+    /// The column phases of every input row and each row's phase row, computed
+    /// once per call: integer divisions per row and channel took as long as
+    /// the copy itself on 14-wide rows.
+    func copyPlan() -> (rows: [Int], columns: [ColumnPhase]) {
+        let w = window, sh = w.strideH, sw = w.strideW
+        let rows = (0..<height).map { y in
+            let row = y + w.padTop
+            return (row % sh) * sw * phaseStride + (row / sh) * phaseWidth
+        }
+        // Phase b holds padded columns j·sw + b, i.e. input columns x0, x0 + sw, … from index j0.
+        let columns = (0..<sw).compactMap { b -> ColumnPhase? in
+            let x0 = ((b - w.padLeft) % sw + sw) % sw
+            guard x0 < width else { return nil }
+            return ColumnPhase(x0: x0, offset: b * phaseStride + (x0 + w.padLeft) / sw,
+                               count: (width - x0 + sw - 1) / sw, available: width - x0)
+        }
+        return (rows, columns)
     }
 
     /// Writes one channel's pixels into the interior of the phase planes.
-    private func copyChannel(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
-        let w = window, sh = w.strideH, sw = w.strideW
+    @inline(__always)
+    private func copyChannel(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                             rows: UnsafePointer<Int>, columns: UnsafeBufferPointer<ColumnPhase>) {
+        let sw = window.strideW
         for y in 0..<height {
-            let src = x + y * width
-            let row = y + w.padTop
-            let phaseRow = dst + (row % sh) * sw * phaseStride + (row / sh) * phaseWidth
+            let src = x + y * width, phaseRow = dst + rows[y]
             if sw == 1 {
-                copyFloats(src, phaseRow + w.padLeft, count: width)
-                continue
-            }
-            // Phase b holds padded columns j·sw + b, i.e. input columns x0, x0 + sw, … from index j0.
-            for b in 0..<sw {
-                let x0 = ((b - w.padLeft) % sw + sw) % sw
-                guard x0 < width else { continue }
-                let j0 = (x0 + w.padLeft) / sw
-                let count = (width - x0 + sw - 1) / sw
-                copyStrided(src + x0, sw, into: phaseRow + b * phaseStride + j0, count: count,
-                            available: width - x0)
+                copyFloats(src, phaseRow + window.padLeft, count: width)
+            } else if sw == 2 {
+                for p in columns { copyEvenLanes(src + p.x0, into: phaseRow + p.offset, count: p.count, available: p.available) }
+            } else {
+                for p in columns {
+                    for k in 0..<p.count { phaseRow[p.offset + k] = src[p.x0 + k * sw] }
+                }
             }
         }
     }
 
-    /// dst[k] = src[k · stride] for k < count; `available` floats are readable at `src`.
+    /// dst[k] = src[2k] for k < count; `available` floats are readable at `src`.
     @inline(__always)
-    private func copyStrided(_ src: UnsafePointer<Float>, _ stride: Int, into dst: UnsafeMutablePointer<Float>,
-                             count: Int, available: Int) {
+    private func copyEvenLanes(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
+                               count: Int, available: Int) {
         var k = 0
-        if stride == 2 {
-            // The even lanes of 32 consecutive floats: one permute (vpermt2ps) per 16.
-            while 2 * k + 32 <= available {
-                let lo = loadVector(src + 2 * k), hi = loadVector(src + 2 * k + 16)
-                storeVector(SIMD16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf), dst + k)
-                k += 16
-            }
+        // The even lanes of 32 consecutive floats: one permute (vpermt2ps) per 16.
+        while 2 * k + 32 <= available {
+            let lo = loadVector(src + 2 * k), hi = loadVector(src + 2 * k + 16)
+            storeVector(SIMD16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf), dst + k)
+            k += 16
         }
-        while k < count { dst[k] = src[k * stride]; k += 1 }
+        if 2 * k + 16 <= available {
+            UnsafeMutableRawPointer(dst + k).storeBytes(of: loadVector(src + 2 * k).evenHalf, as: SIMD8<Float>.self)
+            k += 8
+        }
+        while k < count { dst[k] = src[2 * k]; k += 1 }
     }
 
     /// A depthwise kernel for a Conv whose groups each read one input channel.
@@ -185,5 +229,36 @@ struct DepthwiseConvKernel: Kernel {
             outputShape: outputShape, channels: channels, height: height, width: width,
             multiplier: outChannels / channels, window: window, weights: weights, bias: bias,
             phaseRows: rows, phaseWidth: cols, phaseStride: stride)
+    }
+}
+
+/// A 3×3 filter's weights (broadcast) and tap offsets, held in registers.
+private struct Taps9 {
+    let w0, w1, w2, w3, w4, w5, w6, w7, w8: SIMD16<Float>
+    let o0, o1, o2, o3, o4, o5, o6, o7, o8: Int
+
+    @inline(__always)
+    init(_ f: UnsafePointer<Float>, _ o: UnsafePointer<Int>) {
+        (w0, w1, w2) = (SIMD16(repeating: f[0]), SIMD16(repeating: f[1]), SIMD16(repeating: f[2]))
+        (w3, w4, w5) = (SIMD16(repeating: f[3]), SIMD16(repeating: f[4]), SIMD16(repeating: f[5]))
+        (w6, w7, w8) = (SIMD16(repeating: f[6]), SIMD16(repeating: f[7]), SIMD16(repeating: f[8]))
+        (o0, o1, o2, o3, o4, o5, o6, o7, o8) = (o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8])
+    }
+
+    /// Σ taps in row-major order from zero, then the bias (the kernel's order).
+    @inline(__always)
+    func vector(_ src: UnsafePointer<Float>, bias: Float?) -> SIMD16<Float> {
+        var acc = SIMD16<Float>()
+        acc.addProduct(w0, loadVector(src + o0))
+        acc.addProduct(w1, loadVector(src + o1))
+        acc.addProduct(w2, loadVector(src + o2))
+        acc.addProduct(w3, loadVector(src + o3))
+        acc.addProduct(w4, loadVector(src + o4))
+        acc.addProduct(w5, loadVector(src + o5))
+        acc.addProduct(w6, loadVector(src + o6))
+        acc.addProduct(w7, loadVector(src + o7))
+        acc.addProduct(w8, loadVector(src + o8))
+        if let bias { acc += SIMD16(repeating: bias) }
+        return acc
     }
 }
