@@ -6,24 +6,7 @@
 /// the rest is dominated by per-call set-up — 4–20 GFLOPS where the dense
 /// layers beside it run at 200. Here each output vector of 16 pixels is
 /// kh·kw fused multiply-adds of a broadcast weight with 16 neighbouring input
-/// pixels.
-///
-/// Layout: each channel is copied once into `strideH · strideW` phase planes
-/// of its zero-padded plane (phase (a, b) holds padded rows a, a + sh, … and
-/// columns b, b + sw, …), so that for every tap the pixels read by 16
-/// neighbouring outputs are 16 consecutive floats, and output (r, q) reads
-/// each phase at r · phaseWidth + q plus a per-tap offset. The padding is
-/// zeroed once per call, not per channel: the copy overwrites exactly the
-/// interior, so the border stays zero for every channel. The stride-2 column
-/// split is one permute per 16 values (it was a scalar loop, the larger part
-/// of the time of MobileNet's stride-2 layers).
-///
-/// Rows of 16 outputs or more are computed in whole vectors, the last one
-/// overlapping the one before (recomputing a few outputs to the same values)
-/// instead of a scalar tail. Narrower planes (14×14, 7×7) are computed as one
-/// flat run over output rows of `phaseWidth` columns — the few columns past
-/// the row's end are computed and dropped — into scratch, then compacted: a
-/// 7-wide row no longer costs a 16-lane vector.
+/// pixels, read from the channel's zero-padded phase planes (PhasePlanes.swift).
 ///
 /// Each output is Σ over (ki, kj) in row-major order, from zero, then plus the
 /// bias — the order and rounding of the matrix-product path, so the values
@@ -40,70 +23,43 @@ struct DepthwiseConvKernel: Kernel {
     var bias: WeightBuffer?
     /// A fused activation (inference plan only; never a residual here).
     var epilogue = OutputEpilogue()
-    /// Rows and floats per row of one phase plane.
-    let phaseRows: Int, phaseWidth: Int
-    /// Floats from one phase plane to the next (with slack for the flat run's last vector).
-    let phaseStride: Int
-    /// Output rows narrower than a vector: the flat run through a staging area.
-    var isFlat: Bool { window.outW < 16 }
-    /// Floats of the flat run (output rows of `phaseWidth`, whole vectors).
-    var flatCount: Int { (window.outH * phaseWidth + 15) / 16 * 16 }
-    var phaseCount: Int { window.strideH * window.strideW }
+    let planes: PhasePlanes
 
-    var scratchCount: Int { phaseCount * phaseStride + (isFlat ? flatCount : 0) }
-
-    /// Offset of tap (ki, kj) from output (0, 0)'s position in the phase planes.
-    func tapOffsets() -> [Int] {
-        let w = window
-        var offsets = [Int]()
-        for ki in 0..<w.kernelH {
-            for kj in 0..<w.kernelW {
-                let row = ki * w.dilationH, col = kj * w.dilationW
-                let phase = (row % w.strideH) * w.strideW + col % w.strideW
-                offsets.append(phase * phaseStride + (row / w.strideH) * phaseWidth + col / w.strideW)
-            }
-        }
-        return offsets
-    }
+    var scratchCount: Int { planes.scratchCount }
 
     func run(_ io: KernelIO) {
         let plane = height * width, outPlane = window.outH * window.outW
         let taps = window.kernelH * window.kernelW
-        let padded = io.scratch
-        // The border stays zero from here on: `copyChannel` writes only the interior.
-        zeroFloats(padded, count: phaseCount * phaseStride)
-        let flat = padded + phaseCount * phaseStride
-        let offsetArray = tapOffsets(), plan = copyPlan()
-        withExtendedLifetime((offsetArray, plan)) {
-            offsetArray.withUnsafeBufferPointer { offsetsBuffer in
-                plan.rows.withUnsafeBufferPointer { rowsBuffer in
-                    plan.columns.withUnsafeBufferPointer { columns in
-                        guard let offsets = offsetsBuffer.baseAddress, let rows = rowsBuffer.baseAddress else { return }
-                        for n in 0..<io.batch {
-                            for c in 0..<channels {
-                                copyChannel(io.inputs[0] + (n * channels + c) * plane, into: padded, rows: rows, columns: columns)
-                                for k in 0..<multiplier {
-                                    let m = c * multiplier + k
-                                    let filter = weights.pointer + m * taps
-                                    let out = io.output + (n * channels * multiplier + m) * outPlane
-                                    let b = bias?.pointer[m]
-                                    if taps == 9 {
-                                        // 3×3 (9 taps): the weights and tap offsets in registers (through
-                                        // pointers the compiler reloads them after every store, as `out`
-                                        // might alias them).
-                                        let nine = Taps9(filter, offsets)
-                                        computePlane(padded, flat, out, b) { nine.vector($0, bias: $1) }
-                                    } else {
-                                        computePlane(padded, flat, out, b) { src, bias in
-                                            var acc = SIMD16<Float>()
-                                            for t in 0..<taps {
-                                                acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
-                                            }
-                                            if let bias { acc += SIMD16(repeating: bias) }
-                                            return acc
-                                        }
-                                    }
+        let padded = io.scratch, flat = padded + planes.phaseCount * planes.phaseStride
+        let clamps = epilogue.clamps, e = epilogue
+        planes.withPlanes(padded, padding: 0) { offsets, copy in
+            for n in 0..<io.batch {
+                for c in 0..<channels {
+                    planes.copyChannel(io.inputs[0] + (n * channels + c) * plane, into: padded, copy)
+                    for k in 0..<multiplier {
+                        let m = c * multiplier + k
+                        let filter = weights.pointer + m * taps
+                        let out = io.output + (n * channels * multiplier + m) * outPlane
+                        let b = bias?.pointer[m]
+                        if taps == 9 {
+                            // 3×3 (9 taps): the weights and tap offsets in registers (through
+                            // pointers the compiler reloads them after every store, as `out`
+                            // might alias them).
+                            let nine = Taps9(filter, offsets)
+                            planes.computePlane(padded, flat, out) { src, _ in
+                                var acc = nine.vector(src, bias: b)
+                                if clamps { acc = e.clamp(acc) }
+                                return acc
+                            }
+                        } else {
+                            planes.computePlane(padded, flat, out) { src, _ in
+                                var acc = SIMD16<Float>()
+                                for t in 0..<taps {
+                                    acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
                                 }
+                                if let b { acc += SIMD16(repeating: b) }
+                                if clamps { acc = e.clamp(acc) }
+                                return acc
                             }
                         }
                     }
@@ -112,123 +68,16 @@ struct DepthwiseConvKernel: Kernel {
         }
     }
 
-    /// One output plane from the phase planes at `padded`; `vector(src, bias)` is
-    /// the sum of 16 neighbouring outputs whose (0, 0) taps start at `src`.
-    @inline(__always)
-    private func computePlane(_ padded: UnsafePointer<Float>, _ flat: UnsafeMutablePointer<Float>,
-                              _ out: UnsafeMutablePointer<Float>, _ bias: Float?,
-                              _ vector: (UnsafePointer<Float>, Float?) -> SIMD16<Float>) {
-        let oh = window.outH, ow = window.outW, clamps = epilogue.clamps, e = epilogue
-        if isFlat {
-            var i = 0
-            let count = flatCount
-            while i < count {
-                var acc = vector(padded + i, bias)
-                if clamps { acc = e.clamp(acc) }
-                storeVector(acc, flat + i)
-                i += 16
-            }
-            for r in 0..<oh { copyFloats(flat + r * phaseWidth, out + r * ow, count: ow) }
-            return
-        }
-        for r in 0..<oh {
-            let src = padded + r * phaseWidth, dst = out + r * ow
-            var q = 0
-            while true {
-                var acc = vector(src + q, bias)
-                if clamps { acc = e.clamp(acc) }
-                storeVector(acc, dst + q)
-                if q + 16 == ow { break }
-                // The last vector ends at the row's end, overlapping the one before.
-                q = min(q + 16, ow - 16)
-            }
-        }
-    }
-
-    /// Where one column phase of an input row goes: input columns x0, x0 + sw, …
-    /// (`count` of them, `available` floats readable from x0) to `offset` in the
-    /// phase row.
-    struct ColumnPhase { let x0: Int, offset: Int, count: Int, available: Int }
-
-    /// The column phases of every input row and each row's phase row, computed
-    /// once per call: integer divisions per row and channel took as long as
-    /// the copy itself on 14-wide rows.
-    func copyPlan() -> (rows: [Int], columns: [ColumnPhase]) {
-        let w = window, sh = w.strideH, sw = w.strideW
-        let rows = (0..<height).map { y in
-            let row = y + w.padTop
-            return (row % sh) * sw * phaseStride + (row / sh) * phaseWidth
-        }
-        // Phase b holds padded columns j·sw + b, i.e. input columns x0, x0 + sw, … from index j0.
-        let columns = (0..<sw).compactMap { b -> ColumnPhase? in
-            let x0 = ((b - w.padLeft) % sw + sw) % sw
-            guard x0 < width else { return nil }
-            return ColumnPhase(x0: x0, offset: b * phaseStride + (x0 + w.padLeft) / sw,
-                               count: (width - x0 + sw - 1) / sw, available: width - x0)
-        }
-        return (rows, columns)
-    }
-
-    /// Writes one channel's pixels into the interior of the phase planes.
-    @inline(__always)
-    private func copyChannel(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
-                             rows: UnsafePointer<Int>, columns: UnsafeBufferPointer<ColumnPhase>) {
-        let sw = window.strideW
-        for y in 0..<height {
-            let src = x + y * width, phaseRow = dst + rows[y]
-            if sw == 1 {
-                copyFloats(src, phaseRow + window.padLeft, count: width)
-            } else if sw == 2 {
-                for p in columns { copyEvenLanes(src + p.x0, into: phaseRow + p.offset, count: p.count, available: p.available) }
-            } else {
-                for p in columns {
-                    for k in 0..<p.count { phaseRow[p.offset + k] = src[p.x0 + k * sw] }
-                }
-            }
-        }
-    }
-
-    /// dst[k] = src[2k] for k < count; `available` floats are readable at `src`.
-    @inline(__always)
-    private func copyEvenLanes(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>,
-                               count: Int, available: Int) {
-        var k = 0
-        // The even lanes of 32 consecutive floats: one permute (vpermt2ps) per 16.
-        while 2 * k + 32 <= available {
-            let lo = loadVector(src + 2 * k), hi = loadVector(src + 2 * k + 16)
-            storeVector(SIMD16(lowHalf: lo.evenHalf, highHalf: hi.evenHalf), dst + k)
-            k += 16
-        }
-        if 2 * k + 16 <= available {
-            UnsafeMutableRawPointer(dst + k).storeBytes(of: loadVector(src + 2 * k).evenHalf, as: SIMD8<Float>.self)
-            k += 8
-        }
-        while k < count { dst[k] = src[2 * k]; k += 1 }
-    }
-
     /// A depthwise kernel for a Conv whose groups each read one input channel.
     static func make(outputShape: [Int], channels: Int, height: Int, width: Int, outChannels: Int,
                      window: Window2D, weights: WeightBuffer, bias: WeightBuffer?,
                      _ c: NodeContext) throws -> DepthwiseConvKernel {
-        let w = window, sh = w.strideH, sw = w.strideW
-        let hp = height + w.padTop + w.padBottom
-        let wp = width + w.padLeft + w.padRight
-        // Every phase holds its share of the padded plane, and at least what the
-        // furthest tap reads for the last output (so that no read leaves it).
-        let rows = max((hp + sh - 1) / sh, w.outH + ((w.kernelH - 1) * w.dilationH) / sh)
-        let cols = max((wp + sw - 1) / sw, w.outW + ((w.kernelW - 1) * w.dilationW) / sw)
-        // The flat run reads whole vectors from the furthest tap past the last output row.
-        let flatReach = (w.outH * cols + 15) / 16 * 16 + ((w.kernelH - 1) * w.dilationH / sh) * cols
-            + (w.kernelW - 1) * w.dilationW / sw
-        guard let planeCount = checkedProduct([rows, cols]), planeCount <= maxValuesPerImage,
-              let scratch = checkedProduct([sh, sw, max(planeCount, flatReach) + 16]), scratch <= maxValuesPerImage else {
+        guard let planes = PhasePlanes(window: window, height: height, width: width) else {
             throw c.unsupported("depthwise convolution of \(height)×\(width) would need an implausibly large scratch buffer")
         }
-        let stride = (max(planeCount, flatReach) + 15) / 16 * 16
         return DepthwiseConvKernel(
             outputShape: outputShape, channels: channels, height: height, width: width,
-            multiplier: outChannels / channels, window: window, weights: weights, bias: bias,
-            phaseRows: rows, phaseWidth: cols, phaseStride: stride)
+            multiplier: outChannels / channels, window: window, weights: weights, bias: bias, planes: planes)
     }
 }
 
