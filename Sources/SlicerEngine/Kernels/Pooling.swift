@@ -10,8 +10,14 @@ struct PoolKernel: Kernel {
     /// the range of window taps that fall inside the image, computed once at plan time.
     let rowSpans: [WindowSpan]
     let colSpans: [WindowSpan]
+    /// The vectorised path (PhasePlanes.swift) for every pool but the plain 2×2
+    /// max (which has its own) and average pools with an empty window.
+    var planes: PhasePlanes?
+    /// Average pooling's divisor of every output, where the vectorised path
+    /// stores it: output rows of `outW`, or of `phaseWidth` in the flat run.
+    var divisors: [Float] = []
     /// The 2×2 max pool keeps the vertical maxima of a whole plane.
-    var scratchCount: Int { height * width }
+    var scratchCount: Int { max(height * width, planes?.scratchCount ?? 0) }
 
     func run(_ io: KernelIO) {
         let planes = io.batch * outputShape[1]
@@ -20,6 +26,10 @@ struct PoolKernel: Kernel {
         let isPlain2x2 = w.kernelH == 2 && w.kernelW == 2 && w.strideH == 2 && w.strideW == 2
             && w.padTop == 0 && w.padLeft == 0 && 2 * w.outH <= height && 2 * w.outW <= width
         let input = io.inputs[0]
+        if !isPlain2x2, let vectorised = self.planes {
+            runPlanes(io, vectorised, planes: planes)
+            return
+        }
         for plane in 0..<planes {
             let x = input + plane * inPlane
             let y = io.output + plane * outPlane
@@ -63,6 +73,47 @@ struct PoolKernel: Kernel {
         }
     }
 
+    /// The pool over phase planes padded with −∞ (max) or 0 (average): every
+    /// tap is read without bounds checks. A padding tap changes nothing: the
+    /// max takes a value only when it is larger, and x + 0 = x for every sum
+    /// from +0 (which is never −0), so the values are those of the loops above,
+    /// in the same row-major order of taps.
+    private func runPlanes(_ io: KernelIO, _ p: PhasePlanes, planes: Int) {
+        let inPlane = height * width, outPlane = window.outH * window.outW
+        let taps = window.kernelH * window.kernelW
+        let padded = io.scratch, flat = padded + p.phaseCount * p.phaseStride
+        switch mode {
+        case .max:
+            p.withPlanes(padded, padding: -.infinity) { offsets, copy in
+                for plane in 0..<planes {
+                    p.copyChannel(io.inputs[0] + plane * inPlane, into: padded, copy)
+                    p.computePlane(padded, flat, io.output + plane * outPlane) { src, _ in
+                        var best = SIMD16<Float>(repeating: -.infinity)
+                        for t in 0..<taps {
+                            let x = loadVector(src + offsets[t])
+                            best = best.replacing(with: x, where: x .> best)
+                        }
+                        return best
+                    }
+                }
+            }
+        case .average:
+            divisors.withUnsafeBufferPointer { d in
+                guard let divisors = d.baseAddress else { return }
+                p.withPlanes(padded, padding: 0) { offsets, copy in
+                    for plane in 0..<planes {
+                        p.copyChannel(io.inputs[0] + plane * inPlane, into: padded, copy)
+                        p.computePlane(padded, flat, io.output + plane * outPlane) { src, at in
+                            var sum = SIMD16<Float>()
+                            for t in 0..<taps { sum += loadVector(src + offsets[t]) }
+                            return sum / loadVector(divisors + at)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Window taps along one axis for every output position.
     static func spans(outputs: Int, input: Int, kernel: Int, stride: Int, dilation: Int,
                       padBegin: Int, padEnd: Int) -> [WindowSpan] {
@@ -91,13 +142,27 @@ struct PoolKernel: Kernel {
         if case .average = mode, window.dilationH != 1 || window.dilationW != 1, c.opset < 19 {
             throw c.failure("AveragePool has no dilations before opset 19")
         }
-        let kernel = PoolKernel(
+        var kernel = PoolKernel(
             mode: mode, outputShape: [shape[0], shape[1], window.outH, window.outW],
             height: shape[2], width: shape[3], window: window,
             rowSpans: spans(outputs: window.outH, input: shape[2], kernel: window.kernelH, stride: window.strideH,
                             dilation: window.dilationH, padBegin: window.padTop, padEnd: window.padBottom),
             colSpans: spans(outputs: window.outW, input: shape[3], kernel: window.kernelW, stride: window.strideW,
                             dilation: window.dilationW, padBegin: window.padLeft, padEnd: window.padRight))
+        kernel.planes = PhasePlanes(window: window, height: shape[2], width: shape[3])
+        if case let .average(includePad) = mode, let p = kernel.planes {
+            // Divisors where the vectorised path stores each output (1 in the flat
+            // run's dropped columns); a window with no tap keeps the loops' 0.
+            let rowWidth = p.isFlat ? p.phaseWidth : window.outW
+            var d = [Float](repeating: 1, count: p.isFlat ? p.flatCount : window.outH * window.outW)
+            for (r, rs) in kernel.rowSpans.enumerated() {
+                for (q, cs) in kernel.colSpans.enumerated() {
+                    let count = includePad ? rs.paddedCount * cs.paddedCount : (rs.last - rs.first) * (cs.last - cs.first)
+                    d[r * rowWidth + q] = Float(count)
+                }
+            }
+            if d.contains(0) { kernel.planes = nil } else { kernel.divisors = d }
+        }
         return .kernel(kernel, runtimeInputs: [0])
     }
 }
