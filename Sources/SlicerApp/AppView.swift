@@ -52,6 +52,7 @@ public final class AppView {
     /// When a screenshot is for one view: its rectangle, to crop to after saving.
     public var screenshotCrop: Rect?
     var imageEntropyCache: (key: [Int], value: ImageEntropy)?
+    var shownEntropyJob = ShownEntropyJob()
     /// Where each view was drawn in the last frame (for tests and export of one view).
     public internal(set) var layout: [String: Rect] = [:]
     /// Rows the toolbar took in the last frame.
@@ -120,7 +121,7 @@ public final class AppView {
         showMessages(ui)
         // Tab cycles the views; a dialog needs it to walk its fields and buttons (next frame).
         ui.tabMovesFocus = chooser.isOpen || pendingOpen != nil || !model.messages.isEmpty
-        if model.isBusy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
+        if model.isBusy || isComputingImageEntropy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
             ui.requestFrame(after: 0.1)
         }
         // Textures let go of this frame are freed over the next ones, a few at a time.
@@ -380,6 +381,7 @@ public final class AppView {
     func forgetWorkspaceState() {
         matrix.shownTable = nil
         imageEntropyCache = nil
+        shownEntropyJob = ShownEntropyJob()
         if let textures {
             for id in maps.textures.values { textures.releaseTexture(id) }
         }

@@ -497,22 +497,56 @@ extension AppView {
         model.selection.brushedImages = classes.isEmpty ? [] : Set(labels.indices.filter { classes.contains(labels[$0]) })
     }
 
-    /// Layer-level instance entropy of the shown image per tap.
+    /// Layer-level instance entropy of the shown image per tap: from the analysis's
+    /// per-image store when it has the image, else (a drawn image, or while the analysis
+    /// runs) computed in the background — every tap of a ResNet-50 took seconds, once
+    /// on the main thread — and nil until it is ready (the chart leaves the line out).
     func shownImageEntropy() -> [Double]? {
         if let image = model.selection.image, model.drawnPixels == nil, let store = model.snapshot?.store, store.isComplete(image) {
             return (0..<store.tapCount).map { Double(store.layerEntropy(image: image, tap: $0)) }
         }
-        return currentImageEntropy()?.layer
-    }
-
-    func currentImageEntropy() -> ImageEntropy? {
         guard let maps = model.featureMaps, let snapshot = model.snapshot, let ranges = snapshot.ranges else { return nil }
         let key = [model.featureMapsVersion, snapshot.generation]
+        let job = shownEntropyJob
+        if let done = job.result.withLock({ $0 }), done.key == key { return done.value }
+        if job.requested != key {
+            job.requested = key
+            let settings = model.selection.settings
+            let result = job.result, wake = model.wake
+            DispatchQueue.global(qos: .userInitiated).async {
+                let value = ImageEntropy(maps: maps, ranges: ranges, settings: settings).layer
+                result.withLock { $0 = (key, value) }
+                wake?()
+            }
+        }
+        return nil
+    }
+
+    /// Whether the shown image's entropies are being computed in the background (the
+    /// screenshot command and tests wait for them).
+    public var isComputingImageEntropy: Bool {
+        guard let requested = shownEntropyJob.requested else { return false }
+        return shownEntropyJob.result.withLock { $0?.key } != requested
+    }
+
+    /// The shown image's entropies at one tap (the feature-map viewer's labels and
+    /// histograms): that tap alone is binned, a few milliseconds even for 2,048 maps.
+    func currentImageEntropy(tap: Int) -> ImageEntropy? {
+        guard let maps = model.featureMaps, let snapshot = model.snapshot, let ranges = snapshot.ranges else { return nil }
+        let key = [model.featureMapsVersion, snapshot.generation, tap]
         if let cached = imageEntropyCache, cached.key == key { return cached.value }
-        let value = ImageEntropy(maps: maps, ranges: ranges, settings: model.selection.settings)
+        let value = ImageEntropy(maps: maps, ranges: ranges, settings: model.selection.settings, taps: [tap])
         imageEntropyCache = (key, value)
         return value
     }
+}
+
+/// The shown image's entropies at every tap, computed off the main thread: the key
+/// asked for last, and the last result with its key.
+@MainActor
+final class ShownEntropyJob {
+    var requested: [Int]?
+    let result = Shared<(key: [Int], value: [Double])?>(nil)
 }
 
 struct ChartState {
