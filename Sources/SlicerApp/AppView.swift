@@ -95,7 +95,11 @@ public final class AppView {
             drawBrowser(ui, rect)
         }
         let main = Rect(x: lower.x + browserWidth, y: lower.y, width: lower.width - browserWidth, height: lower.height)
-        let upperHeight = (main.height * 0.52).rounded()
+        // The chart and matrix take 52 % of the height; where that is short for the type
+        // size (1024×700 in large type) they take 58 %, so the matrix keeps named columns
+        // and a few rows (the image panel below adapts its thumbnail to what is left).
+        let short = main.height * 0.52 < ui.lineHeight(.small) * 13
+        let upperHeight = (main.height * (short ? 0.58 : 0.52)).rounded()
         let chart = Rect(x: main.x, y: main.y, width: (main.width * 0.55).rounded() - pad, height: upperHeight - pad)
         let right = Rect(x: chart.maxX + pad, y: main.y, width: main.maxX - chart.maxX - pad, height: upperHeight - pad)
         let mapsRect = Rect(x: main.x, y: main.y + upperHeight, width: main.width, height: main.height - upperHeight)

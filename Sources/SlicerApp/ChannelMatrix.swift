@@ -45,6 +45,8 @@ struct MatrixState {
     var lastBrushed: Set<Int> = []
     /// Where the rows were drawn in the last frame.
     var geometry: MatrixGeometry?
+    /// "Classes…" sits in the tab row (a short panel) rather than on a row of its own.
+    var classesInTabRow = false
     /// The progress shown over class columns being computed in the last frame (nil: none).
     var pendingText: String?
 }
@@ -145,7 +147,7 @@ extension AppView {
             drawClassPicker(ui, inner, classNames: classNames, classCount: classCount)
             return
         }
-        if manyClasses {
+        if manyClasses && !matrix.classesInTabRow {
             let controlsHeight = ui.widgetHeight + ui.scaled(ui.theme.spacing)
             drawMatrixClassControls(ui, Rect(x: inner.x, y: inner.y, width: inner.width, height: ui.widgetHeight),
                                     classCount: classCount, room: roomForClasses)
@@ -190,7 +192,9 @@ extension AppView {
         // Turned names may take up to 42 % of the height: enough for every 10-class name at
         // 1024×700; longer names (ImageNet's) use their shorter forms.
         let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
-        let tightCap = min(longest, ui.scaled(160), inner.height - 5 * minRow - line * 0.9 - ui.scaled(4))
+        // Tight: names up to the room left by three rows, at most 42 % of the height, so that
+        // short forms ("goldfish", "tench") are read rather than bare class indices.
+        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 3 * minRow - line * 0.9 - ui.scaled(4))
         let cap = tight ? max(line * 1.5, tightCap) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
         let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
@@ -526,6 +530,17 @@ extension AppView {
     }
 
     /// The words above the matrix that say which classes have a column, for the columns `room` allows.
+    /// Whether the classes do not all fit as columns at 12 points in a panel `width` wide
+    /// (ImageNet's 1,000): the matrix then shows a choice of them, with "Classes…".
+    func matrixHasManyClasses(_ ui: UIContext, width: Float) -> Bool {
+        guard let tap = model.snapshot?.summary?.taps[safe: min(model.selection.tap, (model.snapshot?.summary?.taps.count ?? 1) - 1)] else { return false }
+        let channels = tap.channelEnsembleEntropy.count
+        let labelWidth = ui.measurer.width(of: String(max(channels - 1, 0))[...], font: ui.font(.small)) + ui.scaled(12)
+        let inner = width - 2 * ui.scaled(6)
+        let room = max(1, Int((inner - labelWidth - ui.scaled(ui.theme.scrollbarWidth)) / ui.scaled(12)) - 4)
+        return min(model.workspace.classNames.count, model.network.classCount) > room
+    }
+
     func matrixColumnSummary(classCount: Int, room: Int) -> [String] {
         let selected = model.selection.classes.count
         let added = matrix.pinned.filter { !model.selection.classes.contains($0) }.count

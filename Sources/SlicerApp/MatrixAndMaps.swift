@@ -48,11 +48,25 @@ extension AppView {
         // The longest tab names that fit side by side: a tab is never cut.
         let names = [["Channel matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "H vs CAR"]]
         let tabPad = ui.scaled(ui.theme.padding) * 4
-        let tabs = names.first { set in
-            set.map { ui.measurer.width(of: $0[...], font: ui.font(.body)) + tabPad }.reduce(0, +) <= rect.width - ui.scaled(12)
-        } ?? names[names.count - 1]
-        ui.panel("right-tabs", rect: Rect(x: rect.x, y: rect.y, width: rect.width, height: tabHeight), options: []) {
+        // A short panel (1024×700 in large type) of a many-class matrix puts "Classes…" at
+        // the right of the tab row instead of on a row of its own: that row goes to the matrix.
+        let classesWidth = ui.fittingWidth(button: "Classes…")
+        let tabsWidth = { (set: [String]) in set.map { ui.measurer.width(of: $0[...], font: ui.font(.body)) + tabPad }.reduce(0, +) }
+        let compact = rightTab == 0 && rect.height < ui.lineHeight(.small) * 14 && matrixHasManyClasses(ui, width: rect.width)
+            && tabsWidth(names[names.count - 1]) + classesWidth + ui.scaled(10) <= rect.width
+        matrix.classesInTabRow = compact
+        let room = compact ? rect.width - classesWidth - ui.scaled(10) : rect.width - ui.scaled(12)
+        let tabs = names.first { tabsWidth($0) <= room } ?? names[names.count - 1]
+        ui.panel("right-tabs", rect: Rect(x: rect.x, y: rect.y, width: rect.width - (compact ? classesWidth + ui.scaled(6) : 0), height: tabHeight), options: []) {
             _ = ui.tabBar("right", selection: &rightTab, tabs: tabs.enumerated().map { "\($1)##tab\($0)" })
+        }
+        if compact {
+            let classCount = min(model.workspace.classNames.count, model.network.classCount)
+            let button = Rect(x: rect.maxX - classesWidth - ui.scaled(4), y: rect.y + ui.scaled(2), width: classesWidth, height: ui.widgetHeight)
+            layout["matrixClassesButton"] = button
+            if ui.button("Classes…##tabrow", rect: button) { openClassPicker() }
+            let shown = matrixColumnSummary(classCount: classCount, room: matrix.shownClasses.count).first ?? ""
+            ui.tooltip("Choose the classes shown as columns: type to search \(formatCount(classCount)) class names\nshown: \(shown)")
         }
         let body = Rect(x: rect.x, y: rect.y + tabHeight, width: rect.width, height: rect.height - tabHeight)
         switch rightTab {

@@ -420,22 +420,53 @@ extension AppView {
         let fitting = levels.map { l in forms.indices.filter { ui.fits(forms[$0][min(l, forms[$0].count - 1)], width: room[$0]) }.count }
         let best = levels.max { a, b in fitting[a] != fitting[b] ? fitting[a] < fitting[b] : a > b }
         let level: Int? = best.flatMap { fitting[$0] > 0 ? $0 : nil }
+        // Each block's name: the form chosen for all where its span has room, else its own
+        // shorter forms; a block too narrow even for its shortest form (MobileNet-V2's
+        // first stage, "0–1") still gets that form, centred under its span and moved
+        // sideways as far as its neighbours' names and the chart allow. The whole name is
+        // on hover.
+        var placed: [Rect?] = Array(repeating: nil, count: blocks.count)
+        var texts: [String?] = Array(repeating: nil, count: blocks.count)
+        var spans: [(Float, Float)] = []
         for (n, block) in blocks.enumerated() {
             let x0 = xOf(block.taps.lowerBound) - half, x1 = xOf(block.taps.upperBound) + half
+            spans.append((x0, x1))
+            let own = forms[n]
+            let candidates = level.map { Array(own[min($0, own.count - 1)...]) } ?? own
+            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
+                let w = ui.measurer.width(of: text[...], font: font)
+                placed[n] = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
+                texts[n] = text
+            }
+        }
+        let gap = ui.scaled(6)
+        let leftmost = max(ui.scaled(2), plot.x - ui.scaled(40)), rightmost = plot.maxX + ui.scaled(4)
+        for n in blocks.indices where placed[n] == nil {
+            guard let text = forms[n].last else { continue }
+            let w = ui.measurer.width(of: text[...], font: font)
+            let lo = max(leftmost, (placed[..<n].last { $0 != nil } ?? nil).map { $0.maxX + gap } ?? leftmost)
+            let hi = min(rightmost, (placed[(n + 1)...].first { $0 != nil } ?? nil).map { $0.x - gap } ?? rightmost)
+            guard hi - lo >= w else { continue }
+            let x = min(max((spans[n].0 + spans[n].1 - w) / 2, lo), hi - w)
+            placed[n] = Rect(x: x, y: top, width: w, height: line)
+            texts[n] = text
+        }
+        for (n, block) in blocks.enumerated() {
+            let (x0, x1) = spans[n]
             ui.drawList.line(from: Vec2(x0, plot.y), to: Vec2(x0, plot.maxY), color: ui.theme.colors.gridLine)
             let holds = block.taps.contains(tap)
             let color = holds ? ui.theme.colors.text : ui.theme.colors.textDim
             ui.drawList.line(from: Vec2(x0 + 1, top + line / 2), to: Vec2(x1 - 1, top + line / 2), color: color.withAlpha(0.5))
-            // The name where it fits its span (a label never reaches into the next block's).
-            let candidates = level.map { [forms[n][min($0, forms[n].count - 1)]] } ?? forms[n]
-            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
-                let w = ui.measurer.width(of: text[...], font: font)
-                let box = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
-                ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
-                ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: color, measurer: ui.measurer)
-                boxes.append(box)
+            guard let box = placed[n], let text = texts[n] else { continue }
+            ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
+            ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: color, measurer: ui.measurer)
+            boxes.append(box)
+            if ui.interact("axis-block-\(n)", rect: box.insetBy(dx: -ui.scaled(2), dy: 0)).isHovered {
+                ui.showTooltip("\(block.path.isEmpty ? block.labels[0] : block.path): taps \(block.taps.lowerBound)–\(block.taps.upperBound)",
+                               near: ui.input.mousePosition)
             }
         }
+        chart.axisBlockNames = texts
         // The selected tap, named in full where there is room, near its place on the axis.
         if shown.contains(tap) {
             let room = plot.width + plot.x - ui.scaled(2)
@@ -574,6 +605,8 @@ struct ChartState {
     var lines: [ChartSeries.ID: [Vec2]] = [:]
     var legendRows: [ChartSeries.ID: Rect] = [:]
     var axisLabels: [Rect] = []
+    /// The name each block got on the axis in the last frame (nil: none), by block.
+    var axisBlockNames: [String?] = []
     /// The taps on the x axis (the strip's when it is zoomed) and the "all taps" button, when shown.
     var shownTaps: ClosedRange<Int>?
     var allButton: Rect?
