@@ -200,7 +200,8 @@ extension AppView {
         let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
         // The scrolling panel under the header: the rows, and (tight) the legends after them.
         let viewportHeight = max(0, inner.height - headerHeight - ui.scaled(2) - (tight ? 0 : legendHeight + ui.scaled(2)))
-        let rowHeight = tight ? minRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
+        // Tight panels pack rows a little closer (the channel numbers are digits: no descenders).
+        let rowHeight = tight ? (line * 0.85).rounded() : max(minRow, min(maxRow, viewportHeight / Float(channels)))
         let viewport = Rect(x: inner.x, y: inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
         let headerRect = Rect(x: gridX, y: inner.y, width: gridWidth, height: headerHeight)
         guard viewport.height > 0, gridWidth > 0 else { return }

@@ -91,6 +91,7 @@ extension AppView {
             ui.drawText("running the image…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
+        layout["imageInfo"] = info
         drawImageInfo(ui, info, shownMaps)
         let tapIndex = min(model.selection.tap, shownMaps.taps.count - 1)
         let tap = shownMaps.taps[tapIndex]

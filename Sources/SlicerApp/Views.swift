@@ -439,17 +439,31 @@ extension AppView {
                 texts[n] = text
             }
         }
-        let gap = ui.scaled(6)
+        // Those still unnamed, in their shortest form: first each as near its centre as the
+        // name on its left allows, then pushed left as far as the name on its right needs;
+        // one that still has no room (never seen: the shortest forms are a few characters)
+        // stays unnamed rather than overlapping.
+        let gap = ui.scaled(4)
         let leftmost = max(ui.scaled(2), plot.x - ui.scaled(40)), rightmost = plot.maxX + ui.scaled(4)
+        var tentative: [Int: Rect] = [:]
         for n in blocks.indices where placed[n] == nil {
             guard let text = forms[n].last else { continue }
             let w = ui.measurer.width(of: text[...], font: font)
-            let lo = max(leftmost, (placed[..<n].last { $0 != nil } ?? nil).map { $0.maxX + gap } ?? leftmost)
-            let hi = min(rightmost, (placed[(n + 1)...].first { $0 != nil } ?? nil).map { $0.x - gap } ?? rightmost)
-            guard hi - lo >= w else { continue }
-            let x = min(max((spans[n].0 + spans[n].1 - w) / 2, lo), hi - w)
-            placed[n] = Rect(x: x, y: top, width: w, height: line)
+            let left = (0..<n).reversed().lazy.compactMap { placed[$0] ?? tentative[$0] }.first
+            let lo = max(leftmost, left.map { $0.maxX + gap } ?? leftmost)
+            tentative[n] = Rect(x: max((spans[n].0 + spans[n].1 - w) / 2, lo), y: top, width: w, height: line)
             texts[n] = text
+        }
+        for n in blocks.indices.reversed() {
+            guard var r = tentative[n] else { continue }
+            let right = ((n + 1)..<blocks.count).lazy.compactMap { placed[$0] ?? tentative[$0] }.first
+            r.x = min(r.x, (right.map { $0.x - gap } ?? rightmost) - r.width)
+            tentative[n] = r
+        }
+        for n in blocks.indices {
+            guard let r = tentative[n] else { continue }
+            let left = (0..<n).reversed().lazy.compactMap { placed[$0] }.first
+            if r.x >= leftmost - 0.5, r.x >= (left.map { $0.maxX + gap } ?? leftmost) - 0.5 { placed[n] = r } else { texts[n] = nil }
         }
         for (n, block) in blocks.enumerated() {
             let (x0, x1) = spans[n]

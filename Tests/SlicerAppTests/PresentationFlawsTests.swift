@@ -57,7 +57,10 @@ final class PresentationFlawsTests: XCTestCase {
             h.frame(); h.frame()
             let panel = try XCTUnwrap(h.view.layout["maps"], setup.name)
             let image = try XCTUnwrap(h.view.layout["shownImage"], setup.name)
-            XCTAssertTrue(panel.contains(image.origin) && image.maxY <= panel.maxY + 0.5, "\(setup.name): thumbnail \(image) in \(panel)")
+            // (At 320×240 the panel itself is a few points high: nothing is drawn in it.)
+            if image.height > 0 {
+                XCTAssertTrue(panel.contains(image.origin) && image.maxY <= panel.maxY + 0.5, "\(setup.name): thumbnail \(image) in \(panel)")
+            }
             let lines = (["imageTitle"] + (0..<3).map { "prediction \($0)" }).compactMap { h.view.layout[$0] }
             for r in lines {
                 XCTAssertTrue(r.minY >= panel.minY - 0.5 && r.maxY <= panel.maxY + 0.5 && r.minX >= panel.minX - 0.5 && r.maxX <= panel.maxX + 0.5,
@@ -67,7 +70,8 @@ final class PresentationFlawsTests: XCTestCase {
             if setup.width >= 1024 {
                 XCTAssertEqual(lines.count, 4, "\(setup.name): the title and three predictions")
             }
-            let cut = h.host.ui.diagnostics.truncations.filter { panel.intersects($0.rect) }
+            let info = try XCTUnwrap(h.view.layout["imageInfo"], setup.name)
+            let cut = h.host.ui.diagnostics.truncations.filter { info.intersects($0.rect) }
             XCTAssertEqual(cut, [], "\(setup.name): \(cut.map(\.description).joined(separator: "; "))")
         }
     }
@@ -145,11 +149,11 @@ final class PresentationFlawsTests: XCTestCase {
         }
         h.model.setDrawnImage(pixels)
         let deadline = Date().addingTimeInterval(60)
-        while h.model.featureMaps == nil || h.model.isBusy, Date() < deadline { h.frame(); Thread.sleep(forTimeInterval: 0.01) }
+        while h.model.featureMaps == nil || h.model.isBusy, Date() < deadline { h.frame(); usleep(10_000) }
         h.frame()
         var values = h.view.shownImageEntropy()
         while values == nil, Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.01)
+            usleep(10_000)
             h.frame()
             values = h.view.shownImageEntropy()
         }
