@@ -96,10 +96,10 @@ public final class AppView {
         }
         let main = Rect(x: lower.x + browserWidth, y: lower.y, width: lower.width - browserWidth, height: lower.height)
         // The chart and matrix take 52 % of the height; where that is short for the type
-        // size (1024×700 in large type) they take 58 %, so the matrix keeps named columns
+        // size (1024×700 in large type) they take 60 %, so the matrix keeps named columns
         // and a few rows (the image panel below adapts its thumbnail to what is left).
-        let short = main.height * 0.52 < ui.lineHeight(.small) * 13
-        let upperHeight = (main.height * (short ? 0.58 : 0.52)).rounded()
+        let short = AppView.isShortBody(ui, body.height)
+        let upperHeight = (main.height * (short ? 0.6 : 0.52)).rounded()
         let chart = Rect(x: main.x, y: main.y, width: (main.width * 0.55).rounded() - pad, height: upperHeight - pad)
         let right = Rect(x: chart.maxX + pad, y: main.y, width: main.maxX - chart.maxX - pad, height: upperHeight - pad)
         let mapsRect = Rect(x: main.x, y: main.y + upperHeight, width: main.width, height: main.height - upperHeight)
@@ -134,6 +134,11 @@ public final class AppView {
             if paced.pendingCount > 0 { ui.requestFrame(after: 0.02) }
         }
     }
+
+    /// Whether the window's body (between toolbar and status bar) is short for the type
+    /// size: fewer than 28 lines of small text (1024×700 in large type, not in normal type).
+    /// The strip then takes less and the chart and matrix more of it.
+    static func isShortBody(_ ui: UIContext, _ height: Float) -> Bool { height < ui.lineHeight(.small) * 28 }
 
     // MARK: Title
 

@@ -311,7 +311,7 @@ extension AppView {
         let line = ui.lineHeight(.small)
         let gap = ui.scaled(6)
         let plan = AppView.imageInfoPlan(height: rect.height, width: rect.width, line: line, gap: gap,
-                                         titleGap: ui.scaled(4), predictionGap: ui.scaled(2), minThumbnail: ui.scaled(48),
+                                         titleGap: ui.scaled(4), predictionGap: ui.scaled(2), minThumbnail: ui.scaled(40),
                                          predictions: min(3, maps.probabilities.count))
         let imageRect = Rect(x: rect.x, y: rect.y, width: plan.side, height: plan.side)
         layout["shownImage"] = imageRect
