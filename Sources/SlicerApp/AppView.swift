@@ -136,9 +136,9 @@ public final class AppView {
     }
 
     /// Whether the window's body (between toolbar and status bar) is short for the type
-    /// size: fewer than 28 lines of small text (1024×700 in large type, not in normal type).
+    /// size: fewer than 30 lines of small text (1024×700 in large type, not in normal type).
     /// The strip then takes less and the chart and matrix more of it.
-    static func isShortBody(_ ui: UIContext, _ height: Float) -> Bool { height < ui.lineHeight(.small) * 28 }
+    static func isShortBody(_ ui: UIContext, _ height: Float) -> Bool { height < ui.lineHeight(.small) * 30 }
 
     // MARK: Title
 

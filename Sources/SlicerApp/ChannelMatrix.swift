@@ -192,16 +192,17 @@ extension AppView {
         // Turned names may take up to 42 % of the height: enough for every 10-class name at
         // 1024×700; longer names (ImageNet's) use their shorter forms.
         let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
-        // Tight: names up to the room left by three rows, at most 42 % of the height, so that
+        // Tight: names up to the room left by four rows, at most 42 % of the height, so that
         // short forms ("goldfish", "tench") are read rather than bare class indices.
-        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 3 * minRow - line * 0.9 - ui.scaled(4))
+        let tightRow = (line * 0.85).rounded()
+        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 4 * tightRow - line * 0.9 - ui.scaled(6))
         let cap = tight ? max(line * 1.5, tightCap) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
         let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
         // The scrolling panel under the header: the rows, and (tight) the legends after them.
         let viewportHeight = max(0, inner.height - headerHeight - ui.scaled(2) - (tight ? 0 : legendHeight + ui.scaled(2)))
         // Tight panels pack rows a little closer (the channel numbers are digits: no descenders).
-        let rowHeight = tight ? (line * 0.85).rounded() : max(minRow, min(maxRow, viewportHeight / Float(channels)))
+        let rowHeight = tight ? tightRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
         let viewport = Rect(x: inner.x, y: inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
         let headerRect = Rect(x: gridX, y: inner.y, width: gridWidth, height: headerHeight)
         guard viewport.height > 0, gridWidth > 0 else { return }
