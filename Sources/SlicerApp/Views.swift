@@ -410,6 +410,7 @@ extension AppView {
         let top = plot.maxY + ui.scaled(3)
         let half = shown.count > 1 ? plot.width / Float(shown.count - 1) / 2 : 0
         var boxes: [Rect] = []
+        let chartLeft = (layout["chart"]?.x ?? 0) + ui.scaled(4)
         // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly:
         // the first form every block has room for, else the one most blocks have room for (a
         // block too narrow for it goes unnamed rather than named differently). Names with a short
@@ -439,31 +440,45 @@ extension AppView {
                 texts[n] = text
             }
         }
-        // Those still unnamed, in their shortest form: first each as near its centre as the
-        // name on its left allows, then pushed left as far as the name on its right needs;
-        // one that still has no room (never seen: the shortest forms are a few characters)
-        // stays unnamed rather than overlapping.
+        // Those still unnamed get their shortest form, and every name may then move
+        // sideways — a named one as long as its centre stays over its span, an unnamed one
+        // anywhere under the chart — first rightwards past the name on its left, then leftwards before the one
+        // on its right. One that still overlaps (never seen: the shortest forms are a few
+        // characters) is left out rather than drawn over another.
         let gap = ui.scaled(4)
-        let leftmost = max(ui.scaled(2), plot.x - ui.scaled(40)), rightmost = plot.maxX + ui.scaled(4)
-        var tentative: [Int: Rect] = [:]
+        let leftmost = max(chartLeft, plot.x - ui.scaled(40)), rightmost = plot.maxX + ui.scaled(4)
+        var extra = Set<Int>()
         for n in blocks.indices where placed[n] == nil {
             guard let text = forms[n].last else { continue }
             let w = ui.measurer.width(of: text[...], font: font)
-            let left = (0..<n).reversed().lazy.compactMap { placed[$0] ?? tentative[$0] }.first
-            let lo = max(leftmost, left.map { $0.maxX + gap } ?? leftmost)
-            tentative[n] = Rect(x: max((spans[n].0 + spans[n].1 - w) / 2, lo), y: top, width: w, height: line)
+            placed[n] = Rect(x: (spans[n].0 + spans[n].1 - w) / 2, y: top, width: w, height: line)
             texts[n] = text
+            extra.insert(n)
         }
-        for n in blocks.indices.reversed() {
-            guard var r = tentative[n] else { continue }
-            let right = ((n + 1)..<blocks.count).lazy.compactMap { placed[$0] ?? tentative[$0] }.first
-            r.x = min(r.x, (right.map { $0.x - gap } ?? rightmost) - r.width)
-            tentative[n] = r
-        }
-        for n in blocks.indices {
-            guard let r = tentative[n] else { continue }
-            let left = (0..<n).reversed().lazy.compactMap { placed[$0] }.first
-            if r.x >= leftmost - 0.5, r.x >= (left.map { $0.maxX + gap } ?? leftmost) - 0.5 { placed[n] = r } else { texts[n] = nil }
+        if !extra.isEmpty {
+            let order = blocks.indices.filter { placed[$0] != nil }
+            func bounds(_ n: Int, _ w: Float) -> (Float, Float) {
+                // A name that had room keeps its centre over its own span.
+                extra.contains(n) ? (leftmost, rightmost - w) : (max(leftmost, spans[n].0 - w / 2), min(rightmost - w, spans[n].1 - w / 2))
+            }
+            var xs = order.map { placed[$0]!.x }
+            for (i, n) in order.enumerated() {
+                let (lo, hi) = bounds(n, placed[n]!.width)
+                if i > 0 { xs[i] = max(xs[i], xs[i - 1] + placed[order[i - 1]]!.width + gap) }
+                xs[i] = min(max(xs[i], lo), hi)
+            }
+            for (i, n) in order.enumerated().reversed() {
+                let (lo, hi) = bounds(n, placed[n]!.width)
+                if i + 1 < order.count { xs[i] = min(xs[i], xs[i + 1] - gap - placed[n]!.width) }
+                xs[i] = min(max(xs[i], lo), hi)
+            }
+            let fits = order.indices.allSatisfy { i in i == 0 || xs[i] >= xs[i - 1] + placed[order[i - 1]]!.width + gap - 0.5 }
+            if fits {
+                for (i, n) in order.enumerated() { placed[n]!.x = xs[i] }
+            } else {
+                // Keep the names that had room; the others stay unnamed.
+                for n in extra { placed[n] = nil; texts[n] = nil }
+            }
         }
         for (n, block) in blocks.enumerated() {
             let (x0, x1) = spans[n]
@@ -483,11 +498,13 @@ extension AppView {
         chart.axisBlockNames = texts
         // The selected tap, named in full where there is room, near its place on the axis.
         if shown.contains(tap) {
-            let room = plot.width + plot.x - ui.scaled(2)
+            // Within the chart's panel: the browser is on its left (the room was once counted
+            // from the window's edge, and a long name ran over the thumbnails).
+            let room = plot.maxX - chartLeft
             if let text = ui.firstFitting([taps[tap].name] + tapLabelTexts(taps[tap].name, index: tap, op: taps[tap].op), width: room) {
                 let w = ui.measurer.width(of: text[...], font: font)
                 let x = min(max(xOf(tap) - w / 2, plot.x - ui.scaled(30)), plot.maxX - w)
-                let box = Rect(x: max(ui.scaled(2), x), y: top + line + ui.scaled(2), width: w, height: line)
+                let box = Rect(x: max(chartLeft, x), y: top + line + ui.scaled(2), width: w, height: line)
                 ui.drawList.line(from: Vec2(xOf(tap), plot.maxY), to: Vec2(xOf(tap), box.y), color: ui.theme.colors.text.withAlpha(0.6))
                 ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: ui.theme.colors.text, measurer: ui.measurer)
                 boxes.append(box)

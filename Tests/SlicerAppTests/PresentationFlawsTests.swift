@@ -106,11 +106,15 @@ final class PresentationFlawsTests: XCTestCase {
         for setup in setups {
             setup.apply(to: h.host, h.view)
             h.view.strip.span = nil; h.view.strip.start = 0
+            // The last tap: its long name is written under the axis, near the left end.
+            h.model.selection.tap = h.model.network.taps.count - 2
             h.frame(); h.frame()
             let names = h.view.chart.axisBlockNames
             XCTAssertFalse(names.isEmpty, "\(setup.name): the axis names blocks")
             for (n, name) in names.enumerated() { XCTAssertNotNil(name, "\(setup.name): block \(n) unnamed") }
             let labels = h.view.chart.axisLabels
+            let chart = try XCTUnwrap(h.view.layout["chart"], setup.name)
+            for r in labels { XCTAssertTrue(r.minX >= chart.minX && r.maxX <= chart.maxX, "\(setup.name): \(r) inside the chart \(chart)") }
             for i in labels.indices {
                 for j in labels.indices where j > i { XCTAssertFalse(labels[i].intersects(labels[j]), "\(setup.name): \(i) and \(j) overlap") }
             }
