@@ -213,10 +213,10 @@ extension AppView {
         let groups = stripGroups()
         let rows = Float(groups.levels.count) + (stripNavigates(ui, width: width, groups: groups) ? 1 : 0)
         guard rows > 0 else { return base }
-        // A body short for its type size (1024×700 in large type) gives the strip at most 22 %
-        // (its header rows stay; the taps' bars are shorter) so that the views below keep rows.
-        let share: Float = AppView.isShortBody(ui, bodyHeight) ? 0.22 : 0.25
-        return min(base + rows * (ui.lineHeight(.small) + ui.scaled(3)), max(base, bodyHeight * share)).rounded()
+        // (A smaller share on short bodies was tried: the zoomed strip's tap labels then
+        // ran into the bars in large type. The chart and matrix take their room from the
+        // feature maps instead, see `frame`.)
+        return min(base + rows * (ui.lineHeight(.small) + ui.scaled(3)), max(base, bodyHeight * 0.25)).rounded()
     }
 
     /// Shows taps `range` exactly (a block's header click; `--select zoom=`).
