@@ -195,10 +195,12 @@ extension AppView {
         // Tight: names up to the room left by four rows, at most 42 % of the height, so that
         // short forms ("goldfish", "tench") are read rather than bare class indices.
         let tightRow = (line * 0.85).rounded()
-        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 4 * tightRow - line * 0.9 - ui.scaled(6))
+        // The sort marker's band under the names is slimmer when tight (a smaller ▾).
+        let markerBand: Float = tight ? 0.6 : 0.9
+        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 4 * tightRow - line * markerBand - ui.scaled(6))
         let cap = tight ? max(line * 1.5, tightCap) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
-        let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
+        let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * markerBand
         // The scrolling panel under the header: the rows, and (tight) the legends after them.
         let viewportHeight = max(0, inner.height - headerHeight - ui.scaled(2) - (tight ? 0 : legendHeight + ui.scaled(2)))
         // Tight panels pack rows a little closer (the channel numbers are digits: no descenders).
@@ -235,7 +237,7 @@ extension AppView {
 
         // The header stays where it is whatever the scroll: outside the rows' panel.
         drawMatrixHeader(ui, header: headerRect, columns: columns, texts: chosen,
-                         full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
+                         full: headerAlternatives, upright: upright, markerShare: markerBand - 0.1, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
                          channels: channels, labelRect: Rect(x: inner.x, y: inner.y, width: labelWidth, height: headerHeight))
         func legends(at y: Float) {
             drawMatrixLegends(ui, Rect(x: gridX, y: y, width: gridWidth, height: legendHeight),
@@ -418,10 +420,10 @@ extension AppView {
         }
     }
 
-    private func drawMatrixHeader(_ ui: UIContext, header: Rect, columns: [MatrixColumn], texts: [String], full: [[String]], upright: Bool,
+    private func drawMatrixHeader(_ ui: UIContext, header: Rect, columns: [MatrixColumn], texts: [String], full: [[String]], upright: Bool, markerShare: Float,
                                   colWidth: Float, classCount: Int, shownClasses: Int, channels: Int, labelRect: Rect) {
         let line = ui.lineHeight(.small)
-        let marker = line * 0.8
+        let marker = line * markerShare
         for (i, column) in columns.enumerated() {
             let r = Rect(x: header.x + Float(i) * colWidth, y: header.y, width: colWidth, height: header.height)
             let textRect = Rect(x: r.x, y: r.y, width: r.width, height: r.height - marker)
