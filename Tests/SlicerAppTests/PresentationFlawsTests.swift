@@ -95,6 +95,33 @@ final class PresentationFlawsTests: XCTestCase {
         }
     }
 
+    /// Where the tab row has room for it (1280×700 in large type), "Classes…" sits at the
+    /// tab row's right end instead of on a row of its own above the matrix, and still opens
+    /// the picker; where it has not (1024×700), it keeps its row.
+    @MainActor func testClassesButtonJoinsTheTabRowWhereItFits() async throws {
+        let h = try ScaleHarness(width: 1280, height: 700)
+        for (width, inTabs) in [(1280, true), (1024, false)] {
+            Presentation(width: width, height: 700, scale: 1, theme: 0, largeType: true).apply(to: h.host, h.view)
+            h.view.matrix.pickerOpen = false
+            h.frame(); h.frame()
+            let panel = try XCTUnwrap(h.view.layout["matrix"])
+            let button = try XCTUnwrap(h.view.layout["matrixClassesButton"], "\(width)")
+            let g = try XCTUnwrap(h.view.matrix.geometry, "\(width)")
+            XCTAssertEqual(h.view.matrix.classesInTabRow, inTabs, "\(width)")
+            XCTAssertTrue(panel.contains(button.origin) && button.maxX <= panel.maxX + 0.5 && button.maxY <= g.header.minY + 0.5, "\(width): \(button) above the header")
+            if inTabs {
+                XCTAssertLessThan(button.minY, panel.minY + h.host.ui.widgetHeight, "\(width): on the tab row")
+            } else {
+                XCTAssertGreaterThanOrEqual(button.minY, panel.minY + h.host.ui.widgetHeight, "\(width): on its own row")
+            }
+            let cut = h.host.ui.diagnostics.truncations.filter { panel.intersects($0.rect) }
+            XCTAssertEqual(cut, [], "\(width): \(cut.map(\.description).joined(separator: "; "))")
+            h.host.click(at: button.center, h.frame)
+            h.frame()
+            XCTAssertTrue(h.view.matrix.pickerOpen, "\(width): the button opens the picker")
+        }
+    }
+
     // MARK: The chart's axis names every stage
 
     /// MobileNet-V2's stages on the chart's axis: each has a name at every presented size,
