@@ -52,6 +52,7 @@ public final class AppView {
     /// When a screenshot is for one view: its rectangle, to crop to after saving.
     public var screenshotCrop: Rect?
     var imageEntropyCache: (key: [Int], value: ImageEntropy)?
+    var shownEntropyJob = ShownEntropyJob()
     /// Where each view was drawn in the last frame (for tests and export of one view).
     public internal(set) var layout: [String: Rect] = [:]
     /// Rows the toolbar took in the last frame.
@@ -94,7 +95,11 @@ public final class AppView {
             drawBrowser(ui, rect)
         }
         let main = Rect(x: lower.x + browserWidth, y: lower.y, width: lower.width - browserWidth, height: lower.height)
-        let upperHeight = (main.height * 0.52).rounded()
+        // The chart and matrix take 52 % of the height; where that is short for the type
+        // size (1024×700 in large type) they take 60 %, so the matrix keeps named columns
+        // and a few rows (the image panel below adapts its thumbnail to what is left).
+        let short = AppView.isShortBody(ui, body.height)
+        let upperHeight = (main.height * (short ? 0.6 : 0.52)).rounded()
         let chart = Rect(x: main.x, y: main.y, width: (main.width * 0.55).rounded() - pad, height: upperHeight - pad)
         let right = Rect(x: chart.maxX + pad, y: main.y, width: main.maxX - chart.maxX - pad, height: upperHeight - pad)
         let mapsRect = Rect(x: main.x, y: main.y + upperHeight, width: main.width, height: main.height - upperHeight)
@@ -120,7 +125,7 @@ public final class AppView {
         showMessages(ui)
         // Tab cycles the views; a dialog needs it to walk its fields and buttons (next frame).
         ui.tabMovesFocus = chooser.isOpen || pendingOpen != nil || !model.messages.isEmpty
-        if model.isBusy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
+        if model.isBusy || isComputingImageEntropy || model.subsetProgress.map({ $0.imagesDone < $0.imagesTotal }) == true {
             ui.requestFrame(after: 0.1)
         }
         // Textures let go of this frame are freed over the next ones, a few at a time.
@@ -129,6 +134,11 @@ public final class AppView {
             if paced.pendingCount > 0 { ui.requestFrame(after: 0.02) }
         }
     }
+
+    /// Whether the window's body (between toolbar and status bar) is short for the type
+    /// size: fewer than 30 lines of small text (1024×700 in large type, not in normal type).
+    /// The strip then takes less and the chart and matrix more of it.
+    static func isShortBody(_ ui: UIContext, _ height: Float) -> Bool { height < ui.lineHeight(.small) * 30 }
 
     // MARK: Title
 
@@ -380,6 +390,7 @@ public final class AppView {
     func forgetWorkspaceState() {
         matrix.shownTable = nil
         imageEntropyCache = nil
+        shownEntropyJob = ShownEntropyJob()
         if let textures {
             for id in maps.textures.values { textures.releaseTexture(id) }
         }

@@ -568,5 +568,12 @@ func classNameAlternatives(_ name: String) -> [String] {
         add(words[0] + " " + words.dropFirst().map { "\($0.prefix(1))." }.joined(separator: " "))
         add(String(words[0]))
     }
+    // A long first word cut at five, then four letters with a period ("goldfish" → "goldf.",
+    // "gold."), for a matrix header short of room: read as a name where the class index
+    // would say nothing (the whole name is on hover).
+    if let first = words.first, first.count > 5 {
+        if first.count > 6 { add(first.prefix(5) + ".") }
+        add(first.prefix(4) + ".")
+    }
     return forms
 }

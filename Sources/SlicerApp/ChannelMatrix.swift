@@ -45,6 +45,8 @@ struct MatrixState {
     var lastBrushed: Set<Int> = []
     /// Where the rows were drawn in the last frame.
     var geometry: MatrixGeometry?
+    /// "Classes…" sits in the tab row (a short panel) rather than on a row of its own.
+    var classesInTabRow = false
     /// The progress shown over class columns being computed in the last frame (nil: none).
     var pendingText: String?
 }
@@ -145,7 +147,7 @@ extension AppView {
             drawClassPicker(ui, inner, classNames: classNames, classCount: classCount)
             return
         }
-        if manyClasses {
+        if manyClasses && !matrix.classesInTabRow {
             let controlsHeight = ui.widgetHeight + ui.scaled(ui.theme.spacing)
             drawMatrixClassControls(ui, Rect(x: inner.x, y: inner.y, width: inner.width, height: ui.widgetHeight),
                                     classCount: classCount, room: roomForClasses)
@@ -190,13 +192,19 @@ extension AppView {
         // Turned names may take up to 42 % of the height: enough for every 10-class name at
         // 1024×700; longer names (ImageNet's) use their shorter forms.
         let longest = headerAlternatives.map { ui.measurer.width(of: $0[0][...], font: font) }.max() ?? 0
-        let tightCap = min(longest, ui.scaled(160), inner.height - 5 * minRow - line * 0.9 - ui.scaled(4))
+        // Tight: names up to the room left by four rows, at most 42 % of the height, so that
+        // short forms ("goldfish", "tench") are read rather than bare class indices.
+        let tightRow = (line * 0.85).rounded()
+        // The sort marker's band under the names is slimmer when tight (a smaller ▾).
+        let markerBand: Float = tight ? 0.6 : 0.9
+        let tightCap = min(longest, ui.scaled(160), inner.height * 0.42, inner.height - 4 * tightRow - line * markerBand - ui.scaled(6))
         let cap = tight ? max(line * 1.5, tightCap) : max(line * 3, min(longest, inner.height * 0.42))
         let chosen = headerAlternatives.map { texts in upright ? texts[0] : (texts.first { ui.fits($0, width: cap) } ?? texts.last!) }
-        let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * 0.9
+        let headerHeight = (upright ? line : chosen.map { ui.measurer.width(of: $0[...], font: font) }.max() ?? line) + line * markerBand
         // The scrolling panel under the header: the rows, and (tight) the legends after them.
         let viewportHeight = max(0, inner.height - headerHeight - ui.scaled(2) - (tight ? 0 : legendHeight + ui.scaled(2)))
-        let rowHeight = tight ? minRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
+        // Tight panels pack rows a little closer (the channel numbers are digits: no descenders).
+        let rowHeight = tight ? tightRow : max(minRow, min(maxRow, viewportHeight / Float(channels)))
         let viewport = Rect(x: inner.x, y: inner.y + headerHeight + ui.scaled(2), width: inner.width, height: viewportHeight)
         let headerRect = Rect(x: gridX, y: inner.y, width: gridWidth, height: headerHeight)
         guard viewport.height > 0, gridWidth > 0 else { return }
@@ -229,7 +237,7 @@ extension AppView {
 
         // The header stays where it is whatever the scroll: outside the rows' panel.
         drawMatrixHeader(ui, header: headerRect, columns: columns, texts: chosen,
-                         full: headerAlternatives, upright: upright, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
+                         full: headerAlternatives, upright: upright, markerShare: markerBand - 0.1, colWidth: colWidth, classCount: columnClasses.count, shownClasses: shownClasses,
                          channels: channels, labelRect: Rect(x: inner.x, y: inner.y, width: labelWidth, height: headerHeight))
         func legends(at y: Float) {
             drawMatrixLegends(ui, Rect(x: gridX, y: y, width: gridWidth, height: legendHeight),
@@ -412,10 +420,10 @@ extension AppView {
         }
     }
 
-    private func drawMatrixHeader(_ ui: UIContext, header: Rect, columns: [MatrixColumn], texts: [String], full: [[String]], upright: Bool,
+    private func drawMatrixHeader(_ ui: UIContext, header: Rect, columns: [MatrixColumn], texts: [String], full: [[String]], upright: Bool, markerShare: Float,
                                   colWidth: Float, classCount: Int, shownClasses: Int, channels: Int, labelRect: Rect) {
         let line = ui.lineHeight(.small)
-        let marker = line * 0.8
+        let marker = line * markerShare
         for (i, column) in columns.enumerated() {
             let r = Rect(x: header.x + Float(i) * colWidth, y: header.y, width: colWidth, height: header.height)
             let textRect = Rect(x: r.x, y: r.y, width: r.width, height: r.height - marker)
@@ -526,6 +534,17 @@ extension AppView {
     }
 
     /// The words above the matrix that say which classes have a column, for the columns `room` allows.
+    /// Whether the classes do not all fit as columns at 12 points in a panel `width` wide
+    /// (ImageNet's 1,000): the matrix then shows a choice of them, with "Classes…".
+    func matrixHasManyClasses(_ ui: UIContext, width: Float) -> Bool {
+        guard let tap = model.snapshot?.summary?.taps[safe: min(model.selection.tap, (model.snapshot?.summary?.taps.count ?? 1) - 1)] else { return false }
+        let channels = tap.channelEnsembleEntropy.count
+        let labelWidth = ui.measurer.width(of: String(max(channels - 1, 0))[...], font: ui.font(.small)) + ui.scaled(12)
+        let inner = width - 2 * ui.scaled(6)
+        let room = max(1, Int((inner - labelWidth - ui.scaled(ui.theme.scrollbarWidth)) / ui.scaled(12)) - 4)
+        return min(model.workspace.classNames.count, model.network.classCount) > room
+    }
+
     func matrixColumnSummary(classCount: Int, room: Int) -> [String] {
         let selected = model.selection.classes.count
         let added = matrix.pinned.filter { !model.selection.classes.contains($0) }.count

@@ -48,11 +48,25 @@ extension AppView {
         // The longest tab names that fit side by side: a tab is never cut.
         let names = [["Channel matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "Entropy vs CAR"], ["Matrix", "CAR", "H vs CAR"]]
         let tabPad = ui.scaled(ui.theme.padding) * 4
-        let tabs = names.first { set in
-            set.map { ui.measurer.width(of: $0[...], font: ui.font(.body)) + tabPad }.reduce(0, +) <= rect.width - ui.scaled(12)
-        } ?? names[names.count - 1]
-        ui.panel("right-tabs", rect: Rect(x: rect.x, y: rect.y, width: rect.width, height: tabHeight), options: []) {
+        // A short panel (1024×700 in large type) of a many-class matrix puts "Classes…" at
+        // the right of the tab row instead of on a row of its own: that row goes to the matrix.
+        let classesWidth = ui.fittingWidth(button: "Classes…")
+        let tabsWidth = { (set: [String]) in set.map { ui.measurer.width(of: $0[...], font: ui.font(.body)) + tabPad }.reduce(0, +) }
+        let compact = rightTab == 0 && rect.height < ui.lineHeight(.small) * 14 && matrixHasManyClasses(ui, width: rect.width)
+            && tabsWidth(names[names.count - 1]) + classesWidth + ui.scaled(10) <= rect.width
+        matrix.classesInTabRow = compact
+        let room = compact ? rect.width - classesWidth - ui.scaled(10) : rect.width - ui.scaled(12)
+        let tabs = names.first { tabsWidth($0) <= room } ?? names[names.count - 1]
+        ui.panel("right-tabs", rect: Rect(x: rect.x, y: rect.y, width: rect.width - (compact ? classesWidth + ui.scaled(6) : 0), height: tabHeight), options: []) {
             _ = ui.tabBar("right", selection: &rightTab, tabs: tabs.enumerated().map { "\($1)##tab\($0)" })
+        }
+        if compact {
+            let classCount = min(model.workspace.classNames.count, model.network.classCount)
+            let button = Rect(x: rect.maxX - classesWidth - ui.scaled(4), y: rect.y + ui.scaled(2), width: classesWidth, height: ui.widgetHeight)
+            layout["matrixClassesButton"] = button
+            if ui.button("Classes…##tabrow", rect: button) { openClassPicker() }
+            let shown = matrixColumnSummary(classCount: classCount, room: matrix.shownClasses.count).first ?? ""
+            ui.tooltip("Choose the classes shown as columns: type to search \(formatCount(classCount)) class names\nshown: \(shown)")
         }
         let body = Rect(x: rect.x, y: rect.y + tabHeight, width: rect.width, height: rect.height - tabHeight)
         switch rightTab {
@@ -69,18 +83,22 @@ extension AppView {
         ui.drawList.fillRect(rect, color: ui.theme.colors.panel, cornerRadius: ui.scaled(4))
         focusFrame(ui, rect, view: 3)
         let pad = ui.scaled(8)
-        let infoWidth = ui.scaled(200)
+        // The image panel gives the grid room on narrow windows (down to the 320-point minimum).
+        let infoWidth = min(ui.scaled(200), max(ui.scaled(80), (rect.width * 0.35).rounded()))
         let info = Rect(x: rect.x + pad, y: rect.y + pad, width: infoWidth, height: rect.height - 2 * pad)
         let grid = Rect(x: info.maxX + pad, y: rect.y + pad, width: rect.maxX - info.maxX - 2 * pad, height: rect.height - 2 * pad)
         guard let shownMaps = model.featureMaps else {
             ui.drawText("running the image…", in: rect, color: ui.theme.colors.textDim, alignment: .center)
             return
         }
+        layout["imageInfo"] = info
         drawImageInfo(ui, info, shownMaps)
         let tapIndex = min(model.selection.tap, shownMaps.taps.count - 1)
         let tap = shownMaps.taps[tapIndex]
         let values = shownMaps.values[tapIndex]
-        let entropy = currentImageEntropy()
+        // Only the selected tap's maps are labelled: its entropies alone are computed (a
+        // ResNet-50's every tap took seconds on the frame that first showed the maps).
+        let entropy = currentImageEntropy(tap: tapIndex)
         let hw = tap.valuesPerChannel
         let side = tap.mapSize
         let brushed = model.selection.channels
@@ -283,14 +301,22 @@ extension AppView {
         }
     }
 
-    /// The shown image, its label and the top predictions.
+    /// The shown image, its label and the top predictions. The lines under the thumbnail
+    /// are planned first and the thumbnail takes the height left: a short panel (1024×700 in
+    /// large type) gets a smaller thumbnail, and one too short for a readable thumbnail and
+    /// every line drops predictions from the bottom, so no line is ever clipped.
     func drawImageInfo(_ ui: UIContext, _ rect: Rect, _ maps: FeatureMaps) {
         let names = model.workspace.classNames
         let input = maps.taps[0]
-        let side = min(rect.width, rect.height * 0.55)
-        let imageRect = Rect(x: rect.x, y: rect.y, width: side, height: side)
+        let line = ui.lineHeight(.small)
+        let gap = ui.scaled(6)
+        let plan = AppView.imageInfoPlan(height: rect.height, width: rect.width, line: line, gap: gap,
+                                         titleGap: ui.scaled(4), predictionGap: ui.scaled(2), minThumbnail: ui.scaled(40),
+                                         predictions: min(3, maps.probabilities.count))
+        let imageRect = Rect(x: rect.x, y: rect.y, width: plan.side, height: plan.side)
+        layout["shownImage"] = imageRect
         let values = maps.values[0]
-        if input.shape.count == 3, !values.isEmpty {
+        if input.shape.count == 3, !values.isEmpty, plan.side > 0 {
             let (c, h, w) = (input.shape[0], input.shape[1], input.shape[2])
             let lo = values.min() ?? 0, hi = values.max() ?? 1
             let id = textures?.textureID(key: "shown-image", version: model.featureMapsVersion, width: w, height: h) {
@@ -303,31 +329,64 @@ extension AppView {
                 }
                 return rgba
             }
-            if let id { ui.drawList.image(id, in: imageRect) }
+            if let id { ui.drawList.image(id, in: imageRect.fitted(aspect: Float(w) / Float(h))) }
         }
-        var y = imageRect.maxY + ui.scaled(6)
-        let line = ui.lineHeight(.small)
+        guard plan.title else { return }
+        var y = imageRect.maxY + gap
         // Long class names (ImageNet's "European fire salamander, Salamandra salamandra")
-        // give way to their shorter forms rather than being cut.
+        // give way to their shorter forms rather than being cut; the whole name on hover.
         var titles = ["drawn image"]
+        var wholeTitle = "drawn image"
         if let i = model.selection.image, model.drawnPixels == nil {
             let label = model.workspace.images.labels[i]
             titles = label >= 0 && label < names.count
                 ? classNameAlternatives(names[label]).map { "image \(i) · \($0)" } + ["image \(i) · #\(label)", "image \(i)"]
                 : ["image \(i)"]
+            wholeTitle = label >= 0 && label < names.count ? "image \(i) · \(names[label]) (class \(label))" : "image \(i)"
         }
-        statusLine(ui, titles, in: Rect(x: rect.x, y: y, width: rect.width, height: line), color: ui.theme.colors.text)
+        let titleRect = Rect(x: rect.x, y: y, width: rect.width, height: line)
+        layout["imageTitle"] = titleRect
+        statusLine(ui, titles, in: titleRect, color: ui.theme.colors.text)
+        if ui.firstFitting(titles, width: titleRect.width, style: .small) != titles.first,
+           ui.interact("image-title", rect: titleRect).isHovered {
+            ui.showTooltip(wholeTitle, near: ui.input.mousePosition)
+        }
         y += line + ui.scaled(4)
-        let top = maps.probabilities.indices.sorted { maps.probabilities[$0] > maps.probabilities[$1] }.prefix(3)
-        for k in top {
+        let top = maps.probabilities.indices.sorted { maps.probabilities[$0] > maps.probabilities[$1] }.prefix(plan.predictions)
+        for (n, k) in top.enumerated() {
             let p = maps.probabilities[k]
+            let row = Rect(x: rect.x, y: y, width: rect.width, height: line)
+            layout["prediction \(n)"] = row
             ui.drawList.fillRect(Rect(x: rect.x, y: y + 1, width: rect.width * p, height: line - 2), color: ui.theme.classPalette.color(at: k).withAlpha(0.6))
             let percent = String(format: " %.1f%%", p * 100)
             let forms = (k < names.count ? classNameAlternatives(names[k]) : []) + ["#\(k)"]
-            statusLine(ui, forms.map { $0 + percent }, in: Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width - ui.scaled(3), height: line),
-                       color: ui.theme.colors.text)
+            let textRect = Rect(x: rect.x + ui.scaled(3), y: y, width: rect.width - ui.scaled(3), height: line)
+            statusLine(ui, forms.map { $0 + percent }, in: textRect, color: ui.theme.colors.text)
+            if ui.firstFitting(forms.map { $0 + percent }, width: textRect.width, style: .small) != forms[0] + percent,
+               ui.interact("prediction-\(n)", rect: row).isHovered {
+                ui.showTooltip((k < names.count ? names[k] : "class") + " (class \(k))" + percent, near: ui.input.mousePosition)
+            }
             y += line + ui.scaled(2)
         }
+    }
+
+    /// How the image panel is shared: the thumbnail's side, whether the title line is shown
+    /// and how many prediction lines. Lines come first (the thumbnail shrinks to make room)
+    /// down to a thumbnail of `minThumbnail`; below that, predictions go from the bottom,
+    /// then the title. The thumbnail never exceeds the width nor 55 % of the height when
+    /// there is room to spare (the layout the app had before).
+    nonisolated static func imageInfoPlan(height: Float, width: Float, line: Float, gap: Float, titleGap: Float, predictionGap: Float,
+                                          minThumbnail: Float, predictions: Int) -> (side: Float, title: Bool, predictions: Int) {
+        func text(_ title: Bool, _ n: Int) -> Float {
+            title ? gap + line + titleGap + Float(n) * (line + predictionGap) : 0
+        }
+        let smallest = min(minThumbnail, width)
+        var n = predictions
+        while n > 0, height - text(true, n) < smallest { n -= 1 }
+        let title = height - text(true, 0) >= smallest
+        let room = max(0, height - text(title, title ? n : 0))
+        let side = max(0, min(width, room, max(height * 0.55, smallest)))
+        return (side.rounded(.down), title, title ? n : 0)
     }
 }
 

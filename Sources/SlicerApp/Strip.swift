@@ -213,6 +213,9 @@ extension AppView {
         let groups = stripGroups()
         let rows = Float(groups.levels.count) + (stripNavigates(ui, width: width, groups: groups) ? 1 : 0)
         guard rows > 0 else { return base }
+        // (A smaller share on short bodies was tried: the zoomed strip's tap labels then
+        // ran into the bars in large type. The chart and matrix take their room from the
+        // feature maps instead, see `frame`.)
         return min(base + rows * (ui.lineHeight(.small) + ui.scaled(3)), max(base, bodyHeight * 0.25)).rounded()
     }
 

@@ -410,6 +410,7 @@ extension AppView {
         let top = plot.maxY + ui.scaled(3)
         let half = shown.count > 1 ? plot.width / Float(shown.count - 1) / 2 : 0
         var boxes: [Rect] = []
+        let chartLeft = (layout["chart"]?.x ?? 0) + ui.scaled(4)
         // One form for every block ("layer1" … "layer4", else "1" … "4"), so the axis reads evenly:
         // the first form every block has room for, else the one most blocks have room for (a
         // block too narrow for it goes unnamed rather than named differently). Names with a short
@@ -420,29 +421,90 @@ extension AppView {
         let fitting = levels.map { l in forms.indices.filter { ui.fits(forms[$0][min(l, forms[$0].count - 1)], width: room[$0]) }.count }
         let best = levels.max { a, b in fitting[a] != fitting[b] ? fitting[a] < fitting[b] : a > b }
         let level: Int? = best.flatMap { fitting[$0] > 0 ? $0 : nil }
+        // Each block's name: the form chosen for all where its span has room, else its own
+        // shorter forms; a block too narrow even for its shortest form (MobileNet-V2's
+        // first stage, "0–1") still gets that form, centred under its span and moved
+        // sideways as far as its neighbours' names and the chart allow. The whole name is
+        // on hover.
+        var placed: [Rect?] = Array(repeating: nil, count: blocks.count)
+        var texts: [String?] = Array(repeating: nil, count: blocks.count)
+        var spans: [(Float, Float)] = []
         for (n, block) in blocks.enumerated() {
             let x0 = xOf(block.taps.lowerBound) - half, x1 = xOf(block.taps.upperBound) + half
+            spans.append((x0, x1))
+            let own = forms[n]
+            let candidates = level.map { Array(own[min($0, own.count - 1)...]) } ?? own
+            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
+                let w = ui.measurer.width(of: text[...], font: font)
+                placed[n] = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
+                texts[n] = text
+            }
+        }
+        // Those still unnamed get their shortest form, and every name may then move
+        // sideways — a named one as long as its centre stays over its span, an unnamed one
+        // anywhere under the chart — first rightwards past the name on its left, then leftwards before the one
+        // on its right. One that still overlaps (never seen: the shortest forms are a few
+        // characters) is left out rather than drawn over another.
+        let gap = ui.scaled(4)
+        let leftmost = max(chartLeft, plot.x - ui.scaled(40)), rightmost = plot.maxX + ui.scaled(4)
+        var extra = Set<Int>()
+        for n in blocks.indices where placed[n] == nil {
+            guard let text = forms[n].last else { continue }
+            let w = ui.measurer.width(of: text[...], font: font)
+            placed[n] = Rect(x: (spans[n].0 + spans[n].1 - w) / 2, y: top, width: w, height: line)
+            texts[n] = text
+            extra.insert(n)
+        }
+        if !extra.isEmpty {
+            let order = blocks.indices.filter { placed[$0] != nil }
+            func bounds(_ n: Int, _ w: Float) -> (Float, Float) {
+                // A name that had room keeps its centre over its own span.
+                extra.contains(n) ? (leftmost, rightmost - w) : (max(leftmost, spans[n].0 - w / 2), min(rightmost - w, spans[n].1 - w / 2))
+            }
+            var xs = order.map { placed[$0]!.x }
+            for (i, n) in order.enumerated() {
+                let (lo, hi) = bounds(n, placed[n]!.width)
+                if i > 0 { xs[i] = max(xs[i], xs[i - 1] + placed[order[i - 1]]!.width + gap) }
+                xs[i] = min(max(xs[i], lo), hi)
+            }
+            for (i, n) in order.enumerated().reversed() {
+                let (lo, hi) = bounds(n, placed[n]!.width)
+                if i + 1 < order.count { xs[i] = min(xs[i], xs[i + 1] - gap - placed[n]!.width) }
+                xs[i] = min(max(xs[i], lo), hi)
+            }
+            let fits = order.indices.allSatisfy { i in i == 0 || xs[i] >= xs[i - 1] + placed[order[i - 1]]!.width + gap - 0.5 }
+            if fits {
+                for (i, n) in order.enumerated() { placed[n]!.x = xs[i] }
+            } else {
+                // Keep the names that had room; the others stay unnamed.
+                for n in extra { placed[n] = nil; texts[n] = nil }
+            }
+        }
+        for (n, block) in blocks.enumerated() {
+            let (x0, x1) = spans[n]
             ui.drawList.line(from: Vec2(x0, plot.y), to: Vec2(x0, plot.maxY), color: ui.theme.colors.gridLine)
             let holds = block.taps.contains(tap)
             let color = holds ? ui.theme.colors.text : ui.theme.colors.textDim
             ui.drawList.line(from: Vec2(x0 + 1, top + line / 2), to: Vec2(x1 - 1, top + line / 2), color: color.withAlpha(0.5))
-            // The name where it fits its span (a label never reaches into the next block's).
-            let candidates = level.map { [forms[n][min($0, forms[n].count - 1)]] } ?? forms[n]
-            if let text = ui.firstFitting(candidates, width: x1 - x0 - ui.scaled(6)) {
-                let w = ui.measurer.width(of: text[...], font: font)
-                let box = Rect(x: (x0 + x1 - w) / 2, y: top, width: w, height: line)
-                ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
-                ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: color, measurer: ui.measurer)
-                boxes.append(box)
+            guard let box = placed[n], let text = texts[n] else { continue }
+            ui.drawList.fillRect(box.insetBy(dx: -ui.scaled(2), dy: 0), color: ui.theme.colors.panel)
+            ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: color, measurer: ui.measurer)
+            boxes.append(box)
+            if ui.interact("axis-block-\(n)", rect: box.insetBy(dx: -ui.scaled(2), dy: 0)).isHovered {
+                ui.showTooltip("\(block.path.isEmpty ? block.labels[0] : block.path): taps \(block.taps.lowerBound)–\(block.taps.upperBound)",
+                               near: ui.input.mousePosition)
             }
         }
+        chart.axisBlockNames = texts
         // The selected tap, named in full where there is room, near its place on the axis.
         if shown.contains(tap) {
-            let room = plot.width + plot.x - ui.scaled(2)
+            // Within the chart's panel: the browser is on its left (the room was once counted
+            // from the window's edge, and a long name ran over the thumbnails).
+            let room = plot.maxX - chartLeft
             if let text = ui.firstFitting([taps[tap].name] + tapLabelTexts(taps[tap].name, index: tap, op: taps[tap].op), width: room) {
                 let w = ui.measurer.width(of: text[...], font: font)
                 let x = min(max(xOf(tap) - w / 2, plot.x - ui.scaled(30)), plot.maxX - w)
-                let box = Rect(x: max(ui.scaled(2), x), y: top + line + ui.scaled(2), width: w, height: line)
+                let box = Rect(x: max(chartLeft, x), y: top + line + ui.scaled(2), width: w, height: line)
                 ui.drawList.line(from: Vec2(xOf(tap), plot.maxY), to: Vec2(xOf(tap), box.y), color: ui.theme.colors.text.withAlpha(0.6))
                 ui.drawList.text(text, at: Vec2(box.x, box.y), font: font, color: ui.theme.colors.text, measurer: ui.measurer)
                 boxes.append(box)
@@ -497,22 +559,56 @@ extension AppView {
         model.selection.brushedImages = classes.isEmpty ? [] : Set(labels.indices.filter { classes.contains(labels[$0]) })
     }
 
-    /// Layer-level instance entropy of the shown image per tap.
+    /// Layer-level instance entropy of the shown image per tap: from the analysis's
+    /// per-image store when it has the image, else (a drawn image, or while the analysis
+    /// runs) computed in the background — every tap of a ResNet-50 took seconds, once
+    /// on the main thread — and nil until it is ready (the chart leaves the line out).
     func shownImageEntropy() -> [Double]? {
         if let image = model.selection.image, model.drawnPixels == nil, let store = model.snapshot?.store, store.isComplete(image) {
             return (0..<store.tapCount).map { Double(store.layerEntropy(image: image, tap: $0)) }
         }
-        return currentImageEntropy()?.layer
-    }
-
-    func currentImageEntropy() -> ImageEntropy? {
         guard let maps = model.featureMaps, let snapshot = model.snapshot, let ranges = snapshot.ranges else { return nil }
         let key = [model.featureMapsVersion, snapshot.generation]
+        let job = shownEntropyJob
+        if let done = job.result.withLock({ $0 }), done.key == key { return done.value }
+        if job.requested != key {
+            job.requested = key
+            let settings = model.selection.settings
+            let result = job.result, wake = model.wake
+            DispatchQueue.global(qos: .userInitiated).async {
+                let value = ImageEntropy(maps: maps, ranges: ranges, settings: settings).layer
+                result.withLock { $0 = (key, value) }
+                wake?()
+            }
+        }
+        return nil
+    }
+
+    /// Whether the shown image's entropies are being computed in the background (the
+    /// screenshot command and tests wait for them).
+    public var isComputingImageEntropy: Bool {
+        guard let requested = shownEntropyJob.requested else { return false }
+        return shownEntropyJob.result.withLock { $0?.key } != requested
+    }
+
+    /// The shown image's entropies at one tap (the feature-map viewer's labels and
+    /// histograms): that tap alone is binned, a few milliseconds even for 2,048 maps.
+    func currentImageEntropy(tap: Int) -> ImageEntropy? {
+        guard let maps = model.featureMaps, let snapshot = model.snapshot, let ranges = snapshot.ranges else { return nil }
+        let key = [model.featureMapsVersion, snapshot.generation, tap]
         if let cached = imageEntropyCache, cached.key == key { return cached.value }
-        let value = ImageEntropy(maps: maps, ranges: ranges, settings: model.selection.settings)
+        let value = ImageEntropy(maps: maps, ranges: ranges, settings: model.selection.settings, taps: [tap])
         imageEntropyCache = (key, value)
         return value
     }
+}
+
+/// The shown image's entropies at every tap, computed off the main thread: the key
+/// asked for last, and the last result with its key.
+@MainActor
+final class ShownEntropyJob {
+    var requested: [Int]?
+    let result = Shared<(key: [Int], value: [Double])?>(nil)
 }
 
 struct ChartState {
@@ -540,6 +636,8 @@ struct ChartState {
     var lines: [ChartSeries.ID: [Vec2]] = [:]
     var legendRows: [ChartSeries.ID: Rect] = [:]
     var axisLabels: [Rect] = []
+    /// The name each block got on the axis in the last frame (nil: none), by block.
+    var axisBlockNames: [String?] = []
     /// The taps on the x axis (the strip's when it is zoomed) and the "all taps" button, when shown.
     var shownTaps: ClosedRange<Int>?
     var allButton: Rect?

@@ -10,7 +10,9 @@ public struct ImageEntropy: Sendable {
     /// Bin counts per tap × channel (index `bins` holds non-finite values).
     public let histograms: [[[Int32]]]
 
-    public init(maps: FeatureMaps, ranges: [TapRange], settings: AnalysisSettings) {
+    /// `taps`: the taps to compute (nil: all); the others have a layer entropy of 0 and no
+    /// channels, so a view that labels one tap's maps pays for that tap alone.
+    public init(maps: FeatureMaps, ranges: [TapRange], settings: AnalysisSettings, taps: Set<Int>? = nil) {
         var layer: [Double] = [], channels: [[Double]] = [], histograms: [[[Int32]]] = []
         let b = settings.bins
         for tap in maps.taps {
@@ -19,7 +21,7 @@ public struct ImageEntropy: Sendable {
             var scratch = [Int32](repeating: 0, count: max(hw, 1))
             var total = [Int](repeating: 0, count: b + 1)
             var perChannel: [Double] = [], hists: [[Int32]] = []
-            guard tap.index < ranges.count, values.count == tap.valuesPerImage else {
+            guard taps?.contains(tap.index) ?? true, tap.index < ranges.count, values.count == tap.valuesPerImage else {
                 layer.append(0); channels.append([]); histograms.append([]); continue
             }
             for c in 0..<tap.channels {

@@ -209,7 +209,7 @@ struct ScreenshotCommand: ParsableCommand {
                     runCAR = nil
                 }
                 let carDone = runCAR == nil && !view.isCARRunning
-                if done && !model.isBusy && model.featureMaps != nil && subsetDone && carDone { settled += 1 } else { settled = 0 }
+                if done && !model.isBusy && !view.isComputingImageEntropy && model.featureMaps != nil && subsetDone && carDone { settled += 1 } else { settled = 0 }
                 if settled >= 3 { break }
                 Thread.sleep(forTimeInterval: 0.02)
             }
