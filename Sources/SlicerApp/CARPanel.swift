@@ -568,12 +568,13 @@ func classNameAlternatives(_ name: String) -> [String] {
         add(words[0] + " " + words.dropFirst().map { "\($0.prefix(1))." }.joined(separator: " "))
         add(String(words[0]))
     }
-    // A long first word cut at five, then four letters with a period ("goldfish" → "goldf.",
-    // "gold."), for a matrix header short of room: read as a name where the class index
-    // would say nothing (the whole name is on hover).
-    if let first = words.first, first.count > 5 {
-        if first.count > 6 { add(first.prefix(5) + ".") }
-        add(first.prefix(4) + ".")
+    // The first word cut at five, four, then three letters with a period ("goldfish" →
+    // "goldf.", "gold.", "gol."; "house" → "hous.", "hou."), for a matrix header short of
+    // room: read as a name where the class index would say nothing (the whole name is on
+    // hover). Three letters go down to about the width of "hen"; wide letters ("hammerhead",
+    // "mousetrap") need that step at 1024×700 in large type.
+    if let first = words.first, first.count > 3 {
+        for letters in stride(from: min(5, first.count - 1), through: 3, by: -1) { add(first.prefix(letters) + ".") }
     }
     return forms
 }

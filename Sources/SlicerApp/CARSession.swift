@@ -61,11 +61,17 @@ final class CARSession {
     /// Keys already looked up on disk.
     private var diskChecked: Set<CARKey> = []
     var wake: (@Sendable () -> Void)?
+    /// For tests only: the worker waits after posting each partial result until `poll()`
+    /// has taken it (at most 10 s), so that a test's frames see the run's partial results
+    /// however fast the run is on the machine. The app never sets it.
+    var holdsPartials = false
 
     struct Inbox: Sendable {
         var generation = 0
         var progress: (Int, CARProgress)?
         var partial: (Int, CARPartial)?
+        /// Whether `poll()` has taken the posted partial result (see `holdsPartials`).
+        var partialTaken = true
         var finished: [(generation: Int, record: CARRecord)] = []
         var loaded: [CARRecord] = []
         var failed: [(generation: Int, key: CARKey, message: String)] = []
@@ -143,6 +149,7 @@ final class CARSession {
         let news = inbox.withLock { s -> Inbox in
             let copy = s
             s.finished = []; s.loaded = []; s.failed = []; s.contexts = []; s.contextErrors = []
+            s.partialTaken = true
             return copy
         }
         for (id, context) in news.contexts where contexts[id]?.network.value != nil { contexts[id]?.context = context }
@@ -196,7 +203,7 @@ final class CARSession {
             s.partial = nil
             return s.generation
         }
-        let inbox = self.inbox, wake = self.wake, cache = self.cache
+        let inbox = self.inbox, wake = self.wake, cache = self.cache, holds = holdsPartials
         let name = URL(fileURLWithPath: request.input.network.path).lastPathComponent
         worker.async {
             let key = request.key
@@ -215,8 +222,11 @@ final class CARSession {
                     inbox.withLock { if $0.generation == generation { $0.progress = (generation, p) } }
                     wake?()
                 }, partial: { p in
-                    inbox.withLock { if $0.generation == generation { $0.partial = (generation, p) } }
+                    inbox.withLock { if $0.generation == generation { $0.partial = (generation, p); $0.partialTaken = false } }
                     wake?()
+                    guard holds else { return }
+                    let deadline = Date().addingTimeInterval(10)
+                    while !inbox.withLock({ $0.partialTaken }) && !stale() && Date() < deadline { usleep(1000) }
                 })
                 // A failed cache write costs the next session a rerun, not this result.
                 try? cache?.save(result, key: key.cacheKey)

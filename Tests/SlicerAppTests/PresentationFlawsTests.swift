@@ -95,6 +95,26 @@ final class PresentationFlawsTests: XCTestCase {
         }
     }
 
+    /// ImageNet names whose first word is of wide letters ("hammerhead", "house finch") were
+    /// headed by bare indices at 1024×700 in large type: their short forms go down to three
+    /// letters and a period, each form no longer than the one before, the whole name first.
+    func testShortFormsGoDownToThreeLetters() {
+        let cases: [(String, [String])] = [
+            ("hammerhead, hammerhead shark", ["hammerhead", "hamme.", "hamm.", "ham."]),
+            ("house finch, linnet, Carpodacus mexicanus", ["house finch", "house f.", "house", "hous.", "hou."]),
+            ("goldfish", ["goldf.", "gold.", "gol."]),
+            ("hen", []),
+        ]
+        for (name, wanted) in cases {
+            let forms = classNameAlternatives(name)
+            XCTAssertEqual(forms.first, name)
+            for form in wanted { XCTAssertTrue(forms.contains(form), "\(name): \(form) in \(forms)") }
+            for (a, b) in zip(forms, forms.dropFirst()) { XCTAssertGreaterThanOrEqual(a.count, b.count, "\(name): \(forms)") }
+            XCTAssertEqual(Set(forms).count, forms.count, "\(name): no form twice")
+        }
+        XCTAssertEqual(classNameAlternatives("hen"), ["hen"], "no cut of a word of three letters")
+    }
+
     /// Where the tab row has room for it (1280×700 in large type), "Classes…" sits at the
     /// tab row's right end instead of on a row of its own above the matrix, and still opens
     /// the picker; where it has not (1024×700), it keeps its row.

@@ -81,11 +81,12 @@ enum MiniResNet {
                                             producerVersion: "1", graph: graph, metadata: []))
     }
 
-    /// Class names of ImageNet's kinds of length: short, with a comma, long.
+    /// Class names of ImageNet's kinds of length: short, with a comma (a first word of wide
+    /// letters, as "hammerhead"), long.
     static func className(_ k: Int) -> String {
         switch k % 4 {
         case 0: return "kind \(k)"
-        case 1: return "sort \(k), with another name"
+        case 1: return "hammerhead \(k), with another name"
         case 2: return "a rather long class name number \(k)"
         default: return "c\(k)"
         }
