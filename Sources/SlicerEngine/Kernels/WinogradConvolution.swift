@@ -1,3 +1,4 @@
+import Foundation
 // Winograd minimal filtering F(2×2, 3×3) for the inference plan's 3×3
 // stride-1 convolutions (Lavin & Gray, "Fast Algorithms for Convolutional
 // Neural Networks", 2015).
@@ -80,7 +81,7 @@ struct WinogradConvKernel: Kernel {
     /// 16- and 32-channel layers 1.3× slower, its 64-channel 8×8 layers ~7 %
     /// slower; VGG/ResNet layers of 64 channels at 56×56 up to 512 at 7×7,
     /// and the CIFAR VGG's 128 and 256 at 8×8, run faster.
-    static let minimumChannels = 64
+    static let minimumChannels = Int(ProcessInfo.processInfo.environment["WINO_MINC"] ?? "") ?? 64
     static let smallPlane = 64
 
     /// Whether `conv` is a convolution this kernel computes (and is worth it).
