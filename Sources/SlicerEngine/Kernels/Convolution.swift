@@ -362,32 +362,36 @@ struct ConvKernel: Kernel {
     /// d > 0); slack before and after is zeroed (scratch is shared).
     private func copyShifted(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into dst: UnsafeMutablePointer<Float>) {
         let w = window, wd = width, plane = paddedHeight * wd
-        let lead = ConvKernel.shiftedLead
+        let lead = ConvKernel.shiftedLead, used = lead + cg * plane
         for kj in 0..<w.kernelW {
             let copy = dst + kj * shiftedCopyCount
-            let d = kj - w.padLeft
-            // Columns lo ..< hi of every row hold the image; the rest are zero.
-            let lo = max(0, d), hi = min(wd, wd + d)
             zeroFloats(copy, count: lead)
-            for ci in 0..<cg {
-                let src = x + ci * height * wd
-                let base = copy + lead + ci * plane
+            zeroFloats(copy + used, count: shiftedCopyCount - used)
+        }
+        // Channel by channel, each source plane written to every copy while
+        // it is in L1 (copy by copy, it was read from L2 once per copy).
+        for ci in 0..<cg {
+            let src = x + ci * height * wd
+            for kj in 0..<w.kernelW {
+                let d = kj - w.padLeft
+                // Columns lo ..< hi of every row hold the image; the rest are zero.
+                let lo = max(0, d), hi = min(wd, wd + d)
+                let base = dst + kj * shiftedCopyCount + lead + ci * plane
                 zeroFloats(base, count: w.padTop * wd)
                 let rows = base + w.padTop * wd
-                if lo == 0 && hi == wd {
-                    copyFloats(src, rows, count: height * wd)
-                } else {
+                // The whole plane in one copy, then the wrapped columns (one
+                // per row for a 3×3) zeroed: row by row, the 7-float copies
+                // of an 8×8 plane cost a tenth of the product.
+                copyFloats(src, rows, count: height * wd)
+                if lo > 0 || hi < wd {
                     for r in 0..<height {
-                        let from = src + r * wd, to = rows + r * wd
-                        if lo > 0 { zeroFloats(to, count: lo) }
-                        copyFloats(from + lo, to + lo, count: hi - lo)
-                        if hi < wd { zeroFloats(to + hi, count: wd - hi) }
+                        let row = rows + r * wd
+                        for c in 0..<lo { row[c] = 0 }
+                        for c in hi..<wd { row[c] = 0 }
                     }
                 }
                 zeroFloats(rows + height * wd, count: w.padBottom * wd)
             }
-            let used = lead + cg * plane
-            zeroFloats(copy + used, count: shiftedCopyCount - used)
         }
     }
 
