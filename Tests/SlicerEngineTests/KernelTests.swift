@@ -640,18 +640,23 @@ final class KernelTests: XCTestCase {
         // Shallow filters with whole panels (8 filters) and whole vectors of
         // pixels (64): the product lands in the output directly, bias added after.
         let plans: [(count: Int, capacity: Int)] = [(3, 3), (2, 3)]
+        // (Planes up to 32 wide: from the shifted copies; wider: from im2col.)
         let shallow = try checkConv(ConvCase(label: "8 filters over 2 channels, 8x8", input: [2, 8, 8], weight: [8, 2, 3, 3],
                                              pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(shallow.kernel?.writesOutputDirectly, true)
-        XCTAssertEqual(shallow.kernel?.readsPaddedInput, false)
+        XCTAssertEqual(shallow.kernel?.readsShiftedCopies, true)
+        let shallowWide = try checkConv(ConvCase(label: "8 filters over 2 channels, 8x40", input: [2, 8, 40], weight: [8, 2, 3, 3],
+                                                 pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(shallowWide.kernel?.writesOutputDirectly, true)
+        XCTAssertEqual(shallowWide.kernel?.readsPaddedInput, false)
         let strided = try checkConv(ConvCase(label: "16 filters, stride 2 to 8x8", input: [3, 16, 16], weight: [16, 3, 3, 3],
                                              strides: [2, 2], pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(strided.kernel?.writesOutputDirectly, true)
         let grouped = try checkConv(ConvCase(label: "2 groups of 8 filters, 4x4", input: [4, 4, 4], weight: [16, 2, 3, 3],
                                              bias: false, group: 2, pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(grouped.kernel?.writesOutputDirectly, true)
-        // Deep filters on planes of 128 pixels or more keep the padded path and its staging copy.
-        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 12], weight: [8, 8, 3, 3],
+        // Deep filters on planes of 128 pixels or more, wider than 32, keep the padded path and its staging copy.
+        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 36], weight: [8, 8, 3, 3],
                                           pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(deep.kernel?.writesOutputDirectly, false)
         XCTAssertEqual(deep.kernel?.readsPaddedInput, true)
