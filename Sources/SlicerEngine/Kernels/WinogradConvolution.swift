@@ -407,23 +407,40 @@ struct WinogradConvKernel: Kernel {
     }
 
     /// Copies one image into the padded layout (zeros around it; the slack zeroed too).
-    ///
-    /// Each padded row is first cleared with whole zero vectors (running on
-    /// into the next row, which is cleared and written after it, or into the
-    /// slack), then the image's row is copied in: zeroing the 1-float
-    /// borders of each 8- to 32-float row went through a library memset
-    /// call each, 8 % of the CIFAR ResNet's time.
     private func pad(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
         let hp = paddedH, wp = paddedW
+        if wholeImages {
+            // Rows of 10 to 34 floats: each padded row is first cleared with
+            // whole zero vectors (running on into the next row, cleared and
+            // written after it, or into the slack), then the image's row is
+            // copied in. Zeroing the 1-float borders one by one went through
+            // a library memset call each: pad and memset were 8 % of the
+            // CIFAR ResNet's time. (On ImageNet's wide rows the extra stores
+            // of the clearing cost more than the calls: VGG-11 5 % slower.)
+            for c in 0..<channels {
+                let plane = dst + c * hp * wp, src = x + c * height * width
+                for pr in 0..<hp {
+                    let row = plane + pr * wp
+                    var i = 0
+                    while i < wp { storeVector(Vector(), row + i); i += 16 }
+                    let ir = pr - padTop
+                    if ir >= 0 && ir < height { copyFloats(src + ir * width, row + padLeft, count: width) }
+                }
+            }
+            zeroFloats(dst + channels * hp * wp, count: paddedImage - channels * hp * wp)
+            return
+        }
         for c in 0..<channels {
             let plane = dst + c * hp * wp, src = x + c * height * width
-            for pr in 0..<hp {
-                let row = plane + pr * wp
-                var i = 0
-                while i < wp { storeVector(Vector(), row + i); i += 16 }
-                let ir = pr - padTop
-                if ir >= 0 && ir < height { copyFloats(src + ir * width, row + padLeft, count: width) }
+            zeroFloats(plane, count: padTop * wp)
+            for r in 0..<height {
+                let row = plane + (padTop + r) * wp
+                zeroFloats(row, count: padLeft)
+                copyFloats(src + r * width, row + padLeft, count: width)
+                zeroFloats(row + padLeft + width, count: wp - padLeft - width)
             }
+            let below = padTop + height
+            zeroFloats(plane + below * wp, count: (hp - below) * wp)
         }
         zeroFloats(dst + channels * hp * wp, count: paddedImage - channels * hp * wp)
     }
