@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A view of one tap's values for the images of a batch, valid only during the
 /// observer call (the buffer is reused by later nodes).
@@ -58,7 +61,10 @@ public final class Executor {
 
     public var capacity: Int { plan.capacity }
 
-    /// Seconds spent in each node (by `orderedNodes` index) when profiling is on.
+    /// Processor seconds of the calling thread spent in each node (by
+    /// `orderedNodes` index) when profiling is on: the thread's own clock, not
+    /// the wall clock, so that a profile on a machine shared with other work
+    /// still says where this run's time goes.
     public private(set) var nodeSeconds: [Int: Double] = [:]
     /// Time every kernel call; off by default because reading the clock costs.
     public var isProfiling = false
@@ -166,16 +172,23 @@ public final class Executor {
         for i in imagewise.upperBound..<range.upperBound { runStep(plan.steps[i], first: 0, count: count, mask: mask, observer: observer) }
     }
 
+    /// The calling thread's processor time in seconds.
+    static func threadSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
     /// Runs `step` for images `first ..< first + count` of the batch.
     @inline(__always)
     private func runStep(_ step: PlanStep, first: Int, count: Int, mask: AblationMask,
                          observer: ((TapActivation) -> Void)?) {
         let output = buffers[step.outputBuffer] + first * step.outputValuesPerImage
         let inputs = zip(step.inputBuffers, step.inputValuesPerImage).map { buffers[$0] + first * $1 }
-        let started = isProfiling ? DispatchTime.now().uptimeNanoseconds : 0
+        let started = isProfiling ? Executor.threadSeconds() : 0
         step.kernel.run(KernelIO(inputs: inputs, output: output, scratch: scratch, batch: count))
         if isProfiling {
-            nodeSeconds[step.nodeIndex, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            nodeSeconds[step.nodeIndex, default: 0] += Executor.threadSeconds() - started
         }
         guard let tap = step.tap else { return }
         if !mask.isEmpty { applyMask(mask, tap: tap, buffer: output, count: count) }

@@ -504,6 +504,36 @@ final class KernelTests: XCTestCase {
         try checkConv(ConvCase(label: "1x1 padded", input: [3, 4, 5], weight: [2, 3, 1, 1], pads: [1, 0, 0, 1]))
     }
 
+    func testConvShiftedCopies() throws {
+        // "Same" stride-1 convolutions on planes up to 32 wide multiply from
+        // one copy per kernel column with the wrapped columns zeroed (no
+        // padded columns): whole vectors of pixels straight into the output
+        // (8×8, 16×16 with 2 groups), tails and 13 filters through the
+        // staging rows, one channel, a plane as narrow as the kernel,
+        // asymmetric "same" pads (shifts −1…3 of a 5×5, all-left and all-top pads).
+        let cases = [
+            ConvCase(label: "3x3 on 8x8, 16 filters", input: [16, 8, 8], weight: [16, 16, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 8x8, 13 filters, no bias", input: [5, 8, 8], weight: [13, 5, 3, 3], bias: false,
+                     pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 16x16, 2 groups", input: [4, 16, 16], weight: [16, 2, 3, 3], group: 2, pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 32x32, 1 channel", input: [1, 32, 32], weight: [8, 1, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 5x7, 1 channel", input: [1, 5, 7], weight: [3, 1, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 on 3x3", input: [2, 3, 3], weight: [4, 2, 3, 3], pads: [1, 1, 1, 1]),
+            ConvCase(label: "5x5 pads 2,1,2,3 on 9x11", input: [3, 9, 11], weight: [5, 3, 5, 5], pads: [2, 1, 2, 3]),
+            ConvCase(label: "3x3 pads 0,2,2,0 on 6x6", input: [2, 6, 6], weight: [3, 2, 3, 3], pads: [0, 2, 2, 0]),
+            ConvCase(label: "3x1 pads 1,0,1,0 on 4x20", input: [3, 4, 20], weight: [4, 3, 3, 1], pads: [1, 0, 1, 0]),
+            ConvCase(label: "SAME_UPPER 4x4 on 10x10", input: [2, 10, 10], weight: [3, 2, 4, 4], autoPad: "SAME_UPPER"),
+        ]
+        for cc in cases {
+            let result = try checkConv(cc)
+            XCTAssertEqual(result.kernel?.readsShiftedCopies, true, "\(cc.label): shifted copies")
+        }
+        // Wider planes keep the padded copy.
+        let wide = try checkConv(ConvCase(label: "3x3 on 6x40", input: [2, 6, 40], weight: [3, 2, 3, 3], pads: [1, 1, 1, 1]))
+        XCTAssertEqual(wide.kernel?.readsShiftedCopies, false)
+        XCTAssertEqual(wide.kernel?.readsPaddedInput, true)
+    }
+
     func testIm2colInRowChunks() throws {
         // Column matrices over 384 KiB are built and multiplied a few output
         // rows at a time: a stem-like 7x7 stride 2 (whole panels: straight into
@@ -610,18 +640,23 @@ final class KernelTests: XCTestCase {
         // Shallow filters with whole panels (8 filters) and whole vectors of
         // pixels (64): the product lands in the output directly, bias added after.
         let plans: [(count: Int, capacity: Int)] = [(3, 3), (2, 3)]
+        // (Planes up to 32 wide: from the shifted copies; wider: from im2col.)
         let shallow = try checkConv(ConvCase(label: "8 filters over 2 channels, 8x8", input: [2, 8, 8], weight: [8, 2, 3, 3],
                                              pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(shallow.kernel?.writesOutputDirectly, true)
-        XCTAssertEqual(shallow.kernel?.readsPaddedInput, false)
+        XCTAssertEqual(shallow.kernel?.readsShiftedCopies, true)
+        let shallowWide = try checkConv(ConvCase(label: "8 filters over 2 channels, 8x40", input: [2, 8, 40], weight: [8, 2, 3, 3],
+                                                 pads: [1, 1, 1, 1]), plans: plans)
+        XCTAssertEqual(shallowWide.kernel?.writesOutputDirectly, true)
+        XCTAssertEqual(shallowWide.kernel?.readsPaddedInput, false)
         let strided = try checkConv(ConvCase(label: "16 filters, stride 2 to 8x8", input: [3, 16, 16], weight: [16, 3, 3, 3],
                                              strides: [2, 2], pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(strided.kernel?.writesOutputDirectly, true)
         let grouped = try checkConv(ConvCase(label: "2 groups of 8 filters, 4x4", input: [4, 4, 4], weight: [16, 2, 3, 3],
                                              bias: false, group: 2, pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(grouped.kernel?.writesOutputDirectly, true)
-        // Deep filters on planes of 128 pixels or more keep the padded path and its staging copy.
-        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 12], weight: [8, 8, 3, 3],
+        // Deep filters on planes of 128 pixels or more, wider than 32, keep the padded path and its staging copy.
+        let deep = try checkConv(ConvCase(label: "8 filters over 8 channels", input: [8, 12, 36], weight: [8, 8, 3, 3],
                                           pads: [1, 1, 1, 1]), plans: plans)
         XCTAssertEqual(deep.kernel?.writesOutputDirectly, false)
         XCTAssertEqual(deep.kernel?.readsPaddedInput, true)

@@ -113,6 +113,16 @@ final class WinogradTests: XCTestCase {
         cases.append(Case(c: 64, m: 8, h: 3, w: 71, pad: 1, bias: true, epilogue: .relu))
         // 24 × 24 tiles, more than a block holds: blocks end inside an image.
         cases.append(Case(c: 64, m: 20, h: 48, w: 47, pad: 1, bias: true, epilogue: .relu))
+        // Whole images per block (CIFAR's planes, from 16 channels): 32, 16
+        // and 8 columns, one channel short of or past a vector, filters not
+        // filling a panel, no padding (10×10 → 8×8), rows of 32 over 14 rows.
+        cases.append(Case(c: 16, m: 16, h: 32, w: 32, pad: 1, bias: true, epilogue: .residualRelu))
+        cases.append(Case(c: 33, m: 9, h: 16, w: 16, pad: 1, bias: false, epilogue: .none))
+        cases.append(Case(c: 20, m: 13, h: 8, w: 8, pad: 1, bias: true, epilogue: .relu))
+        cases.append(Case(c: 64, m: 64, h: 8, w: 8, pad: 1, bias: true, epilogue: .residualRelu))
+        cases.append(Case(c: 17, m: 24, h: 10, w: 10, pad: 0, bias: true, epilogue: .clip))
+        cases.append(Case(c: 16, m: 8, h: 16, w: 34, pad: 0, bias: true, epilogue: .relu))
+        cases.append(Case(c: 31, m: 8, h: 4, w: 16, pad: 1, bias: true, epilogue: .relu))
 
         var winogradCases = 0
         for (index, t) in cases.enumerated() {
@@ -122,8 +132,10 @@ final class WinogradTests: XCTestCase {
             let net = try network(t, weights: weights, bias: bias)
             let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) pad \(t.pad) \(t.epilogue)"
             let oh = t.h + 2 * t.pad - 2, ow = t.w + 2 * t.pad - 2
-            let expected = oh >= 2 && ow >= 2 && t.c >= WinogradConvKernel.minimumChannels
+            let wholeImages = [8, 16, 32].contains(ow) && oh % 2 == 0 && (oh / 2) * (ow / 2) % 16 == 0
+            let expected = oh >= 2 && ow >= 2 && (t.c >= WinogradConvKernel.minimumChannels
                 && (oh * ow > WinogradConvKernel.smallPlane || t.c >= 2 * WinogradConvKernel.minimumChannels)
+                || t.c >= WinogradConvKernel.minimumChannelsWholeImages && wholeImages)
             XCTAssertEqual(try usesWinograd(net), expected, "\(label): Winograd where the rule says so")
             if expected { winogradCases += 1 }
             let count = 3
@@ -152,8 +164,8 @@ final class WinogradTests: XCTestCase {
     /// time, three at a time and five at a time (blocks of several images on
     /// a small plane), bit for bit.
     func testImageResultIndependentOfBatch() throws {
-        for (h, w) in [(4, 4), (14, 14)] {
-            let t = Case(c: 130, m: 40, h: h, w: w, pad: 1, bias: true, epilogue: .relu)
+        for (c, h, w) in [(130, 4, 4), (130, 14, 14), (16, 32, 32), (24, 8, 8)] {
+            let t = Case(c: c, m: 40, h: h, w: w, pad: 1, bias: true, epilogue: .relu)
             let weights = randomFloats(t.m * t.c * 9, seed: 71, in: -0.5...0.5)
             let net = try network(t, weights: weights, bias: randomFloats(t.m, seed: 72))
             XCTAssertTrue(try usesWinograd(net))
@@ -178,7 +190,10 @@ final class WinogradTests: XCTestCase {
             Layer(label: "dilated", c: 64, k: 3, stride: 1, group: 1, dilation: 2, h: 12, expected: false),
             Layer(label: "RGB first layer", c: 3, k: 3, stride: 1, group: 1, dilation: 1, h: 12, expected: false),
             Layer(label: "32 channels", c: 32, k: 3, stride: 1, group: 1, dilation: 1, h: 12, expected: false),
-            Layer(label: "64 channels, 8x8", c: 64, k: 3, stride: 1, group: 1, dilation: 1, h: 8, expected: false),
+            Layer(label: "64 channels, 6x6", c: 64, k: 3, stride: 1, group: 1, dilation: 1, h: 6, expected: false),
+            Layer(label: "64 channels, 8x8 (whole images)", c: 64, k: 3, stride: 1, group: 1, dilation: 1, h: 8, expected: true),
+            Layer(label: "16 channels, 32x32 (whole images)", c: 16, k: 3, stride: 1, group: 1, dilation: 1, h: 32, expected: true),
+            Layer(label: "8 channels, 16x16", c: 8, k: 3, stride: 1, group: 1, dilation: 1, h: 16, expected: false),
             Layer(label: "128 channels, 8x8", c: 128, k: 3, stride: 1, group: 1, dilation: 1, h: 8, expected: true),
         ]
         for layer in layers {

@@ -105,6 +105,23 @@ struct ConvKernel: Kernel {
     var epilogue = OutputEpilogue()
     /// True: multiply from the padded image (stride 1); false: from im2col columns.
     let readsPaddedInput: Bool
+    /// "Same" stride-1 convolutions on small planes (CIFAR's 32×32, 16×16,
+    /// 8×8): instead of one padded copy, whose `padLeft + padRight` extra
+    /// columns per row the product computes and drops (a 3×3 on 8×8 computes
+    /// 80 columns for 64 pixels, on 16×16 288 for 256), the image is copied
+    /// once per kernel column kj into a plane as wide as the image, rows
+    /// above and below zero, and with the columns that a shift by
+    /// kj − padLeft would wrap into the neighbouring row zeroed. Tap (c, i, j)
+    /// then reads copy j at a fixed offset, and output pixel q = r·W + x is
+    /// column q: no column is wasted and the product lands in the output
+    /// directly. Each B value is the padded path's (an input pixel or a zero),
+    /// summed in the same order, so the results are bit for bit the same.
+    var readsShiftedCopies = false
+    /// Floats of each shifted copy (`readsShiftedCopies`): lead slack, the
+    /// channels' planes, trailing slack for the product's last columns.
+    var shiftedCopyCount = 0
+    /// Zero floats before each shifted copy's first plane (reads of shift < 0 at pixel 0).
+    static let shiftedLead = 16
     /// Unpadded stride-1 1×1 convolutions on planes of whole vectors (56×56,
     /// 28×28 in ImageNet networks): row j of B is input channel j itself, so
     /// the product reads the image where it lies — no padded copy — and, with
@@ -197,6 +214,8 @@ struct ConvKernel: Kernel {
                     let source = readsInputInPlace ? image : scratch
                     if readsInputInPlace {
                         // Nothing to copy: channel j of the image is row j of B.
+                    } else if readsShiftedCopies {
+                        copyShifted(image, cg, into: source)
                     } else if readsPaddedInput {
                         pad(image, cg, into: source)
                     } else if chunked {
@@ -336,6 +355,46 @@ struct ConvKernel: Kernel {
         }
     }
 
+    /// Writes the shifted copies of `cg` channel planes (`readsShiftedCopies`):
+    /// copy kj holds each channel's rows between padTop and padBottom zero
+    /// rows, with the columns that shift d = kj − padLeft wraps into a
+    /// neighbouring row zeroed (the last −d when d < 0, the first d when
+    /// d > 0); slack before and after is zeroed (scratch is shared).
+    private func copyShifted(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into dst: UnsafeMutablePointer<Float>) {
+        let w = window, wd = width, plane = paddedHeight * wd
+        let lead = ConvKernel.shiftedLead, used = lead + cg * plane
+        for kj in 0..<w.kernelW {
+            let copy = dst + kj * shiftedCopyCount
+            zeroFloats(copy, count: lead)
+            zeroFloats(copy + used, count: shiftedCopyCount - used)
+        }
+        // Channel by channel, each source plane written to every copy while
+        // it is in L1 (copy by copy, it was read from L2 once per copy).
+        for ci in 0..<cg {
+            let src = x + ci * height * wd
+            for kj in 0..<w.kernelW {
+                let d = kj - w.padLeft
+                // Columns lo ..< hi of every row hold the image; the rest are zero.
+                let lo = max(0, d), hi = min(wd, wd + d)
+                let base = dst + kj * shiftedCopyCount + lead + ci * plane
+                zeroFloats(base, count: w.padTop * wd)
+                let rows = base + w.padTop * wd
+                // The whole plane in one copy, then the wrapped columns (one
+                // per row for a 3×3) zeroed: row by row, the 7-float copies
+                // of an 8×8 plane cost a tenth of the product.
+                copyFloats(src, rows, count: height * wd)
+                if lo > 0 || hi < wd {
+                    for r in 0..<height {
+                        let row = rows + r * wd
+                        for c in 0..<lo { row[c] = 0 }
+                        for c in hi..<wd { row[c] = 0 }
+                    }
+                }
+                zeroFloats(rows + height * wd, count: w.padBottom * wd)
+            }
+        }
+    }
+
     /// Writes the column matrix of one image (rows = cg·kh·kw, each `outPixels` long,
     /// `rowStride` apart so several images can sit side by side).
     private func im2col(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into cols: UnsafeMutablePointer<Float>, rowStride: Int,
@@ -440,9 +499,19 @@ struct ConvKernel: Kernel {
         // Shallow filters too: their column matrix would be the image again.
         let inPlace = window.strideH == 1 && window.strideW == 1 && taps == 1 && pixels % 16 == 0 && sideBySide == 1
             && window.padTop + window.padLeft + window.padBottom + window.padRight == 0
-        let direct = inPlace
+        // Shifted copies (`readsShiftedCopies`): "same" stride-1 convolutions
+        // on planes up to 32 wide, where the padded row's extra columns cost
+        // 6 % (32×32) to 25 % (8×8) of the product; wider planes keep the one
+        // padded copy (1 % at 224). Shallow first layers too: their copies
+        // are smaller than the column matrix.
+        let shifted = !inPlace && sideBySide == 1
+            && window.strideH == 1 && window.strideW == 1 && window.dilationH == 1 && window.dilationW == 1
+            && window.outH == h && window.outW == wd && taps > 1 && wd <= 32 && wd >= window.kernelW
+            && window.padLeft + window.padRight == window.kernelW - 1
+            && window.padTop + window.padBottom == window.kernelH - 1
+        let direct = inPlace || shifted
             || (window.strideH == 1 && window.strideW == 1 && !(depth <= 32 && fitsOutput) && sideBySide == 1)
-        let hp = h + window.padTop + window.padBottom, wp = wd + window.padLeft + window.padRight
+        let hp = h + window.padTop + window.padBottom, wp = shifted ? wd : wd + window.padLeft + window.padRight
         let rowWidth = direct ? wp : window.outW
         let productWidth = max(16, (sideBySide * window.outH * rowWidth + 15) / 16 * 16)
         // im2col chunks (`im2colChunkRows`): whole vectors of pixels per chunk
@@ -461,18 +530,26 @@ struct ConvKernel: Kernel {
             if rows < window.outH { chunkRows = rows }
         }
         let columnStride = chunkRows == Int.max ? productWidth : (chunkRows * window.outW + 15) / 16 * 16
+        // A shifted copy: lead slack, cg planes of hp × wd, then room for the
+        // last tap's product columns past the last plane (its reads end at
+        // lead + (cg − 1)·plane + (kh − 1)·wd + padRight + productWidth).
+        let shiftedCopy = ConvKernel.shiftedLead + cg * hp * wd + (productWidth - pixels) + window.padRight + 16
         var offsets = [Int](repeating: 0, count: depth)
         for ci in 0..<cg {
             for ki in 0..<window.kernelH {
                 for kj in 0..<window.kernelW {
                     let j = (ci * window.kernelH + ki) * window.kernelW + kj
-                    offsets[j] = direct ? ci * hp * wp + ki * window.dilationH * wp + kj * window.dilationW
-                                        : j * columnStride
+                    if shifted {
+                        offsets[j] = kj * shiftedCopy + ConvKernel.shiftedLead + ci * hp * wd + ki * wd + kj - window.padLeft
+                    } else {
+                        offsets[j] = direct ? ci * hp * wp + ki * window.dilationH * wp + kj * window.dilationW
+                                            : j * columnStride
+                    }
                 }
             }
         }
         // The last row of B read by a product ends at its offset + productWidth.
-        let paddedCount = direct ? (offsets.max() ?? 0) + productWidth : 0
+        let paddedCount = shifted ? window.kernelW * shiftedCopy : direct ? (offsets.max() ?? 0) + productWidth : 0
         let panelRows = (mg + PackedRows.panelHeight - 1) / PackedRows.panelHeight * PackedRows.panelHeight
         let source = direct ? checkedProduct([paddedCount]) : checkedProduct([depth, columnStride])
         guard let source, let staging = checkedProduct([panelRows, productWidth]),
@@ -487,11 +564,14 @@ struct ConvKernel: Kernel {
         var kernel = ConvKernel(
             outputShape: [n, m, window.outH, window.outW], channels: ch, height: h, width: wd,
             outChannels: m, groups: groups, window: window, weights: WeightBuffer(values),
-            bias: bias, packedFilters: packed, readsPaddedInput: direct, writesOutputDirectly: (!direct || inPlace) && fitsOutput,
+            bias: bias, packedFilters: packed, readsPaddedInput: direct,
+            writesOutputDirectly: (!direct || inPlace || shifted) && fitsOutput,
             paddedHeight: hp, paddedWidth: wp, productWidth: productWidth,
             paddedCount: paddedCount, rowOffsets: offsets)
         kernel.imagesPerProduct = sideBySide
         kernel.readsInputInPlace = inPlace
+        kernel.readsShiftedCopies = shifted
+        kernel.shiftedCopyCount = shifted ? shiftedCopy : 0
         kernel.im2colChunkRows = chunkRows
         if groups > 1 && cg == 1 {
             kernel.imagesPerProduct = 1

@@ -65,6 +65,26 @@ struct WinogradConvKernel: Kernel {
     /// Row c of V_ξ starts at c · columnStride.
     let rowOffsets: [Int]
 
+    /// Planes of 32, 16 or 8 output columns (`runsWholeImages`: CIFAR's) run
+    /// whole images per block, their tiles numbered across tile rows, so
+    /// that a vector of 16 tiles spans several tile rows instead of leaving
+    /// 12 of 16 lanes idle on an 8×8 plane (`runImages`). Each image is
+    /// first split into its columns' even and odd phases (`splitPhases`),
+    /// so the input transform reads plain vectors: taken as even and odd
+    /// lanes of 32 values, the compiler built them from gathers, which
+    /// cost more than the products on the CIFAR ResNet's layers. The sums
+    /// and transforms are the same expressions in the same order: bit for
+    /// bit the row-by-row path's results.
+    let wholeImages: Bool
+    /// Tiles of one image (tilesH · tilesW), numbered ty · tilesW + tx.
+    let tilesPerImage: Int
+    /// Images per block (`wholeImages`).
+    let imagesPerBlock: Int
+    /// One phase array: tilesH + 1 rows of tilesW values (see `splitPhases`).
+    let phaseArray: Int
+    /// Floats of one image's phase arrays (8 per channel) and slack.
+    let phaseImage: Int
+
     static let tileCount = 16
 
     /// Fewest tiles per block (see init).
@@ -82,6 +102,20 @@ struct WinogradConvKernel: Kernel {
     /// and the CIFAR VGG's 128 and 256 at 8×8, run faster.
     static let minimumChannels = 64
     static let smallPlane = 64
+    /// Input channels from which a plane that runs whole images per block
+    /// (`runsWholeImages`) takes Winograd: measured (one thread, processor
+    /// time, Zen 4) on the CIFAR ResNet, its 16-channel 32×32 layers ~10 %,
+    /// 32-channel 16×16 ~25 %, 64-channel 8×8 ~30 % faster than the direct
+    /// product once the transforms ran on whole vectors.
+    static let minimumChannelsWholeImages = 16
+
+    /// Planes whose tiles run whole images per block (`wholeImages`): 32, 16
+    /// or 8 columns and an even number of rows, so that 16 tiles are 1, 2 or
+    /// 4 whole tile rows, and whole vectors of tiles per image (CIFAR's
+    /// planes; ImageNet's 28, 14 and 7 keep the row-by-row path).
+    static func runsWholeImages(outH: Int, outW: Int) -> Bool {
+        (outW == 32 || outW == 16 || outW == 8) && outH % 2 == 0 && (outH / 2) * (outW / 2) % 16 == 0
+    }
 
     /// Whether `conv` is a convolution this kernel computes (and is worth it).
     static func accepts(_ conv: ConvKernel) -> Bool {
@@ -89,8 +123,9 @@ struct WinogradConvKernel: Kernel {
         return conv.depthwise == nil && conv.groups == 1
             && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
             && w.dilationH == 1 && w.dilationW == 1 && w.outH >= 2 && w.outW >= 2
-            && conv.channels >= minimumChannels
-            && (w.outH * w.outW > smallPlane || conv.channels >= 2 * minimumChannels)
+            && (conv.channels >= minimumChannels
+                    && (w.outH * w.outW > smallPlane || conv.channels >= 2 * minimumChannels)
+                || conv.channels >= minimumChannelsWholeImages && runsWholeImages(outH: w.outH, outW: w.outW))
     }
 
     /// The same convolution (weights, bias, epilogue as `conv` holds them,
@@ -129,7 +164,13 @@ struct WinogradConvKernel: Kernel {
         rowsPerBlock = max(step, (target / tilesW + step / 2) / step * step)
         let touched = (rowsPerBlock + tilesH - 2) / tilesH + 1
         paddedSlots = max(1, min(touched, conv.outputShape.first ?? 1))
-        let columns = rowsPerBlock * tilesW
+        tilesPerImage = tilesH * tilesW
+        wholeImages = Self.runsWholeImages(outH: outH, outW: outW)
+        imagesPerBlock = max(1, min(conv.outputShape.first ?? 1, target / tilesPerImage))
+        // 16 floats between arrays: the split stores whole vectors per row.
+        phaseArray = (tilesH + 1) * tilesW + 16
+        phaseImage = channels * 8 * phaseArray + 64
+        let columns = wholeImages ? imagesPerBlock * tilesPerImage : rowsPerBlock * tilesW
         let stride = (columns + 15) / 16 * 16 + 16
         columnStride = stride
         rowOffsets = (0..<channels).map { $0 * stride }
@@ -170,9 +211,19 @@ struct WinogradConvKernel: Kernel {
     private var transformedCount: Int { Self.tileCount * channels * columnStride }
     private var productCount: Int { Self.tileCount * panelRows * columnStride }
 
-    var scratchCount: Int { paddedSlots * paddedImage + transformedCount + productCount }
+    /// Floats before V: the padded images, or (`wholeImages`) one padded
+    /// image and its phase arrays.
+    private var stagingCount: Int {
+        wholeImages ? paddedImage + phaseImage : paddedSlots * paddedImage
+    }
+
+    var scratchCount: Int { stagingCount + transformedCount + productCount }
 
     func run(_ io: KernelIO) {
+        if wholeImages {
+            runImages(io)
+            return
+        }
         let padded = io.scratch
         let v = padded + paddedSlots * paddedImage
         let m = v + transformedCount
@@ -194,9 +245,191 @@ struct WinogradConvKernel: Kernel {
         }
     }
 
+    /// `wholeImages`: blocks of `imagesPerBlock` images; image i of a block
+    /// has V and M columns i · tilesPerImage ..< (i + 1) · tilesPerImage.
+    private func runImages(_ io: KernelIO) {
+        let padded = io.scratch, phases = padded + paddedImage
+        let v = io.scratch + stagingCount
+        let m = v + transformedCount
+        let stride = columnStride, cStride = channels * stride, mStride = panelRows * stride
+        let inImage = channels * height * width
+        let outPlane = outH * outW, outImage = outChannels * outPlane
+        let residualBase: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
+        let finishes = bias != nil || !epilogue.isEmpty
+        // The phase arrays' slack stays zero (scratch is shared with other
+        // kernels: nothing is assumed zero).
+        zeroFloats(phases + channels * 8 * phaseArray, count: phaseImage - channels * 8 * phaseArray)
+        rowOffsets.withUnsafeBufferPointer { offsets in
+            guard let offsets = offsets.baseAddress else { return }
+            var first = 0
+            while first < io.batch {
+                let count = min(imagesPerBlock, io.batch - first)
+                for i in 0..<count {
+                    // Padded whole, then split: split row by row straight after
+                    // its copy, each wide load waited for the narrower stores
+                    // still in flight to the same row (a failed store-to-load forward).
+                    pad(io.inputs[0] + (first + i) * inImage, into: padded)
+                    splitPhases(padded, into: phases)
+                    transformImage(phases, into: v + i * tilesPerImage, cStride: cStride)
+                }
+                let columns = count * tilesPerImage, productWidth = (columns + 15) / 16 * 16
+                if columns < productWidth {
+                    // Columns past the last tile: zero, not stale values (which could be NaN or subnormal).
+                    for row in 0..<(Self.tileCount * channels) { zeroFloats(v + row * stride + columns, count: productWidth - columns) }
+                }
+                for xi in 0..<Self.tileCount {
+                    filters[xi].multiply(v + xi * cStride, offsets: offsets, width: productWidth, into: m + xi * mStride, ldc: stride)
+                }
+                for i in 0..<count {
+                    let n = first + i
+                    for k in 0..<outChannels {
+                        let plane = io.output + n * outImage + k * outPlane
+                        untransformImage(m + k * stride + i * tilesPerImage, mStride, into: plane)
+                        if finishes {
+                            epilogue.apply(plane, plane, count: outPlane, bias: bias?.pointer[k],
+                                           residual: residualBase.map { $0 + n * outImage + k * outPlane })
+                        }
+                    }
+                }
+                first += count
+            }
+        }
+    }
+
+    /// Splits one image's zero-padded channels into column phases: for
+    /// padded row r = 2t + p, array (kind, p) holds at row t, column tx the
+    /// value of padded column 2tx (kind 0), 2tx + 1 (1), 2tx + 2 (2) or
+    /// 2tx + 3 (3) — the four columns of tile tx. Rows are tilesW apart, so
+    /// tile L = ty · tilesW + tx finds row 2ty + i of its 4×4 input at
+    /// L + (i / 2) · tilesW of array (kind, i mod 2): one vector load per
+    /// kind and row for 16 consecutive tiles, across tile rows.
+    private func splitPhases(_ padded: UnsafePointer<Float>, into phases: UnsafeMutablePointer<Float>) {
+        let tw = tilesW, array = phaseArray, hw = paddedH * paddedW
+        for c in 0..<channels {
+            let base = phases + c * 8 * array, plane = padded + c * hw
+            for pr in 0..<paddedH {
+                // A row's ≤ 16 tiles as whole vectors (even and odd lanes of
+                // 32 values, shuffles): lanes past tilesW, read from the
+                // next padded rows or the slack, land on the next rows of
+                // the array, written after this one, or in the gap after its
+                // last row. A loop per value ran lane by lane on 4- and
+                // 8-tile rows behind aliasing checks: a quarter of the
+                // CIFAR ResNet's time.
+                let row = plane + pr * paddedW
+                let at = base + (pr & 1) * array + (pr >> 1) * tw
+                let a0 = loadVector(row), a1 = loadVector(row + 16)
+                let b0 = loadVector(row + 2), b1 = loadVector(row + 18)
+                storeVector(evenLanes(a0, a1), at)
+                storeVector(oddLanes(a0, a1), at + 2 * array)
+                storeVector(evenLanes(b0, b1), at + 4 * array)
+                storeVector(oddLanes(b0, b1), at + 6 * array)
+            }
+        }
+    }
+
+    /// V_ξ[c][L] = (Bᵀ d B)_ξ for the tiles L of one image, 16 at a time
+    /// (the row-by-row path's expressions: `winogradInput`). The last vector
+    /// may run past the image's tiles: those lanes land on columns that the
+    /// next image's transform overwrites, or past the block's tiles (zeroed
+    /// before the products).
+    private func transformImage(_ phases: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>, cStride: Int) {
+        let array = phaseArray, tw = tilesW, stride = columnStride
+        for c in 0..<channels {
+            let base = phases + c * 8 * array
+            var tile = 0
+            while tile < tilesPerImage {
+                // Row i of the tiles' inputs: kind k at base + (2k + i mod 2) · array + tile + (i / 2) · tw.
+                @inline(__always)
+                func rowB(_ i: Int) -> (Vector, Vector, Vector, Vector) {
+                    let at = base + (i & 1) * array + tile + (i >> 1) * tw
+                    let d0 = loadVector(at), d1 = loadVector(at + 2 * array)
+                    let d2 = loadVector(at + 4 * array), d3 = loadVector(at + 6 * array)
+                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+                }
+                let (t00, t01, t02, t03) = rowB(0)
+                let (t10, t11, t12, t13) = rowB(1)
+                let (t20, t21, t22, t23) = rowB(2)
+                let (t30, t31, t32, t33) = rowB(3)
+                let dst = v + c * stride + tile
+                storeVector(t00 - t20, dst + 0 * cStride)
+                storeVector(t01 - t21, dst + 1 * cStride)
+                storeVector(t02 - t22, dst + 2 * cStride)
+                storeVector(t03 - t23, dst + 3 * cStride)
+                storeVector(t10 + t20, dst + 4 * cStride)
+                storeVector(t11 + t21, dst + 5 * cStride)
+                storeVector(t12 + t22, dst + 6 * cStride)
+                storeVector(t13 + t23, dst + 7 * cStride)
+                storeVector(t20 - t10, dst + 8 * cStride)
+                storeVector(t21 - t11, dst + 9 * cStride)
+                storeVector(t22 - t12, dst + 10 * cStride)
+                storeVector(t23 - t13, dst + 11 * cStride)
+                storeVector(t10 - t30, dst + 12 * cStride)
+                storeVector(t11 - t31, dst + 13 * cStride)
+                storeVector(t12 - t32, dst + 14 * cStride)
+                storeVector(t13 - t33, dst + 15 * cStride)
+                tile += 16
+            }
+        }
+    }
+
+    /// Y = Aᵀ M A for the tiles of one image and filter (M_ξ at m + ξ · mStride,
+    /// tile L at column L), written into its output plane.
+    private func untransformImage(_ m: UnsafePointer<Float>, _ mStride: Int, into plane: UnsafeMutablePointer<Float>) {
+        // A vector's 16 tiles are 1, 2 or 4 whole tile rows (32, 16 or 8
+        // columns), stored from registers: through a buffer, each narrower
+        // reload of the wide stores just made waited for them (a failed
+        // store-to-load forward).
+        let w = outW
+        var tile = 0
+        while tile < tilesPerImage {
+            let (upper, lower) = winogradOutput(m + tile, mStride)
+            let top = plane + 2 * (tile / tilesW) * w
+            switch w {
+            case 32:
+                UnsafeMutableRawPointer(top).storeBytes(of: upper, as: Pair.self)
+                UnsafeMutableRawPointer(top + w).storeBytes(of: lower, as: Pair.self)
+            case 16:
+                storeVector(upper.lowHalf, top); storeVector(lower.lowHalf, top + w)
+                storeVector(upper.highHalf, top + 2 * w); storeVector(lower.highHalf, top + 3 * w)
+            default:
+                // Tile row q of the four: floats 8q ..< 8q + 8 of each pair.
+                @inline(__always)
+                func put8(_ v: SIMD8<Float>, _ row: Int) {
+                    UnsafeMutableRawPointer(top + row * w).storeBytes(of: v, as: SIMD8<Float>.self)
+                }
+                put8(upper.lowHalf.lowHalf, 0); put8(lower.lowHalf.lowHalf, 1)
+                put8(upper.lowHalf.highHalf, 2); put8(lower.lowHalf.highHalf, 3)
+                put8(upper.highHalf.lowHalf, 4); put8(lower.highHalf.lowHalf, 5)
+                put8(upper.highHalf.highHalf, 6); put8(lower.highHalf.highHalf, 7)
+            }
+            tile += 16
+        }
+    }
+
     /// Copies one image into the padded layout (zeros around it; the slack zeroed too).
     private func pad(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
         let hp = paddedH, wp = paddedW
+        if wholeImages {
+            // Rows of 10 to 34 floats: each padded row is first cleared with
+            // whole zero vectors (running on into the next row, cleared and
+            // written after it, or into the slack), then the image's row is
+            // copied in. Zeroing the 1-float borders one by one went through
+            // a library memset call each: pad and memset were 8 % of the
+            // CIFAR ResNet's time. (On ImageNet's wide rows the extra stores
+            // of the clearing cost more than the calls: VGG-11 5 % slower.)
+            for c in 0..<channels {
+                let plane = dst + c * hp * wp, src = x + c * height * width
+                for pr in 0..<hp {
+                    let row = plane + pr * wp
+                    var i = 0
+                    while i < wp { storeVector(Vector(), row + i); i += 16 }
+                    let ir = pr - padTop
+                    if ir >= 0 && ir < height { copyFloats(src + ir * width, row + padLeft, count: width) }
+                }
+            }
+            zeroFloats(dst + channels * hp * wp, count: paddedImage - channels * hp * wp)
+            return
+        }
         for c in 0..<channels {
             let plane = dst + c * hp * wp, src = x + c * height * width
             zeroFloats(plane, count: padTop * wp)
@@ -301,6 +534,21 @@ struct WinogradConvKernel: Kernel {
             withUnsafeBytes(of: value) { copyFloats($0.baseAddress!.assumingMemoryBound(to: Float.self), dst, count: count) }
         }
     }
+}
+
+/// Lanes 0, 2, …, 14 of `a`, then of `b`. Spelled lane by lane, this
+/// compiles to one two-source permute (vpermt2ps on AVX-512);
+/// `SIMD32.evenHalf` of a 32-float load, inlined into the split, became
+/// chains of inserts and permutes.
+@inline(__always)
+private func evenLanes(_ a: Vector, _ b: Vector) -> Vector {
+    Vector(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+}
+
+/// Lanes 1, 3, …, 15 of `a`, then of `b` (see `evenLanes`).
+@inline(__always)
+private func oddLanes(_ a: Vector, _ b: Vector) -> Vector {
+    Vector(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
 }
 
 /// Bᵀ d B for 16 tiles side by side; d's rows are `rowStride` apart from
