@@ -184,10 +184,17 @@ enum InferenceFusion {
         // Every dense 3×3 stride-1 convolution of the plan, fused or not, then
         // runs as F(2×2, 3×3) (WinogradConvolution.swift), its filters
         // transformed after any BatchNormalization fold above.
+        // Of the rest, small planes of whole blocks of 64 filters run with
+        // the filters along the vector lanes (ChannelVectorConvolution.swift),
+        // bit for bit the same values without the padded columns.
         return steps.compactMap { $0 }.map { step in
-            guard let conv = step.kernel as? ConvKernel, WinogradConvKernel.accepts(conv) else { return step }
+            guard let conv = step.kernel as? ConvKernel else { return step }
             var step = step
-            step.kernel = WinogradConvKernel(conv)
+            if WinogradConvKernel.accepts(conv) {
+                step.kernel = WinogradConvKernel(conv)
+            } else if ChannelVectorConvKernel.accepts(conv) {
+                step.kernel = ChannelVectorConvKernel(conv)
+            }
             return step
         }
     }
