@@ -102,7 +102,7 @@ final class ChannelVectorConvTests: XCTestCase {
             Case(c: 1, m: 64, h: 5, w: 7, k: 3, pad: 1, dilation: 1, bias: false, epilogue: .none),
             Case(c: 3, m: 128, h: 9, w: 9, k: 3, pad: 1, dilation: 1, bias: true, epilogue: .none),
             Case(c: 33, m: 64, h: 1, w: 1, k: 3, pad: 1, dilation: 1, bias: true, epilogue: .relu),
-            Case(c: 64, m: 64, h: 8, w: 8, k: 3, pad: 1, dilation: 1, bias: true, epilogue: .residualRelu),
+            Case(c: 64, m: 64, h: 8, w: 6, k: 3, pad: 1, dilation: 1, bias: true, epilogue: .residualRelu),   // (8×8 runs as whole-image Winograd)
             Case(c: 64, m: 64, h: 7, w: 5, k: 3, pad: 1, dilation: 1, bias: false, epilogue: .residualRelu),
             Case(c: 17, m: 64, h: 15, w: 15, k: 5, pad: 2, dilation: 1, bias: true, epilogue: .relu),
             Case(c: 5, m: 64, h: 11, w: 10, k: 2, pad: 0, dilation: 1, bias: true, epilogue: .none),
@@ -115,10 +115,13 @@ final class ChannelVectorConvTests: XCTestCase {
             let bias = t.bias ? randomFloats(t.m, seed: seed + 1) : nil
             let net = try network(t, weights: weights, bias: bias)
             let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) k \(t.k) pad \(t.pad) dilation \(t.dilation) \(t.epilogue)"
-            // Winograd takes dense 3×3s over 64 channels on planes above 8×8; the rest here is ours.
+            // Winograd takes dense 3×3s over 64 channels on planes above 8×8, and from 16
+            // channels on CIFAR's whole-image planes; the rest here is ours.
             let (oh, ow) = outSize(t)
-            let winograd = t.k == 3 && t.dilation == 1 && t.c >= WinogradConvKernel.minimumChannels
-                && (oh * ow > WinogradConvKernel.smallPlane || t.c >= 2 * WinogradConvKernel.minimumChannels)
+            let winograd = t.k == 3 && t.dilation == 1
+                && (t.c >= WinogradConvKernel.minimumChannels
+                        && (oh * ow > WinogradConvKernel.smallPlane || t.c >= 2 * WinogradConvKernel.minimumChannels)
+                    || t.c >= WinogradConvKernel.minimumChannelsWholeImages && WinogradConvKernel.runsWholeImages(outH: oh, outW: ow))
             XCTAssertEqual(try usesChannelVectors(net), !winograd, label)
             for count in [1, 3] {
                 let x = randomFloats(count * t.c * t.h * t.w, seed: seed + 2, in: -2...2)
