@@ -346,27 +346,7 @@ struct WinogradConvKernel: Kernel {
                     let d2 = loadVector(at + 4 * array), d3 = loadVector(at + 6 * array)
                     return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
                 }
-                let (t00, t01, t02, t03) = rowB(0)
-                let (t10, t11, t12, t13) = rowB(1)
-                let (t20, t21, t22, t23) = rowB(2)
-                let (t30, t31, t32, t33) = rowB(3)
-                let dst = v + c * stride + tile
-                storeVector(t00 - t20, dst + 0 * cStride)
-                storeVector(t01 - t21, dst + 1 * cStride)
-                storeVector(t02 - t22, dst + 2 * cStride)
-                storeVector(t03 - t23, dst + 3 * cStride)
-                storeVector(t10 + t20, dst + 4 * cStride)
-                storeVector(t11 + t21, dst + 5 * cStride)
-                storeVector(t12 + t22, dst + 6 * cStride)
-                storeVector(t13 + t23, dst + 7 * cStride)
-                storeVector(t20 - t10, dst + 8 * cStride)
-                storeVector(t21 - t11, dst + 9 * cStride)
-                storeVector(t22 - t12, dst + 10 * cStride)
-                storeVector(t23 - t13, dst + 11 * cStride)
-                storeVector(t10 - t30, dst + 12 * cStride)
-                storeVector(t11 - t31, dst + 13 * cStride)
-                storeVector(t12 - t32, dst + 14 * cStride)
-                storeVector(t13 - t33, dst + 15 * cStride)
+                storeInputTransform(rowB(0), rowB(1), rowB(2), rowB(3), v + c * stride + tile, cStride)
                 tile += 16
             }
         }
@@ -551,6 +531,28 @@ private func oddLanes(_ a: Vector, _ b: Vector) -> Vector {
     Vector(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
 }
 
+/// Four vectors: one row of 16 tiles' 4×4 values, a column each.
+private typealias TileRow = (Vector, Vector, Vector, Vector)
+
+/// V = Bᵀ t for the rows t_r = d_r B of 16 tiles (both input transforms end
+/// here): rows (t0 − t2, t1 + t2, t2 − t1, t1 − t3); writes ξ = 4a + b at
+/// dst + ξ · xiStride.
+@inline(__always)
+private func storeInputTransform(_ t0: TileRow, _ t1: TileRow, _ t2: TileRow, _ t3: TileRow,
+                                 _ dst: UnsafeMutablePointer<Float>, _ xiStride: Int) {
+    @inline(__always)
+    func store(_ row: Int, _ r: TileRow) {
+        storeVector(r.0, dst + (4 * row) * xiStride)
+        storeVector(r.1, dst + (4 * row + 1) * xiStride)
+        storeVector(r.2, dst + (4 * row + 2) * xiStride)
+        storeVector(r.3, dst + (4 * row + 3) * xiStride)
+    }
+    store(0, (t0.0 - t2.0, t0.1 - t2.1, t0.2 - t2.2, t0.3 - t2.3))
+    store(1, (t1.0 + t2.0, t1.1 + t2.1, t1.2 + t2.2, t1.3 + t2.3))
+    store(2, (t2.0 - t1.0, t2.1 - t1.1, t2.2 - t1.2, t2.3 - t1.3))
+    store(3, (t1.0 - t3.0, t1.1 - t3.1, t1.2 - t3.2, t1.3 - t3.3))
+}
+
 /// Bᵀ d B for 16 tiles side by side; d's rows are `rowStride` apart from
 /// `src`, tile l's columns at 2l…2l + 3. Writes ξ = 4a + b at dst + ξ · xiStride.
 @inline(__always)
@@ -565,23 +567,7 @@ private func winogradInput(_ src: UnsafePointer<Float>, _ rowStride: Int,
     let t20 = a.evenHalf - b.evenHalf, t21 = a.oddHalf + b.evenHalf, t22 = b.evenHalf - a.oddHalf, t23 = a.oddHalf - b.oddHalf
     a = loadPair(src + 3 * rowStride); b = loadPair(src + 3 * rowStride + 2)
     let t30 = a.evenHalf - b.evenHalf, t31 = a.oddHalf + b.evenHalf, t32 = b.evenHalf - a.oddHalf, t33 = a.oddHalf - b.oddHalf
-    // V = Bᵀ t: rows (t0 − t2, t1 + t2, t2 − t1, t1 − t3).
-    storeVector(t00 - t20, dst + 0 * xiStride)
-    storeVector(t01 - t21, dst + 1 * xiStride)
-    storeVector(t02 - t22, dst + 2 * xiStride)
-    storeVector(t03 - t23, dst + 3 * xiStride)
-    storeVector(t10 + t20, dst + 4 * xiStride)
-    storeVector(t11 + t21, dst + 5 * xiStride)
-    storeVector(t12 + t22, dst + 6 * xiStride)
-    storeVector(t13 + t23, dst + 7 * xiStride)
-    storeVector(t20 - t10, dst + 8 * xiStride)
-    storeVector(t21 - t11, dst + 9 * xiStride)
-    storeVector(t22 - t12, dst + 10 * xiStride)
-    storeVector(t23 - t13, dst + 11 * xiStride)
-    storeVector(t10 - t30, dst + 12 * xiStride)
-    storeVector(t11 - t31, dst + 13 * xiStride)
-    storeVector(t12 - t32, dst + 14 * xiStride)
-    storeVector(t13 - t33, dst + 15 * xiStride)
+    storeInputTransform((t00, t01, t02, t03), (t10, t11, t12, t13), (t20, t21, t22, t23), (t30, t31, t32, t33), dst, xiStride)
 }
 
 /// Aᵀ m A for 16 tiles side by side (m_ξ at src + ξ · xiStride): the two
