@@ -94,13 +94,15 @@ let package = Package(
         // Exact 8-bit products (AVX-512 VNNI where present) for CAR's bounded
         // shortcut; optimised in debug builds too, as the engine is.
         .target(name: "CInt8", cSettings: [.unsafeFlags(["-O2"])] + cKernelDefines),
+        // Cache hints for the product's micro-kernel (static inline, header only).
+        .target(name: "CPrefetch"),
         // No contraction into FMA: the reference bin must round like SlicerInfo's Swift one.
         .target(name: "CBinning", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])] + cKernelDefines),
         // The ONNX import: protobuf wire format, model, graph and tensors, and the
         // errors of loading a model. Its own module so that it keeps Swift's checks
         // in release builds while the engine's kernels drop them (see above).
         .target(name: "SlicerONNX", swiftSettings: checked),
-        .target(name: "SlicerEngine", dependencies: ["SlicerONNX", "COpenBLAS", "CInt8"], swiftSettings: engine),
+        .target(name: "SlicerEngine", dependencies: ["SlicerONNX", "COpenBLAS", "CInt8", "CPrefetch"], swiftSettings: engine),
         .target(name: "SlicerData", dependencies: ["CZlib", "CSDL2"], swiftSettings: checked),
         .target(name: "SlicerInfo", dependencies: ["SlicerEngine", "SlicerData", "CBinning"], swiftSettings: checked),
         .target(name: "SlicerUI", dependencies: ["CSDL2"], swiftSettings: checked),
