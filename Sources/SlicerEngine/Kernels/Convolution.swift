@@ -179,8 +179,16 @@ struct ConvKernel: Kernel {
 
     /// Floats of one row of the (chunk's) column matrix on the im2col path.
     var columnStride: Int {
-        im2colChunkRows >= window.outH ? productWidth : (im2colChunkRows * window.outW + 15) / 16 * 16
+        ConvKernel.columnRowStride(im2colChunkRows >= window.outH ? productWidth : (im2colChunkRows * window.outW + 15) / 16 * 16)
     }
+
+    /// Floats between rows of a column matrix `width` columns wide (a
+    /// multiple of 16): an odd number of 64-byte lines. The product reads a
+    /// block of 48 columns from every row; at an even number of lines apart
+    /// those rows fall into a fraction of L1's 64 sets (256 columns, 16
+    /// lines: 12 of them), and a block of 144 rows (a 3×3 over 16 channels)
+    /// was evicted before the next panel of filters read it again.
+    static func columnRowStride(_ width: Int) -> Int { width / 16 % 2 == 0 ? width + 16 : width }
 
     var scratchCount: Int {
         let source = readsPaddedInput ? paddedCount : columnRows * columnStride
@@ -224,7 +232,7 @@ struct ConvKernel: Kernel {
                                             into: writesOutputDirectly ? y + n * outImage + g * mg * p : staging,
                                             ldc: writesOutputDirectly ? p : productWidth, columns: scratch)
                     } else {
-                        im2col(image, cg, into: source, rowStride: productWidth)
+                        im2col(image, cg, into: source, rowStride: columnStride)
                     }
                     let out = y + n * outImage + g * mg * p
                     if writesOutputDirectly {
@@ -278,7 +286,7 @@ struct ConvKernel: Kernel {
         let p = outPixels, plane = height * width
         let inImage = channels * plane, outImage = outChannels * p
         let source = io.scratch
-        let staging = io.scratch + columnRows * productWidth
+        let staging = io.scratch + columnRows * columnStride
         rowOffsets.withUnsafeBufferPointer { offsets in
             guard let offsets = offsets.baseAddress else { return }
             var first = 0
@@ -288,11 +296,11 @@ struct ConvKernel: Kernel {
                 let width = (count * p + 15) / 16 * 16
                 for g in 0..<groups {
                     for i in 0..<count {
-                        im2col(x + (first + i) * inImage + g * cg * plane, cg, into: source + i * p, rowStride: productWidth)
+                        im2col(x + (first + i) * inImage + g * cg * plane, cg, into: source + i * p, rowStride: columnStride)
                     }
                     if count * p < width {
                         // Columns past the last image: zero, not stale values (which could be NaN).
-                        for j in 0..<columnRows { zeroFloats(source + j * productWidth + count * p, count: width - count * p) }
+                        for j in 0..<columnRows { zeroFloats(source + j * columnStride + count * p, count: width - count * p) }
                     }
                     packedFilters[g].multiply(source, offsets: offsets, width: width, into: staging, ldc: productWidth)
                     for i in 0..<count {
@@ -401,6 +409,10 @@ struct ConvKernel: Kernel {
                         outputRows: Range<Int>? = nil) {
         let wd = window
         let rows = outputRows ?? 0..<wd.outH
+        if wd.strideW == 2 && wd.outW >= 16 {
+            im2colStride2(x, cg, into: cols, rowStride: rowStride, rows: rows)
+            return
+        }
         let ow = wd.outW
         var row = 0
         for ci in 0..<cg {
@@ -444,6 +456,63 @@ struct ConvKernel: Kernel {
                         if hi < ow { zeroFloats(d + hi, count: ow - hi) }
                     }
                     row += 1
+                }
+            }
+        }
+    }
+
+    /// `im2col` for a column stride of 2, the same columns: each input row
+    /// is copied once per kernel row into a zero-padded row buffer, and each
+    /// kernel column's outputs are the even lanes of 32 consecutive buffer
+    /// values, in whole vectors from the row's first output to its last
+    /// (the last vector overlapping the one before, rewriting the same
+    /// values). Gathered from the image itself, every output whose window
+    /// reached into the padding or whose vector would read past the row's
+    /// end went one value at a time: two of three kernel columns of the
+    /// CIFAR ResNet's stride-2 3×3s (32-wide rows), the ends of each row of
+    /// a 7×7 stem; and the even lanes of a 32-float load (`SIMD32.evenHalf`)
+    /// compiled to a library call per vector. Rows of at least 16 outputs
+    /// (narrower ones, the CIFAR ResNet's 8-wide, measured slower this way:
+    /// the buffer copy is then most of the work).
+    private func im2colStride2(_ x: UnsafeMutablePointer<Float>, _ cg: Int, into cols: UnsafeMutablePointer<Float>,
+                               rowStride: Int, rows: Range<Int>) {
+        let wd = window, ow = wd.outW, kw = wd.kernelW, dil = wd.dilationW
+        // Buffer column padLeft + i holds input column i, so output c of kernel
+        // column kj reads buffer column 2c + kj·dil; a vector for outputs
+        // c ..< c + 16 reads 32 floats from there, c ≤ max(0, ow − 16).
+        let reach = (kw - 1) * dil + 2 * (ow - 16) + 32
+        let length = max(wd.padLeft + width, reach)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: length) { buffer in
+            guard let buf = buffer.baseAddress else { return }
+            // Only columns padLeft ..< padLeft + width are ever written: the rest stay zero.
+            zeroFloats(buf, count: length)
+            let inside = buf + wd.padLeft
+            for ci in 0..<cg {
+                let plane = x + ci * height * width
+                for ki in 0..<wd.kernelH {
+                    // Column-matrix row of tap (ci, ki, kj) is first + kj, as in `im2col`.
+                    let first = (ci * wd.kernelH + ki) * kw
+                    for r in rows {
+                        let ih = r * wd.strideH - wd.padTop + ki * wd.dilationH
+                        let at = (r - rows.lowerBound) * ow
+                        if ih < 0 || ih >= height {
+                            for kj in 0..<kw { zeroFloats(cols + (first + kj) * rowStride + at, count: ow) }
+                            continue
+                        }
+                        copyFloats(plane + ih * width, inside, count: width)
+                        for kj in 0..<kw {
+                            let src = buf + kj * dil, d = cols + (first + kj) * rowStride + at
+                            var c = 0
+                            while c + 16 <= ow {
+                                storeVector(evenLanes(loadVector(src + 2 * c), loadVector(src + 2 * c + 16)), d + c)
+                                c += 16
+                            }
+                            if c < ow {
+                                c = ow - 16
+                                storeVector(evenLanes(loadVector(src + 2 * c), loadVector(src + 2 * c + 16)), d + c)
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -529,7 +598,7 @@ struct ConvKernel: Kernel {
             rows = (rows + step - 1) / step * step
             if rows < window.outH { chunkRows = rows }
         }
-        let columnStride = chunkRows == Int.max ? productWidth : (chunkRows * window.outW + 15) / 16 * 16
+        let columnStride = ConvKernel.columnRowStride(chunkRows == Int.max ? productWidth : (chunkRows * window.outW + 15) / 16 * 16)
         // A shifted copy: lead slack, cg planes of hp × wd, then room for the
         // last tap's product columns past the last plane (its reads end at
         // lead + (cg − 1)·plane + (kh − 1)·wd + padRight + productWidth).

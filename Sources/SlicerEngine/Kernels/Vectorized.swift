@@ -78,3 +78,19 @@ func zeroFloats(_ dst: UnsafeMutablePointer<Float>, count: Int) {
     while i + 16 <= count { storeVector(SIMD16<Float>(), dst + i); i += 16 }
     while i < count { dst[i] = 0; i += 1 }
 }
+
+/// Lanes 0, 2, …, 14 of `a`, then of `b`. Spelled lane by lane, this
+/// compiles to one two-source permute (vpermt2ps on AVX-512);
+/// `SIMD32.evenHalf` of a 32-float load became chains of inserts and
+/// permutes where inlined (the Winograd split) and a library call per
+/// vector where not (the stride-2 im2col).
+@inline(__always)
+func evenLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16<Float>(a[0], a[2], a[4], a[6], a[8], a[10], a[12], a[14], b[0], b[2], b[4], b[6], b[8], b[10], b[12], b[14])
+}
+
+/// Lanes 1, 3, …, 15 of `a`, then of `b` (see `evenLanes`).
+@inline(__always)
+func oddLanes(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    SIMD16<Float>(a[1], a[3], a[5], a[7], a[9], a[11], a[13], a[15], b[1], b[3], b[5], b[7], b[9], b[11], b[13], b[15])
+}
