@@ -534,6 +534,38 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(wide.kernel?.readsPaddedInput, true)
     }
 
+    func testStrideTwoColumnsFromAPaddedRowBuffer() throws {
+        // Column stride 2 with rows of 16 outputs or more: each input row is
+        // copied into a zero-padded buffer and every kernel column gathered
+        // as even lanes, the last vector overlapping the one before. Edge
+        // cases: exactly 16 outputs (the CIFAR ResNet's 32 → 16, a 256-column
+        // matrix whose rows are padded to an odd number of cache lines), one
+        // past a vector with asymmetric padding, a wide dilated kernel whose
+        // taps reach both paddings, a 1×1 (no padding), no padding but a
+        // 3×3 window, and row chunks (7×7 stem).
+        let cases = [
+            ConvCase(label: "3x3 stride 2, 32 -> 16 columns", input: [5, 32, 32], weight: [8, 5, 3, 3],
+                     strides: [2, 2], pads: [1, 1, 1, 1]),
+            ConvCase(label: "3x3 stride 2, 33 columns, asymmetric pads", input: [3, 7, 33], weight: [4, 3, 3, 3],
+                     strides: [2, 2], pads: [0, 2, 1, 1]),
+            ConvCase(label: "3x5 strides 1x2, dilation 1x2", input: [2, 9, 40], weight: [3, 2, 3, 5],
+                     strides: [1, 2], pads: [1, 2, 1, 2], dilations: [1, 2]),
+            ConvCase(label: "1x1 stride 2 to 16 columns", input: [7, 4, 32], weight: [8, 7, 1, 1], bias: false,
+                     strides: [2, 2]),
+            ConvCase(label: "3x3 stride 2 unpadded to 16 columns", input: [2, 5, 33], weight: [3, 2, 3, 3],
+                     strides: [2, 2]),
+            ConvCase(label: "7x7 stride 2 stem in row chunks", input: [3, 40, 96], weight: [8, 3, 7, 7],
+                     strides: [2, 2], pads: [3, 3, 3, 3]),
+        ]
+        for cc in cases {
+            let result = try checkConv(cc)
+            guard let kernel = result.kernel else { return XCTFail("\(cc.label): no conv kernel") }
+            XCTAssertFalse(kernel.readsPaddedInput, "\(cc.label): built from a column matrix")
+            XCTAssertGreaterThanOrEqual(kernel.window.outW, 16, cc.label)
+            XCTAssertEqual(kernel.columnStride / 16 % 2, 1, "\(cc.label): rows an odd number of cache lines apart")
+        }
+    }
+
     func testIm2colInRowChunks() throws {
         // Column matrices over 384 KiB are built and multiplied a few output
         // rows at a time: a stem-like 7x7 stride 2 (whole panels: straight into
