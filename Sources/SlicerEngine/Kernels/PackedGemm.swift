@@ -28,17 +28,19 @@ private func start(_ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Vect
 }
 /// Requests the tile's C lines (8 rows of `vectors` vectors) for writing as
 /// the tile starts, so that the misses overlap its multiply-adds instead of
-/// stalling the stores that end it. A tile's C is usually not in cache: a
-/// product writes a whole output (a 256-filter 56×56 1×1 writes 3.2 MB per
-/// image, Winograd's 16 products M_ξ 1 MB per block), and without the hint
-/// each of the tile's 24 stores waited for its line; ResNet-50's Winograd
-/// layers ran 10–18 % slower, its first-stage 1×1s 6–13 % (one thread,
-/// processor time, Zen 4). Once per tile, before the first depth block only
-/// (later blocks load C anyway).
-/// Shallower products skip the hint: their tiles are a few hundred
-/// multiply-adds, against which the 24 hints weigh (the CIFAR ResNet's
-/// 16- and 32-channel Winograd products, whose C is in L2, ran ~3 % slower with them).
+/// stalling the stores that end it. Products that write a whole large
+/// output straight into place (a 256-filter 56×56 1×1: 3.2 MB per image,
+/// ResNet-50's first-stage expansions and downsample; its 7×7 stem) miss on
+/// every line of C; without the hint each of a tile's 24 stores waited for
+/// its line (BENCHMARKS.md, branch `r50`). Once per tile, before the first
+/// depth block only (later blocks load C anyway).
+/// Products shallower than this skip the hint: their tiles are a few
+/// hundred multiply-adds, against which the 24 hints weigh.
 private let prefetchDepth = 64
+/// Products whose C spans fewer floats than this (1 MiB, an L2) skip the
+/// hint too: their C is in cache, and the hints only cost issue slots
+/// (the CIFAR models' direct and Winograd products measured slower with them).
+private let prefetchFloats = 1 << 18
 
 @inline(__always)
 private func prefetchForWrite(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, vectors: Int) {
@@ -140,6 +142,8 @@ struct PackedRows: @unchecked Sendable {
                          into c: UnsafeMutablePointer<Float>, ldc: Int) {
         precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
         let panelSize = depth * panelHeight
+        // Write hints only where C does not stay in cache (see `prefetchForWrite`).
+        let prefetch = depth >= prefetchDepth && panels * panelHeight * ldc >= prefetchFloats
         var chunk = 0
         while chunk < width {
             let chunkEnd = min(width, chunk + columnChunk)
@@ -155,11 +159,11 @@ struct PackedRows: @unchecked Sendable {
                     for p in 0..<panels {
                         let ap = a + p * panelSize + k0 * panelHeight, cp = c + p * panelHeight * ldc + q
                         if left >= 48 {
-                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
                         } else if left >= 32 {
-                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
                         } else {
-                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate)
+                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
                         }
                     }
                     q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
@@ -174,8 +178,9 @@ struct PackedRows: @unchecked Sendable {
 /// c[0..<8][0..<48] = Σ_j a[j][0..<8] ⊗ b_j[0..<48], b_j = b + offsets[j]. 24 accumulators stay in registers.
 @inline(__always)
 private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-    if !accumulate && depth >= prefetchDepth { prefetchForWrite(c, ldc, vectors: 3) }
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
+                       _ prefetch: Bool) {
+    if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 3) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate), c02 = start(c + 0 * ldc + 32, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate), c12 = start(c + 1 * ldc + 32, accumulate)
     var c20 = start(c + 2 * ldc + 0, accumulate), c21 = start(c + 2 * ldc + 16, accumulate), c22 = start(c + 2 * ldc + 32, accumulate)
@@ -211,8 +216,9 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 /// c[0..<8][0..<32] = Σ_j a[j][0..<8] ⊗ b_j[0..<32], b_j = b + offsets[j]. 16 accumulators stay in registers.
 @inline(__always)
 private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-    if !accumulate && depth >= prefetchDepth { prefetchForWrite(c, ldc, vectors: 2) }
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
+                       _ prefetch: Bool) {
+    if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 2) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate)
     var c20 = start(c + 2 * ldc + 0, accumulate), c21 = start(c + 2 * ldc + 16, accumulate)
@@ -248,8 +254,9 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 /// c[0..<8][0..<16] = Σ_j a[j][0..<8] ⊗ b_j[0..<16], b_j = b + offsets[j]. 8 accumulators stay in registers.
 @inline(__always)
 private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
-                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-    if !accumulate && depth >= prefetchDepth { prefetchForWrite(c, ldc, vectors: 1) }
+                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
+                       _ prefetch: Bool) {
+    if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 1) }
     var c00 = start(c + 0 * ldc + 0, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate)
     var c20 = start(c + 2 * ldc + 0, accumulate)
