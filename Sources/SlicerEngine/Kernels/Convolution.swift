@@ -236,7 +236,10 @@ struct ConvKernel: Kernel {
                     }
                     let out = y + n * outImage + g * mg * p
                     if writesOutputDirectly {
-                        if !chunked { packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p) }
+                        if !chunked {
+                            packedFilters[g].multiply(source, offsets: offsets, width: productWidth, into: out, ldc: p,
+                                                      writeHints: mg * p >= writeHintFloats)
+                        }
                         if bias != nil || !epilogue.isEmpty {
                             // Each filter's row right after the product, while it is in cache.
                             for m in 0..<mg {
@@ -346,7 +349,8 @@ struct ConvKernel: Kernel {
                 // Columns past the chunk's pixels: zero, not stale values (which could be NaN or subnormal).
                 for j in 0..<columnRows { zeroFloats(columns + j * stride + pixels, count: width - pixels) }
             }
-            filters.multiply(columns, offsets: offsets, width: width, into: c + r0 * ow, ldc: ldc)
+            filters.multiply(columns, offsets: offsets, width: width, into: c + r0 * ow, ldc: ldc,
+                             writeHints: filters.paddedRows * ldc >= writeHintFloats)
             r0 = r1
         }
     }

@@ -32,15 +32,18 @@ private func start(_ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Vect
 /// output straight into place (a 256-filter 56×56 1×1: 3.2 MB per image,
 /// ResNet-50's first-stage expansions and downsample; its 7×7 stem) miss on
 /// every line of C; without the hint each of a tile's 24 stores waited for
-/// its line (BENCHMARKS.md, branch `r50`). Once per tile, before the first
-/// depth block only (later blocks load C anyway).
+/// its line; so did Winograd's products on ImageNet planes, whose 16 M_ξ
+/// and V_ξ (over 1 MiB per block) evict each other (BENCHMARKS.md, branch
+/// `r50`). Once per tile, before the first depth block only (later blocks
+/// load C anyway). The caller says when (`writeHints`).
 /// Products shallower than this skip the hint: their tiles are a few
 /// hundred multiply-adds, against which the 24 hints weigh.
 private let prefetchDepth = 64
-/// Products whose C spans fewer floats than this (1 MiB, an L2) skip the
-/// hint too: their C is in cache, and the hints only cost issue slots
-/// (the CIFAR models' direct and Winograd products measured slower with them).
-private let prefetchFloats = 1 << 18
+/// Outputs of at least this many floats per image (1 MiB, an L2) that a
+/// convolution's product writes in place get the hints (`writeHints`);
+/// smaller ones stay in cache, where the hints only cost issue slots (the
+/// CIFAR VGG ran up to 20 % slower with hints on every product).
+let writeHintFloats = 1 << 18
 
 @inline(__always)
 private func prefetchForWrite(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, vectors: Int) {
@@ -110,10 +113,13 @@ struct PackedRows: @unchecked Sendable {
     /// c[r][q] = Σ_j A[r][j] · b[offsets[j] + q] for every r < paddedRows and
     /// q < width, where width is a multiple of 16; row r of c starts at c + r·ldc.
     /// Reads b[offsets[j] ..< offsets[j] + width] for every j: the caller keeps that in bounds.
+    ///
+    /// `writeHints`: request C's lines for writing as each tile starts
+    /// (`prefetchForWrite`), for callers whose C is not in cache.
     func multiply(_ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
-                  into c: UnsafeMutablePointer<Float>, ldc: Int) {
+                  into c: UnsafeMutablePointer<Float>, ldc: Int, writeHints: Bool = false) {
         Self.multiply(UnsafePointer(storage.pointer), panels: panels, depth: depth,
-                      b, offsets: offsets, width: width, into: c, ldc: ldc)
+                      b, offsets: offsets, width: width, into: c, ldc: ldc, writeHints: writeHints)
     }
 
     /// Depth per pass over a block of columns: a 48-column block of B then
@@ -139,11 +145,10 @@ struct PackedRows: @unchecked Sendable {
     @inline(never)
     static func multiply(_ a: UnsafePointer<Float>, panels: Int, depth: Int,
                          _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
-                         into c: UnsafeMutablePointer<Float>, ldc: Int) {
+                         into c: UnsafeMutablePointer<Float>, ldc: Int, writeHints: Bool = false) {
         precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
         let panelSize = depth * panelHeight
-        // Write hints only where C does not stay in cache (see `prefetchForWrite`).
-        let prefetch = depth >= prefetchDepth && panels * panelHeight * ldc >= prefetchFloats
+        let prefetch = writeHints && depth >= prefetchDepth
         var chunk = 0
         while chunk < width {
             let chunkEnd = min(width, chunk + columnChunk)

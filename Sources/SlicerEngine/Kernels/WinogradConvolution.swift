@@ -462,8 +462,11 @@ struct WinogradConvKernel: Kernel {
             for row in 0..<(Self.tileCount * channels) { zeroFloats(v + row * stride + columns, count: productWidth - columns) }
         }
         let mStride = panelRows * stride
+        // With write hints: the block's V and M (over 1 MiB on ImageNet
+        // planes) evict each other's lines between blocks (PackedGemm.swift).
         for xi in 0..<Self.tileCount {
-            filters[xi].multiply(v + xi * cStride, offsets: offsets, width: productWidth, into: m + xi * mStride, ldc: stride)
+            filters[xi].multiply(v + xi * cStride, offsets: offsets, width: productWidth, into: m + xi * mStride, ldc: stride,
+                                 writeHints: true)
         }
 
         // Y = Aᵀ M A per tile, 16 tiles of a tile row at a time, interleaved
