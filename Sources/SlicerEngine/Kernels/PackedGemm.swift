@@ -41,8 +41,9 @@ private func start(_ p: UnsafeMutablePointer<Float>, _ accumulate: Bool) -> Vect
 private let prefetchDepth = 64
 /// Outputs of at least this many floats per image (1 MiB, an L2) that a
 /// convolution's product writes in place get the hints (`writeHints`);
-/// smaller ones stay in cache, where the hints only cost issue slots (the
-/// CIFAR VGG ran up to 20 % slower with hints on every product).
+/// smaller ones stay in cache, where the hints only cost issue slots (one
+/// round measured the CIFAR VGG 17 % slower with hints on every product;
+/// not reproduced on this noisy machine, but nothing there gains from them).
 let writeHintFloats = 1 << 18
 
 @inline(__always)
