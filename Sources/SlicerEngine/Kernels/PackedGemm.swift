@@ -149,11 +149,6 @@ struct PackedRows: @unchecked Sendable {
 }
 
 extension PackedRows {
-    /// Depth per pass of `multiplyRows`: a 48-column block of B is then
-    /// 128 × 48 floats (24 KiB), inside a 32 KiB L1 while the panels of A
-    /// pass over it (at `depthBlock`, 48 KiB, it was read from L2).
-    static let rowsDepthBlock = 128
-
     /// As `multiply`, for A's rows where they lie (row r at `a + r · lda`,
     /// `panels` · 8 of them, every one readable) instead of packed: a
     /// matrix product by constant columns (ConstantColumns) had to pack its
@@ -171,7 +166,7 @@ extension PackedRows {
             let chunkEnd = min(width, chunk + columnChunk)
             var k0 = 0
             repeat {
-                let kc = min(rowsDepthBlock, depth - k0)
+                let kc = min(depthBlock, depth - k0)
                 let accumulate = k0 > 0
                 var q = chunk
                 while q < chunkEnd {
