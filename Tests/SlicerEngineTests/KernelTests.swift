@@ -818,7 +818,7 @@ final class KernelTests: XCTestCase {
     func testConstantColumnsRowsInPlaceMatchNaiveAndSingleRows() {
         // ConstantColumns reads whole panels of 8 data rows in place and packs
         // only a partial last panel: row counts with and without one, depths
-        // around the 128-deep blocks, outputs covering each tile width. Each
+        // below and past one 256-deep block, outputs covering each tile width. Each
         // row is bit for bit its product alone (a packed panel of one row)
         // and near the double-precision sum.
         var generator = SplitMix(9)
