@@ -130,7 +130,12 @@ enum InferenceFusion {
     /// last step it absorbs (its inputs, including the residual, are all
     /// computed by then) and writes that step's output. Steps of the
     /// inference plan carry no taps: nobody observes it.
-    static func fuse(_ pending: [PendingStep], outputStorage: Int) -> [PendingStep] {
+    ///
+    /// Then a 2×2 stride-2 max pool that alone reads the result merges too,
+    /// where a kernel computes the pooled values directly (`pooledKernel`):
+    /// the convolution's full-size output is never stored. `fusesPools`
+    /// false leaves the pools as steps (tests compare the two plans).
+    static func fuse(_ pending: [PendingStep], outputStorage: Int, fusesPools: Bool = true) -> [PendingStep] {
         var steps: [PendingStep?] = pending
         // readers[s]: steps reading storage s, kept up to date as steps merge.
         var readers: [Int: [Int]] = [:]
@@ -139,6 +144,7 @@ enum InferenceFusion {
             guard var step = steps[i], var conv = step.kernel as? ConvKernel else { continue }
             var position = i
             var merged = false
+            var pooled: (any Kernel)?
             while step.output != outputStorage, let users = readers[step.output], users.count == 1,
                   let j = users.first, let next = steps[j] {
                 let output = step.output
@@ -161,6 +167,8 @@ enum InferenceFusion {
                     var epilogue = conv.epilogue
                     (epilogue.clamps, epilogue.low, epilogue.high) = (true, low, high)
                     conv = conv.with(epilogue)
+                } else if fusesPools, let pool = next.kernel as? PoolKernel, let kernel = pooledKernel(conv, pool) {
+                    pooled = kernel
                 } else {
                     break
                 }
@@ -175,9 +183,11 @@ enum InferenceFusion {
                 step.tap = nil
                 position = j
                 merged = true
+                // Nothing merges after the pool: the kernel is no longer a convolution.
+                if pooled != nil { break }
             }
             if merged {
-                step.kernel = conv
+                step.kernel = pooled ?? conv
                 steps[position] = step
             }
         }
@@ -197,6 +207,18 @@ enum InferenceFusion {
             }
             return step
         }
+    }
+
+    /// `conv` (with its fused epilogue) and the max pool after it as one
+    /// kernel, where one computes exactly the two steps' values: shallow
+    /// first layers (PooledConvolution.swift) and the small planes that run
+    /// with the filters along the lanes (ChannelVectorConvolution.swift);
+    /// nil for every other convolution, whose pool stays a step.
+    static func pooledKernel(_ conv: ConvKernel, _ pool: PoolKernel) -> (any Kernel)? {
+        if WinogradConvKernel.accepts(conv) { return nil }
+        if PooledConvKernel.accepts(conv, pool: pool) { return PooledConvKernel(conv, pool: pool) }
+        if ChannelVectorConvKernel.accepts(conv, pool: pool) { return ChannelVectorConvKernel(conv, pool: pool) }
+        return nil
     }
 }
 

@@ -171,6 +171,13 @@ public final class Network: Sendable {
         return plan
     }
 
+    /// The inference plan with every pool left as its own step, built anew
+    /// (not cached): for tests that compare it with `fusedPlan(capacity:)`.
+    func fusedPlanKeepingPools(capacity: Int) throws -> ExecutionPlan {
+        try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName, inputShape: inputShape,
+                              outputName: outputName, capacity: capacity, fused: true, fusesPools: false).0
+    }
+
     /// Bytes an executor of this capacity allocates for its activation buffers
     /// and kernel scratch (the analysis's memory estimate counts one per worker).
     public func executorByteCount(capacity: Int) throws -> Int {
@@ -259,7 +266,8 @@ public final class Network: Sendable {
 
     /// Builds kernels, taps and buffer assignments for one batch capacity.
     static func buildPlan(model: ONNXModel, nodes: [ONNXNode], inputName: String, inputShape: [Int],
-                          outputName: String, capacity: Int, fused: Bool = false) throws -> (ExecutionPlan, [TapInfo], [Int]) {
+                          outputName: String, capacity: Int, fused: Bool = false,
+                          fusesPools: Bool = true) throws -> (ExecutionPlan, [TapInfo], [Int]) {
         let file = model.path
         enum Value { case constant(ONNXTensor), runtime(storage: Int, shape: [Int]) }
         var values: [String: Value] = [:]
@@ -360,7 +368,7 @@ public final class Network: Sendable {
             throw EngineError.invalidGraph(file: file, reason: "output '\(outputName)' is not computed from the input")
         }
         if fused {
-            pending = InferenceFusion.fuse(pending, outputStorage: outputStorage)
+            pending = InferenceFusion.fuse(pending, outputStorage: outputStorage, fusesPools: fusesPools)
             // Fused kernels may need more scratch than the nodes they replace (Winograd's transformed tiles).
             scratch = max(scratch, pending.map { $0.kernel.scratchCount }.max() ?? 0)
         }

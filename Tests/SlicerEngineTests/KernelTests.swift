@@ -847,6 +847,44 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testConstantColumnsRowsInPlaceMatchNaiveAndSingleRows() {
+        // ConstantColumns reads whole panels of 8 data rows in place and packs
+        // only a partial last panel: row counts with and without one, depths
+        // below and past one 256-deep block, outputs covering each tile width. Each
+        // row is bit for bit its product alone (a packed panel of one row)
+        // and near the double-precision sum.
+        var generator = SplitMix(9)
+        for (rows, depth, outputs) in [(8, 1, 10), (13, 127, 50), (16, 128, 130), (21, 129, 33), (24, 300, 128), (5, 260, 7)] {
+            let a = (0..<(rows * depth)).map { _ in generator.uniform(-1...1) }
+            let bValues = (0..<(depth * outputs)).map { _ in generator.uniform(-0.5...0.5) }
+            guard let columns = ConstantColumns(depth: depth, outputs: outputs, value: { j, o in bValues[j * outputs + o] }) else {
+                return XCTFail("ConstantColumns refused \(depth) × \(outputs)")
+            }
+            let label = "\(rows) rows, depth \(depth), \(outputs) outputs"
+            let width = columns.width
+            func product(_ first: Int, _ count: Int) -> [Float] {
+                var scratch = [Float](repeating: .nan, count: columns.scratchCount(rows: count))
+                return a.withUnsafeBufferPointer { ap in scratch.withUnsafeMutableBufferPointer { sp in
+                    let c = columns.multiply(ap.baseAddress! + first * depth, rows: count, capacityRows: count, scratch: sp.baseAddress!)
+                    return (0..<(count * width)).map { c[$0] }
+                }}
+            }
+            let all = product(0, rows)
+            for r in 0..<rows {
+                let alone = product(r, 1)
+                XCTAssertTrue(Array(all[(r * width)..<(r * width + outputs)]) == Array(alone[0..<outputs]), "\(label): row \(r) alone")
+                for o in 0..<outputs {
+                    var sum = 0.0, size = 0.0
+                    for j in 0..<depth {
+                        let t = Double(a[r * depth + j]) * Double(bValues[j * outputs + o])
+                        sum += t; size += abs(t)
+                    }
+                    XCTAssertLessThanOrEqual(abs(Double(all[r * width + o]) - sum), 1e-6 * max(size, 1), "\(label): row \(r), output \(o)")
+                }
+            }
+        }
+    }
+
     func testPackedProductMatchesNaiveProduct() {
         // Rows not a multiple of 8, widths covering the 48-, 32- and 16-column
         // tiles, and B rows at arbitrary offsets.

@@ -36,6 +36,13 @@ struct ChannelVectorConvKernel: Kernel {
     let tapOffsets: [Int]
     /// Each output pixel's window corner in the padded image (row-major pixels).
     let pixelOffsets: [Int]
+    /// Set when the inference plan merged the 2×2 stride-2 max pool after
+    /// the convolution (Fusion.swift): the pool's output rows and columns.
+    /// Each filter's plane then goes through maxPool2x2 from the transposed
+    /// block, while it is in L1, instead of being stored at full size and
+    /// read back by the pool step: the same function on the same values.
+    let pooledH: Int, pooledW: Int
+    var pools: Bool { pooledH > 0 }
 
     static let blockWidth = 64
     static let pixelsPerTile = 6
@@ -60,13 +67,29 @@ struct ChannelVectorConvKernel: Kernel {
             && w.outH * w.outW < largestPlane && w.outW % 16 != 0
     }
 
+    /// Whether `pool` after `conv` (which `accepts`) can merge: a plain 2×2
+    /// stride-2 max pool without padding, as maxPool2x2 computes it, and no
+    /// residual (its values would be needed at full size).
+    static func accepts(_ conv: ConvKernel, pool: PoolKernel) -> Bool {
+        let w = conv.window, p = pool.window
+        guard case .max = pool.mode, accepts(conv), !conv.epilogue.addsResidual else { return false }
+        return p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
+            && p.dilationH == 1 && p.dilationW == 1
+            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
+            && pool.height == w.outH && pool.width == w.outW
+            && p.outH >= 1 && p.outW >= 1 && 2 * p.outH <= w.outH && 2 * p.outW <= w.outW
+    }
+
     /// The same convolution (weights, bias and epilogue as `conv` holds them,
     /// after any BatchNormalization fold).
-    init(_ conv: ConvKernel) {
+    init(_ conv: ConvKernel, pool: PoolKernel? = nil) {
         precondition(conv.groups == 1 && conv.outChannels % Self.blockWidth == 0 && conv.depthwise == nil,
                      "not a dense convolution of whole blocks of 64 filters")
+        precondition(pool.map { Self.accepts(conv, pool: $0) } ?? true, "not a 2×2 max pool this kernel can merge")
         let w = conv.window
-        outputShape = conv.outputShape
+        outputShape = pool?.outputShape ?? conv.outputShape
+        pooledH = pool?.window.outH ?? 0
+        pooledW = pool?.window.outW ?? 0
         channels = conv.channels
         height = conv.height
         width = conv.width
@@ -102,15 +125,17 @@ struct ChannelVectorConvKernel: Kernel {
 
     /// Floats of one block's products: 64 per pixel, pixels rounded up to whole groups of 16.
     private var blockCount: Int { (outPixels + 15) / 16 * 16 * Self.blockWidth }
-    /// The padded image, then one block's products pixel-major and filter-major.
-    var scratchCount: Int { paddedCount + 2 * blockCount }
+    /// The padded image, then one block's products pixel-major and
+    /// filter-major, then (pooling) maxPool2x2's vertical maxima of one plane.
+    var scratchCount: Int { paddedCount + 2 * blockCount + (pools ? outPixels : 0) }
 
     func run(_ io: KernelIO) {
         let x = io.inputs[0], y = io.output
         let residual: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let padded = io.scratch, products = io.scratch + paddedCount
-        let columns = products + blockCount
-        let p = outPixels, inImage = channels * height * width, outImage = outChannels * p
+        let columns = products + blockCount, pairs = columns + blockCount
+        let p = outPixels, inImage = channels * height * width
+        let plane = pools ? pooledH * pooledW : p, outImage = outChannels * plane
         let depth = self.depth, bw = Self.blockWidth, tile = Self.pixelsPerTile
         tapOffsets.withUnsafeBufferPointer { taps in
             pixelOffsets.withUnsafeBufferPointer { pixels in
@@ -129,8 +154,8 @@ struct ChannelVectorConvKernel: Kernel {
                                      products + first * bw, count)
                             first += count
                         }
-                        let out = y + n * outImage + block * bw * p
-                        transpose(products, columns: columns, into: out, firstFilter: block * bw,
+                        let out = y + n * outImage + block * bw * plane
+                        transpose(products, columns: columns, pairs: pairs, into: out, firstFilter: block * bw,
                                   residual: residual.map { $0 + n * outImage + block * bw * p })
                     }
                 }
@@ -147,7 +172,7 @@ struct ChannelVectorConvKernel: Kernel {
     /// last group of pixels reads rows past the plane's (the scratch holds
     /// whole groups of 16), whose lanes are never stored.
     @inline(never)
-    private func transpose(_ products: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+    private func transpose(_ products: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, pairs: UnsafeMutablePointer<Float>,
                            into out: UnsafeMutablePointer<Float>, firstFilter: Int, residual: UnsafePointer<Float>?) {
         let p = outPixels, bw = Self.blockWidth, rowLength = (p + 15) / 16 * 16
         var q = 0
@@ -156,6 +181,15 @@ struct ChannelVectorConvKernel: Kernel {
                 transpose16(products + q * bw + m0, stride: bw, into: columns + m0 * rowLength + q, rowLength)
             }
             q += 16
+        }
+        if pools {
+            // The epilogue in place, then the pool step's function into the output.
+            for m in 0..<bw {
+                let row = columns + m * rowLength
+                epilogue.apply(row, row, count: p, bias: bias?.pointer[firstFilter + m], residual: nil)
+                maxPool2x2(row, out + m * pooledH * pooledW, pairs, outH: pooledH, outW: pooledW, width: window.outW)
+            }
+            return
         }
         for m in 0..<bw {
             epilogue.apply(columns + m * rowLength, out + m * p, count: p, bias: bias?.pointer[firstFilter + m],

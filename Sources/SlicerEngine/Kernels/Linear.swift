@@ -44,11 +44,23 @@ struct ConstantColumns: Sendable {
                   scratch: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<Float> {
         let packed = scratch
         let staging = scratch + PackedRows.panelCount(rows: capacityRows) * PackedRows.panelHeight * depth
-        PackedRows.pack(a, rows: rows, depth: depth, rowStride: depth, into: packed)
+        // Whole panels of 8 rows are read where they lie; only a last, partial
+        // panel is packed (its missing rows as zeros, never read past A's end).
+        // Both paths sum each row the same way: the values do not depend on
+        // how many rows come with it.
+        let whole = rows / PackedRows.panelHeight, rest = rows - whole * PackedRows.panelHeight
         rowOffsets.withUnsafeBufferPointer { offsets in
             guard let offsets = offsets.baseAddress else { return }
-            PackedRows.multiply(packed, panels: PackedRows.panelCount(rows: rows), depth: depth,
-                                columns.pointer, offsets: offsets, width: width, into: staging, ldc: width)
+            if whole > 0 {
+                PackedRows.multiplyRows(a, lda: depth, panels: whole, depth: depth,
+                                        columns.pointer, offsets: offsets, width: width, into: staging, ldc: width)
+            }
+            if rest > 0 {
+                let first = whole * PackedRows.panelHeight
+                PackedRows.pack(a + first * depth, rows: rest, depth: depth, rowStride: depth, into: packed)
+                PackedRows.multiply(packed, panels: 1, depth: depth, columns.pointer, offsets: offsets,
+                                    width: width, into: staging + first * width, ldc: width)
+            }
         }
         return staging
     }

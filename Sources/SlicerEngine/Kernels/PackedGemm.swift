@@ -181,11 +181,54 @@ struct PackedRows: @unchecked Sendable {
     }
 }
 
-/// c[0..<8][0..<48] = Σ_j a[j][0..<8] ⊗ b_j[0..<48], b_j = b + offsets[j]. 24 accumulators stay in registers.
+extension PackedRows {
+    /// As `multiply`, for A's rows where they lie (row r at `a + r · lda`,
+    /// `panels` · 8 of them, every one readable) instead of packed: a
+    /// matrix product by constant columns (ConstantColumns) had to pack its
+    /// data rows on every call, 64 × 3,136 floats per batch for MNIST's
+    /// first Gemm, only to read each once per 48-column block. Each value is
+    /// still one chain of fused multiply-adds over j = 0, 1, … in order (the
+    /// depth blocks continue it from C): bit for bit `multiply`'s.
+    @inline(never)
+    static func multiplyRows(_ a: UnsafePointer<Float>, lda: Int, panels: Int, depth: Int,
+                             _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
+                             into c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
+        var chunk = 0
+        while chunk < width {
+            let chunkEnd = min(width, chunk + columnChunk)
+            var k0 = 0
+            repeat {
+                let kc = min(depthBlock, depth - k0)
+                let accumulate = k0 > 0
+                var q = chunk
+                while q < chunkEnd {
+                    let left = chunkEnd - q
+                    for p in 0..<panels {
+                        let ap = a + p * panelHeight * lda + k0, cp = c + p * panelHeight * ldc + q
+                        if left >= 48 {
+                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
+                        } else if left >= 32 {
+                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
+                        } else {
+                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
+                        }
+                    }
+                    q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
+                }
+                k0 += kc
+            } while k0 < depth
+            chunk = chunkEnd
+        }
+    }
+}
+
+/// c[0..<8][0..<48] = Σ_j a[j][0..<8] ⊗ b_j[0..<48], b_j = b + offsets[j]
+/// (a[j][r] at a + r·rs + j·js: rs 1, js 8 packed, rs the row stride, js 1 unpacked). 24 accumulators stay in registers.
 @inline(__always)
 private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool) {
+                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 3) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate), c02 = start(c + 0 * ldc + 32, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate), c12 = start(c + 1 * ldc + 32, accumulate)
@@ -199,15 +242,15 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     for j in 0..<depth {
         let bp = b + offsets[j]
         let b0 = loadVector(bp + 0), b1 = loadVector(bp + 16), b2 = loadVector(bp + 32)
-        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1); c02.addProduct(a0, b2)
-        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1); c12.addProduct(a1, b2)
-        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1); c22.addProduct(a2, b2)
-        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0); c31.addProduct(a3, b1); c32.addProduct(a3, b2)
-        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0); c41.addProduct(a4, b1); c42.addProduct(a4, b2)
-        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0); c51.addProduct(a5, b1); c52.addProduct(a5, b2)
-        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0); c61.addProduct(a6, b1); c62.addProduct(a6, b2)
-        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0); c71.addProduct(a7, b1); c72.addProduct(a7, b2)
-        ap += 8
+        let a0 = Vector(repeating: ap[0 * rs]); c00.addProduct(a0, b0); c01.addProduct(a0, b1); c02.addProduct(a0, b2)
+        let a1 = Vector(repeating: ap[1 * rs]); c10.addProduct(a1, b0); c11.addProduct(a1, b1); c12.addProduct(a1, b2)
+        let a2 = Vector(repeating: ap[2 * rs]); c20.addProduct(a2, b0); c21.addProduct(a2, b1); c22.addProduct(a2, b2)
+        let a3 = Vector(repeating: ap[3 * rs]); c30.addProduct(a3, b0); c31.addProduct(a3, b1); c32.addProduct(a3, b2)
+        let a4 = Vector(repeating: ap[4 * rs]); c40.addProduct(a4, b0); c41.addProduct(a4, b1); c42.addProduct(a4, b2)
+        let a5 = Vector(repeating: ap[5 * rs]); c50.addProduct(a5, b0); c51.addProduct(a5, b1); c52.addProduct(a5, b2)
+        let a6 = Vector(repeating: ap[6 * rs]); c60.addProduct(a6, b0); c61.addProduct(a6, b1); c62.addProduct(a6, b2)
+        let a7 = Vector(repeating: ap[7 * rs]); c70.addProduct(a7, b0); c71.addProduct(a7, b1); c72.addProduct(a7, b2)
+        ap += js
     }
     store(c + 0 * ldc, c00, c01, c02)
     store(c + 1 * ldc, c10, c11, c12)
@@ -223,7 +266,7 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 @inline(__always)
 private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool) {
+                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 2) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate)
@@ -237,15 +280,15 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     for j in 0..<depth {
         let bp = b + offsets[j]
         let b0 = loadVector(bp + 0), b1 = loadVector(bp + 16)
-        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0); c01.addProduct(a0, b1)
-        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0); c11.addProduct(a1, b1)
-        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0); c21.addProduct(a2, b1)
-        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0); c31.addProduct(a3, b1)
-        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0); c41.addProduct(a4, b1)
-        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0); c51.addProduct(a5, b1)
-        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0); c61.addProduct(a6, b1)
-        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0); c71.addProduct(a7, b1)
-        ap += 8
+        let a0 = Vector(repeating: ap[0 * rs]); c00.addProduct(a0, b0); c01.addProduct(a0, b1)
+        let a1 = Vector(repeating: ap[1 * rs]); c10.addProduct(a1, b0); c11.addProduct(a1, b1)
+        let a2 = Vector(repeating: ap[2 * rs]); c20.addProduct(a2, b0); c21.addProduct(a2, b1)
+        let a3 = Vector(repeating: ap[3 * rs]); c30.addProduct(a3, b0); c31.addProduct(a3, b1)
+        let a4 = Vector(repeating: ap[4 * rs]); c40.addProduct(a4, b0); c41.addProduct(a4, b1)
+        let a5 = Vector(repeating: ap[5 * rs]); c50.addProduct(a5, b0); c51.addProduct(a5, b1)
+        let a6 = Vector(repeating: ap[6 * rs]); c60.addProduct(a6, b0); c61.addProduct(a6, b1)
+        let a7 = Vector(repeating: ap[7 * rs]); c70.addProduct(a7, b0); c71.addProduct(a7, b1)
+        ap += js
     }
     store(c + 0 * ldc, c00, c01)
     store(c + 1 * ldc, c10, c11)
@@ -261,7 +304,7 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 @inline(__always)
 private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool) {
+                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 1) }
     var c00 = start(c + 0 * ldc + 0, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate)
@@ -275,15 +318,15 @@ private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
     for j in 0..<depth {
         let bp = b + offsets[j]
         let b0 = loadVector(bp + 0)
-        let a0 = Vector(repeating: ap[0]); c00.addProduct(a0, b0)
-        let a1 = Vector(repeating: ap[1]); c10.addProduct(a1, b0)
-        let a2 = Vector(repeating: ap[2]); c20.addProduct(a2, b0)
-        let a3 = Vector(repeating: ap[3]); c30.addProduct(a3, b0)
-        let a4 = Vector(repeating: ap[4]); c40.addProduct(a4, b0)
-        let a5 = Vector(repeating: ap[5]); c50.addProduct(a5, b0)
-        let a6 = Vector(repeating: ap[6]); c60.addProduct(a6, b0)
-        let a7 = Vector(repeating: ap[7]); c70.addProduct(a7, b0)
-        ap += 8
+        let a0 = Vector(repeating: ap[0 * rs]); c00.addProduct(a0, b0)
+        let a1 = Vector(repeating: ap[1 * rs]); c10.addProduct(a1, b0)
+        let a2 = Vector(repeating: ap[2 * rs]); c20.addProduct(a2, b0)
+        let a3 = Vector(repeating: ap[3 * rs]); c30.addProduct(a3, b0)
+        let a4 = Vector(repeating: ap[4 * rs]); c40.addProduct(a4, b0)
+        let a5 = Vector(repeating: ap[5 * rs]); c50.addProduct(a5, b0)
+        let a6 = Vector(repeating: ap[6 * rs]); c60.addProduct(a6, b0)
+        let a7 = Vector(repeating: ap[7 * rs]); c70.addProduct(a7, b0)
+        ap += js
     }
     store(c + 0 * ldc, c00)
     store(c + 1 * ldc, c10)
