@@ -130,7 +130,8 @@ enum InferenceFusion {
     /// last step it absorbs (its inputs, including the residual, are all
     /// computed by then) and writes that step's output. Steps of the
     /// inference plan carry no taps: nobody observes it.
-    static func fuse(_ pending: [PendingStep], outputStorage: Int) -> [PendingStep] {
+    static func fuse(_ pending: [PendingStep], outputStorage: Int,
+                     expansionsAbove: Int = ExpandDepthwiseKernel.fusesAbove) -> [PendingStep] {
         var steps: [PendingStep?] = pending
         // readers[s]: steps reading storage s, kept up to date as steps merge.
         var readers: [Int: [Int]] = [:]
@@ -187,7 +188,7 @@ enum InferenceFusion {
         // Of the rest, small planes of whole blocks of 64 filters run with
         // the filters along the vector lanes (ChannelVectorConvolution.swift),
         // bit for bit the same values without the padded columns.
-        return steps.compactMap { $0 }.map { step in
+        return fuseExpansions(steps.compactMap { $0 }, outputStorage: outputStorage, above: expansionsAbove).map { step in
             guard let conv = step.kernel as? ConvKernel else { return step }
             var step = step
             if WinogradConvKernel.accepts(conv) {
@@ -197,6 +198,32 @@ enum InferenceFusion {
             }
             return step
         }
+    }
+}
+
+extension InferenceFusion {
+    /// Merges each large 1×1 expansion with the depthwise convolution that
+    /// alone reads it (an inverted residual's first two convolutions, each
+    /// with its BatchNormalization and ReLU6 already folded in) into one
+    /// ExpandDepthwiseKernel step, which never writes the expanded tensor
+    /// whole (ExpandDepthwiseConvolution.swift). Bit for bit the same values.
+    /// The merged step takes the depthwise step's place and output. Only
+    /// expansions of more than `above` floats per image: smaller ones stay
+    /// in cache between the two steps anyway.
+    static func fuseExpansions(_ steps: [PendingStep], outputStorage: Int, above: Int) -> [PendingStep] {
+        var readers: [Int: [Int]] = [:]
+        for (i, step) in steps.enumerated() { for s in Set(step.inputs) { readers[s, default: []].append(i) } }
+        var result: [PendingStep?] = steps
+        for (i, step) in steps.enumerated() {
+            guard let expand = step.kernel as? ConvKernel, step.output != outputStorage,
+                  let users = readers[step.output], users.count == 1, let j = users.first, j > i,
+                  let depthwise = steps[j].kernel as? ConvKernel, steps[j].inputs == [step.output],
+                  let fused = ExpandDepthwiseKernel(expand: expand, depthwise: depthwise, above: above) else { continue }
+            result[i] = nil
+            result[j] = PendingStep(kernel: fused, inputs: step.inputs, inputSizes: step.inputSizes,
+                                    output: steps[j].output, tap: nil, node: steps[j].node)
+        }
+        return result.compactMap { $0 }
     }
 }
 
