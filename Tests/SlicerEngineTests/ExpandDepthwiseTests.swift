@@ -102,7 +102,7 @@ final class ExpandDepthwiseTests: XCTestCase {
         }
     }
 
-    /// The 1 MiB threshold: MobileNet-V2's 112×112 and 56×56 expansions
+    /// The 256 KiB threshold: MobileNet-V2's 112×112, 56×56 and 28×28 expansions
     /// merge; a small one (where the expanded tensor stays in cache) does not.
     func testOnlyLargeExpansionsMerge() throws {
         let small = try Network(model: invertedResidual(Case(label: "small", c: 8, h: 16, w: 16, expanded: 48, stride: 1), seed: 7))
