@@ -64,8 +64,8 @@ final class ExpandDepthwiseTests: XCTestCase {
         let cases = [
             // Input over the band budget: several bands of rows, halos recomputed;
             // 24 channels in blocks of 8.
-            Case(label: "bands, stride 1", c: 8, h: 98, w: 96, expanded: 24, stride: 1),
-            Case(label: "bands, stride 2", c: 8, h: 98, w: 96, expanded: 24, stride: 2),
+            Case(label: "bands, stride 1", c: 16, h: 98, w: 96, expanded: 24, stride: 1),
+            Case(label: "bands, stride 2", c: 16, h: 98, w: 96, expanded: 24, stride: 2),
             // Odd widths: 17 (rows of whole vectors plus one), a flat 9-wide stride-2 output;
             // 20 channels: a partial panel of filters.
             Case(label: "odd width, stride 1", c: 6, h: 16, w: 17, expanded: 20, stride: 1),
