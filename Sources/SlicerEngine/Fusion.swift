@@ -17,6 +17,9 @@
 // for bit the same operations in the same order — except for the dense 3×3
 // stride-1 convolutions that the inference plan computes by Winograd's
 // F(2×2, 3×3) (WinogradConvolution.swift, `WinogradConvKernel.accepts`).
+// A large 1×1 expansion and the depthwise convolution that alone reads it
+// then merge into one step (ExpandDepthwiseConvolution.swift), bit for bit
+// the two steps' values.
 
 /// What a convolution does to each value after its sum and bias.
 struct OutputEpilogue: Sendable, Equatable {
