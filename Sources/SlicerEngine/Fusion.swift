@@ -17,6 +17,9 @@
 // for bit the same operations in the same order — except for the dense 3×3
 // stride-1 convolutions that the inference plan computes by Winograd's
 // F(2×2, 3×3) (WinogradConvolution.swift, `WinogradConvKernel.accepts`).
+// A large 1×1 expansion and the depthwise convolution that alone reads it
+// then merge into one step (ExpandDepthwiseConvolution.swift), bit for bit
+// the two steps' values.
 
 /// What a convolution does to each value after its sum and bias.
 struct OutputEpilogue: Sendable, Equatable {
@@ -135,7 +138,10 @@ enum InferenceFusion {
     /// where a kernel computes the pooled values directly (`pooledKernel`):
     /// the convolution's full-size output is never stored. `fusesPools`
     /// false leaves the pools as steps (tests compare the two plans).
-    static func fuse(_ pending: [PendingStep], outputStorage: Int, fusesPools: Bool = true) -> [PendingStep] {
+    /// Expansions of more than `expansionsAbove` floats per image merge with
+    /// their depthwise convolution (`fuseExpansions`).
+    static func fuse(_ pending: [PendingStep], outputStorage: Int, fusesPools: Bool = true,
+                     expansionsAbove: Int = ExpandDepthwiseKernel.fusesAbove) -> [PendingStep] {
         var steps: [PendingStep?] = pending
         // readers[s]: steps reading storage s, kept up to date as steps merge.
         var readers: [Int: [Int]] = [:]
@@ -197,7 +203,7 @@ enum InferenceFusion {
         // Of the rest, small planes of whole blocks of 64 filters run with
         // the filters along the vector lanes (ChannelVectorConvolution.swift),
         // bit for bit the same values without the padded columns.
-        return steps.compactMap { $0 }.map { step in
+        return fuseExpansions(steps.compactMap { $0 }, outputStorage: outputStorage, above: expansionsAbove).map { step in
             guard let conv = step.kernel as? ConvKernel else { return step }
             var step = step
             if WinogradConvKernel.accepts(conv) {
@@ -219,6 +225,32 @@ enum InferenceFusion {
         if PooledConvKernel.accepts(conv, pool: pool) { return PooledConvKernel(conv, pool: pool) }
         if ChannelVectorConvKernel.accepts(conv, pool: pool) { return ChannelVectorConvKernel(conv, pool: pool) }
         return nil
+    }
+}
+
+extension InferenceFusion {
+    /// Merges each large 1×1 expansion with the depthwise convolution that
+    /// alone reads it (an inverted residual's first two convolutions, each
+    /// with its BatchNormalization and ReLU6 already folded in) into one
+    /// ExpandDepthwiseKernel step, which never writes the expanded tensor
+    /// whole (ExpandDepthwiseConvolution.swift). Bit for bit the same values.
+    /// The merged step takes the depthwise step's place and output. Only
+    /// expansions of more than `above` floats per image: smaller ones stay
+    /// in cache between the two steps anyway.
+    static func fuseExpansions(_ steps: [PendingStep], outputStorage: Int, above: Int) -> [PendingStep] {
+        var readers: [Int: [Int]] = [:]
+        for (i, step) in steps.enumerated() { for s in Set(step.inputs) { readers[s, default: []].append(i) } }
+        var result: [PendingStep?] = steps
+        for (i, step) in steps.enumerated() {
+            guard let expand = step.kernel as? ConvKernel, step.output != outputStorage,
+                  let users = readers[step.output], users.count == 1, let j = users.first, j > i,
+                  let depthwise = steps[j].kernel as? ConvKernel, steps[j].inputs == [step.output],
+                  let fused = ExpandDepthwiseKernel(expand: expand, depthwise: depthwise, above: above) else { continue }
+            result[i] = nil
+            result[j] = PendingStep(kernel: fused, inputs: step.inputs, inputSizes: step.inputSizes,
+                                    output: steps[j].output, tap: nil, node: steps[j].node)
+        }
+        return result.compactMap { $0 }
     }
 }
 

@@ -178,6 +178,17 @@ public final class Network: Sendable {
                               outputName: outputName, capacity: capacity, fused: true, fusesPools: false).0
     }
 
+    /// An inference plan, not cached, whose expansions of more than
+    /// `fusingExpansionsAbove` floats per image merge with their depthwise
+    /// convolution (ExpandDepthwiseKernel): the tests lower it to run the
+    /// fused kernel on small models, or raise it to compare with the plan
+    /// without that fusion.
+    func inferencePlan(capacity: Int, fusingExpansionsAbove: Int) throws -> ExecutionPlan {
+        try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName, inputShape: inputShape,
+                              outputName: outputName, capacity: capacity, fused: true,
+                              fusingExpansionsAbove: fusingExpansionsAbove).0
+    }
+
     /// Bytes an executor of this capacity allocates for its activation buffers
     /// and kernel scratch (the analysis's memory estimate counts one per worker).
     public func executorByteCount(capacity: Int) throws -> Int {
@@ -267,7 +278,8 @@ public final class Network: Sendable {
     /// Builds kernels, taps and buffer assignments for one batch capacity.
     static func buildPlan(model: ONNXModel, nodes: [ONNXNode], inputName: String, inputShape: [Int],
                           outputName: String, capacity: Int, fused: Bool = false,
-                          fusesPools: Bool = true) throws -> (ExecutionPlan, [TapInfo], [Int]) {
+                          fusesPools: Bool = true,
+                          fusingExpansionsAbove: Int = ExpandDepthwiseKernel.fusesAbove) throws -> (ExecutionPlan, [TapInfo], [Int]) {
         let file = model.path
         enum Value { case constant(ONNXTensor), runtime(storage: Int, shape: [Int]) }
         var values: [String: Value] = [:]
@@ -368,7 +380,8 @@ public final class Network: Sendable {
             throw EngineError.invalidGraph(file: file, reason: "output '\(outputName)' is not computed from the input")
         }
         if fused {
-            pending = InferenceFusion.fuse(pending, outputStorage: outputStorage, fusesPools: fusesPools)
+            pending = InferenceFusion.fuse(pending, outputStorage: outputStorage, fusesPools: fusesPools,
+                                           expansionsAbove: fusingExpansionsAbove)
             // Fused kernels may need more scratch than the nodes they replace (Winograd's transformed tiles).
             scratch = max(scratch, pending.map { $0.kernel.scratchCount }.max() ?? 0)
         }

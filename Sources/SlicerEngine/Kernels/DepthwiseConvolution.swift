@@ -29,41 +29,75 @@ struct DepthwiseConvKernel: Kernel {
 
     func run(_ io: KernelIO) {
         let plane = height * width, outPlane = window.outH * window.outW
-        let taps = window.kernelH * window.kernelW
-        let padded = io.scratch, flat = padded + planes.phaseCount * planes.phaseStride
-        let clamps = epilogue.clamps, e = epilogue
+        let padded = io.scratch
         planes.withPlanes(padded, padding: 0) { offsets, copy in
             for n in 0..<io.batch {
                 for c in 0..<channels {
                     planes.copyChannel(io.inputs[0] + (n * channels + c) * plane, into: padded, copy)
                     for k in 0..<multiplier {
                         let m = c * multiplier + k
-                        let filter = weights.pointer + m * taps
-                        let out = io.output + (n * channels * multiplier + m) * outPlane
-                        let b = bias?.pointer[m]
-                        if taps == 9 {
-                            // 3×3 (9 taps): the weights and tap offsets in registers (through
-                            // pointers the compiler reloads them after every store, as `out`
-                            // might alias them).
-                            let nine = Taps9(filter, offsets)
-                            planes.computePlane(padded, flat, out) { src, _ in
-                                var acc = nine.vector(src, bias: b)
-                                if clamps { acc = e.clamp(acc) }
-                                return acc
-                            }
-                        } else {
-                            planes.computePlane(padded, flat, out) { src, _ in
-                                var acc = SIMD16<Float>()
-                                for t in 0..<taps {
-                                    acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
-                                }
-                                if let b { acc += SIMD16(repeating: b) }
-                                if clamps { acc = e.clamp(acc) }
-                                return acc
-                            }
-                        }
+                        computeChannel(m, padded, offsets, into: io.output + (n * channels * multiplier + m) * outPlane,
+                                       rows: 0..<window.outH)
                     }
                 }
+            }
+        }
+    }
+
+    /// Output rows `rows` of output channel `m` into its plane at `out`, from
+    /// its input channel in the phase planes at `padded` (scratch, set up by
+    /// `planes.withPlanes`; the flat run's staging area follows the planes).
+    /// A flat plane (`planes.isFlat`) is always computed whole.
+    @inline(__always)
+    func computeChannel(_ m: Int, _ padded: UnsafeMutablePointer<Float>, _ offsets: UnsafePointer<Int>,
+                        into out: UnsafeMutablePointer<Float>, rows: Range<Int>) {
+        let taps = window.kernelH * window.kernelW
+        let flat = padded + planes.phaseCount * planes.phaseStride
+        let clamps = epilogue.clamps
+        let low = SIMD16<Float>(repeating: epilogue.low), high = SIMD16<Float>(repeating: epilogue.high)
+        // OutputEpilogue.clamp written out with the bounds in registers: called
+        // here it was not inlined (a call per 16 outputs). Same comparisons, same values.
+        @inline(__always) func clamp(_ v: SIMD16<Float>) -> SIMD16<Float> {
+            v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
+        }
+        let filter = weights.pointer + m * taps
+        let b = bias?.pointer[m]
+        let whole = planes.isFlat || rows == 0..<window.outH
+        // Each call below with its own closure literal: a closure value shared
+        // by two calls is not inlined, and an indirect call per 16 outputs made
+        // the depthwise layers half again as slow.
+        if taps == 9 {
+            // 3×3 (9 taps): the weights and tap offsets in registers (through
+            // pointers the compiler reloads them after every store, as `out`
+            // might alias them).
+            let nine = Taps9(filter, offsets)
+            if whole {
+                planes.computePlane(padded, flat, out) { src, _ in
+                    var acc = nine.vector(src, bias: b)
+                    if clamps { acc = clamp(acc) }
+                    return acc
+                }
+            } else {
+                planes.computeRows(rows, padded, out) { src, _ in
+                    var acc = nine.vector(src, bias: b)
+                    if clamps { acc = clamp(acc) }
+                    return acc
+                }
+            }
+        } else {
+            @inline(__always) func vector(_ src: UnsafePointer<Float>) -> SIMD16<Float> {
+                var acc = SIMD16<Float>()
+                for t in 0..<taps {
+                    acc.addProduct(SIMD16(repeating: filter[t]), loadVector(src + offsets[t]))
+                }
+                if let b { acc += SIMD16(repeating: b) }
+                if clamps { acc = clamp(acc) }
+                return acc
+            }
+            if whole {
+                planes.computePlane(padded, flat, out) { src, _ in vector(src) }
+            } else {
+                planes.computeRows(rows, padded, out) { src, _ in vector(src) }
             }
         }
     }

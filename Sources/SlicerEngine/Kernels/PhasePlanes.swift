@@ -120,9 +120,18 @@ struct PhasePlanes: Sendable {
     /// Writes one channel's pixels into the interior of the phase planes.
     @inline(__always)
     func copyChannel(_ x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, _ plan: CopyPlan) {
+        copyRows(0..<height, from: x, into: dst, plan)
+    }
+
+    /// Writes input rows `rows` of one channel into the interior of the phase
+    /// planes; `x` points at the first of them (row `rows.lowerBound`), the
+    /// rest follow `width` apart. The fused expand–depthwise kernel
+    /// (ExpandDepthwiseConvolution.swift) copies a band of rows at a time.
+    @inline(__always)
+    func copyRows(_ rows: Range<Int>, from x: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, _ plan: CopyPlan) {
         let sw = window.strideW
-        for y in 0..<height {
-            let src = x + y * width, phaseRow = dst + plan.rows[y]
+        for y in rows {
+            let src = x + (y - rows.lowerBound) * width, phaseRow = dst + plan.rows[y]
             if sw == 1 {
                 copyRow(src, phaseRow + window.padLeft, count: width)
             } else if sw == 2 {
@@ -172,7 +181,17 @@ struct PhasePlanes: Sendable {
             for r in 0..<oh { copyRow(flat + r * phaseWidth, out + r * ow, count: ow) }
             return
         }
-        for r in 0..<oh {
+        computeRows(0..<oh, padded, out, vector)
+    }
+
+    /// Output rows `rows` of one plane (rows of 16 outputs or more only: the
+    /// flat run of narrower planes covers the whole plane at once), each row
+    /// computed exactly as `computePlane` computes it.
+    @inline(__always)
+    func computeRows(_ rows: Range<Int>, _ padded: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                     _ vector: (UnsafePointer<Float>, Int) -> SIMD16<Float>) {
+        let ow = window.outW
+        for r in rows {
             let src = padded + r * phaseWidth, dst = r * ow
             var q = 0
             while true {
