@@ -129,8 +129,8 @@ struct DepthwiseConvKernel: Kernel {
     /// each padded row's three shifted vectors are loaded once and kept in
     /// registers for the three output rows that read them, and the rows are
     /// stored straight into the output: row r's dropped lanes land on the
-    /// start of row r + 1, which is stored after it; only the last row goes
-    /// through the staging area.
+    /// start of the rows after it, which are stored after it; the last rows
+    /// (a vector reaching past the plane) go through the staging area.
     ///
     /// Each output is the same sum as `Taps9.vector`: taps in row-major order
     /// from zero (one fused multiply-add each), then the bias, then the clamp —
@@ -167,7 +167,7 @@ struct DepthwiseConvKernel: Kernel {
             acc.addProduct(w8, c2)
             if hasBias { acc += b }
             if clamps { acc = acc.replacing(with: low, where: acc .< low).replacing(with: high, where: acc .> high) }
-            if r + 1 < oh {
+            if r * ow + 16 <= oh * ow {
                 UnsafeMutableRawPointer(out + r * ow).storeBytes(of: acc, as: SIMD16<Float>.self)
             } else {
                 UnsafeMutableRawPointer(flat).storeBytes(of: acc, as: SIMD16<Float>.self)
@@ -212,7 +212,7 @@ struct DepthwiseConvKernel: Kernel {
             acc.addProduct(w8, c2)
             if hasBias { acc += b }
             if clamps { acc = acc.replacing(with: low, where: acc .< low).replacing(with: high, where: acc .> high) }
-            if r + 1 < oh {
+            if r * ow + 8 <= oh * ow {
                 UnsafeMutableRawPointer(out + r * ow).storeBytes(of: acc, as: SIMD8<Float>.self)
             } else {
                 UnsafeMutableRawPointer(flat).storeBytes(of: acc, as: SIMD8<Float>.self)
