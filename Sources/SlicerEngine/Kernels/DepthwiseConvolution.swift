@@ -70,7 +70,6 @@ struct DepthwiseConvKernel: Kernel {
             // 3×3 (9 taps): the weights and tap offsets in registers (through
             // pointers the compiler reloads them after every store, as `out`
             // might alias them).
-            let nine = Taps9(filter, offsets)
             if planes.isFlat && rowVectors {
                 // Narrow planes (14×14, 7×7), stride 1: one vector per output row.
                 if window.outW > 8 {
@@ -78,7 +77,10 @@ struct DepthwiseConvKernel: Kernel {
                 } else {
                     rowVectors3x3(SIMD8<Float>.self, filter, b, padded, flat, out)
                 }
-            } else if whole {
+                return
+            }
+            let nine = Taps9(filter, offsets)
+            if whole {
                 planes.computePlane(padded, flat, out) { src, _ in
                     var acc = nine.vector(src, bias: b)
                     if clamps { acc = clamp(acc) }
