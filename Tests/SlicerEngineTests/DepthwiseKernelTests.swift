@@ -21,8 +21,10 @@ final class DepthwiseKernelTests: XCTestCase {
         var pads = [1, 1, 1, 1]
         var multiplier = 1
         var bias = true
+        /// A Clip after the convolution (fused into the depthwise kernel's stores).
+        var clip: (Float, Float)? = nil
         var label: String {
-            "\(channels)x\(h)x\(w) k\(kernel) s\(stride) d\(dilation) pads \(pads) ×\(multiplier) bias \(bias)"
+            "\(channels)x\(h)x\(w) k\(kernel) s\(stride) d\(dilation) pads \(pads) ×\(multiplier) bias \(bias) clip \(String(describing: clip))"
         }
     }
 
@@ -57,7 +59,9 @@ final class DepthwiseKernelTests: XCTestCase {
     }
 
     /// Runs the case through the engine and compares every value bit for bit.
-    func check(_ c: Case, images: Int = 2, seed: UInt64 = 11, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Returns the depthwise kernel the plan chose.
+    @discardableResult
+    func check(_ c: Case, images: Int = 2, seed: UInt64 = 11, file: StaticString = #filePath, line: UInt = #line) throws -> DepthwiseConvKernel? {
         let m = c.channels * c.multiplier
         let weights = randomFloats(m * c.kernel.0 * c.kernel.1, seed: seed, in: -1...1)
         let bias = c.bias ? randomFloats(m, seed: seed + 1, in: -1...1) : nil
@@ -67,21 +71,53 @@ final class DepthwiseKernelTests: XCTestCase {
         let conv = node("Conv", "dw", inputs, [
             "kernel_shape": .ints([c.kernel.0, c.kernel.1]), "strides": .ints([c.stride.0, c.stride.1]),
             "dilations": .ints([c.dilation.0, c.dilation.1]), "pads": .ints(c.pads), "group": .int(c.channels)])
-        let model = flattened([conv], inits, input: [c.channels, c.h, c.w], tapped: "dw")
+        var nodes = [conv], last = "dw"
+        if let (lo, hi) = c.clip {
+            inits += [ONNXTensor(name: "lo", dims: [], floats: [lo]), ONNXTensor(name: "hi", dims: [], floats: [hi])]
+            nodes.append(node("Clip", "act", ["dw", "lo", "hi"]))
+            last = "act"
+        }
+        let model = flattened(nodes, inits, input: [c.channels, c.h, c.w], tapped: last)
         let executor = try Network(model: model).makeExecutor(capacity: images)
         let kernel = try XCTUnwrap(executor.plan.steps.compactMap { $0.kernel as? ConvKernel }.first, c.label, file: file, line: line)
         XCTAssertNotNil(kernel.depthwise, "\(c.label): the direct depthwise kernel", file: file, line: line)
         let out = try execute(model, count: images, seed: seed + 2)
-        let want = reference(c, x: out.input, weights: weights, bias: bias, images: images)
-        let got = out.tap("dw")
-        XCTAssertEqual(out.shapes["dw"], [m, want.oh, want.ow], c.label, file: file, line: line)
+        var want = reference(c, x: out.input, weights: weights, bias: bias, images: images)
+        if let (lo, hi) = c.clip { want.values = want.values.map { min(hi, max(lo, $0)) } }
+        let got = out.tap(last)
+        XCTAssertEqual(out.shapes[last], [m, want.oh, want.ow], c.label, file: file, line: line)
         guard got.count == want.values.count else {
-            return XCTFail("\(c.label): \(got.count) values, expected \(want.values.count)", file: file, line: line)
+            XCTFail("\(c.label): \(got.count) values, expected \(want.values.count)", file: file, line: line)
+            return kernel.depthwise
         }
         if let i = got.indices.first(where: { got[$0].bitPattern != want.values[$0].bitPattern }) {
             XCTFail("\(c.label): value \(i) is \(got[i]), the reference in the same order \(want.values[i])",
                     file: file, line: line)
         }
+        return kernel.depthwise
+    }
+
+    /// Narrow planes, 3×3 stride 1, computed a row per vector (16 lanes for
+    /// rows of 9–15 outputs, 8 up to 8): every row width, heights from 1 (the
+    /// last row is also the first) up, pads that make rows wider or narrower
+    /// than the input, batch 3 (a row's dropped lanes must not reach the next
+    /// channel or image), odd channel counts, with and without a clip.
+    func testRowPerVectorPlanes() throws {
+        for ow in 1...15 {
+            for h in [1, 2, 3, 7, 14] {
+                for pads in [[1, 1, 1, 1], [0, 0, 0, 0], [2, 2, 2, 2], [0, 2, 1, 0]] {
+                    let w = ow + 2 - pads[1] - pads[3], oh = h + pads[0] + pads[2] - 2
+                    guard w >= 1, oh >= 1 else { continue }
+                    let clip: (Float, Float)? = (ow + h) % 2 == 0 ? (0, 0.5) : nil
+                    let c = Case(channels: 3 + ow % 3, h: h, w: w, pads: pads, bias: h != 2, clip: clip)
+                    let dw = try check(c, images: 3, seed: UInt64(ow * 31 + h))
+                    XCTAssertEqual(dw?.rowVectors, true, "\(c.label): a row per vector")
+                }
+            }
+        }
+        // 16 outputs per row or stride 2: the other paths.
+        XCTAssertEqual(try check(Case(h: 5, w: 16)).map(\.rowVectors), false)
+        XCTAssertEqual(try check(Case(h: 5, w: 14, stride: (2, 2))).map(\.rowVectors), false)
     }
 
     func testEveryRowWidthAndVectorRemainder() throws {

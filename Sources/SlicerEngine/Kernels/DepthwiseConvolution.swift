@@ -70,6 +70,15 @@ struct DepthwiseConvKernel: Kernel {
             // 3×3 (9 taps): the weights and tap offsets in registers (through
             // pointers the compiler reloads them after every store, as `out`
             // might alias them).
+            if planes.isFlat && rowVectors {
+                // Narrow planes (14×14, 7×7), stride 1: one vector per output row.
+                if window.outW > 8 {
+                    rowVectors3x3(SIMD16<Float>.self, filter, b, padded, flat, out)
+                } else {
+                    rowVectors3x3(SIMD8<Float>.self, filter, b, padded, flat, out)
+                }
+                return
+            }
             let nine = Taps9(filter, offsets)
             if whole {
                 planes.computePlane(padded, flat, out) { src, _ in
@@ -99,6 +108,120 @@ struct DepthwiseConvKernel: Kernel {
             } else {
                 planes.computeRows(rows, padded, out) { src, _ in vector(src) }
             }
+        }
+    }
+
+    /// Whether a flat plane is computed a row per vector (`rowVectors3x3`):
+    /// 3×3, stride 1, no dilation, rows of at most 16 outputs, and the last
+    /// row's furthest read (a whole vector) inside the scratch.
+    var rowVectors: Bool {
+        let w = window
+        return planes.isFlat && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
+            && w.dilationH == 1 && w.dilationW == 1 && w.outW <= 16 && w.outH >= 1
+            && (w.outH + 1) * planes.phaseWidth + 2 + 16 <= planes.scratchCount
+    }
+
+    /// One flat plane, 3×3 stride 1, each output row one vector `V` (16 lanes
+    /// for rows of 9–16 outputs, 8 for 7×7) starting at the row's first output;
+    /// the lanes past the row's end are computed and dropped.
+    ///
+    /// Why: the flat run reloaded all 9 taps per vector (the store between
+    /// vectors may alias them) and then compacted its rows — on 14×14 and 7×7
+    /// planes the loads and copies, not the multiply-adds, set the pace. Here
+    /// each padded row's three shifted vectors are loaded once and kept in
+    /// registers for the three output rows that read them, and the rows are
+    /// stored straight into the output: row r's dropped lanes land on the
+    /// start of the rows after it, which are stored after it; the last rows
+    /// (a vector reaching past the plane) go through the staging area.
+    ///
+    /// Each output is the same sum as `Taps9.vector`: taps in row-major order
+    /// from zero (one fused multiply-add each), then the bias, then the clamp —
+    /// the same values bit for bit.
+    @inline(__always)
+    private func rowVectors3x3(_: SIMD16<Float>.Type, _ filter: UnsafePointer<Float>, _ bias: Float?,
+                                       _ padded: UnsafePointer<Float>, _ flat: UnsafeMutablePointer<Float>,
+                                       _ out: UnsafeMutablePointer<Float>) {
+        let pw = planes.phaseWidth, oh = window.outH, ow = window.outW
+        let (w0, w1, w2) = (SIMD16<Float>(repeating: filter[0]), SIMD16<Float>(repeating: filter[1]), SIMD16<Float>(repeating: filter[2]))
+        let (w3, w4, w5) = (SIMD16<Float>(repeating: filter[3]), SIMD16<Float>(repeating: filter[4]), SIMD16<Float>(repeating: filter[5]))
+        let (w6, w7, w8) = (SIMD16<Float>(repeating: filter[6]), SIMD16<Float>(repeating: filter[7]), SIMD16<Float>(repeating: filter[8]))
+        let clamps = epilogue.clamps
+        let low = SIMD16<Float>(repeating: epilogue.low), high = SIMD16<Float>(repeating: epilogue.high)
+        let b = SIMD16<Float>(repeating: bias ?? 0), hasBias = bias != nil
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+        }
+        // The three shifted vectors of padded rows r, r + 1, r + 2.
+        var a0 = load(padded), a1 = load(padded + 1), a2 = load(padded + 2)
+        var b0 = load(padded + pw), b1 = load(padded + pw + 1), b2 = load(padded + pw + 2)
+        for r in 0..<oh {
+            let next = padded + (r + 2) * pw
+            let c0 = load(next), c1 = load(next + 1), c2 = load(next + 2)
+            var acc = SIMD16<Float>()
+            acc.addProduct(w0, a0)
+            acc.addProduct(w1, a1)
+            acc.addProduct(w2, a2)
+            acc.addProduct(w3, b0)
+            acc.addProduct(w4, b1)
+            acc.addProduct(w5, b2)
+            acc.addProduct(w6, c0)
+            acc.addProduct(w7, c1)
+            acc.addProduct(w8, c2)
+            if hasBias { acc += b }
+            if clamps { acc = acc.replacing(with: low, where: acc .< low).replacing(with: high, where: acc .> high) }
+            if r * ow + 16 <= oh * ow {
+                UnsafeMutableRawPointer(out + r * ow).storeBytes(of: acc, as: SIMD16<Float>.self)
+            } else {
+                UnsafeMutableRawPointer(flat).storeBytes(of: acc, as: SIMD16<Float>.self)
+                copyRow(flat, out + r * ow, count: ow)
+            }
+            (a0, a1, a2) = (b0, b1, b2)
+            (b0, b1, b2) = (c0, c1, c2)
+        }
+    }
+
+    // Written out for SIMD16 and SIMD8 rather than generic over SIMD: the
+    // generic version was not specialised and ran ten times slower.
+    @inline(__always)
+    private func rowVectors3x3(_: SIMD8<Float>.Type, _ filter: UnsafePointer<Float>, _ bias: Float?,
+                                       _ padded: UnsafePointer<Float>, _ flat: UnsafeMutablePointer<Float>,
+                                       _ out: UnsafeMutablePointer<Float>) {
+        let pw = planes.phaseWidth, oh = window.outH, ow = window.outW
+        let (w0, w1, w2) = (SIMD8<Float>(repeating: filter[0]), SIMD8<Float>(repeating: filter[1]), SIMD8<Float>(repeating: filter[2]))
+        let (w3, w4, w5) = (SIMD8<Float>(repeating: filter[3]), SIMD8<Float>(repeating: filter[4]), SIMD8<Float>(repeating: filter[5]))
+        let (w6, w7, w8) = (SIMD8<Float>(repeating: filter[6]), SIMD8<Float>(repeating: filter[7]), SIMD8<Float>(repeating: filter[8]))
+        let clamps = epilogue.clamps
+        let low = SIMD8<Float>(repeating: epilogue.low), high = SIMD8<Float>(repeating: epilogue.high)
+        let b = SIMD8<Float>(repeating: bias ?? 0), hasBias = bias != nil
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+            UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+        }
+        // The three shifted vectors of padded rows r, r + 1, r + 2.
+        var a0 = load(padded), a1 = load(padded + 1), a2 = load(padded + 2)
+        var b0 = load(padded + pw), b1 = load(padded + pw + 1), b2 = load(padded + pw + 2)
+        for r in 0..<oh {
+            let next = padded + (r + 2) * pw
+            let c0 = load(next), c1 = load(next + 1), c2 = load(next + 2)
+            var acc = SIMD8<Float>()
+            acc.addProduct(w0, a0)
+            acc.addProduct(w1, a1)
+            acc.addProduct(w2, a2)
+            acc.addProduct(w3, b0)
+            acc.addProduct(w4, b1)
+            acc.addProduct(w5, b2)
+            acc.addProduct(w6, c0)
+            acc.addProduct(w7, c1)
+            acc.addProduct(w8, c2)
+            if hasBias { acc += b }
+            if clamps { acc = acc.replacing(with: low, where: acc .< low).replacing(with: high, where: acc .> high) }
+            if r * ow + 8 <= oh * ow {
+                UnsafeMutableRawPointer(out + r * ow).storeBytes(of: acc, as: SIMD8<Float>.self)
+            } else {
+                UnsafeMutableRawPointer(flat).storeBytes(of: acc, as: SIMD8<Float>.self)
+                copyRow(flat, out + r * ow, count: ow)
+            }
+            (a0, a1, a2) = (b0, b1, b2)
+            (b0, b1, b2) = (c0, c1, c2)
         }
     }
 
