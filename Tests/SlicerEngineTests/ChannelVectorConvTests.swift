@@ -69,18 +69,9 @@ final class ChannelVectorConvTests: XCTestCase {
 
     private func run(_ net: Network, _ x: [Float], count: Int, capacity: Int, fused: Bool) throws -> [Float] {
         let executor = try net.makeExecutor(capacity: capacity, fusesUnobservedRuns: fused)
-        let perImage = net.inputShape.reduce(1, *)
-        var out: [Float] = []
-        var start = 0
-        x.withUnsafeBufferPointer { buffer in
-            while start < count {
-                let n = min(capacity, count - start)
-                out += Array(executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
-                XCTAssertEqual(executor.lastRunWasFused, fused)
-                start += n
-            }
+        return executor.outputs(x, count: count, capacity: capacity, perImage: net.inputShape.reduce(1, *)) {
+            XCTAssertEqual($0.lastRunWasFused, fused)
         }
-        return out
     }
 
     private func usesChannelVectors(_ net: Network) throws -> Bool {

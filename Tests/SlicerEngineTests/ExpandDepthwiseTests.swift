@@ -48,16 +48,7 @@ final class ExpandDepthwiseTests: XCTestCase {
     }
 
     private func logits(_ executor: Executor, _ x: [Float], count: Int, capacity: Int, perImage: Int) -> [Float] {
-        var out: [Float] = []
-        var start = 0
-        x.withUnsafeBufferPointer { buffer in
-            while start < count {
-                let n = min(capacity, count - start)
-                out += Array(executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
-                start += n
-            }
-        }
-        return out
+        executor.outputs(x, count: count, capacity: capacity, perImage: perImage)
     }
 
     func testMergedExpansionMatchesSeparateSteps() throws {

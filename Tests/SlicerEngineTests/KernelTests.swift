@@ -39,6 +39,26 @@ func randomTensor(_ name: String, _ dims: [Int], seed: UInt64, in range: ClosedR
 
 // MARK: - Building and running models
 
+extension Executor {
+    /// The outputs of `count` images of `x` (`perImage` floats each), run in
+    /// batches of at most `capacity`, concatenated; `afterBatch` sees the
+    /// executor after each batch (to check which plan ran).
+    func outputs(_ x: [Float], count: Int, capacity: Int, perImage: Int,
+                 afterBatch: (Executor) -> Void = { _ in }) -> [Float] {
+        var out: [Float] = []
+        var start = 0
+        x.withUnsafeBufferPointer { buffer in
+            while start < count {
+                let n = min(capacity, count - start)
+                out += Array(run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
+                afterBatch(self)
+                start += n
+            }
+        }
+        return out
+    }
+}
+
 func node(_ op: String, _ name: String, _ inputs: [String], _ attributes: [String: ONNXAttribute] = [:],
                   outputs: [String]? = nil, domain: String = "") -> ONNXNode {
     ONNXNode(name: name, opType: op, domain: domain, inputs: inputs, outputs: outputs ?? [name], attributes: attributes)

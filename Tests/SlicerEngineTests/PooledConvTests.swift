@@ -72,17 +72,7 @@ final class PooledConvTests: XCTestCase {
     }
 
     private func run(_ executor: Executor, _ net: Network, _ x: [Float], count: Int, capacity: Int) -> [Float] {
-        let perImage = net.inputShape.reduce(1, *)
-        var out: [Float] = []
-        var start = 0
-        x.withUnsafeBufferPointer { buffer in
-            while start < count {
-                let n = min(capacity, count - start)
-                out += Array(executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
-                start += n
-            }
-        }
-        return out
+        executor.outputs(x, count: count, capacity: capacity, perImage: net.inputShape.reduce(1, *))
     }
 
     private func usesPooledConv(_ net: Network) throws -> Bool {
