@@ -215,6 +215,7 @@ enum InferenceFusion {
     /// with the filters along the lanes (ChannelVectorConvolution.swift);
     /// nil for every other convolution, whose pool stays a step.
     static func pooledKernel(_ conv: ConvKernel, _ pool: PoolKernel) -> (any Kernel)? {
+        if WinogradConvKernel.accepts(conv, pool: pool) { return WinogradConvKernel(conv, pool: pool) }
         if WinogradConvKernel.accepts(conv) { return nil }
         if PooledConvKernel.accepts(conv, pool: pool) { return PooledConvKernel(conv, pool: pool) }
         if ChannelVectorConvKernel.accepts(conv, pool: pool) { return ChannelVectorConvKernel(conv, pool: pool) }
