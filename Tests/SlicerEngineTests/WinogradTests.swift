@@ -176,6 +176,151 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Conv (→ Relu / Clip 0…6) → MaxPool 2×2 stride 2, flattened.
+    private func pooledNetwork(_ t: Case, weights: [Float], bias: [Float]?) throws -> Network {
+        var inits = [ONNXTensor(name: "w", dims: [t.m, t.c, 3, 3], floats: weights)]
+        var inputs = ["x", "w"]
+        if let bias { inits.append(ONNXTensor(name: "b", dims: [t.m], floats: bias)); inputs.append("b") }
+        var nodes = [node("Conv", "conv", inputs, ["kernel_shape": .ints([3, 3]), "pads": .ints([t.pad, t.pad, t.pad, t.pad])])]
+        var last = "conv"
+        switch t.epilogue {
+        case .none, .residualRelu: break
+        case .relu:
+            nodes.append(node("Relu", "act", [last])); last = "act"
+        case .clip:
+            inits += [ONNXTensor(name: "lo", dims: [], floats: [0]), ONNXTensor(name: "hi", dims: [], floats: [6])]
+            nodes.append(node("Clip", "act", [last, "lo", "hi"])); last = "act"
+        }
+        nodes.append(node("MaxPool", "pool", [last], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])]))
+        return try Network(model: flattened(nodes, inits, input: [t.c, t.h, t.w], tapped: "pool"))
+    }
+
+    private func runPlan(_ net: Network, _ plan: ExecutionPlan, _ x: [Float], count: Int, capacity: Int) -> [Float] {
+        let executor = Executor(network: net, plan: plan)
+        let perImage = net.inputShape.reduce(1, *)
+        var out: [Float] = []
+        var start = 0
+        x.withUnsafeBufferPointer { buffer in
+            while start < count {
+                let n = min(capacity, count - start)
+                out += Array(executor.run(input: UnsafeBufferPointer(rebasing: buffer[(start * perImage)..<((start + n) * perImage)]), count: n))
+                start += n
+            }
+        }
+        return out
+    }
+
+    /// Convolutions with their 2×2 max pool merged (`accepts(_:pool:)`): the
+    /// pooled values only, tiles numbered across tile rows and images.
+    /// MNIST's 32 → 64 at 14×14 (7 tiles a row, 49 an image: vectors that
+    /// straddle images), planes of fewer tiles than a vector (5×3, 1×1),
+    /// 14 tiles a row unpadded, CIFAR-sized 16×16 and 32×32 planes (which
+    /// the unpooled Winograd path takes too), channel and filter counts off
+    /// multiples of 16; batches of 1, 3 and 5 at capacities 2 and 3.
+    ///
+    /// Against the double reference: the bound of `testMatchesDirectReference`
+    /// on each of the window's four sums (a maximum moves by at most the
+    /// largest error of its operands). Against the plan with the pool as its
+    /// own step: bit for bit where that plan runs the convolution by Winograd
+    /// too (same sums, bias, clamp and comparisons), else (the direct sum)
+    /// within twice the bound, both being within it of the reference. The
+    /// observed plan never runs Winograd.
+    func testPooledPlanesMatchReferenceAndUnfusedPlan() throws {
+        let cases = [
+            Case(c: 32, m: 64, h: 14, w: 14, pad: 1, bias: true, epilogue: .relu),   // MNIST
+            Case(c: 17, m: 9, h: 6, w: 10, pad: 1, bias: false, epilogue: .clip),
+            Case(c: 16, m: 24, h: 16, w: 16, pad: 1, bias: true, epilogue: .relu),
+            Case(c: 20, m: 13, h: 12, w: 30, pad: 0, bias: true, epilogue: .none),
+            Case(c: 64, m: 16, h: 32, w: 32, pad: 1, bias: true, epilogue: .relu),
+            Case(c: 16, m: 8, h: 2, w: 2, pad: 1, bias: true, epilogue: .clip),
+        ]
+        for (index, t) in cases.enumerated() {
+            let seed = UInt64(900 + 10 * index)
+            let weights = randomFloats(t.m * t.c * 9, seed: seed, in: -0.5...0.5)
+            let bias = t.bias ? randomFloats(t.m, seed: seed + 1) : nil
+            let net = try pooledNetwork(t, weights: weights, bias: bias)
+            let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) pad \(t.pad) \(t.epilogue)"
+            let fused = try net.fusedPlan(capacity: 3), keeping = try net.fusedPlanKeepingPools(capacity: 3)
+            XCTAssertTrue(fused.steps.contains { ($0.kernel as? WinogradConvKernel)?.pools == true }, label)
+            XCTAssertFalse(fused.steps.contains { $0.kernel is PoolKernel }, "\(label): pool merged")
+            XCTAssertTrue(keeping.steps.contains { $0.kernel is PoolKernel }, label)
+            let keepsWinograd = keeping.steps.contains { $0.kernel is WinogradConvKernel }
+            let observed = try net.makeExecutor(capacity: 3)
+            XCTAssertFalse(observed.plan.steps.contains { $0.kernel is WinogradConvKernel }, "\(label): observed plan")
+            let oh = t.h + 2 * t.pad - 2, ow = t.w + 2 * t.pad - 2, ph = oh / 2, pw = ow / 2
+            for (count, capacity) in [(1, 2), (3, 2), (5, 3)] {
+                let x = randomFloats(count * t.c * t.h * t.w, seed: seed + UInt64(2 + count), in: -2...2)
+                let got = runPlan(net, fused, x, count: count, capacity: capacity)
+                let unfused = runPlan(net, keeping, x, count: count, capacity: capacity)
+                let ref = reference(x, n: count, c: t.c, h: t.h, w: t.w, weights: weights, bias: bias, m: t.m, pad: t.pad)
+                func activated(_ v: Double) -> Double {
+                    switch t.epilogue {
+                    case .relu: return max(0, v)
+                    case .clip: return min(6, max(0, v))
+                    default: return v
+                    }
+                }
+                XCTAssertEqual(got.count, count * t.m * ph * pw, label)
+                XCTAssertEqual(unfused.count, got.count, label)
+                var worst = 0.0, worstUnfused = 0.0
+                for b in 0..<count {
+                    for f in 0..<t.m {
+                        for i in 0..<ph {
+                            for j in 0..<pw {
+                                var want = -Double.infinity, allowed = 0.0
+                                for (di, dj) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                                    let at = ((b * t.m + f) * oh + 2 * i + di) * ow + 2 * j + dj
+                                    want = max(want, activated(ref.values[at]))
+                                    allowed = max(allowed, 1e-5 * ref.magnitude[at])
+                                }
+                                let at = ((b * t.m + f) * ph + i) * pw + j
+                                guard at < got.count, at < unfused.count else { continue }
+                                let scale = max(allowed, .leastNormalMagnitude)
+                                worst = max(worst, Swift.abs(Double(got[at]) - want) / scale)
+                                worstUnfused = max(worstUnfused, Swift.abs(Double(got[at]) - Double(unfused[at])) / scale)
+                            }
+                        }
+                    }
+                }
+                XCTAssertLessThanOrEqual(worst, 1, "\(label), \(count) images: error / bound")
+                if keepsWinograd {
+                    XCTAssertTrue(got == unfused, "\(label), \(count) images: bit for bit the Winograd plan with the pool step")
+                } else {
+                    XCTAssertLessThanOrEqual(worstUnfused, 2, "\(label), \(count) images: against the plan with the pool step")
+                }
+            }
+        }
+    }
+
+    /// Not merged: odd conv outputs (the pool drops a row: the tiles are
+    /// not its windows), fewer than 16 channels, a residual Add, planes
+    /// wider than 32, a 3×3 pool.
+    func testPooledOnlyWhereTilesArePoolWindows() throws {
+        struct Layer { let label: String, c: Int, h: Int, w: Int, pool: Int, expected: Bool }
+        let layers = [
+            Layer(label: "MNIST 14×14", c: 32, h: 14, w: 14, pool: 2, expected: true),
+            Layer(label: "odd plane", c: 32, h: 13, w: 14, pool: 2, expected: false),
+            Layer(label: "8 channels", c: 8, h: 14, w: 14, pool: 2, expected: false),
+            Layer(label: "34 columns", c: 32, h: 6, w: 34, pool: 2, expected: false),
+            Layer(label: "3×3 pool", c: 32, h: 14, w: 14, pool: 3, expected: false),
+        ]
+        for layer in layers {
+            let nodes = [node("Conv", "conv", ["x", "w"], ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])]),
+                         node("Relu", "act", ["conv"]),
+                         node("MaxPool", "pool", ["act"], ["kernel_shape": .ints([layer.pool, layer.pool]), "strides": .ints([2, 2])])]
+            let inits = [randomTensor("w", [64, layer.c, 3, 3], seed: 5)]
+            let net = try Network(model: flattened(nodes, inits, input: [layer.c, layer.h, layer.w], tapped: "pool"))
+            let steps = try net.fusedPlan(capacity: 2).steps
+            XCTAssertEqual(steps.contains { ($0.kernel as? WinogradConvKernel)?.pools == true }, layer.expected, layer.label)
+        }
+        // A residual: Conv → Add(x) → Relu → MaxPool keeps the full-size values.
+        let nodes = [node("Conv", "conv", ["x", "w"], ["kernel_shape": .ints([3, 3]), "pads": .ints([1, 1, 1, 1])]),
+                     node("Add", "add", ["x", "conv"]), node("Relu", "act", ["add"]),
+                     node("MaxPool", "pool", ["act"], ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])])]
+        let net = try Network(model: flattened(nodes, [randomTensor("w", [32, 32, 3, 3], seed: 6)], input: [32, 14, 14], tapped: "pool"))
+        XCTAssertFalse(try net.fusedPlan(capacity: 2).steps.contains { ($0.kernel as? WinogradConvKernel)?.pools == true }, "residual")
+    }
+
     /// Which convolutions the inference plan runs as Winograd: dense 3×3
     /// stride-1 ones over 64 channels or more (128 on planes of 8×8 outputs
     /// or fewer); never stride 2, groups, 1×1, dilation, or a shallow layer. The observed plan never does.

@@ -84,6 +84,17 @@ struct WinogradConvKernel: Kernel {
     let phaseArray: Int
     /// Floats of one image's phase arrays (8 per channel) and slack.
     let phaseImage: Int
+    /// Set when the inference plan merged the 2×2 stride-2 max pool after
+    /// the convolution (Fusion.swift, `accepts(_:pool:)`): the pool's output
+    /// rows and columns, tilesH and tilesW. Each 2×2 output tile is then
+    /// exactly one pool window, and tile L = ty · tilesW + tx is pooled
+    /// value L of the plane: the output transform keeps only the largest of
+    /// its four values (after the bias and clamp), stored in tile order.
+    /// Such planes (MNIST's 14×14: 7 tiles a row, 49 an image) run whole
+    /// images per block whatever their width, so that vectors of 16 tiles
+    /// run across tile rows and images instead of half-empty rows.
+    let pooledH: Int, pooledW: Int
+    var pools: Bool { pooledH > 0 }
 
     static let tileCount = 16
 
@@ -117,12 +128,40 @@ struct WinogradConvKernel: Kernel {
         (outW == 32 || outW == 16 || outW == 8) && outH % 2 == 0 && (outH / 2) * (outW / 2) % 16 == 0
     }
 
-    /// Whether `conv` is a convolution this kernel computes (and is worth it).
-    static func accepts(_ conv: ConvKernel) -> Bool {
+    /// Whether `conv` is a 3×3 stride-1 dense convolution F(2×2, 3×3) computes.
+    static func isDense3x3(_ conv: ConvKernel) -> Bool {
         let w = conv.window
         return conv.depthwise == nil && conv.groups == 1
             && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
             && w.dilationH == 1 && w.dilationW == 1 && w.outH >= 2 && w.outW >= 2
+    }
+
+    /// Input channels from which a convolution with its pool merged
+    /// (`accepts(_:pool:)`) takes Winograd.
+    static let minimumChannelsPooled = 16
+    /// Widest output plane whose tile rows fit one vector (the phase split's limit).
+    static let widestPooledPlane = 32
+
+    /// Whether `conv` and the 2×2 stride-2 max pool after it run here as one
+    /// kernel: even output rows and columns (the pool windows are the tiles),
+    /// a plain 2×2 max pool without padding covering the whole plane, no
+    /// residual (its full-size values would be needed).
+    static func accepts(_ conv: ConvKernel, pool: PoolKernel) -> Bool {
+        let w = conv.window, p = pool.window
+        guard case .max = pool.mode, isDense3x3(conv), !conv.epilogue.addsResidual,
+              conv.channels >= minimumChannelsPooled else { return false }
+        return w.outH % 2 == 0 && w.outW % 2 == 0 && w.outW <= widestPooledPlane
+            && p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
+            && p.dilationH == 1 && p.dilationW == 1
+            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
+            && pool.height == w.outH && pool.width == w.outW
+            && 2 * p.outH == w.outH && 2 * p.outW == w.outW
+    }
+
+    /// Whether `conv` is a convolution this kernel computes (and is worth it).
+    static func accepts(_ conv: ConvKernel) -> Bool {
+        let w = conv.window
+        return isDense3x3(conv)
             && (conv.channels >= minimumChannels
                     && (w.outH * w.outW > smallPlane || conv.channels >= 2 * minimumChannels)
                 || conv.channels >= minimumChannelsWholeImages && runsWholeImages(outH: w.outH, outW: w.outW))
@@ -130,10 +169,12 @@ struct WinogradConvKernel: Kernel {
 
     /// The same convolution (weights, bias, epilogue as `conv` holds them,
     /// i.e. after any BatchNormalization fold) computed by F(2×2, 3×3).
-    init(_ conv: ConvKernel) {
-        precondition(Self.accepts(conv), "not a 3×3 stride-1 dense convolution")
+    init(_ conv: ConvKernel, pool: PoolKernel? = nil) {
+        precondition(pool.map { Self.accepts(conv, pool: $0) } ?? Self.accepts(conv), "not a 3×3 stride-1 dense convolution")
         let w = conv.window
-        outputShape = conv.outputShape
+        outputShape = pool?.outputShape ?? conv.outputShape
+        pooledH = pool?.window.outH ?? 0
+        pooledW = pool?.window.outW ?? 0
         channels = conv.channels
         height = conv.height
         width = conv.width
@@ -165,7 +206,7 @@ struct WinogradConvKernel: Kernel {
         let touched = (rowsPerBlock + tilesH - 2) / tilesH + 1
         paddedSlots = max(1, min(touched, conv.outputShape.first ?? 1))
         tilesPerImage = tilesH * tilesW
-        wholeImages = Self.runsWholeImages(outH: outH, outW: outW)
+        wholeImages = Self.runsWholeImages(outH: outH, outW: outW) || pool != nil
         imagesPerBlock = max(1, min(conv.outputShape.first ?? 1, target / tilesPerImage))
         // 16 floats between arrays: the split stores whole vectors per row.
         phaseArray = (tilesH + 1) * tilesW + 16
@@ -253,7 +294,7 @@ struct WinogradConvKernel: Kernel {
         let m = v + transformedCount
         let stride = columnStride, cStride = channels * stride, mStride = panelRows * stride
         let inImage = channels * height * width
-        let outPlane = outH * outW, outImage = outChannels * outPlane
+        let outPlane = pools ? tilesPerImage : outH * outW, outImage = outChannels * outPlane
         let residualBase: UnsafePointer<Float>? = epilogue.addsResidual ? UnsafePointer(io.inputs[1]) : nil
         let finishes = bias != nil || !epilogue.isEmpty
         // The phase arrays' slack stays zero (scratch is shared with other
@@ -284,6 +325,10 @@ struct WinogradConvKernel: Kernel {
                     let n = first + i
                     for k in 0..<outChannels {
                         let plane = io.output + n * outImage + k * outPlane
+                        if pools {
+                            untransformPooled(m + k * stride + i * tilesPerImage, mStride, into: plane, bias: bias?.pointer[k])
+                            continue
+                        }
                         untransformImage(m + k * stride + i * tilesPerImage, mStride, into: plane)
                         if finishes {
                             epilogue.apply(plane, plane, count: outPlane, bias: bias?.pointer[k],
@@ -381,6 +426,39 @@ struct WinogradConvKernel: Kernel {
                 put8(upper.lowHalf.highHalf, 2); put8(lower.lowHalf.highHalf, 3)
                 put8(upper.highHalf.lowHalf, 4); put8(lower.highHalf.lowHalf, 5)
                 put8(upper.highHalf.highHalf, 6); put8(lower.highHalf.highHalf, 7)
+            }
+            tile += 16
+        }
+    }
+
+    /// `pools`: Y = Aᵀ M A for the tiles of one image and filter, each
+    /// tile's four outputs through the bias and clamp (OutputEpilogue.apply's
+    /// steps) and then its largest (maxPool2x2's comparisons: vertical pairs
+    /// first, then the two columns), stored at the tile's index: the pooled plane.
+    private func untransformPooled(_ m: UnsafePointer<Float>, _ mStride: Int, into plane: UnsafeMutablePointer<Float>,
+                                   bias: Float?) {
+        let hasBias = bias != nil, bv = Vector(repeating: bias ?? 0)
+        let clamps = epilogue.clamps
+        @inline(__always)
+        func finish(_ v: Vector) -> Vector {
+            var v = v
+            if hasBias { v += bv }
+            if clamps { v = epilogue.clamp(v) }
+            return v
+        }
+        @inline(__always)
+        func larger(_ a: Vector, _ b: Vector) -> Vector { a.replacing(with: b, where: b .> a) }
+        var tile = 0
+        while tile < tilesPerImage {
+            let (y00, y01, y10, y11) = winogradOutputPhases(m + tile, mStride)
+            let pooled = larger(larger(finish(y00), finish(y10)), larger(finish(y01), finish(y11)))
+            let left = tilesPerImage - tile
+            if left >= 16 {
+                storeVector(pooled, plane + tile)
+            } else {
+                // The plane's last tiles: a whole vector would run into the
+                // next plane, or past the output after the batch's last.
+                for l in 0..<left { plane[tile + l] = pooled[l] }
             }
             tile += 16
         }
@@ -562,6 +640,19 @@ private func winogradInput(_ src: UnsafePointer<Float>, _ rowStride: Int,
 /// output rows, each tile's two values interleaved (tile l at lanes 2l, 2l + 1).
 @inline(__always)
 private func winogradOutput(_ src: UnsafePointer<Float>, _ xiStride: Int) -> (Pair, Pair) {
+    let (y00, y01, y10, y11) = winogradOutputPhases(src, xiStride)
+    var top = Pair(), bottom = Pair()
+    top.evenHalf = y00
+    top.oddHalf = y01
+    bottom.evenHalf = y10
+    bottom.oddHalf = y11
+    return (top, bottom)
+}
+
+/// Aᵀ m A for 16 tiles side by side, a vector per output position of the
+/// tile: (row 0 column 0, row 0 column 1, row 1 column 0, row 1 column 1).
+@inline(__always)
+private func winogradOutputPhases(_ src: UnsafePointer<Float>, _ xiStride: Int) -> (Vector, Vector, Vector, Vector) {
     // s_r = m_r A: (m0 + m1 + m2, m1 − m2 − m3) per row r of m.
     var p = src
     var m0 = loadVector(p), m1 = loadVector(p + xiStride), m2 = loadVector(p + 2 * xiStride), m3 = loadVector(p + 3 * xiStride)
@@ -576,10 +667,5 @@ private func winogradOutput(_ src: UnsafePointer<Float>, _ xiStride: Int) -> (Pa
     m0 = loadVector(p); m1 = loadVector(p + xiStride); m2 = loadVector(p + 2 * xiStride); m3 = loadVector(p + 3 * xiStride)
     let s30 = m0 + m1 + m2, s31 = m1 - m2 - m3
     // Y = Aᵀ s: rows (s0 + s1 + s2, s1 − s2 − s3).
-    var top = Pair(), bottom = Pair()
-    top.evenHalf = s00 + s10 + s20
-    top.oddHalf = s01 + s11 + s21
-    bottom.evenHalf = s10 - s20 - s30
-    bottom.oddHalf = s11 - s21 - s31
-    return (top, bottom)
+    return (s00 + s10 + s20, s01 + s11 + s21, s10 - s20 - s30, s11 - s21 - s31)
 }
