@@ -17,9 +17,12 @@
 // for bit the same operations in the same order — except for the dense 3×3
 // stride-1 convolutions that the inference plan computes by Winograd's
 // F(2×2, 3×3) (WinogradConvolution.swift, `WinogradConvKernel.accepts`).
-// A large 1×1 expansion and the depthwise convolution that alone reads it
-// then merge into one step (ExpandDepthwiseConvolution.swift), bit for bit
-// the two steps' values.
+// A 2×2 stride-2 max pool merges into the convolution before it where a
+// kernel stores only the pooled values (`InferenceFusion.pooledKernel`), and
+// a large 1×1 expansion and the depthwise convolution that alone reads it
+// merge into one step (ExpandDepthwiseConvolution.swift); both bit for bit
+// the separate steps' values, but Winograd's rounding where it computes the
+// convolution.
 
 /// What a convolution does to each value after its sum and bias.
 struct OutputEpilogue: Sendable, Equatable {

@@ -171,21 +171,16 @@ public final class Network: Sendable {
         return plan
     }
 
-    /// The inference plan with every pool left as its own step, built anew
-    /// (not cached): for tests that compare it with `fusedPlan(capacity:)`.
-    func fusedPlanKeepingPools(capacity: Int) throws -> ExecutionPlan {
+    /// An inference plan, built anew (not cached), with its merges chosen:
+    /// `fusesPools` false leaves every pool as its own step; expansions of
+    /// more than `fusingExpansionsAbove` floats per image merge with their
+    /// depthwise convolution (ExpandDepthwiseKernel). The defaults are
+    /// `fusedPlan(capacity:)`'s; tests change them to compare the plans or to
+    /// run the merged kernels on small models.
+    func inferencePlan(capacity: Int, fusesPools: Bool = true,
+                       fusingExpansionsAbove: Int = ExpandDepthwiseKernel.fusesAbove) throws -> ExecutionPlan {
         try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName, inputShape: inputShape,
-                              outputName: outputName, capacity: capacity, fused: true, fusesPools: false).0
-    }
-
-    /// An inference plan, not cached, whose expansions of more than
-    /// `fusingExpansionsAbove` floats per image merge with their depthwise
-    /// convolution (ExpandDepthwiseKernel): the tests lower it to run the
-    /// fused kernel on small models, or raise it to compare with the plan
-    /// without that fusion.
-    func inferencePlan(capacity: Int, fusingExpansionsAbove: Int) throws -> ExecutionPlan {
-        try Network.buildPlan(model: model, nodes: orderedNodes, inputName: inputName, inputShape: inputShape,
-                              outputName: outputName, capacity: capacity, fused: true,
+                              outputName: outputName, capacity: capacity, fused: true, fusesPools: fusesPools,
                               fusingExpansionsAbove: fusingExpansionsAbove).0
     }
 

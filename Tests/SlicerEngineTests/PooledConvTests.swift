@@ -160,7 +160,7 @@ final class PooledConvTests: XCTestCase {
     func testFusedPoolMatchesInferencePlanWithPoolStep() throws {
         let t = Case(c: 1, m: 32, h: 28, w: 28, pad: 1, bias: false, activation: .relu)
         let net = try network(t, weights: randomFloats(t.m * 9, seed: 61, in: -0.5...0.5), bias: nil, batchNorm: true)
-        let withPool = try net.fusedPlan(capacity: 3), keeping = try net.fusedPlanKeepingPools(capacity: 3)
+        let withPool = try net.fusedPlan(capacity: 3), keeping = try net.inferencePlan(capacity: 3, fusesPools: false)
         XCTAssertTrue(withPool.steps.contains { $0.kernel is PooledConvKernel })
         XCTAssertFalse(keeping.steps.contains { $0.kernel is PooledConvKernel })
         XCTAssertTrue(keeping.steps.contains { $0.kernel is PoolKernel })
@@ -175,7 +175,7 @@ final class PooledConvTests: XCTestCase {
         let pooled = try net2.fusedPlan(capacity: 2)
         XCTAssertTrue(pooled.steps.contains { ($0.kernel as? ChannelVectorConvKernel)?.pools == true })
         XCTAssertTrue(run(Executor(network: net2, plan: pooled), net2, x2, count: 3, capacity: 2)
-                      == run(Executor(network: net2, plan: try net2.fusedPlanKeepingPools(capacity: 2)), net2, x2, count: 3, capacity: 2),
+                      == run(Executor(network: net2, plan: try net2.inferencePlan(capacity: 2, fusesPools: false)), net2, x2, count: 3, capacity: 2),
                       "filters along the lanes: pool fused or not, the same values")
     }
 

@@ -240,7 +240,7 @@ final class WinogradTests: XCTestCase {
             let bias = t.bias ? randomFloats(t.m, seed: seed + 1) : nil
             let net = try pooledNetwork(t, weights: weights, bias: bias)
             let label = "C \(t.c) M \(t.m) \(t.h)×\(t.w) pad \(t.pad) \(t.epilogue)"
-            let fused = try net.fusedPlan(capacity: 3), keeping = try net.fusedPlanKeepingPools(capacity: 3)
+            let fused = try net.fusedPlan(capacity: 3), keeping = try net.inferencePlan(capacity: 3, fusesPools: false)
             XCTAssertTrue(fused.steps.contains { ($0.kernel as? WinogradConvKernel)?.pools == true }, label)
             XCTAssertFalse(fused.steps.contains { $0.kernel is PoolKernel }, "\(label): pool merged")
             XCTAssertTrue(keeping.steps.contains { $0.kernel is PoolKernel }, label)

@@ -71,13 +71,7 @@ struct ChannelVectorConvKernel: Kernel {
     /// stride-2 max pool without padding, as maxPool2x2 computes it, and no
     /// residual (its values would be needed at full size).
     static func accepts(_ conv: ConvKernel, pool: PoolKernel) -> Bool {
-        let w = conv.window, p = pool.window
-        guard case .max = pool.mode, accepts(conv), !conv.epilogue.addsResidual else { return false }
-        return p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
-            && p.dilationH == 1 && p.dilationW == 1
-            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
-            && pool.height == w.outH && pool.width == w.outW
-            && p.outH >= 1 && p.outW >= 1 && 2 * p.outH <= w.outH && 2 * p.outW <= w.outW
+        accepts(conv) && !conv.epilogue.addsResidual && pool.isPlainMax2x2(over: conv.window.outH, conv.window.outW)
     }
 
     /// The same convolution (weights, bias and epilogue as `conv` holds them,

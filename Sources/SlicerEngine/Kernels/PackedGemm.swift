@@ -147,9 +147,21 @@ struct PackedRows: @unchecked Sendable {
     static func multiply(_ a: UnsafePointer<Float>, panels: Int, depth: Int,
                          _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
                          into c: UnsafeMutablePointer<Float>, ldc: Int, writeHints: Bool = false) {
-        precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
-        let panelSize = depth * panelHeight
         let prefetch = writeHints && depth >= prefetchDepth
+        tiles(a, panelStep: depth * panelHeight, rowStep: 1, depthStep: panelHeight, panels: panels, depth: depth,
+              b, offsets: offsets, width: width, into: c, ldc: ldc, prefetch: prefetch)
+    }
+
+    /// The blocked loops both products share: A's element (row r of panel p,
+    /// depth j) at a + p · panelStep + r · rowStep + j · depthStep — packed
+    /// (8 rows interleaved: rowStep 1, depthStep 8) or rows where they lie
+    /// (rowStep lda, depthStep 1). Inlined into each, so that the packed
+    /// product's strides are constants there, as before.
+    @inline(__always)
+    private static func tiles(_ a: UnsafePointer<Float>, panelStep: Int, rowStep: Int, depthStep: Int, panels: Int, depth: Int,
+                              _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
+                              into c: UnsafeMutablePointer<Float>, ldc: Int, prefetch: Bool) {
+        precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
         var chunk = 0
         while chunk < width {
             let chunkEnd = min(width, chunk + columnChunk)
@@ -163,13 +175,13 @@ struct PackedRows: @unchecked Sendable {
                 while q < chunkEnd {
                     let left = chunkEnd - q
                     for p in 0..<panels {
-                        let ap = a + p * panelSize + k0 * panelHeight, cp = c + p * panelHeight * ldc + q
+                        let ap = a + p * panelStep + k0 * depthStep, cp = c + p * panelHeight * ldc + q
                         if left >= 48 {
-                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
+                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch, rowStep, depthStep)
                         } else if left >= 32 {
-                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
+                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch, rowStep, depthStep)
                         } else {
-                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch)
+                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, prefetch, rowStep, depthStep)
                         }
                     }
                     q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
@@ -193,33 +205,8 @@ extension PackedRows {
     static func multiplyRows(_ a: UnsafePointer<Float>, lda: Int, panels: Int, depth: Int,
                              _ b: UnsafePointer<Float>, offsets: UnsafePointer<Int>, width: Int,
                              into c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(width % 16 == 0, "product width \(width) is not a multiple of 16")
-        var chunk = 0
-        while chunk < width {
-            let chunkEnd = min(width, chunk + columnChunk)
-            var k0 = 0
-            repeat {
-                let kc = min(depthBlock, depth - k0)
-                let accumulate = k0 > 0
-                var q = chunk
-                while q < chunkEnd {
-                    let left = chunkEnd - q
-                    for p in 0..<panels {
-                        let ap = a + p * panelHeight * lda + k0, cp = c + p * panelHeight * ldc + q
-                        if left >= 48 {
-                            tile8x48(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
-                        } else if left >= 32 {
-                            tile8x32(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
-                        } else {
-                            tile8x16(kc, ap, b + q, offsets + k0, cp, ldc, accumulate, false, lda, 1)
-                        }
-                    }
-                    q += left >= 48 ? 48 : (left >= 32 ? 32 : 16)
-                }
-                k0 += kc
-            } while k0 < depth
-            chunk = chunkEnd
-        }
+        tiles(a, panelStep: panelHeight * lda, rowStep: lda, depthStep: 1, panels: panels, depth: depth,
+              b, offsets: offsets, width: width, into: c, ldc: ldc, prefetch: false)
     }
 }
 
@@ -228,7 +215,7 @@ extension PackedRows {
 @inline(__always)
 private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
+                       _ prefetch: Bool, _ rs: Int, _ js: Int) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 3) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate), c02 = start(c + 0 * ldc + 32, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate), c12 = start(c + 1 * ldc + 32, accumulate)
@@ -266,7 +253,7 @@ private func tile8x48(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 @inline(__always)
 private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
+                       _ prefetch: Bool, _ rs: Int, _ js: Int) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 2) }
     var c00 = start(c + 0 * ldc + 0, accumulate), c01 = start(c + 0 * ldc + 16, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate), c11 = start(c + 1 * ldc + 16, accumulate)
@@ -304,7 +291,7 @@ private func tile8x32(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointe
 @inline(__always)
 private func tile8x16(_ depth: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ offsets: UnsafePointer<Int>,
                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool,
-                       _ prefetch: Bool, _ rs: Int = 1, _ js: Int = PackedRows.panelHeight) {
+                       _ prefetch: Bool, _ rs: Int, _ js: Int) {
     if prefetch && !accumulate { prefetchForWrite(c, ldc, vectors: 1) }
     var c00 = start(c + 0 * ldc + 0, accumulate)
     var c10 = start(c + 1 * ldc + 0, accumulate)

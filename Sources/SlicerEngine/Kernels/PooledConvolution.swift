@@ -62,17 +62,12 @@ struct PooledConvKernel: Kernel {
     /// channels without a residual, and a plain 2×2 stride-2 max pool
     /// (no padding, no dilation) inside its output.
     static func accepts(_ conv: ConvKernel, pool: PoolKernel) -> Bool {
-        let w = conv.window, p = pool.window
-        guard case .max = pool.mode else { return false }
+        let w = conv.window
         return conv.depthwise == nil && conv.groups == 1 && !conv.epilogue.addsResidual
             && conv.channels <= maximumChannels
             && w.kernelH == 3 && w.kernelW == 3 && w.strideH == 1 && w.strideW == 1
             && w.dilationH == 1 && w.dilationW == 1
-            && p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
-            && p.dilationH == 1 && p.dilationW == 1
-            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
-            && pool.height == w.outH && pool.width == w.outW
-            && p.outH >= 1 && p.outW >= 1 && 2 * p.outH <= w.outH && 2 * p.outW <= w.outW
+            && pool.isPlainMax2x2(over: w.outH, w.outW)
             && pool.outputShape[1] == conv.outChannels
     }
 
@@ -157,8 +152,8 @@ struct PooledConvKernel: Kernel {
                 be = be.replacing(with: low, where: be .< low).replacing(with: high, where: be .> high)
                 bo = bo.replacing(with: low, where: bo .< low).replacing(with: high, where: bo .> high)
             }
-            let left = larger(te, be), right = larger(to, bo)
-            let pooled = larger(left, right)
+            let left = poolMax(te, be), right = poolMax(to, bo)
+            let pooled = poolMax(left, right)
             let dst = out + m * plane
             if !spills {
                 storeVector(pooled, dst)
@@ -190,19 +185,13 @@ struct PooledConvKernel: Kernel {
                 let dst = phases + (c * paddedRows + i) * chunks * 64
                 for k in 0..<chunks {
                     for d in 0..<4 {
-                        let pair = UnsafeRawPointer(row + 32 * k + d).loadUnaligned(as: SIMD32<Float>.self)
-                        storeVector(pair.evenHalf, dst + (k * 4 + d) * 16)
+                        let at = row + 32 * k + d
+                        storeVector(evenLanes(loadVector(at), loadVector(at + 16)), dst + (k * 4 + d) * 16)
                     }
                 }
             }
         }
     }
-}
-
-/// b > a ? b : a lane by lane: maxPool2x2's select.
-@inline(__always)
-private func larger(_ a: Vector, _ b: Vector) -> Vector {
-    a.replacing(with: b, where: b .> a)
 }
 
 /// The four column phases of one padded row (see PooledConvKernel.split).

@@ -19,6 +19,21 @@ struct PoolKernel: Kernel {
     /// The 2×2 max pool keeps the vertical maxima of a whole plane.
     var scratchCount: Int { max(height * width, planes?.scratchCount ?? 0) }
 
+    /// Whether this is a plain 2×2 stride-2 max pool (no padding, no
+    /// dilation) whose windows tile a `rows` × `columns` plane exactly as
+    /// maxPool2x2 reads it, the input being that plane: what a convolution
+    /// producing the plane can merge (PooledConvolution.swift,
+    /// ChannelVectorConvolution.swift, WinogradConvolution.swift).
+    func isPlainMax2x2(over rows: Int, _ columns: Int) -> Bool {
+        let p = window
+        guard case .max = mode else { return false }
+        return p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
+            && p.dilationH == 1 && p.dilationW == 1
+            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
+            && height == rows && width == columns
+            && p.outH >= 1 && p.outW >= 1 && 2 * p.outH <= rows && 2 * p.outW <= columns
+    }
+
     func run(_ io: KernelIO) {
         let planes = io.batch * outputShape[1]
         let w = window
@@ -181,7 +196,7 @@ func maxPool2x2(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Floa
     for r in 0..<outH {
         let top = x + 2 * r * width, bottom = top + width
         zipElements(top, bottom, pairs + r * pairWidth, count: pairWidth,
-                    vector: { a, b in a.replacing(with: b, where: b .> a) }, scalar: { a, b in b > a ? b : a })
+                    vector: { a, b in poolMax(a, b) }, scalar: { a, b in poolMax(a, b) })
     }
     // …so that the maxima of neighbouring pairs are one pass over the whole
     // output plane, in full vectors even when a row is narrower than one.
@@ -192,10 +207,10 @@ func maxPool2x2(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Floa
         let lo = loadVector(pairs + 2 * j), hi = loadVector(pairs + 2 * j + 16)
         let left = SIMD16<Float>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
         let right = SIMD16<Float>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
-        storeVector(left.replacing(with: right, where: right .> left), y + j)
+        storeVector(poolMax(left, right), y + j)
         j += 16
     }
-    while j < count { let a = pairs[2 * j], b = pairs[2 * j + 1]; y[j] = b > a ? b : a; j += 1 }
+    while j < count { y[j] = poolMax(pairs[2 * j], pairs[2 * j + 1]); j += 1 }
 }
 
 struct WindowSpan: Sendable {
@@ -211,6 +226,11 @@ struct WindowSpan: Sendable {
 /// (see `maxPool2x2` for what that means for NaN).
 @inline(__always) func poolMax(_ a: Float, _ b: Float) -> Float {
     b > a ? b : a
+}
+
+/// `poolMax` lane by lane.
+@inline(__always) func poolMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+    a.replacing(with: b, where: b .> a)
 }
 
 /// GlobalAveragePool / GlobalMaxPool: one value per plane, spatial dims kept as 1.

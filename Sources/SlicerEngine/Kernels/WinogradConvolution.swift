@@ -148,13 +148,9 @@ struct WinogradConvKernel: Kernel {
     /// residual (its full-size values would be needed).
     static func accepts(_ conv: ConvKernel, pool: PoolKernel) -> Bool {
         let w = conv.window, p = pool.window
-        guard case .max = pool.mode, isDense3x3(conv), !conv.epilogue.addsResidual,
-              conv.channels >= minimumChannelsPooled else { return false }
+        guard isDense3x3(conv), !conv.epilogue.addsResidual, conv.channels >= minimumChannelsPooled else { return false }
         return w.outH % 2 == 0 && w.outW % 2 == 0 && w.outW <= widestPooledPlane
-            && p.kernelH == 2 && p.kernelW == 2 && p.strideH == 2 && p.strideW == 2
-            && p.dilationH == 1 && p.dilationW == 1
-            && p.padTop == 0 && p.padLeft == 0 && p.padBottom == 0 && p.padRight == 0
-            && pool.height == w.outH && pool.width == w.outW
+            && pool.isPlainMax2x2(over: w.outH, w.outW)
             && 2 * p.outH == w.outH && 2 * p.outW == w.outW
     }
 
@@ -446,12 +442,10 @@ struct WinogradConvKernel: Kernel {
             if clamps { v = epilogue.clamp(v) }
             return v
         }
-        @inline(__always)
-        func larger(_ a: Vector, _ b: Vector) -> Vector { a.replacing(with: b, where: b .> a) }
         var tile = 0
         while tile < tilesPerImage {
             let (y00, y01, y10, y11) = winogradOutputPhases(m + tile, mStride)
-            let pooled = larger(larger(finish(y00), finish(y10)), larger(finish(y01), finish(y11)))
+            let pooled = poolMax(poolMax(finish(y00), finish(y10)), poolMax(finish(y01), finish(y11)))
             let left = tilesPerImage - tile
             if left >= 16 {
                 storeVector(pooled, plane + tile)
